@@ -2,9 +2,10 @@ module github.com/tap2join/tap2join
 
 go 1.26
 
+require github.com/brocaar/lorawan v0.0.0-20240507141140-a18a1037da07
+
 require (
 	github.com/Masterminds/semver/v3 v3.4.0 // indirect
-	github.com/brocaar/lorawan v0.0.0-20240507141140-a18a1037da07 // indirect
 	github.com/chirpstack/chirpstack/api/go/v4 v4.19.0 // indirect
 	github.com/creack/pty v1.1.24 // indirect
 	github.com/eclipse/paho.mqtt.golang v1.5.1 // indirect

@@ -1,0 +1,314 @@
+// Package chirpstack is the embedded default network server of tap2join: an
+// in-process stand-in for ChirpStack v4 that speaks ChirpStack's real
+// interfaces on loopback, so the same lns client, gateway twin and suites run
+// unchanged against it and against a real ChirpStack.
+//
+// It provides
+//   - the gRPC API subset a provisioning client needs (tenants, applications,
+//     device profiles, gateways, devices, device keys, DevNonce flush,
+//     activation, downlink enqueue) with ChirpStack's own protobufs and
+//     ChirpStack-like validation and errors; every other RPC is Unimplemented;
+//   - API-key authentication with ChirpStack-style HS256 JWTs;
+//   - the MQTT gateway backend (<region>/gateway/<id>/event/up in, …/command/down
+//     out, protobuf or protobuf-JSON like ChirpStack);
+//   - a join server (LoRaWAN 1.0.x and 1.1 OTAA, DevNonce set, JoinNonce from 0),
+//   - the NS uplink path (de-duplication across gateways, FCnt, MIC, FRMPayload
+//     decryption, ACKs, class-A downlinks from the queue), and
+//   - the MQTT application integration (application/<app>/device/<dev>/event/…)
+//     with ChirpStack's JSON encoding, including log events that say why a join
+//     was rejected.
+//
+// State is in memory and disappears on Close. Key material is never logged.
+package chirpstack
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/brocaar/lorawan"
+	"github.com/brocaar/lorawan/band"
+	"github.com/chirpstack/chirpstack/api/go/v4/api"
+	"github.com/chirpstack/chirpstack/api/go/v4/common"
+	paho "github.com/eclipse/paho.mqtt.golang"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/reflection"
+)
+
+// Config configures Start. The zero value is usable.
+type Config struct {
+	// Region is the region configuration id and the gateway MQTT topic prefix
+	// (ChirpStack's region_eu868.toml: id "eu868", topic_prefix "eu868").
+	// Default "eu868". Only EU868 band parameters are implemented.
+	Region string
+	// APIAddr is the gRPC listen address. Default "127.0.0.1:0".
+	APIAddr string
+	// MQTTAddr is "" to start an embedded mochi-mqtt broker on 127.0.0.1:0, or
+	// the URL of an external broker (tcp://host:port) used for the gateway
+	// backend and the integration.
+	MQTTAddr string
+	// RequireGateway drops uplinks received only by gateways the server does
+	// not know. Default true: ChirpStack's gateway.allow_unknown_gateways=false.
+	RequireGateway *bool
+	// Logf receives diagnostic messages (never key material). Optional.
+	Logf func(format string, args ...any)
+
+	// NetID is network.net_id. Default 000000 (chirpstack-docker).
+	NetID lorawan.NetID
+	// DeduplicationDelay is network.deduplication_delay: how long the first
+	// reception of a frame waits for copies from other gateways. Default 200 ms.
+	DeduplicationDelay time.Duration
+}
+
+// Server is a running embedded network server.
+type Server struct {
+	cfg            Config
+	region         string        // region config id, e.g. "eu868"
+	regionCommon   common.Region // common name, e.g. EU868
+	band           band.Band
+	requireGateway bool
+	dedupDelay     time.Duration
+	logf           func(string, ...any)
+
+	secret []byte
+	token  string
+
+	mu        sync.Mutex
+	tenants   map[string]*tenantRow
+	apps      map[string]*applicationRow
+	profiles  map[string]*deviceProfileRow
+	gateways  map[lorawan.EUI64]*gatewayRow
+	devices   map[lorawan.EUI64]*deviceRow
+	keys      map[lorawan.EUI64]*deviceKeysRow
+	sessions  map[lorawan.EUI64]*session
+	apiKeys   map[string]*apiKeyRow
+	gwJSON    map[lorawan.EUI64]bool
+	downlinks map[uint32]*downlinkCtx
+	collect   map[string]*frameSet
+	closed    bool
+
+	lis     net.Listener
+	grpcSrv *grpc.Server
+	broker  *mqtt.Server
+	mqttURL string
+	mqc     paho.Client
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts the API, the MQTT gateway backend (and embedded broker when
+// cfg.MQTTAddr is empty) and returns once the server is subscribed to gateway
+// events, so no uplink published after Start returns is lost.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	s := &Server{
+		cfg:       cfg,
+		region:    strings.ToLower(cfg.Region),
+		tenants:   map[string]*tenantRow{},
+		apps:      map[string]*applicationRow{},
+		profiles:  map[string]*deviceProfileRow{},
+		gateways:  map[lorawan.EUI64]*gatewayRow{},
+		devices:   map[lorawan.EUI64]*deviceRow{},
+		keys:      map[lorawan.EUI64]*deviceKeysRow{},
+		sessions:  map[lorawan.EUI64]*session{},
+		apiKeys:   map[string]*apiKeyRow{},
+		gwJSON:    map[lorawan.EUI64]bool{},
+		downlinks: map[uint32]*downlinkCtx{},
+		collect:   map[string]*frameSet{},
+		logf:      cfg.Logf,
+	}
+	if s.logf == nil {
+		s.logf = func(string, ...any) {}
+	}
+	if s.region == "" {
+		s.region = "eu868"
+	}
+	if !strings.HasPrefix(s.region, "eu868") {
+		return nil, fmt.Errorf("chirpstack: start: region %q not supported (only eu868)", cfg.Region)
+	}
+	s.regionCommon = common.Region_EU868
+	s.requireGateway = cfg.RequireGateway == nil || *cfg.RequireGateway
+	s.dedupDelay = cfg.DeduplicationDelay
+	if s.dedupDelay <= 0 {
+		s.dedupDelay = 200 * time.Millisecond
+	}
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = "127.0.0.1:0"
+	}
+
+	b, err := band.GetConfig(band.EU868, false, lorawan.DwellTimeNoLimit)
+	if err != nil {
+		return nil, fmt.Errorf("chirpstack: start: band: %w", err)
+	}
+	// chirpstack-docker region_eu868.toml extra_channels: 867.1–867.9 MHz DR0–5.
+	// They end up in the JoinAccept CFList (type 0) like in ChirpStack.
+	for _, f := range []uint32{867100000, 867300000, 867500000, 867700000, 867900000} {
+		if err := b.AddChannel(f, 0, 5); err != nil {
+			return nil, fmt.Errorf("chirpstack: start: add channel %d: %w", f, err)
+		}
+	}
+	s.band = b
+
+	s.secret = make([]byte, 32)
+	if _, err := rand.Read(s.secret); err != nil {
+		return nil, fmt.Errorf("chirpstack: start: secret: %w", err)
+	}
+	// The initial migration of ChirpStack creates the "ChirpStack" tenant.
+	now := time.Now()
+	tid := newUUID()
+	s.tenants[tid] = &tenantRow{pb: &api.Tenant{Id: tid, Name: "ChirpStack", CanHaveGateways: true}, created: now, updated: now}
+	kid := newUUID()
+	s.apiKeys[kid] = &apiKeyRow{name: "tap2join", isAdmin: true}
+	if s.token, err = signJWT(s.secret, jwtClaims{Aud: "chirpstack", Iss: "chirpstack", Sub: kid, Typ: "key"}); err != nil {
+		return nil, fmt.Errorf("chirpstack: start: sign api key: %w", err)
+	}
+
+	if err := s.startMQTT(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.startAPI(cfg.APIAddr); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) startAPI(addr string) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("chirpstack: listen api %s: %w", addr, err)
+	}
+	s.lis = lis
+	s.grpcSrv = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamAuth),
+	)
+	api.RegisterTenantServiceServer(s.grpcSrv, &tenantService{s: s})
+	api.RegisterApplicationServiceServer(s.grpcSrv, &applicationService{s: s})
+	api.RegisterDeviceProfileServiceServer(s.grpcSrv, &deviceProfileService{s: s})
+	api.RegisterGatewayServiceServer(s.grpcSrv, &gatewayService{s: s})
+	api.RegisterDeviceServiceServer(s.grpcSrv, &deviceService{s: s})
+	// ChirpStack registers server reflection too (grpcurl works against it).
+	reflection.Register(s.grpcSrv)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.grpcSrv.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.logf("chirpstack: api serve: %v", err)
+		}
+	}()
+	s.logf("chirpstack: API listening on %s", lis.Addr())
+	return nil
+}
+
+func (s *Server) startMQTT(ctx context.Context) error {
+	s.mqttURL = s.cfg.MQTTAddr
+	if s.mqttURL == "" {
+		s.broker = mqtt.New(&mqtt.Options{
+			InlineClient: false,
+			Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err := s.broker.AddHook(new(auth.AllowHook), nil); err != nil {
+			return fmt.Errorf("chirpstack: mqtt broker hook: %w", err)
+		}
+		tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+		if err := s.broker.AddListener(tcp); err != nil {
+			return fmt.Errorf("chirpstack: mqtt broker listen: %w", err)
+		}
+		if err := s.broker.Serve(); err != nil {
+			return fmt.Errorf("chirpstack: mqtt broker serve: %w", err)
+		}
+		s.mqttURL = "tcp://" + tcp.Address()
+		s.logf("chirpstack: embedded MQTT broker on %s", s.mqttURL)
+	}
+
+	subscribed := make(chan error, 1)
+	topic := s.region + "/gateway/+/event/+"
+	opts := paho.NewClientOptions().
+		AddBroker(s.mqttURL).
+		SetClientID("chirpstack-emulator-" + newUUID()[:8]).
+		SetCleanSession(true).
+		SetAutoReconnect(true).
+		SetOrderMatters(false).
+		SetConnectTimeout(10 * time.Second)
+	opts.SetOnConnectHandler(func(c paho.Client) {
+		// (Re)subscribe on every connect, like ChirpStack's gateway backend
+		// ("Subscribing to gateway event topic").
+		s.logf("chirpstack: subscribing to gateway event topic %s", topic)
+		t := c.Subscribe(topic, 0, s.onGatewayMessage)
+		t.Wait()
+		select {
+		case subscribed <- t.Error():
+		default:
+		}
+	})
+	s.mqc = paho.NewClient(opts)
+	t := s.mqc.Connect()
+	select {
+	case <-t.Done():
+		if err := t.Error(); err != nil {
+			return fmt.Errorf("chirpstack: mqtt connect %s: %w", s.mqttURL, err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("chirpstack: mqtt connect %s: %w", s.mqttURL, ctx.Err())
+	}
+	select {
+	case err := <-subscribed:
+		if err != nil {
+			return fmt.Errorf("chirpstack: mqtt subscribe %s: %w", topic, err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("chirpstack: mqtt subscribe %s: %w", topic, ctx.Err())
+	}
+	return nil
+}
+
+// APIAddr returns host:port of the plaintext (h2c) gRPC API.
+func (s *Server) APIAddr() string { return s.lis.Addr().String() }
+
+// APIToken returns the admin API key created at start (a ChirpStack-style JWT).
+func (s *Server) APIToken() string { return s.token }
+
+// MQTTURL returns the broker URL used for gateways and integration events.
+func (s *Server) MQTTURL() string { return s.mqttURL }
+
+// Close stops the API, the MQTT client, pending de-duplication timers and the
+// embedded broker. It is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		for k, fs := range s.collect {
+			if fs.timer.Stop() {
+				s.wg.Done()
+			}
+			delete(s.collect, k)
+		}
+		s.mu.Unlock()
+		if s.grpcSrv != nil {
+			s.grpcSrv.Stop()
+		}
+		s.wg.Wait()
+		if s.mqc != nil {
+			s.mqc.Disconnect(100)
+		}
+		if s.broker != nil {
+			if err := s.broker.Close(); err != nil {
+				s.closeErr = fmt.Errorf("chirpstack: close broker: %w", err)
+			}
+		}
+	})
+	return s.closeErr
+}

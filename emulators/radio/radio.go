@@ -1,0 +1,220 @@
+// Package radio is the air between emulated LoRa end devices and gateways.
+//
+// A transmitter hands a Frame to Air.Transmit; the air computes the frame's
+// time on air with the Semtech LoRa formula (brocaar/lorawan/airtime, the same
+// formula as the SX126x/SX1302 design guides), accounts it on the timing.Clock
+// (sleeping it only in Realistic mode) and then delivers the frame to every
+// listener of that direction: gateways listen to uplinks, end devices to
+// downlinks. Every frame is also captured for reports.
+//
+// What is modelled: airtime, direction, frequency/SF/BW/CR as metadata, a
+// configurable RSSI/SNR. What is not: collisions, capture effect, duty-cycle
+// accounting, frequency or SF filtering (receivers check those themselves, as a
+// real radio only demodulates what it was tuned to).
+package radio
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/brocaar/lorawan/airtime"
+
+	"github.com/tap2join/tap2join/emulators/timing"
+)
+
+// Frame is one LoRa frame on the air.
+type Frame struct {
+	Time       time.Time // wall-clock start of transmission (set by Transmit when zero)
+	Uplink     bool      // true: device → gateway; false: gateway → device
+	Frequency  uint32    // Hz
+	SF         int       // spreading factor 5..12
+	Bandwidth  int       // kHz (125, 250, 500)
+	CodeRate   string    // "4/5" … "4/8"; "" means 4/5
+	PHYPayload []byte
+	RSSI       float64 // dBm at the receiver
+	SNR        float64 // dB at the receiver
+	Airtime    time.Duration
+	Sender     string // free-form name of the transmitter, for reports
+}
+
+// String renders the frame for reports: time, direction, frequency, SF and the
+// PHYPayload in hex (PHYPayloads are ciphertext or public join frames; they
+// carry no root keys).
+func (f Frame) String() string {
+	dir := "down"
+	if f.Uplink {
+		dir = "up"
+	}
+	return fmt.Sprintf("%s %-4s %.3fMHz SF%dBW%d %s rssi=%.0f snr=%.1f airtime=%s from=%s %s",
+		f.Time.Format("15:04:05.000000"), dir, float64(f.Frequency)/1e6, f.SF, f.Bandwidth, f.codeRate(),
+		f.RSSI, f.SNR, f.Airtime, f.Sender, hex.EncodeToString(f.PHYPayload))
+}
+
+func (f Frame) codeRate() string {
+	if f.CodeRate == "" {
+		return "4/5"
+	}
+	return f.CodeRate
+}
+
+// Path-loss defaults: a device a few metres from the gateway on a bench.
+const (
+	DefaultRSSI = -60.0
+	DefaultSNR  = 9.0
+	// Preamble is the LoRaWAN preamble length in symbols (RP002 §: 8 symbols
+	// for all LoRa data rates).
+	Preamble = 8
+	// listenerBuffer is how many undelivered frames a listener may have
+	// queued before the air drops frames for it (a receiver that does not
+	// demodulate misses frames, as on a real channel).
+	listenerBuffer = 256
+)
+
+type listener struct {
+	uplink bool
+	ch     chan Frame
+}
+
+// Air is a shared LoRa medium. It is safe for concurrent use.
+type Air struct {
+	clock *timing.Clock
+
+	mu        sync.Mutex
+	rssi, snr float64
+	next      int
+	listeners map[int]*listener
+	captured  []Frame
+	dropped   int
+}
+
+// NewAir returns an empty air whose airtime is accounted on clock (nil = instant).
+func NewAir(clock *timing.Clock) *Air {
+	return &Air{clock: clock, rssi: DefaultRSSI, snr: DefaultSNR, listeners: map[int]*listener{}}
+}
+
+// SetPathLoss sets the RSSI and SNR given to frames that do not carry their own.
+func (a *Air) SetPathLoss(rssi, snr float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rssi, a.snr = rssi, snr
+}
+
+// Airtime computes the LoRa time on air of f (explicit header, CRC on, 8-symbol
+// preamble, low-data-rate optimisation when the symbol time exceeds 16 ms as
+// SX126x requires — SF11/SF12 at 125 kHz).
+func Airtime(f Frame) (time.Duration, error) {
+	cr, err := parseCodeRate(f.codeRate())
+	if err != nil {
+		return 0, err
+	}
+	if f.SF < 5 || f.SF > 12 {
+		return 0, fmt.Errorf("radio: spreading factor %d out of range", f.SF)
+	}
+	if f.Bandwidth <= 0 {
+		return 0, fmt.Errorf("radio: bandwidth %d kHz invalid", f.Bandwidth)
+	}
+	ldro := airtime.CalculateLoRaSymbolDuration(f.SF, f.Bandwidth) > 16*time.Millisecond
+	d, err := airtime.CalculateLoRaAirtime(len(f.PHYPayload), f.SF, f.Bandwidth, Preamble, cr, true, ldro)
+	if err != nil {
+		return 0, fmt.Errorf("radio: airtime: %w", err)
+	}
+	return d, nil
+}
+
+func parseCodeRate(s string) (airtime.CodingRate, error) {
+	switch s {
+	case "4/5":
+		return airtime.CodingRate45, nil
+	case "4/6":
+		return airtime.CodingRate46, nil
+	case "4/7":
+		return airtime.CodingRate47, nil
+	case "4/8":
+		return airtime.CodingRate48, nil
+	}
+	return 0, fmt.Errorf("radio: unknown code rate %q", s)
+}
+
+// Transmit puts f on the air: it computes the airtime, spends it on the clock
+// (the frame is received when its last symbol is), records the frame and
+// delivers it to the listeners of f's direction.
+func (a *Air) Transmit(ctx context.Context, f Frame) error {
+	d, err := Airtime(f)
+	if err != nil {
+		return err
+	}
+	f.Airtime = d
+	f.PHYPayload = append([]byte(nil), f.PHYPayload...)
+	if f.CodeRate == "" {
+		f.CodeRate = "4/5"
+	}
+	if f.Time.IsZero() {
+		f.Time = time.Now()
+	}
+	a.mu.Lock()
+	if f.RSSI == 0 && f.SNR == 0 {
+		f.RSSI, f.SNR = a.rssi, a.snr
+	}
+	a.mu.Unlock()
+	if err := a.clock.Spend(ctx, d); err != nil {
+		return fmt.Errorf("radio: transmit: %w", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.captured = append(a.captured, f)
+	for _, l := range a.listeners {
+		if l.uplink != f.Uplink {
+			continue
+		}
+		select {
+		case l.ch <- f:
+		default:
+			a.dropped++
+		}
+	}
+	return nil
+}
+
+// Listen returns the frames of one direction (uplink=true: what a gateway
+// hears; false: what devices hear) transmitted from now on. stop detaches the
+// listener and closes the channel; it is safe to call more than once.
+func (a *Air) Listen(uplink bool) (frames <-chan Frame, stop func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id := a.next
+	a.next++
+	l := &listener{uplink: uplink, ch: make(chan Frame, listenerBuffer)}
+	a.listeners[id] = l
+	var once sync.Once
+	return l.ch, func() {
+		once.Do(func() {
+			a.mu.Lock()
+			delete(a.listeners, id)
+			close(l.ch)
+			a.mu.Unlock()
+		})
+	}
+}
+
+// Captured returns every frame transmitted so far, in order.
+func (a *Air) Captured() []Frame {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]Frame, len(a.captured))
+	for i, f := range a.captured {
+		f.PHYPayload = append([]byte(nil), f.PHYPayload...)
+		out[i] = f
+	}
+	return out
+}
+
+// Dropped returns how many deliveries were dropped because a listener's queue
+// was full.
+func (a *Air) Dropped() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.dropped
+}

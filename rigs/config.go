@@ -1,0 +1,249 @@
+// Package rigs describes a test bench in a rig file (YAML) and brings it up:
+// which boards are on the bench, real or emulated, how the phone reaches their
+// tags (an NFC transport), which network server checks the joins, and whether
+// emulated parts run on instant or realistic time.
+//
+// A suite asks for "the rig" and gets drivers (rigs/nfc, rigs/phone, fixtures/lns)
+// that are the same whatever the file says; only this package knows whether a
+// board is an emulator or hardware.
+package rigs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// File is a rig file. See rigs/README.md for the format.
+type File struct {
+	Name         string       `yaml:"name"`
+	Timing       string       `yaml:"timing"` // instant (default) | realistic
+	Network      Network      `yaml:"network"`
+	Provisioning Provisioning `yaml:"provisioning"`
+	Gateways     []Gateway    `yaml:"gateways"`
+	Boards       []Board      `yaml:"boards"`
+
+	// Path is where the file was read from (not part of the YAML).
+	Path string `yaml:"-"`
+}
+
+// Network selects the LoRaWAN network server.
+type Network struct {
+	Kind   string `yaml:"kind"`   // embedded (default) | containers | external
+	Region string `yaml:"region"` // eu868 (default)
+	// For kind external: a running ChirpStack v4.
+	API   string `yaml:"api"`   // host:port of its gRPC API
+	Token string `yaml:"token"` // API key; "$VAR" reads the environment
+	MQTT  string `yaml:"mqtt"`  // integration broker URL
+	TLS   bool   `yaml:"tls"`   // gRPC over TLS
+	// Device profile and tenant names created (or found) on the server.
+	Tenant      string `yaml:"tenant"`
+	Application string `yaml:"application"`
+	MACVersion  string `yaml:"mac_version"` // 1.0.4 (default) | 1.1.0
+}
+
+// Provisioning selects the HTTPS provisioning backend.
+type Provisioning struct {
+	Kind    string `yaml:"kind"`     // embedded (default) | external
+	URL     string `yaml:"url"`      // for external
+	Token   string `yaml:"token"`    // for external; "$VAR" reads the environment
+	JoinEUI string `yaml:"join_eui"` // default JoinEUI given to devices
+	Wrapped bool   `yaml:"wrapped"`  // ask devices for wrapped-key (ECDH) provisioning
+}
+
+// Gateway is a LoRa gateway on the bench.
+type Gateway struct {
+	ID       string `yaml:"id"`       // 16 hex digits
+	Emulated bool   `yaml:"emulated"` // an emulated gateway on the emulated air
+}
+
+// Board is one device under test.
+type Board struct {
+	Name     string `yaml:"name"`
+	Emulated bool   `yaml:"emulated"`
+	// UniqueID is the MCU's 64-bit unique id (16 hex digits) of an emulated board.
+	UniqueID string `yaml:"unique_id"`
+	NFC      NFC    `yaml:"nfc"`
+	Faults   Faults `yaml:"faults"`
+}
+
+// NFC says how the phone reaches the board's tag.
+type NFC struct {
+	Transport string `yaml:"transport"` // direct (emulated only) | pcsc
+	Reader    string `yaml:"reader"`    // PC/SC reader name (pcsc)
+}
+
+// Faults injects firmware faults into an emulated board.
+type Faults struct {
+	// StoreCorruptKey: the firmware acknowledges the key it received but
+	// stores a corrupted one, so the device cannot join.
+	StoreCorruptKey bool `yaml:"store_corrupt_key"`
+}
+
+var hex16 = regexp.MustCompile(`^[0-9A-Fa-f]{16}$`)
+
+// Load reads and validates a rig file.
+func Load(path string) (*File, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("rigs: %w", err)
+	}
+	f, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("rigs: %s: %w", path, err)
+	}
+	f.Path = path
+	return f, nil
+}
+
+// Parse parses and validates rig YAML, filling defaults.
+func Parse(raw []byte) (*File, error) {
+	var f File
+	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	f.defaults()
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+func (f *File) defaults() {
+	if f.Timing == "" {
+		f.Timing = "instant"
+	}
+	n := &f.Network
+	if n.Kind == "" {
+		n.Kind = "embedded"
+	}
+	if n.Region == "" {
+		n.Region = "eu868"
+	}
+	if n.Tenant == "" {
+		n.Tenant = "tap2join"
+	}
+	if n.Application == "" {
+		n.Application = "tap2join"
+	}
+	if n.MACVersion == "" {
+		n.MACVersion = "1.0.4"
+	}
+	if f.Provisioning.Kind == "" {
+		f.Provisioning.Kind = "embedded"
+	}
+	if f.Provisioning.JoinEUI == "" {
+		f.Provisioning.JoinEUI = "70B3D57ED0000001"
+	}
+	for i := range f.Boards {
+		b := &f.Boards[i]
+		if b.Name == "" {
+			b.Name = fmt.Sprintf("board-%d", i+1)
+		}
+		if b.NFC.Transport == "" && b.Emulated {
+			b.NFC.Transport = "direct"
+		}
+	}
+}
+
+func (f *File) validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if f.Timing != "instant" && f.Timing != "realistic" {
+		bad("timing: %q is not instant or realistic", f.Timing)
+	}
+	switch f.Network.Kind {
+	case "embedded", "containers":
+	case "external":
+		if f.Network.API == "" || f.Network.Token == "" || f.Network.MQTT == "" {
+			bad("network: kind external needs api, token and mqtt")
+		}
+	default:
+		bad("network.kind: %q is not embedded, containers or external", f.Network.Kind)
+	}
+	if f.Network.Region != "eu868" {
+		bad("network.region: %q is not supported yet (eu868)", f.Network.Region)
+	}
+	if f.Network.MACVersion != "1.0.4" {
+		bad("network.mac_version: %q is not supported yet (1.0.4)", f.Network.MACVersion)
+	}
+	switch f.Provisioning.Kind {
+	case "embedded":
+	case "external":
+		if f.Provisioning.URL == "" || f.Provisioning.Token == "" {
+			bad("provisioning: kind external needs url and token")
+		}
+	default:
+		bad("provisioning.kind: %q is not embedded or external", f.Provisioning.Kind)
+	}
+	if !hex16.MatchString(f.Provisioning.JoinEUI) {
+		bad("provisioning.join_eui: %q is not 16 hex digits", f.Provisioning.JoinEUI)
+	}
+	if len(f.Boards) == 0 {
+		bad("boards: the rig has no board")
+	}
+	names := map[string]bool{}
+	for i, b := range f.Boards {
+		where := fmt.Sprintf("boards[%d] (%s)", i, b.Name)
+		if names[b.Name] {
+			bad("%s: duplicate name", where)
+		}
+		names[b.Name] = true
+		if b.Emulated && !hex16.MatchString(b.UniqueID) {
+			bad("%s: unique_id %q is not 16 hex digits", where, b.UniqueID)
+		}
+		switch b.NFC.Transport {
+		case "direct":
+			if !b.Emulated {
+				bad("%s: nfc.transport direct works only for emulated boards", where)
+			}
+		case "pcsc":
+			bad("%s: nfc.transport pcsc is not available yet", where)
+		default:
+			bad("%s: nfc.transport %q is not direct or pcsc", where, b.NFC.Transport)
+		}
+		if !b.Emulated {
+			bad("%s: real boards are not supported yet", where)
+		}
+	}
+	for i, g := range f.Gateways {
+		if !hex16.MatchString(g.ID) {
+			bad("gateways[%d]: id %q is not 16 hex digits", i, g.ID)
+		}
+		if !g.Emulated {
+			bad("gateways[%d]: real gateways are not supported yet", i)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Find locates a rig file: an absolute or working-directory-relative path, or
+// one relative to the module root (so suites run from their own directory can
+// say "rigs/emulated.yaml").
+func Find(path string) (string, error) {
+	if _, err := os.Stat(path); err == nil || filepath.IsAbs(path) {
+		return path, nil
+	}
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			p := filepath.Join(dir, path)
+			if _, err := os.Stat(p); err != nil {
+				return "", fmt.Errorf("rigs: rig file %q not found (looked in %s)", path, dir)
+			}
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("rigs: rig file %q not found", path)
+		}
+		dir = parent
+	}
+}
