@@ -1,0 +1,51 @@
+package rigs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestEmulatedRigFileLoads(t *testing.T) {
+	f, err := Load("emulated.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Timing != "instant" || f.Network.Kind != "embedded" || len(f.Boards) != 1 || f.Boards[0].NFC.Transport != "direct" {
+		t.Fatalf("unexpected rig: %+v", f)
+	}
+}
+
+func TestParseErrorsNameTheField(t *testing.T) {
+	cases := []struct{ yaml, want string }{
+		{"timing: fast\nboards: [{emulated: true, unique_id: 0080E11500000001}]", `timing: "fast"`},
+		{"boards: []", "the rig has no board"},
+		{"boards: [{emulated: true, unique_id: 12}]", "unique_id"},
+		{"boards: [{emulated: true, unique_id: 0080E11500000001, nfc: {transport: usb}}]", `nfc.transport "usb"`},
+		{"network: {kind: external}\nboards: [{emulated: true, unique_id: 0080E11500000001}]", "needs api, token and mqtt"},
+		{"colour: blue\nboards: []", "field colour not found"},
+		{"boards: [{name: a, emulated: true, unique_id: 0080E11500000001}, {name: a, emulated: true, unique_id: 0080E11500000002}]", "duplicate name"},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Parse(%q) = %v, want error containing %q", c.yaml, err, c.want)
+		}
+	}
+}
+
+func TestFindWalksUpToModuleRoot(t *testing.T) {
+	wd, _ := os.Getwd()
+	t.Chdir(filepath.Join(wd, "..", "emulators"))
+	p, err := Find("rigs/emulated.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Find("rigs/nope.yaml"); err == nil {
+		t.Fatal("missing file found")
+	}
+}
