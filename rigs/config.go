@@ -26,7 +26,7 @@ type File struct {
 	Network      Network      `yaml:"network"`
 	Provisioning Provisioning `yaml:"provisioning"`
 	Gateways     []Gateway    `yaml:"gateways"`
-	Boards       []Board      `yaml:"boards"`
+	Boards       []BoardSpec  `yaml:"boards"`
 
 	// Path is where the file was read from (not part of the YAML).
 	Path string `yaml:"-"`
@@ -62,8 +62,8 @@ type Gateway struct {
 	Emulated bool   `yaml:"emulated"` // an emulated gateway on the emulated air
 }
 
-// Board is one device under test.
-type Board struct {
+// BoardSpec is one device under test.
+type BoardSpec struct {
 	Name     string `yaml:"name"`
 	Emulated bool   `yaml:"emulated"`
 	// UniqueID is the MCU's 64-bit unique id (16 hex digits) of an emulated board.

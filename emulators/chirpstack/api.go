@@ -1,0 +1,916 @@
+package chirpstack
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/brocaar/lorawan"
+	"github.com/chirpstack/chirpstack/api/go/v4/api"
+	"github.com/chirpstack/chirpstack/api/go/v4/common"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// The gRPC services. Each embeds ChirpStack's Unimplemented server by value so
+// every RPC not written here answers codes.Unimplemented. Validation mirrors
+// chirpstack/src/api/*.rs and storage/*.rs: empty names are InvalidArgument
+// "name is not set", unknown ids NotFound, duplicates AlreadyExists.
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func matches(search, name string) bool {
+	return search == "" || strings.Contains(strings.ToLower(name), strings.ToLower(search))
+}
+
+// page applies ChirpStack's limit/offset to n sorted items and returns the
+// [lo, hi) index range. limit 0 returns nothing but the total count, as upstream.
+func page(n int, limit, offset uint32) (int, int) {
+	lo := min(int(offset), n)
+	hi := min(lo+int(limit), n)
+	return lo, hi
+}
+
+var errNameNotSet = status.Error(codes.InvalidArgument, "name is not set")
+
+// ---- TenantService ----
+
+type tenantService struct {
+	api.UnimplementedTenantServiceServer
+	s *Server
+}
+
+func (t *tenantService) Create(_ context.Context, req *api.CreateTenantRequest) (*api.CreateTenantResponse, error) {
+	in := req.GetTenant()
+	if in == nil {
+		return nil, status.Error(codes.InvalidArgument, "tenant is missing")
+	}
+	if in.GetName() == "" {
+		return nil, errNameNotSet
+	}
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row := clone(in)
+	row.Id = newUUID()
+	now := time.Now()
+	s.tenants[row.Id] = &tenantRow{pb: row, created: now, updated: now}
+	return &api.CreateTenantResponse{Id: row.Id}, nil
+}
+
+func (t *tenantService) Get(_ context.Context, req *api.GetTenantRequest) (*api.GetTenantResponse, error) {
+	id, err := parseUUID("id", req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.tenants[id]
+	if !ok {
+		return nil, notFound("tenant", id)
+	}
+	return &api.GetTenantResponse{Tenant: clone(row.pb), CreatedAt: ts(row.created), UpdatedAt: ts(row.updated)}, nil
+}
+
+func (t *tenantService) Update(_ context.Context, req *api.UpdateTenantRequest) (*emptypb.Empty, error) {
+	in := req.GetTenant()
+	id, err := parseUUID("tenant.id", in.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if in.GetName() == "" {
+		return nil, errNameNotSet
+	}
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.tenants[id]
+	if !ok {
+		return nil, notFound("tenant", id)
+	}
+	row.pb = clone(in)
+	row.pb.Id = id
+	row.updated = time.Now()
+	return &emptypb.Empty{}, nil
+}
+
+func (t *tenantService) Delete(_ context.Context, req *api.DeleteTenantRequest) (*emptypb.Empty, error) {
+	id, err := parseUUID("id", req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tenants[id]; !ok {
+		return nil, notFound("tenant", id)
+	}
+	// ON DELETE CASCADE in ChirpStack's schema: applications (and their
+	// devices), device profiles and gateways go with the tenant.
+	for aid, a := range s.apps {
+		if a.pb.TenantId == id {
+			s.deleteApplicationLocked(aid)
+		}
+	}
+	for pid, p := range s.profiles {
+		if p.pb.TenantId == id {
+			delete(s.profiles, pid)
+		}
+	}
+	for gid, g := range s.gateways {
+		if g.pb.TenantId == id {
+			delete(s.gateways, gid)
+		}
+	}
+	delete(s.tenants, id)
+	return &emptypb.Empty{}, nil
+}
+
+func (t *tenantService) List(_ context.Context, req *api.ListTenantsRequest) (*api.ListTenantsResponse, error) {
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rows []*tenantRow
+	for _, r := range s.tenants {
+		if matches(req.GetSearch(), r.pb.Name) {
+			rows = append(rows, r)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].pb.Name < rows[j].pb.Name })
+	resp := &api.ListTenantsResponse{TotalCount: uint32(len(rows))}
+	lo, hi := page(len(rows), req.GetLimit(), req.GetOffset())
+	for _, r := range rows[lo:hi] {
+		resp.Result = append(resp.Result, &api.TenantListItem{
+			Id: r.pb.Id, Name: r.pb.Name, CreatedAt: ts(r.created), UpdatedAt: ts(r.updated),
+			CanHaveGateways: r.pb.CanHaveGateways, PrivateGatewaysUp: r.pb.PrivateGatewaysUp,
+			PrivateGatewaysDown: r.pb.PrivateGatewaysDown, MaxGatewayCount: r.pb.MaxGatewayCount,
+			MaxDeviceCount: r.pb.MaxDeviceCount,
+		})
+	}
+	return resp, nil
+}
+
+// ---- ApplicationService ----
+
+type applicationService struct {
+	api.UnimplementedApplicationServiceServer
+	s *Server
+}
+
+func (a *applicationService) Create(_ context.Context, req *api.CreateApplicationRequest) (*api.CreateApplicationResponse, error) {
+	in := req.GetApplication()
+	tid, err := parseUUID("application.tenant_id", in.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	if in.GetName() == "" {
+		return nil, errNameNotSet
+	}
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tenants[tid]; !ok {
+		return nil, notFound("tenant", tid)
+	}
+	row := clone(in)
+	row.Id = newUUID()
+	row.TenantId = tid
+	now := time.Now()
+	s.apps[row.Id] = &applicationRow{pb: row, created: now, updated: now}
+	return &api.CreateApplicationResponse{Id: row.Id}, nil
+}
+
+func (a *applicationService) Get(_ context.Context, req *api.GetApplicationRequest) (*api.GetApplicationResponse, error) {
+	id, err := parseUUID("id", req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.apps[id]
+	if !ok {
+		return nil, notFound("application", id)
+	}
+	return &api.GetApplicationResponse{Application: clone(row.pb), CreatedAt: ts(row.created), UpdatedAt: ts(row.updated)}, nil
+}
+
+func (a *applicationService) Update(_ context.Context, req *api.UpdateApplicationRequest) (*emptypb.Empty, error) {
+	in := req.GetApplication()
+	id, err := parseUUID("application.id", in.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if in.GetName() == "" {
+		return nil, errNameNotSet
+	}
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.apps[id]
+	if !ok {
+		return nil, notFound("application", id)
+	}
+	tid := row.pb.TenantId // the tenant of an application cannot change
+	row.pb = clone(in)
+	row.pb.Id, row.pb.TenantId = id, tid
+	row.updated = time.Now()
+	return &emptypb.Empty{}, nil
+}
+
+func (a *applicationService) Delete(_ context.Context, req *api.DeleteApplicationRequest) (*emptypb.Empty, error) {
+	id, err := parseUUID("id", req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.apps[id]; !ok {
+		return nil, notFound("application", id)
+	}
+	s.deleteApplicationLocked(id)
+	return &emptypb.Empty{}, nil
+}
+
+func (s *Server) deleteApplicationLocked(id string) {
+	for eui, d := range s.devices {
+		if d.pb.ApplicationId == id {
+			s.deleteDeviceLocked(eui)
+		}
+	}
+	delete(s.apps, id)
+}
+
+func (a *applicationService) List(_ context.Context, req *api.ListApplicationsRequest) (*api.ListApplicationsResponse, error) {
+	tid, err := parseUUID("tenant_id", req.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rows []*applicationRow
+	for _, r := range s.apps {
+		if r.pb.TenantId == tid && matches(req.GetSearch(), r.pb.Name) {
+			rows = append(rows, r)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].pb.Name < rows[j].pb.Name })
+	resp := &api.ListApplicationsResponse{TotalCount: uint32(len(rows))}
+	lo, hi := page(len(rows), req.GetLimit(), req.GetOffset())
+	for _, r := range rows[lo:hi] {
+		resp.Result = append(resp.Result, &api.ApplicationListItem{
+			Id: r.pb.Id, Name: r.pb.Name, Description: r.pb.Description,
+			CreatedAt: ts(r.created), UpdatedAt: ts(r.updated),
+		})
+	}
+	return resp, nil
+}
+
+// ---- DeviceProfileService ----
+
+type deviceProfileService struct {
+	api.UnimplementedDeviceProfileServiceServer
+	s *Server
+}
+
+func validateProfile(in *api.DeviceProfile) error {
+	if in.GetName() == "" {
+		return errNameNotSet
+	}
+	if _, ok := common.MacVersion_name[int32(in.GetMacVersion())]; !ok {
+		return status.Errorf(codes.InvalidArgument, "invalid mac_version %d", in.GetMacVersion())
+	}
+	if in.GetRx1Delay() > 15 {
+		return status.Error(codes.InvalidArgument, "rx1_delay must be 0..15")
+	}
+	return nil
+}
+
+func (d *deviceProfileService) Create(_ context.Context, req *api.CreateDeviceProfileRequest) (*api.CreateDeviceProfileResponse, error) {
+	in := req.GetDeviceProfile()
+	tid, err := parseUUID("device_profile.tenant_id", in.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	if err := validateProfile(in); err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tenants[tid]; !ok {
+		return nil, notFound("tenant", tid)
+	}
+	row := clone(in)
+	row.Id = newUUID()
+	row.TenantId = tid
+	now := time.Now()
+	s.profiles[row.Id] = &deviceProfileRow{pb: row, created: now, updated: now}
+	return &api.CreateDeviceProfileResponse{Id: row.Id}, nil
+}
+
+func (d *deviceProfileService) Get(_ context.Context, req *api.GetDeviceProfileRequest) (*api.GetDeviceProfileResponse, error) {
+	id, err := parseUUID("id", req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.profiles[id]
+	if !ok {
+		return nil, notFound("device profile", id)
+	}
+	return &api.GetDeviceProfileResponse{DeviceProfile: clone(row.pb), CreatedAt: ts(row.created), UpdatedAt: ts(row.updated)}, nil
+}
+
+func (d *deviceProfileService) Update(_ context.Context, req *api.UpdateDeviceProfileRequest) (*emptypb.Empty, error) {
+	in := req.GetDeviceProfile()
+	id, err := parseUUID("device_profile.id", in.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if err := validateProfile(in); err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.profiles[id]
+	if !ok {
+		return nil, notFound("device profile", id)
+	}
+	tid := row.pb.TenantId
+	row.pb = clone(in)
+	row.pb.Id, row.pb.TenantId = id, tid
+	row.updated = time.Now()
+	return &emptypb.Empty{}, nil
+}
+
+func (d *deviceProfileService) Delete(_ context.Context, req *api.DeleteDeviceProfileRequest) (*emptypb.Empty, error) {
+	id, err := parseUUID("id", req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.profiles[id]; !ok {
+		return nil, notFound("device profile", id)
+	}
+	for _, dev := range s.devices {
+		if dev.pb.DeviceProfileId == id {
+			// device.device_profile_id is a foreign key without cascade upstream.
+			return nil, status.Error(codes.FailedPrecondition, "device profile is used by devices")
+		}
+	}
+	delete(s.profiles, id)
+	return &emptypb.Empty{}, nil
+}
+
+func (d *deviceProfileService) List(_ context.Context, req *api.ListDeviceProfilesRequest) (*api.ListDeviceProfilesResponse, error) {
+	tid, err := parseUUID("tenant_id", req.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rows []*deviceProfileRow
+	for _, r := range s.profiles {
+		if r.pb.TenantId == tid && matches(req.GetSearch(), r.pb.Name) {
+			rows = append(rows, r)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].pb.Name < rows[j].pb.Name })
+	resp := &api.ListDeviceProfilesResponse{TotalCount: uint32(len(rows))}
+	lo, hi := page(len(rows), req.GetLimit(), req.GetOffset())
+	for _, r := range rows[lo:hi] {
+		resp.Result = append(resp.Result, &api.DeviceProfileListItem{
+			Id: r.pb.Id, Name: r.pb.Name, CreatedAt: ts(r.created), UpdatedAt: ts(r.updated),
+			Region: r.pb.Region, MacVersion: r.pb.MacVersion, RegParamsRevision: r.pb.RegParamsRevision,
+			SupportsOtaa: r.pb.SupportsOtaa, SupportsClassB: r.pb.SupportsClassB, SupportsClassC: r.pb.SupportsClassC,
+		})
+	}
+	return resp, nil
+}
+
+// ---- GatewayService ----
+
+type gatewayService struct {
+	api.UnimplementedGatewayServiceServer
+	s *Server
+}
+
+func (g *gatewayService) Create(_ context.Context, req *api.CreateGatewayRequest) (*emptypb.Empty, error) {
+	in := req.GetGateway()
+	eui, err := parseEUI("gateway.gateway_id", in.GetGatewayId())
+	if err != nil {
+		return nil, err
+	}
+	tid, err := parseUUID("gateway.tenant_id", in.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	if in.GetName() == "" {
+		return nil, errNameNotSet
+	}
+	s := g.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tenants[tid]
+	if !ok {
+		return nil, notFound("tenant", tid)
+	}
+	if !t.pb.CanHaveGateways {
+		return nil, status.Error(codes.FailedPrecondition, "tenant can not have gateways")
+	}
+	if t.pb.MaxGatewayCount > 0 {
+		n := 0
+		for _, gw := range s.gateways {
+			if gw.pb.TenantId == tid {
+				n++
+			}
+		}
+		if uint32(n) >= t.pb.MaxGatewayCount {
+			return nil, status.Error(codes.FailedPrecondition, "max number of gateways exceeded for tenant")
+		}
+	}
+	if _, dup := s.gateways[eui]; dup {
+		return nil, alreadyExists("gateway", eui.String())
+	}
+	row := clone(in)
+	row.GatewayId = eui.String()
+	row.TenantId = tid
+	if row.DownlinkPriority == 0 {
+		row.DownlinkPriority = 10 // ChirpStack 4.19 stores 0 as 10
+	}
+	now := time.Now()
+	s.gateways[eui] = &gatewayRow{pb: row, created: now, updated: now}
+	return &emptypb.Empty{}, nil
+}
+
+func (g *gatewayService) Get(_ context.Context, req *api.GetGatewayRequest) (*api.GetGatewayResponse, error) {
+	eui, err := parseEUI("gateway_id", req.GetGatewayId())
+	if err != nil {
+		return nil, err
+	}
+	s := g.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.gateways[eui]
+	if !ok {
+		return nil, notFound("gateway", eui.String())
+	}
+	return &api.GetGatewayResponse{Gateway: clone(row.pb), CreatedAt: ts(row.created), UpdatedAt: ts(row.updated), LastSeenAt: ts(row.lastSeen)}, nil
+}
+
+func (g *gatewayService) Update(_ context.Context, req *api.UpdateGatewayRequest) (*emptypb.Empty, error) {
+	in := req.GetGateway()
+	eui, err := parseEUI("gateway.gateway_id", in.GetGatewayId())
+	if err != nil {
+		return nil, err
+	}
+	if in.GetName() == "" {
+		return nil, errNameNotSet
+	}
+	s := g.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.gateways[eui]
+	if !ok {
+		return nil, notFound("gateway", eui.String())
+	}
+	tid := row.pb.TenantId
+	row.pb = clone(in)
+	row.pb.GatewayId, row.pb.TenantId = eui.String(), tid
+	row.updated = time.Now()
+	return &emptypb.Empty{}, nil
+}
+
+func (g *gatewayService) Delete(_ context.Context, req *api.DeleteGatewayRequest) (*emptypb.Empty, error) {
+	eui, err := parseEUI("gateway_id", req.GetGatewayId())
+	if err != nil {
+		return nil, err
+	}
+	s := g.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.gateways[eui]; !ok {
+		return nil, notFound("gateway", eui.String())
+	}
+	delete(s.gateways, eui)
+	return &emptypb.Empty{}, nil
+}
+
+func (g *gatewayService) List(_ context.Context, req *api.ListGatewaysRequest) (*api.ListGatewaysResponse, error) {
+	var tid string
+	if req.GetTenantId() != "" {
+		var err error
+		if tid, err = parseUUID("tenant_id", req.GetTenantId()); err != nil {
+			return nil, err
+		}
+	}
+	s := g.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rows []*gatewayRow
+	for _, r := range s.gateways {
+		if (tid == "" || r.pb.TenantId == tid) && (matches(req.GetSearch(), r.pb.Name) || matches(req.GetSearch(), r.pb.GatewayId)) {
+			rows = append(rows, r)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].pb.Name < rows[j].pb.Name })
+	resp := &api.ListGatewaysResponse{TotalCount: uint32(len(rows))}
+	lo, hi := page(len(rows), req.GetLimit(), req.GetOffset())
+	for _, r := range rows[lo:hi] {
+		resp.Result = append(resp.Result, &api.GatewayListItem{
+			TenantId: r.pb.TenantId, GatewayId: r.pb.GatewayId, Name: r.pb.Name, Description: r.pb.Description,
+			Location: r.pb.Location, CreatedAt: ts(r.created), UpdatedAt: ts(r.updated), LastSeenAt: ts(r.lastSeen),
+			DownlinkPriority: r.pb.DownlinkPriority,
+		})
+	}
+	return resp, nil
+}
+
+// ---- DeviceService ----
+
+type deviceService struct {
+	api.UnimplementedDeviceServiceServer
+	s *Server
+}
+
+func (d *deviceService) Create(_ context.Context, req *api.CreateDeviceRequest) (*emptypb.Empty, error) {
+	in := req.GetDevice()
+	eui, err := parseEUI("device.dev_eui", in.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	if in.GetName() == "" {
+		return nil, errNameNotSet
+	}
+	appID, err := parseUUID("device.application_id", in.GetApplicationId())
+	if err != nil {
+		return nil, err
+	}
+	dpID, err := parseUUID("device.device_profile_id", in.GetDeviceProfileId())
+	if err != nil {
+		return nil, err
+	}
+	var joinEUI lorawan.EUI64
+	if in.GetJoinEui() != "" {
+		if joinEUI, err = parseEUI("device.join_eui", in.GetJoinEui()); err != nil {
+			return nil, err
+		}
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	app, ok := s.apps[appID]
+	if !ok {
+		return nil, notFound("application", appID)
+	}
+	dp, ok := s.profiles[dpID]
+	if !ok {
+		return nil, notFound("device profile", dpID)
+	}
+	if dp.pb.TenantId != app.pb.TenantId {
+		return nil, status.Error(codes.InvalidArgument, "application and device-profile must be under the same tenant")
+	}
+	if t := s.tenants[app.pb.TenantId]; t != nil && t.pb.MaxDeviceCount > 0 {
+		n := 0
+		for _, dev := range s.devices {
+			if a := s.apps[dev.pb.ApplicationId]; a != nil && a.pb.TenantId == t.pb.Id {
+				n++
+			}
+		}
+		if uint32(n) >= t.pb.MaxDeviceCount {
+			return nil, status.Error(codes.FailedPrecondition, "max number of devices exceeded for tenant")
+		}
+	}
+	if _, dup := s.devices[eui]; dup {
+		return nil, alreadyExists("device", eui.String())
+	}
+	row := clone(in)
+	row.DevEui = eui.String()
+	row.ApplicationId, row.DeviceProfileId = appID, dpID
+	if in.GetJoinEui() != "" {
+		row.JoinEui = joinEUI.String()
+	}
+	now := time.Now()
+	s.devices[eui] = &deviceRow{pb: row, created: now, updated: now, class: common.DeviceClass_CLASS_A}
+	return &emptypb.Empty{}, nil
+}
+
+func (d *deviceService) Get(_ context.Context, req *api.GetDeviceRequest) (*api.GetDeviceResponse, error) {
+	eui, err := parseEUI("dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.devices[eui]
+	if !ok {
+		return nil, notFound("device", eui.String())
+	}
+	return &api.GetDeviceResponse{
+		Device: clone(row.pb), CreatedAt: ts(row.created), UpdatedAt: ts(row.updated),
+		LastSeenAt: ts(row.lastSeen), ClassEnabled: row.class,
+	}, nil
+}
+
+func (d *deviceService) Update(_ context.Context, req *api.UpdateDeviceRequest) (*emptypb.Empty, error) {
+	in := req.GetDevice()
+	eui, err := parseEUI("device.dev_eui", in.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	if in.GetName() == "" {
+		return nil, errNameNotSet
+	}
+	dpID, err := parseUUID("device.device_profile_id", in.GetDeviceProfileId())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.devices[eui]
+	if !ok {
+		return nil, notFound("device", eui.String())
+	}
+	if _, ok := s.profiles[dpID]; !ok {
+		return nil, notFound("device profile", dpID)
+	}
+	appID := row.pb.ApplicationId
+	row.pb = clone(in)
+	row.pb.DevEui, row.pb.ApplicationId, row.pb.DeviceProfileId = eui.String(), appID, dpID
+	row.updated = time.Now()
+	return &emptypb.Empty{}, nil
+}
+
+func (d *deviceService) Delete(_ context.Context, req *api.DeleteDeviceRequest) (*emptypb.Empty, error) {
+	eui, err := parseEUI("dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.devices[eui]; !ok {
+		return nil, notFound("device", eui.String())
+	}
+	s.deleteDeviceLocked(eui)
+	return &emptypb.Empty{}, nil
+}
+
+func (s *Server) deleteDeviceLocked(eui lorawan.EUI64) {
+	delete(s.devices, eui)
+	delete(s.keys, eui)
+	delete(s.sessions, eui)
+}
+
+func (d *deviceService) List(_ context.Context, req *api.ListDevicesRequest) (*api.ListDevicesResponse, error) {
+	appID, err := parseUUID("application_id", req.GetApplicationId())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rows []*deviceRow
+	for _, r := range s.devices {
+		if r.pb.ApplicationId == appID && (matches(req.GetSearch(), r.pb.Name) || matches(req.GetSearch(), r.pb.DevEui)) {
+			rows = append(rows, r)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].pb.Name < rows[j].pb.Name })
+	resp := &api.ListDevicesResponse{TotalCount: uint32(len(rows))}
+	lo, hi := page(len(rows), req.GetLimit(), req.GetOffset())
+	for _, r := range rows[lo:hi] {
+		item := &api.DeviceListItem{
+			DevEui: r.pb.DevEui, Name: r.pb.Name, Description: r.pb.Description,
+			DeviceProfileId: r.pb.DeviceProfileId, Tags: r.pb.Tags,
+			CreatedAt: ts(r.created), UpdatedAt: ts(r.updated), LastSeenAt: ts(r.lastSeen),
+		}
+		if dp := s.profiles[r.pb.DeviceProfileId]; dp != nil {
+			item.DeviceProfileName = dp.pb.Name
+		}
+		resp.Result = append(resp.Result, item)
+	}
+	return resp, nil
+}
+
+func parseDeviceKeys(in *api.DeviceKeys) (eui lorawan.EUI64, nwk, app, gen lorawan.AES128Key, err error) {
+	if eui, err = parseEUI("device_keys.dev_eui", in.GetDevEui()); err != nil {
+		return
+	}
+	if nwk, err = parseKey("device_keys.nwk_key", in.GetNwkKey()); err != nil {
+		return
+	}
+	if app, err = parseKey("device_keys.app_key", in.GetAppKey()); err != nil {
+		return
+	}
+	gen, err = parseKey("device_keys.gen_app_key", in.GetGenAppKey())
+	return
+}
+
+// CreateKeys inserts a device_keys row: join_nonce 0, no used DevNonces. For
+// LoRaWAN 1.0.x devices the root key (the spec's AppKey) belongs in nwk_key.
+func (d *deviceService) CreateKeys(_ context.Context, req *api.CreateDeviceKeysRequest) (*emptypb.Empty, error) {
+	eui, nwk, app, gen, err := parseDeviceKeys(req.GetDeviceKeys())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.devices[eui]; !ok {
+		return nil, notFound("device", eui.String())
+	}
+	if _, dup := s.keys[eui]; dup {
+		return nil, alreadyExists("device keys", eui.String())
+	}
+	now := time.Now()
+	s.keys[eui] = &deviceKeysRow{nwkKey: nwk, appKey: app, genAppKey: gen,
+		devNonces: map[lorawan.EUI64]map[lorawan.DevNonce]struct{}{}, created: now, updated: now}
+	return &emptypb.Empty{}, nil
+}
+
+func (d *deviceService) GetKeys(_ context.Context, req *api.GetDeviceKeysRequest) (*api.GetDeviceKeysResponse, error) {
+	eui, err := parseEUI("dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[eui]
+	if !ok {
+		return nil, notFound("device keys", eui.String())
+	}
+	return &api.GetDeviceKeysResponse{
+		DeviceKeys: &api.DeviceKeys{DevEui: eui.String(), NwkKey: keyHex(k.nwkKey), AppKey: keyHex(k.appKey), GenAppKey: keyHex(k.genAppKey)},
+		CreatedAt:  ts(k.created), UpdatedAt: ts(k.updated),
+	}, nil
+}
+
+// UpdateKeys replaces the keys but keeps join_nonce and the used DevNonces,
+// like ChirpStack's device_keys::update.
+func (d *deviceService) UpdateKeys(_ context.Context, req *api.UpdateDeviceKeysRequest) (*emptypb.Empty, error) {
+	eui, nwk, app, gen, err := parseDeviceKeys(req.GetDeviceKeys())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[eui]
+	if !ok {
+		return nil, notFound("device keys", eui.String())
+	}
+	k.nwkKey, k.appKey, k.genAppKey, k.updated = nwk, app, gen, time.Now()
+	return &emptypb.Empty{}, nil
+}
+
+func (d *deviceService) DeleteKeys(_ context.Context, req *api.DeleteDeviceKeysRequest) (*emptypb.Empty, error) {
+	eui, err := parseEUI("dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[eui]; !ok {
+		return nil, notFound("device keys", eui.String())
+	}
+	delete(s.keys, eui)
+	return &emptypb.Empty{}, nil
+}
+
+// FlushDevNonces empties the used-DevNonce set; join_nonce is unchanged
+// (ChirpStack api/device.rs flush_dev_nonces → device_keys::reset_nonces).
+func (d *deviceService) FlushDevNonces(_ context.Context, req *api.FlushDevNoncesRequest) (*emptypb.Empty, error) {
+	eui, err := parseEUI("dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[eui]
+	if !ok {
+		return nil, notFound("device keys", eui.String())
+	}
+	k.devNonces = map[lorawan.EUI64]map[lorawan.DevNonce]struct{}{}
+	k.updated = time.Now()
+	return &emptypb.Empty{}, nil
+}
+
+// GetActivation answers OK with device_activation unset when the device has not
+// joined (not NotFound), as ChirpStack does.
+func (d *deviceService) GetActivation(_ context.Context, req *api.GetDeviceActivationRequest) (*api.GetDeviceActivationResponse, error) {
+	eui, err := parseEUI("dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.devices[eui]; !ok {
+		return nil, notFound("device", eui.String())
+	}
+	ds, ok := s.sessions[eui]
+	if !ok {
+		return &api.GetDeviceActivationResponse{}, nil
+	}
+	return &api.GetDeviceActivationResponse{DeviceActivation: &api.DeviceActivation{
+		DevEui: eui.String(), DevAddr: ds.devAddr.String(),
+		AppSKey: keyHex(ds.keys.AppSKey), NwkSEncKey: keyHex(ds.keys.NwkSEncKey),
+		SNwkSIntKey: keyHex(ds.keys.SNwkSIntKey), FNwkSIntKey: keyHex(ds.keys.FNwkSIntKey),
+		FCntUp: ds.fCntUp, NFCntDown: ds.nFCntDown, AFCntDown: ds.aFCntDown,
+	}}, nil
+}
+
+// Enqueue adds a plaintext downlink to the device queue; it is sent in the RX
+// windows of the device's next uplink (class A). Encrypted payloads and codec
+// objects are not supported by the emulator.
+func (d *deviceService) Enqueue(_ context.Context, req *api.EnqueueDeviceQueueItemRequest) (*api.EnqueueDeviceQueueItemResponse, error) {
+	in := req.GetQueueItem()
+	eui, err := parseEUI("queue_item.dev_eui", in.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	if in.GetFPort() == 0 || in.GetFPort() > 255 {
+		return nil, status.Error(codes.InvalidArgument, "FPort must be > 0")
+	}
+	if in.GetIsEncrypted() || in.GetObject() != nil {
+		return nil, status.Error(codes.Unimplemented, "emulator: encrypted queue items and codec objects are not supported")
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dev, ok := s.devices[eui]
+	if !ok {
+		return nil, notFound("device", eui.String())
+	}
+	if req.GetFlushQueue() {
+		dev.queue = nil
+	}
+	qi := &queueItem{id: newUUID(), fPort: uint8(in.GetFPort()), confirmed: in.GetConfirmed(), data: append([]byte(nil), in.GetData()...)}
+	dev.queue = append(dev.queue, qi)
+	return &api.EnqueueDeviceQueueItemResponse{Id: qi.id}, nil
+}
+
+func (d *deviceService) FlushQueue(_ context.Context, req *api.FlushDeviceQueueRequest) (*emptypb.Empty, error) {
+	eui, err := parseEUI("dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dev, ok := s.devices[eui]
+	if !ok {
+		return nil, notFound("device", eui.String())
+	}
+	dev.queue = nil
+	return &emptypb.Empty{}, nil
+}
+
+func (d *deviceService) GetQueue(_ context.Context, req *api.GetDeviceQueueItemsRequest) (*api.GetDeviceQueueItemsResponse, error) {
+	eui, err := parseEUI("dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dev, ok := s.devices[eui]
+	if !ok {
+		return nil, notFound("device", eui.String())
+	}
+	resp := &api.GetDeviceQueueItemsResponse{TotalCount: uint32(len(dev.queue))}
+	if req.GetCountOnly() {
+		return resp, nil
+	}
+	for _, q := range dev.queue {
+		resp.Result = append(resp.Result, &api.DeviceQueueItem{
+			Id: q.id, DevEui: eui.String(), Confirmed: q.confirmed, FPort: uint32(q.fPort),
+			Data: q.data, IsPending: q.pending, FCntDown: q.fCntDown,
+		})
+	}
+	return resp, nil
+}

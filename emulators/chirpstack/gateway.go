@@ -1,0 +1,320 @@
+package chirpstack
+
+import (
+	"bytes"
+	"encoding/binary"
+	"crypto/rand"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/brocaar/lorawan"
+	"github.com/brocaar/lorawan/band"
+	"github.com/chirpstack/chirpstack/api/go/v4/gw"
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Gateway backend, after chirpstack/src/gateway/backend/mqtt.rs:
+//   - events arrive on <region>/gateway/<gateway_id>/event/<type> (up, stats,
+//     ack, mesh); anything else is "Unknown event type";
+//   - a payload containing the substring "gatewayId" is protobuf-JSON, anything
+//     else protobuf binary; commands to that gateway are answered in the
+//     encoding it last used (default protobuf);
+//   - commands go to <region>/gateway/<gateway_id>/command/down.
+//
+// Uplinks are de-duplicated like ChirpStack's uplink/mod.rs: all receptions of
+// the same PHYPayload within network.deduplication_delay form one frame-set.
+
+// frameSet collects the receptions of one PHYPayload.
+type frameSet struct {
+	phy     []byte
+	txInfo  *gw.UplinkTxInfo
+	rxInfos []*gw.UplinkRxInfo
+	first   time.Time
+	timer   *time.Timer
+}
+
+// uplinkCtx is a de-duplicated uplink ready for the join / data handlers.
+type uplinkCtx struct {
+	dedupID string
+	time    time.Time
+	phyRaw  []byte
+	txInfo  *gw.UplinkTxInfo
+	rxInfos []*gw.UplinkRxInfo // best reception first
+	dr      int
+	channel int
+}
+
+// downlinkCtx remembers what a downlink was for, to handle its DownlinkTxAck.
+type downlinkCtx struct {
+	devEUI      lorawan.EUI64
+	queueItemID string
+	fCntDown    uint32
+	gatewayID   string
+	items       []*gw.DownlinkFrameItem
+	dedupID     string
+}
+
+func (s *Server) onGatewayMessage(_ paho.Client, m paho.Message) {
+	parts := strings.Split(m.Topic(), "/")
+	if len(parts) != 5 {
+		s.logf("chirpstack: ignoring message on unexpected topic %q", m.Topic())
+		return
+	}
+	topicGW, event := parts[2], parts[4]
+	payload := m.Payload()
+	isJSON := bytes.Contains(payload, []byte("gatewayId"))
+	unmarshal := func(msg proto.Message) error {
+		if isJSON {
+			return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(payload, msg)
+		}
+		return proto.Unmarshal(payload, msg)
+	}
+	switch event {
+	case "up":
+		var uf gw.UplinkFrame
+		if err := unmarshal(&uf); err != nil {
+			s.logf("chirpstack: decode uplink frame from %s: %v", topicGW, err)
+			return
+		}
+		s.collectUplink(&uf, topicGW, isJSON)
+	case "stats":
+		var st gw.GatewayStats
+		if err := unmarshal(&st); err != nil {
+			s.logf("chirpstack: decode gateway stats from %s: %v", topicGW, err)
+			return
+		}
+		s.touchGateway(firstNonEmpty(st.GetGatewayId(), topicGW), isJSON)
+	case "ack":
+		var ack gw.DownlinkTxAck
+		if err := unmarshal(&ack); err != nil {
+			s.logf("chirpstack: decode tx ack from %s: %v", topicGW, err)
+			return
+		}
+		s.handleTxAck(&ack)
+	case "mesh":
+		// Mesh events are only meaningful with ChirpStack Gateway Mesh.
+	default:
+		s.logf("chirpstack: unknown event type %q from gateway %s", event, topicGW)
+	}
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (s *Server) touchGateway(id string, isJSON bool) {
+	var eui lorawan.EUI64
+	if err := eui.UnmarshalText([]byte(id)); err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gwJSON[eui] = isJSON
+	if g, ok := s.gateways[eui]; ok {
+		g.lastSeen = time.Now()
+	}
+}
+
+func (s *Server) collectUplink(uf *gw.UplinkFrame, topicGW string, isJSON bool) {
+	rx := uf.GetRxInfo()
+	if rx == nil || len(uf.GetPhyPayload()) == 0 {
+		s.logf("chirpstack: uplink from %s without rx_info or phy_payload, ignoring", topicGW)
+		return
+	}
+	if rx.GetCrcStatus() == gw.CRCStatus_BAD_CRC {
+		s.logf("chirpstack: uplink from %s with bad CRC, ignoring", topicGW)
+		return
+	}
+	if rx.GatewayId == "" {
+		rx.GatewayId = topicGW
+	}
+	rx.GatewayId = strings.ToLower(rx.GatewayId)
+	// As ChirpStack's MQTT backend does on reception.
+	rx.NsTime = timestamppb.Now()
+	if rx.Metadata == nil {
+		rx.Metadata = map[string]string{}
+	}
+	rx.Metadata["region_config_id"] = s.region
+	rx.Metadata["region_common_name"] = s.regionCommon.String()
+	s.touchGateway(rx.GatewayId, isJSON)
+
+	key := string(uf.GetPhyPayload())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	fs, ok := s.collect[key]
+	if !ok {
+		fs = &frameSet{phy: uf.GetPhyPayload(), txInfo: uf.GetTxInfo(), first: time.Now()}
+		s.collect[key] = fs
+		s.wg.Add(1)
+		fs.timer = time.AfterFunc(s.dedupDelay, func() {
+			defer s.wg.Done()
+			s.mu.Lock()
+			delete(s.collect, key)
+			s.mu.Unlock()
+			s.handleFrameSet(fs)
+		})
+	}
+	fs.rxInfos = append(fs.rxInfos, rx)
+}
+
+// handleFrameSet runs once per de-duplicated uplink.
+func (s *Server) handleFrameSet(fs *frameSet) {
+	u := &uplinkCtx{dedupID: newUUID(), time: fs.first, phyRaw: fs.phy, txInfo: fs.txInfo}
+
+	// Gateway filter (uplink/mod.rs): without allow_unknown_gateways an
+	// unknown gateway's reception is removed; nothing left → abort.
+	s.mu.Lock()
+	for _, rx := range fs.rxInfos {
+		var eui lorawan.EUI64
+		_ = eui.UnmarshalText([]byte(rx.GatewayId))
+		if _, known := s.gateways[eui]; !known && s.requireGateway {
+			s.logf("chirpstack: uplink dropped from unknown gateway %s (Getting gateway meta-data failed)", rx.GatewayId)
+			continue
+		}
+		u.rxInfos = append(u.rxInfos, rx)
+	}
+	s.mu.Unlock()
+	if len(u.rxInfos) == 0 {
+		s.logf("chirpstack: RxInfo set is empty after applying filters, dedup %s dropped", u.dedupID)
+		return
+	}
+	// Best reception first: the downlink goes through this gateway.
+	sort.SliceStable(u.rxInfos, func(i, j int) bool {
+		a, b := u.rxInfos[i], u.rxInfos[j]
+		if a.Snr != b.Snr {
+			return a.Snr > b.Snr
+		}
+		return a.Rssi > b.Rssi
+	})
+	u.dr, u.channel = s.uplinkDRAndChannel(u.txInfo)
+
+	var phy lorawan.PHYPayload
+	if err := phy.UnmarshalBinary(fs.phy); err != nil {
+		s.logf("chirpstack: decode PHYPayload: %v", err)
+		return
+	}
+	switch phy.MHDR.MType {
+	case lorawan.JoinRequest:
+		s.handleJoinRequest(u, phy)
+	case lorawan.UnconfirmedDataUp, lorawan.ConfirmedDataUp:
+		s.handleDataUp(u, phy)
+	case lorawan.RejoinRequest:
+		s.logf("chirpstack: rejoin-request not supported by the emulator, dropped")
+	default:
+		s.logf("chirpstack: unexpected uplink mtype %v, dropped", phy.MHDR.MType)
+	}
+}
+
+// uplinkDRAndChannel maps the LoRa modulation and frequency to the EU868 data
+// rate and channel index (needed for the LoRaWAN 1.1 uplink MIC and RX1).
+func (s *Server) uplinkDRAndChannel(tx *gw.UplinkTxInfo) (int, int) {
+	dr, ch := 0, 0
+	if lora := tx.GetModulation().GetLora(); lora != nil {
+		if i, err := s.band.GetDataRateIndex(true, band.DataRate{
+			Modulation: band.LoRaModulation, SpreadFactor: int(lora.SpreadingFactor), Bandwidth: int(lora.Bandwidth / 1000),
+		}); err == nil {
+			dr = i
+		}
+	}
+	if i, err := s.band.GetUplinkChannelIndex(tx.GetFrequency(), false); err == nil {
+		ch = i
+	} else if i, err := s.band.GetUplinkChannelIndex(tx.GetFrequency(), true); err == nil {
+		ch = i
+	}
+	return dr, ch
+}
+
+func randUint32() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint32(b[:])
+}
+
+// sendDownlink publishes one DownlinkFrame with the RX1 and RX2 items for a
+// class-A answer, as chirpstack/src/downlink/{join,data}.rs do: RX1 on the
+// uplink frequency and DR (rx1_dr_offset 0), RX2 on 869.525 MHz DR0, both with
+// delay timing relative to the uplink and the gateway's context echoed back.
+func (s *Server) sendDownlink(u *uplinkCtx, phy []byte, rx1Delay time.Duration, dl downlinkCtx) error {
+	rx := u.rxInfos[0]
+	defaults := s.band.GetDefaults()
+
+	rx1Freq, err := s.band.GetRX1FrequencyForUplinkFrequency(u.txInfo.GetFrequency())
+	if err != nil {
+		return fmt.Errorf("chirpstack: rx1 frequency: %w", err)
+	}
+	rx1DR, err := s.band.GetRX1DataRateIndex(u.dr, 0)
+	if err != nil {
+		return fmt.Errorf("chirpstack: rx1 data rate: %w", err)
+	}
+	item := func(freq uint32, dr int, delay time.Duration) (*gw.DownlinkFrameItem, error) {
+		d, err := s.band.GetDataRate(dr)
+		if err != nil {
+			return nil, fmt.Errorf("chirpstack: data rate %d: %w", dr, err)
+		}
+		return &gw.DownlinkFrameItem{
+			PhyPayload: phy,
+			TxInfo: &gw.DownlinkTxInfo{
+				Frequency: freq,
+				Power:     int32(s.band.GetDownlinkTXPower(freq)),
+				Modulation: &gw.Modulation{Parameters: &gw.Modulation_Lora{Lora: &gw.LoraModulationInfo{
+					Bandwidth:             uint32(d.Bandwidth * 1000),
+					SpreadingFactor:       uint32(d.SpreadFactor),
+					CodeRate:              gw.CodeRate_CR_4_5,
+					PolarizationInversion: true,
+				}}},
+				Board:   rx.Board,
+				Antenna: rx.Antenna,
+				Timing:  &gw.Timing{Parameters: &gw.Timing_Delay{Delay: &gw.DelayTimingInfo{Delay: durationpb.New(delay)}}},
+				Context: rx.Context,
+			},
+		}, nil
+	}
+	i1, err := item(rx1Freq, rx1DR, rx1Delay)
+	if err != nil {
+		return err
+	}
+	i2, err := item(defaults.RX2Frequency, defaults.RX2DataRate, rx1Delay+time.Second)
+	if err != nil {
+		return err
+	}
+	df := &gw.DownlinkFrame{DownlinkId: randUint32(), GatewayId: rx.GatewayId, Items: []*gw.DownlinkFrameItem{i1, i2}}
+
+	var gwEUI lorawan.EUI64
+	_ = gwEUI.UnmarshalText([]byte(rx.GatewayId))
+	s.mu.Lock()
+	asJSON := s.gwJSON[gwEUI]
+	dl.gatewayID, dl.items, dl.dedupID = rx.GatewayId, df.Items, u.dedupID
+	s.downlinks[df.DownlinkId] = &dl
+	s.mu.Unlock()
+
+	var b []byte
+	if asJSON {
+		b, err = protojson.Marshal(df)
+	} else {
+		b, err = proto.Marshal(df)
+	}
+	if err != nil {
+		return fmt.Errorf("chirpstack: encode downlink frame: %w", err)
+	}
+	topic := s.region + "/gateway/" + rx.GatewayId + "/command/down"
+	t := s.mqc.Publish(topic, 0, false, b)
+	if !t.WaitTimeout(10 * time.Second) {
+		return fmt.Errorf("chirpstack: publish %s: timeout", topic)
+	}
+	if err := t.Error(); err != nil {
+		return fmt.Errorf("chirpstack: publish %s: %w", topic, err)
+	}
+	return nil
+}

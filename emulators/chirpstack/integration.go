@@ -1,0 +1,117 @@
+package chirpstack
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/brocaar/lorawan"
+	"github.com/chirpstack/chirpstack/api/go/v4/integration"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// MQTT application integration (chirpstack/src/integration/mqtt.rs) with the
+// default event topic application/{application_id}/device/{dev_eui}/event/{event}
+// and json = true.
+
+// pendingEvent is an integration event built under the server lock and
+// published after it is released.
+type pendingEvent struct {
+	appID  string
+	devEUI lorawan.EUI64
+	typ    string // up, join, ack, txack, log, status
+	msg    proto.Message
+}
+
+// marshalEvent renders an integration message the way ChirpStack's pbjson
+// build does (api/rust/build.rs): lowerCamelCase names, enums by name, bytes
+// base64, and — because integration messages are built with emit_fields —
+// scalar fields present even at their zero value (fCnt: 0, adr: false), while
+// unset sub-messages are left out and nested gw.* messages (rxInfo, txInfo)
+// omit defaults.
+func marshalEvent(m proto.Message) ([]byte, error) {
+	full, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	sparse, err := protojson.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var obj, sp map[string]json.RawMessage
+	if err := json.Unmarshal(full, &obj); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(sparse, &sp); err != nil {
+		return nil, err
+	}
+	for k, v := range obj {
+		if string(v) == "null" {
+			delete(obj, k)
+		}
+	}
+	for _, k := range []string{"rxInfo", "txInfo", "relayRxInfo", "object", "joinServerContext"} {
+		if v, ok := sp[k]; ok {
+			obj[k] = v
+		} else {
+			delete(obj, k)
+		}
+	}
+	return json.Marshal(obj)
+}
+
+func (s *Server) publishEvents(evs []pendingEvent) {
+	for _, e := range evs {
+		b, err := marshalEvent(e.msg)
+		if err != nil {
+			s.logf("chirpstack: encode %s event: %v", e.typ, err)
+			continue
+		}
+		topic := fmt.Sprintf("application/%s/device/%s/event/%s", e.appID, e.devEUI, e.typ)
+		t := s.mqc.Publish(topic, 0, false, b)
+		if !t.WaitTimeout(10 * time.Second) {
+			s.logf("chirpstack: publish %s: timeout", topic)
+		} else if err := t.Error(); err != nil {
+			s.logf("chirpstack: publish %s: %v", topic, err)
+		}
+	}
+}
+
+// deviceInfoLocked builds integration.DeviceInfo (join.rs set_device_info):
+// device-profile tags overlaid with device tags. Caller holds s.mu.
+func (s *Server) deviceInfoLocked(dev *deviceRow) *integration.DeviceInfo {
+	di := &integration.DeviceInfo{
+		ApplicationId:      dev.pb.ApplicationId,
+		DeviceProfileId:    dev.pb.DeviceProfileId,
+		DeviceName:         dev.pb.Name,
+		DevEui:             dev.pb.DevEui,
+		DeviceClassEnabled: dev.class,
+		Tags:               map[string]string{},
+	}
+	if dp := s.profiles[dev.pb.DeviceProfileId]; dp != nil {
+		di.DeviceProfileName = dp.pb.Name
+		maps.Copy(di.Tags, dp.pb.Tags)
+	}
+	maps.Copy(di.Tags, dev.pb.Tags)
+	if app := s.apps[dev.pb.ApplicationId]; app != nil {
+		di.ApplicationName = app.pb.Name
+		di.TenantId = app.pb.TenantId
+		if t := s.tenants[app.pb.TenantId]; t != nil {
+			di.TenantName = t.pb.Name
+		}
+	}
+	return di
+}
+
+// logEventLocked builds a `log` integration event for dev. Caller holds s.mu.
+func (s *Server) logEventLocked(dev *deviceRow, level integration.LogLevel, code integration.LogCode, desc string, ctx map[string]string) pendingEvent {
+	var eui lorawan.EUI64
+	_ = eui.UnmarshalText([]byte(dev.pb.DevEui))
+	return pendingEvent{appID: dev.pb.ApplicationId, devEUI: eui, typ: "log", msg: &integration.LogEvent{
+		Time: timestamppb.Now(), DeviceInfo: s.deviceInfoLocked(dev),
+		Level: level, Code: code, Description: desc, Context: ctx,
+	}}
+}

@@ -1,0 +1,277 @@
+package chirpstack
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/brocaar/lorawan"
+	"github.com/chirpstack/chirpstack/api/go/v4/gw"
+	"github.com/chirpstack/chirpstack/api/go/v4/integration"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Data uplinks (chirpstack/src/uplink/data.rs, storage/device_session.rs):
+// find the session by DevAddr whose MIC verifies with the reconstructed 32-bit
+// FCnt, apply the frame-counter rules, decrypt FRMPayload, publish `up`, then
+// answer in RX1/RX2 with an ACK and/or the next queued downlink.
+
+// fullFCnt reconstructs the 32-bit counter from the 16 bits on air, relative to
+// the next expected value (LoRaWAN 1.0.4 §4.3.1.5).
+func fullFCnt(next uint32, f16 uint32) uint32 {
+	full := next&0xffff0000 | f16&0xffff
+	if full < next && next-full > 1<<15 {
+		full += 1 << 16
+	}
+	return full
+}
+
+func (s *Server) handleDataUp(u *uplinkCtx, phy lorawan.PHYPayload) {
+	evs, dl, err := s.processDataUp(u, phy)
+	if err != nil {
+		s.logf("chirpstack: data uplink: %v", err)
+	}
+	s.publishEvents(evs)
+	if dl != nil {
+		if err := s.sendDownlink(u, dl.phy, dl.delay, dl.ctx); err != nil {
+			s.logf("chirpstack: data downlink: %v", err)
+		}
+	}
+}
+
+func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingEvent, *plannedDownlink, error) {
+	mac, ok := phy.MACPayload.(*lorawan.MACPayload)
+	if !ok {
+		return nil, nil, fmt.Errorf("no MACPayload")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	var ds *session
+	var full uint32
+	for _, cand := range s.sessions {
+		if cand.devAddr != mac.FHDR.DevAddr {
+			continue
+		}
+		f := fullFCnt(cand.fCntUp, mac.FHDR.FCnt)
+		mac.FHDR.FCnt = f // brocaar needs the full counter for the MIC block B0
+		var confFCnt uint32
+		if mac.FHDR.FCtrl.ACK {
+			confFCnt = cand.confFCnt
+		}
+		ok, err := phy.ValidateUplinkDataMIC(cand.macVersion, confFCnt, uint8(u.dr), uint8(u.channel),
+			cand.keys.FNwkSIntKey, cand.keys.SNwkSIntKey)
+		if err == nil && ok {
+			ds, full = cand, f
+			break
+		}
+	}
+	if ds == nil {
+		return nil, nil, fmt.Errorf("dev_addr=%s: no device-session with matching MIC (Invalid MIC or unknown DevAddr)", mac.FHDR.DevAddr)
+	}
+	dev := s.devices[ds.devEUI]
+	app := (*applicationRow)(nil)
+	if dev != nil {
+		app = s.apps[dev.pb.ApplicationId]
+	}
+	if dev == nil || app == nil {
+		return nil, nil, fmt.Errorf("dev_eui=%s: session without device", ds.devEUI)
+	}
+	if !s.filterRxByTenantLocked(u, app.pb.TenantId) {
+		return nil, nil, fmt.Errorf("RxInfo set is empty after applying filters")
+	}
+	if dev.pb.IsDisabled {
+		return nil, nil, fmt.Errorf("dev_eui=%s: device is disabled", ds.devEUI)
+	}
+
+	// Frame-counter validation (device_session.rs ValidationStatus).
+	if full < ds.fCntUp && !ds.skipFCntCheck {
+		if full+1 == ds.fCntUp {
+			ev := s.logEventLocked(dev, integration.LogLevel_WARNING, integration.LogCode_UPLINK_F_CNT_RETRANSMISSION,
+				"Uplink was flagged as re-transmission / frame-counter did not increment",
+				map[string]string{"deduplication_id": u.dedupID, "f_cnt": fmt.Sprint(full)})
+			return []pendingEvent{ev}, nil, fmt.Errorf("dev_eui=%s: retransmission f_cnt=%d", ds.devEUI, full)
+		}
+		ev := s.logEventLocked(dev, integration.LogLevel_WARNING, integration.LogCode_UPLINK_F_CNT_RESET,
+			"Frame-counter reset or rollover detected",
+			map[string]string{"deduplication_id": u.dedupID, "f_cnt": fmt.Sprint(full)})
+		return []pendingEvent{ev}, nil, fmt.Errorf("dev_eui=%s: frame-counter reset f_cnt=%d < %d", ds.devEUI, full, ds.fCntUp)
+	}
+	ds.fCntUp = full + 1
+	dev.lastSeen = u.time
+
+	var evs []pendingEvent
+	var data []byte
+	var fPort uint32
+	if mac.FPort != nil {
+		fPort = uint32(*mac.FPort)
+		key := ds.keys.AppSKey
+		if *mac.FPort == 0 {
+			key = ds.keys.NwkSEncKey // FPort 0: MAC commands under NwkSKey / NwkSEncKey
+		}
+		if err := phy.DecryptFRMPayload(key); err != nil {
+			return nil, nil, fmt.Errorf("dev_eui=%s: decrypt FRMPayload: %w", ds.devEUI, err)
+		}
+		if *mac.FPort != 0 && len(mac.FRMPayload) == 1 {
+			if dp, ok := mac.FRMPayload[0].(*lorawan.DataPayload); ok {
+				data = dp.Bytes
+			}
+		}
+	}
+
+	// A device ACK settles the pending confirmed downlink (ack event).
+	if len(dev.queue) > 0 && dev.queue[0].pending && dev.queue[0].confirmed {
+		qi := dev.queue[0]
+		dev.queue = dev.queue[1:]
+		evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: ds.devEUI, typ: "ack", msg: &integration.AckEvent{
+			DeduplicationId: u.dedupID, Time: timestamppb.New(u.time), DeviceInfo: s.deviceInfoLocked(dev),
+			QueueItemId: qi.id, Acknowledged: mac.FHDR.FCtrl.ACK, FCntDown: qi.fCntDown,
+		}})
+	}
+
+	rxInfos := make([]*gw.UplinkRxInfo, len(u.rxInfos))
+	copy(rxInfos, u.rxInfos)
+	evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: ds.devEUI, typ: "up", msg: &integration.UplinkEvent{
+		DeduplicationId: u.dedupID,
+		Time:            timestamppb.New(u.time),
+		DeviceInfo:      s.deviceInfoLocked(dev),
+		DevAddr:         ds.devAddr.String(),
+		Adr:             mac.FHDR.FCtrl.ADR,
+		Dr:              uint32(u.dr),
+		FCnt:            full,
+		FPort:           fPort,
+		Confirmed:       phy.MHDR.MType == lorawan.ConfirmedDataUp,
+		Data:            data,
+		RxInfo:          rxInfos,
+		TxInfo:          u.txInfo,
+		RegionConfigId:  s.region,
+	}})
+
+	dl, err := s.buildClassADownlinkLocked(ds, dev, phy.MHDR.MType == lorawan.ConfirmedDataUp, full)
+	if err != nil {
+		return evs, nil, fmt.Errorf("dev_eui=%s: %w", ds.devEUI, err)
+	}
+	return evs, dl, nil
+}
+
+// buildClassADownlinkLocked returns the RX1/RX2 answer to an uplink: the next
+// queue item (if any) and/or the ACK of a confirmed uplink, or nil.
+func (s *Server) buildClassADownlinkLocked(ds *session, dev *deviceRow, ackUplink bool, upFCnt uint32) (*plannedDownlink, error) {
+	var qi *queueItem
+	for _, q := range dev.queue {
+		if !q.pending {
+			qi = q
+			break
+		}
+	}
+	if qi == nil && !ackUplink {
+		return nil, nil
+	}
+	mtype := lorawan.UnconfirmedDataDown
+	if qi != nil && qi.confirmed {
+		mtype = lorawan.ConfirmedDataDown
+	}
+	macPL := &lorawan.MACPayload{FHDR: lorawan.FHDR{
+		DevAddr: ds.devAddr,
+		FCtrl:   lorawan.FCtrl{ACK: ackUplink, FPending: qi != nil && len(dev.queue) > 1},
+	}}
+	// LoRaWAN 1.0 has one downlink counter; 1.1 splits NFCntDown (FPort 0 /
+	// none) and AFCntDown (FPort > 0).
+	useA := qi != nil && ds.macVersion == lorawan.LoRaWAN1_1
+	if useA {
+		macPL.FHDR.FCnt = ds.aFCntDown
+	} else {
+		macPL.FHDR.FCnt = ds.nFCntDown
+	}
+	if qi != nil {
+		p := qi.fPort
+		macPL.FPort = &p
+		macPL.FRMPayload = []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), qi.data...)}}
+	}
+	phy := lorawan.PHYPayload{MHDR: lorawan.MHDR{MType: mtype, Major: lorawan.LoRaWANR1}, MACPayload: macPL}
+	if qi != nil {
+		if err := phy.EncryptFRMPayload(ds.keys.AppSKey); err != nil {
+			return nil, fmt.Errorf("encrypt downlink: %w", err)
+		}
+	}
+	var confFCnt uint32
+	if ackUplink && ds.macVersion == lorawan.LoRaWAN1_1 {
+		confFCnt = upFCnt // 1.1 downlink MIC covers the acknowledged uplink's FCnt
+	}
+	if err := phy.SetDownlinkDataMIC(ds.macVersion, confFCnt, ds.keys.SNwkSIntKey); err != nil {
+		return nil, fmt.Errorf("downlink MIC: %w", err)
+	}
+	b, err := phy.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("marshal downlink: %w", err)
+	}
+	fCnt := macPL.FHDR.FCnt
+	if useA {
+		ds.aFCntDown++
+	} else {
+		ds.nFCntDown++
+	}
+	ctx := downlinkCtx{devEUI: ds.devEUI, fCntDown: fCnt}
+	if qi != nil {
+		qi.pending, qi.fCntDown = true, fCnt
+		ctx.queueItemID = qi.id
+		if qi.confirmed {
+			ds.confFCnt = fCnt
+		}
+	}
+	return &plannedDownlink{phy: b, delay: time.Duration(max(ds.rx1Delay, 1)) * time.Second, ctx: ctx}, nil
+}
+
+// handleTxAck processes a gateway's DownlinkTxAck (downlink/tx_ack.rs): on OK
+// an unconfirmed queue item is done (txack event); without any OK item the
+// downlink failed and a DOWNLINK_GATEWAY log event says why.
+func (s *Server) handleTxAck(ack *gw.DownlinkTxAck) {
+	s.mu.Lock()
+	dl, ok := s.downlinks[ack.GetDownlinkId()]
+	if !ok {
+		s.mu.Unlock()
+		s.logf("chirpstack: tx ack for unknown downlink %d", ack.GetDownlinkId())
+		return
+	}
+	delete(s.downlinks, ack.GetDownlinkId())
+	var evs []pendingEvent
+	dev := s.devices[dl.devEUI]
+	okIdx := -1
+	lastErr := gw.TxAckStatus_IGNORED
+	for i, it := range ack.GetItems() {
+		if it.GetStatus() == gw.TxAckStatus_OK {
+			okIdx = i
+			break
+		}
+		if it.GetStatus() != gw.TxAckStatus_IGNORED {
+			lastErr = it.GetStatus()
+		}
+	}
+	if dev != nil {
+		if okIdx < 0 {
+			evs = append(evs, s.logEventLocked(dev, integration.LogLevel_ERROR, integration.LogCode_DOWNLINK_GATEWAY,
+				lastErr.String(), map[string]string{"deduplication_id": dl.dedupID, "downlink_id": fmt.Sprint(ack.GetDownlinkId())}))
+			for _, q := range dev.queue {
+				if q.id == dl.queueItemID {
+					q.pending = false // retry on the next uplink
+				}
+			}
+		} else if dl.queueItemID != "" {
+			var txInfo *gw.DownlinkTxInfo
+			if okIdx < len(dl.items) {
+				txInfo = dl.items[okIdx].GetTxInfo()
+			}
+			evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: dl.devEUI, typ: "txack", msg: &integration.TxAckEvent{
+				DownlinkId: ack.GetDownlinkId(), Time: timestamppb.Now(), DeviceInfo: s.deviceInfoLocked(dev),
+				QueueItemId: dl.queueItemID, FCntDown: dl.fCntDown, GatewayId: dl.gatewayID, TxInfo: txInfo,
+			}})
+			for i, q := range dev.queue {
+				if q.id == dl.queueItemID && !q.confirmed {
+					dev.queue = append(dev.queue[:i:i], dev.queue[i+1:]...)
+					break
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.publishEvents(evs)
+}

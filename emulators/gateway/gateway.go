@@ -1,0 +1,419 @@
+// Package gateway is an emulated LoRa gateway that speaks ChirpStack v4's
+// gateway MQTT protocol, i.e. what chirpstack-gateway-bridge (or a
+// ChirpStack-MQTT-Forwarder) publishes on behalf of a real concentrator.
+//
+// Topics (reference/lorawan-chirpstack.md §4.1, ChirpStack
+// chirpstack/src/gateway/backend/mqtt.rs with topic_prefix = region):
+//
+//	<region>/gateway/<id>/event/up      gw.UplinkFrame      (per uplink heard on the Air)
+//	<region>/gateway/<id>/event/stats   gw.GatewayStats     (at connect, then every StatsInterval)
+//	<region>/gateway/<id>/event/ack     gw.DownlinkTxAck    (per DownlinkFrame)
+//	<region>/gateway/<id>/state/conn    gw.ConnState        (ONLINE retained at connect; OFFLINE as will and on Close)
+//	<region>/gateway/<id>/command/down  gw.DownlinkFrame    (subscribed)
+//
+// Payloads are protobuf binary, or protobuf JSON (protojson, lowerCamelCase,
+// which ChirpStack detects by the substring "gatewayId") when Config.JSON is set.
+// Incoming commands are accepted in either encoding.
+//
+// Downlink timing follows the Semtech/bridge model: rx_info.context carries the
+// gateway's 32-bit microsecond counter at the end of the uplink (4 bytes,
+// big-endian, as chirpstack-gateway-bridge's semtechudp backend does); a
+// downlink item with delay timing is sent at context + delay. In Realistic mode
+// the gateway waits for that instant (TOO_LATE if already past, then the next
+// item is tried); in Instant mode it transmits immediately.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chirpstack/chirpstack/api/go/v4/gw"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/tap2join/tap2join/emulators/radio"
+	"github.com/tap2join/tap2join/emulators/timing"
+)
+
+// Config configures a gateway.
+type Config struct {
+	ID      [8]byte       // gateway EUI, MSB first (topic and gateway_id are its lowercase hex)
+	MQTTURL string        // e.g. "tcp://127.0.0.1:1883"
+	Region  string        // topic prefix, e.g. "eu868"; "" = no prefix
+	Air     *radio.Air    // the air the gateway's antenna is on
+	JSON    bool          // protojson payloads instead of protobuf
+	Clock   *timing.Clock // nil = instant: downlinks are sent without waiting for their timing
+	// StatsInterval publishes gw.GatewayStats periodically; 0 = only at connect.
+	StatsInterval time.Duration
+	// Username/Password for the broker, if any.
+	Username, Password string
+	Logf               func(string, ...any)
+}
+
+// Gateway is a running emulated gateway.
+type Gateway struct {
+	cfg    Config
+	id     string
+	client mqtt.Client
+	start  time.Time
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	downs  chan []byte
+
+	mu                                sync.Mutex
+	rxReceived, txReceived, txEmitted uint32
+}
+
+// Start connects to the broker, announces the gateway (ConnState ONLINE,
+// GatewayStats), subscribes to its downlink command topic and forwards every
+// uplink heard on the Air until Close or ctx ends.
+func Start(ctx context.Context, cfg Config) (*Gateway, error) {
+	if cfg.Air == nil {
+		return nil, errors.New("gateway: Config.Air is nil")
+	}
+	g := &Gateway{cfg: cfg, id: hex.EncodeToString(cfg.ID[:]), start: time.Now(), downs: make(chan []byte, 16)}
+	if g.cfg.Logf == nil {
+		g.cfg.Logf = func(string, ...any) {}
+	}
+	offline, err := g.marshal(&gw.ConnState{GatewayId: g.id, State: gw.ConnState_OFFLINE})
+	if err != nil {
+		return nil, err
+	}
+	opts := mqtt.NewClientOptions().
+		AddBroker(cfg.MQTTURL).
+		SetClientID("t2j-gw-"+g.id).
+		SetUsername(cfg.Username).SetPassword(cfg.Password).
+		SetCleanSession(true).
+		SetOrderMatters(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(false).
+		// Like the bridge: the broker announces OFFLINE if we vanish.
+		SetBinaryWill(g.topic("state/conn"), offline, 0, true).
+		SetOnConnectHandler(func(c mqtt.Client) { g.onConnect(c) })
+	g.client = mqtt.NewClient(opts)
+	tok := g.client.Connect()
+	if !tok.WaitTimeout(10 * time.Second) {
+		return nil, fmt.Errorf("gateway %s: connect %s: timeout", g.id, cfg.MQTTURL)
+	}
+	if err := tok.Error(); err != nil {
+		return nil, fmt.Errorf("gateway %s: connect %s: %w", g.id, cfg.MQTTURL, err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	g.cancel = cancel
+	ups, stop := cfg.Air.Listen(true)
+	g.wg.Add(2)
+	go func() { defer g.wg.Done(); defer stop(); g.uplinkLoop(rctx, ups) }()
+	go func() { defer g.wg.Done(); g.downlinkLoop(rctx) }()
+	if cfg.StatsInterval > 0 {
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); g.statsLoop(rctx) }()
+	}
+	return g, nil
+}
+
+// ID returns the gateway ID as ChirpStack prints it (lowercase hex).
+func (g *Gateway) ID() string { return g.id }
+
+// Close announces OFFLINE (retained), disconnects and stops forwarding.
+func (g *Gateway) Close() error {
+	g.cancel()
+	g.wg.Wait()
+	var err error
+	if b, merr := g.marshal(&gw.ConnState{GatewayId: g.id, State: gw.ConnState_OFFLINE}); merr == nil {
+		err = g.publish("state/conn", b, true)
+	}
+	g.client.Disconnect(250)
+	return err
+}
+
+func (g *Gateway) topic(suffix string) string {
+	t := "gateway/" + g.id + "/" + suffix
+	if g.cfg.Region != "" {
+		t = g.cfg.Region + "/" + t
+	}
+	return t
+}
+
+func (g *Gateway) marshal(m proto.Message) ([]byte, error) {
+	var b []byte
+	var err error
+	if g.cfg.JSON {
+		b, err = protojson.Marshal(m)
+	} else {
+		b, err = proto.Marshal(m)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gateway %s: marshal %T: %w", g.id, m, err)
+	}
+	return b, nil
+}
+
+func (g *Gateway) publish(suffix string, payload []byte, retained bool) error {
+	tok := g.client.Publish(g.topic(suffix), 0, retained, payload)
+	if !tok.WaitTimeout(5 * time.Second) {
+		return fmt.Errorf("gateway %s: publish %s: timeout", g.id, suffix)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("gateway %s: publish %s: %w", g.id, suffix, err)
+	}
+	return nil
+}
+
+// onConnect runs on every (re)connect, like the bridge's MQTT integration:
+// subscribe to commands, announce ONLINE, send stats. It runs on paho's
+// goroutine, so it must not wait on tokens of its own publishes in a way that
+// needs the same goroutine; with OrderMatters(false) paho delivers elsewhere.
+func (g *Gateway) onConnect(c mqtt.Client) {
+	c.Subscribe(g.topic("command/down"), 0, func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case g.downs <- append([]byte(nil), m.Payload()...):
+		default:
+			g.cfg.Logf("gateway %s: downlink queue full, dropping command", g.id)
+		}
+	}).Wait()
+	if b, err := g.marshal(&gw.ConnState{GatewayId: g.id, State: gw.ConnState_ONLINE}); err == nil {
+		c.Publish(g.topic("state/conn"), 0, true, b).Wait()
+	}
+	if b, err := g.marshal(g.stats()); err == nil {
+		c.Publish(g.topic("event/stats"), 0, false, b).Wait()
+	}
+}
+
+func (g *Gateway) stats() *gw.GatewayStats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return &gw.GatewayStats{
+		GatewayId:           g.id,
+		Time:                timestamppb.Now(),
+		RxPacketsReceived:   g.rxReceived,
+		RxPacketsReceivedOk: g.rxReceived,
+		TxPacketsReceived:   g.txReceived,
+		TxPacketsEmitted:    g.txEmitted,
+		Metadata:            map[string]string{"emulator": "tap2join"},
+	}
+}
+
+func (g *Gateway) statsLoop(ctx context.Context) {
+	t := time.NewTicker(g.cfg.StatsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if b, err := g.marshal(g.stats()); err == nil {
+				if err := g.publish("event/stats", b, false); err != nil {
+					g.cfg.Logf("%v", err)
+				}
+			}
+		}
+	}
+}
+
+// counter is the concentrator's free-running microsecond counter (SX1302
+// "tmst"), wrapping at 2^32 µs ≈ 71.6 min.
+func (g *Gateway) counter(at time.Time) uint32 { return uint32(at.Sub(g.start).Microseconds()) }
+
+func (g *Gateway) uplinkLoop(ctx context.Context, ups <-chan radio.Frame) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case f, ok := <-ups:
+			if !ok {
+				return
+			}
+			if err := g.forwardUplink(f); err != nil {
+				g.cfg.Logf("%v", err)
+			}
+		}
+	}
+}
+
+// UplinkFrame builds the gw.UplinkFrame the gateway publishes for f.
+func (g *Gateway) UplinkFrame(f radio.Frame, uplinkID uint32) *gw.UplinkFrame {
+	end := f.Time.Add(f.Airtime)
+	ctxb := binary.BigEndian.AppendUint32(nil, g.counter(end))
+	return &gw.UplinkFrame{
+		PhyPayload: f.PHYPayload,
+		TxInfo: &gw.UplinkTxInfo{
+			Frequency: f.Frequency,
+			Modulation: &gw.Modulation{Parameters: &gw.Modulation_Lora{Lora: &gw.LoraModulationInfo{
+				Bandwidth:       uint32(f.Bandwidth) * 1000, // gw API: Hz
+				SpreadingFactor: uint32(f.SF),
+				CodeRate:        codeRateEnum(f.CodeRate),
+			}}},
+		},
+		RxInfo: &gw.UplinkRxInfo{
+			GatewayId: g.id,
+			UplinkId:  uplinkID,
+			GwTime:    timestamppb.New(end),
+			NsTime:    timestamppb.New(end),
+			Rssi:      int32(f.RSSI),
+			Snr:       float32(f.SNR),
+			Channel:   eu868Channel(f.Frequency),
+			Context:   ctxb,
+			CrcStatus: gw.CRCStatus_CRC_OK,
+		},
+	}
+}
+
+func (g *Gateway) forwardUplink(f radio.Frame) error {
+	var idb [4]byte
+	if _, err := rand.Read(idb[:]); err != nil {
+		return fmt.Errorf("gateway %s: uplink id: %w", g.id, err)
+	}
+	b, err := g.marshal(g.UplinkFrame(f, binary.LittleEndian.Uint32(idb[:])))
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.rxReceived++
+	g.mu.Unlock()
+	return g.publish("event/up", b, false)
+}
+
+func (g *Gateway) downlinkLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-g.downs:
+			if err := g.handleDownlink(ctx, b); err != nil {
+				g.cfg.Logf("%v", err)
+			}
+		}
+	}
+}
+
+func (g *Gateway) handleDownlink(ctx context.Context, payload []byte) error {
+	var df gw.DownlinkFrame
+	var err error
+	if isJSON(payload) {
+		err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(payload, &df)
+	} else {
+		err = proto.Unmarshal(payload, &df)
+	}
+	if err != nil {
+		return fmt.Errorf("gateway %s: decode downlink: %w", g.id, err)
+	}
+	g.mu.Lock()
+	g.txReceived++
+	g.mu.Unlock()
+	ack := &gw.DownlinkTxAck{GatewayId: g.id, DownlinkId: df.GetDownlinkId()}
+	sent := false
+	for _, it := range df.GetItems() {
+		if sent {
+			// Like the bridge: items after the one sent are IGNORED.
+			ack.Items = append(ack.Items, &gw.DownlinkTxAckItem{Status: gw.TxAckStatus_IGNORED})
+			continue
+		}
+		st := g.sendItem(ctx, it)
+		ack.Items = append(ack.Items, &gw.DownlinkTxAckItem{Status: st})
+		sent = st == gw.TxAckStatus_OK
+	}
+	b, err := g.marshal(ack)
+	if err != nil {
+		return err
+	}
+	return g.publish("event/ack", b, false)
+}
+
+func (g *Gateway) sendItem(ctx context.Context, it *gw.DownlinkFrameItem) gw.TxAckStatus {
+	ti := it.GetTxInfo()
+	lora := ti.GetModulation().GetLora()
+	if lora == nil || ti.GetFrequency() == 0 {
+		return gw.TxAckStatus_TX_FREQ // only LoRa is modelled on this air
+	}
+	if d := ti.GetTiming().GetDelay(); d != nil && g.cfg.Clock.Mode() == timing.Realistic {
+		ctxb := ti.GetContext()
+		if len(ctxb) >= 4 {
+			target := binary.BigEndian.Uint32(ctxb[:4]) + uint32(d.GetDelay().AsDuration().Microseconds())
+			wait := time.Duration(int32(target-g.counter(time.Now()))) * time.Microsecond
+			if wait < 0 {
+				return gw.TxAckStatus_TOO_LATE
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return gw.TxAckStatus_INTERNAL_ERROR
+			}
+		}
+	}
+	f := radio.Frame{
+		Uplink:     false,
+		Frequency:  ti.GetFrequency(),
+		SF:         int(lora.GetSpreadingFactor()),
+		Bandwidth:  int(lora.GetBandwidth() / 1000),
+		CodeRate:   codeRateString(lora.GetCodeRate()),
+		PHYPayload: it.GetPhyPayload(),
+		Sender:     "gateway " + g.id,
+	}
+	if err := g.cfg.Air.Transmit(ctx, f); err != nil {
+		g.cfg.Logf("gateway %s: transmit: %v", g.id, err)
+		return gw.TxAckStatus_INTERNAL_ERROR
+	}
+	g.mu.Lock()
+	g.txEmitted++
+	g.mu.Unlock()
+	return gw.TxAckStatus_OK
+}
+
+func isJSON(b []byte) bool {
+	s := strings.TrimSpace(string(b))
+	return strings.HasPrefix(s, "{")
+}
+
+func codeRateEnum(s string) gw.CodeRate {
+	switch s {
+	case "", "4/5":
+		return gw.CodeRate_CR_4_5
+	case "4/6":
+		return gw.CodeRate_CR_4_6
+	case "4/7":
+		return gw.CodeRate_CR_4_7
+	case "4/8":
+		return gw.CodeRate_CR_4_8
+	}
+	return gw.CodeRate_CR_UNDEFINED
+}
+
+func codeRateString(c gw.CodeRate) string {
+	switch c {
+	case gw.CodeRate_CR_4_6:
+		return "4/6"
+	case gw.CodeRate_CR_4_7:
+		return "4/7"
+	case gw.CodeRate_CR_4_8:
+		return "4/8"
+	}
+	return "4/5"
+}
+
+// eu868Channel maps the three EU868 default channels and the five
+// chirpstack-docker extra channels to the concentrator channel index a typical
+// 8-channel EU868 gateway configuration uses (0..7); 0 otherwise.
+func eu868Channel(freq uint32) uint32 {
+	switch freq {
+	case 868100000:
+		return 0
+	case 868300000:
+		return 1
+	case 868500000:
+		return 2
+	case 867100000, 867300000, 867500000, 867700000, 867900000:
+		return 3 + (freq-867100000)/200000
+	}
+	return 0
+}

@@ -1,0 +1,213 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chirpstack/chirpstack/api/go/v4/gw"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/tap2join/tap2join/emulators/radio"
+)
+
+type msg struct {
+	topic    string
+	payload  []byte
+	retained bool
+}
+
+// broker starts an in-test mochi broker on a free loopback port and records
+// every message under "#" through its inline client.
+func broker(t *testing.T) (*mochi.Server, string, <-chan msg) {
+	t.Helper()
+	s := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := s.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
+	if err := s.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ch := make(chan msg, 64)
+	if err := s.Subscribe("#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		ch <- msg{pk.TopicName, append([]byte(nil), pk.Payload...), pk.FixedHeader.Retain}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return s, "tcp://" + l.Address(), ch
+}
+
+func await(t *testing.T, ch <-chan msg, suffix string) msg {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-ch:
+			if strings.HasSuffix(m.topic, suffix) {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("no message on */%s", suffix)
+		}
+	}
+}
+
+var gwID = [8]byte{0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08}
+
+func TestGatewayProtobuf(t *testing.T) {
+	testGateway(t, false)
+}
+
+func TestGatewayJSON(t *testing.T) {
+	testGateway(t, true)
+}
+
+func testGateway(t *testing.T, asJSON bool) {
+	srv, url, msgs := broker(t)
+	air := radio.NewAir(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g, err := Start(ctx, Config{ID: gwID, MQTTURL: url, Region: "eu868", Air: air, JSON: asJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unmarshal := func(b []byte, m proto.Message) {
+		t.Helper()
+		var err error
+		if asJSON {
+			if !strings.Contains(string(b), `"gatewayId"`) {
+				t.Errorf("JSON payload without gatewayId (ChirpStack's JSON detection): %s", b)
+			}
+			err = protojson.Unmarshal(b, m)
+		} else {
+			err = proto.Unmarshal(b, m)
+		}
+		if err != nil {
+			t.Fatalf("decode %T: %v", m, err)
+		}
+	}
+
+	// Announce: retained ONLINE conn state and a stats event.
+	cs := await(t, msgs, "state/conn")
+	var st gw.ConnState
+	unmarshal(cs.payload, &st)
+	if cs.topic != "eu868/gateway/0102030405060708/state/conn" || st.State != gw.ConnState_ONLINE || st.GatewayId != "0102030405060708" {
+		t.Errorf("conn state %s %v", cs.topic, &st)
+	}
+	var stats gw.GatewayStats
+	unmarshal(await(t, msgs, "event/stats").payload, &stats)
+	if stats.GatewayId != "0102030405060708" {
+		t.Errorf("stats %v", &stats)
+	}
+
+	// Uplink heard on the air → event/up.
+	phy := []byte{0x00, 1, 2, 3}
+	if err := air.Transmit(ctx, radio.Frame{Uplink: true, Frequency: 868300000, SF: 12, Bandwidth: 125, PHYPayload: phy, RSSI: -70, SNR: 7.5}); err != nil {
+		t.Fatal(err)
+	}
+	up := await(t, msgs, "event/up")
+	var uf gw.UplinkFrame
+	unmarshal(up.payload, &uf)
+	lora := uf.GetTxInfo().GetModulation().GetLora()
+	if string(uf.PhyPayload) != string(phy) || uf.TxInfo.Frequency != 868300000 || lora.GetSpreadingFactor() != 12 ||
+		lora.GetBandwidth() != 125000 || lora.GetCodeRate() != gw.CodeRate_CR_4_5 {
+		t.Errorf("uplink frame %v", &uf)
+	}
+	ri := uf.GetRxInfo()
+	if ri.GetGatewayId() != g.ID() || ri.GetRssi() != -70 || ri.GetSnr() != 7.5 || len(ri.GetContext()) != 4 ||
+		ri.GetGwTime() == nil || ri.GetCrcStatus() != gw.CRCStatus_CRC_OK || ri.GetChannel() != 1 {
+		t.Errorf("rx info %v", ri)
+	}
+
+	// Downlink command → transmitted on the air (first item) + ack [OK, IGNORED].
+	down, stop := air.Listen(false)
+	defer stop()
+	mk := func(freq uint32, sf uint32, delay time.Duration) *gw.DownlinkFrameItem {
+		return &gw.DownlinkFrameItem{PhyPayload: []byte{0x20, 0xAA}, TxInfo: &gw.DownlinkTxInfo{
+			Frequency: freq, Power: 14,
+			Modulation: &gw.Modulation{Parameters: &gw.Modulation_Lora{Lora: &gw.LoraModulationInfo{
+				Bandwidth: 125000, SpreadingFactor: sf, CodeRate: gw.CodeRate_CR_4_5, PolarizationInversion: true}}},
+			Timing:  &gw.Timing{Parameters: &gw.Timing_Delay{Delay: &gw.DelayTimingInfo{Delay: durationpb.New(delay)}}},
+			Context: ri.GetContext(),
+		}}
+	}
+	df := &gw.DownlinkFrame{DownlinkId: 4242, GatewayId: g.ID(), Items: []*gw.DownlinkFrameItem{
+		mk(868300000, 12, 5*time.Second), mk(869525000, 12, 6*time.Second)}}
+	var b []byte
+	if asJSON {
+		b, err = protojson.Marshal(df)
+	} else {
+		b, err = proto.Marshal(df)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Publish("eu868/gateway/0102030405060708/command/down", b, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-down:
+		if f.Frequency != 868300000 || f.SF != 12 || f.Bandwidth != 125 || string(f.PHYPayload) != "\x20\xaa" || f.Uplink {
+			t.Errorf("downlink on air %v", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no downlink on the air")
+	}
+	var ack gw.DownlinkTxAck
+	unmarshal(await(t, msgs, "event/ack").payload, &ack)
+	if ack.DownlinkId != 4242 || ack.GatewayId != g.ID() || len(ack.Items) != 2 ||
+		ack.Items[0].Status != gw.TxAckStatus_OK || ack.Items[1].Status != gw.TxAckStatus_IGNORED {
+		t.Errorf("ack %v", &ack)
+	}
+
+	// Close → OFFLINE retained.
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cs = await(t, msgs, "state/conn")
+	unmarshal(cs.payload, &st)
+	if st.State != gw.ConnState_OFFLINE {
+		t.Errorf("after close: %v", &st)
+	}
+}
+
+func TestDownlinkNonLoRaItemFallsThrough(t *testing.T) {
+	_, url, msgs := broker(t)
+	air := radio.NewAir(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g, err := Start(ctx, Config{ID: gwID, MQTTURL: url, Region: "eu868", Air: air})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	await(t, msgs, "event/stats")
+	df := &gw.DownlinkFrame{DownlinkId: 7, Items: []*gw.DownlinkFrameItem{
+		{PhyPayload: []byte{1}, TxInfo: &gw.DownlinkTxInfo{Frequency: 868100000}}, // no LoRa modulation
+		{PhyPayload: []byte{2}, TxInfo: &gw.DownlinkTxInfo{Frequency: 869525000, Modulation: &gw.Modulation{
+			Parameters: &gw.Modulation_Lora{Lora: &gw.LoraModulationInfo{Bandwidth: 125000, SpreadingFactor: 12}}}}},
+	}}
+	b, _ := proto.Marshal(df)
+	g.downs <- b // inject as if received on command/down
+	var ack gw.DownlinkTxAck
+	if err := proto.Unmarshal(await(t, msgs, "event/ack").payload, &ack); err != nil {
+		t.Fatal(err)
+	}
+	if len(ack.Items) != 2 || ack.Items[0].Status != gw.TxAckStatus_TX_FREQ || ack.Items[1].Status != gw.TxAckStatus_OK {
+		t.Errorf("ack %v", &ack)
+	}
+}

@@ -1,0 +1,221 @@
+// Package phone plays the provisioning app of the solution brief: it taps a
+// device, reads its identity from the tag (NDEF, then the FTM mailbox), has the
+// backend register it and issue its AppKey, writes the key through the mailbox
+// and checks the device's acknowledgement by key check value.
+//
+// It speaks the protocol of fixtures/provproto/SPEC.md through any Tag (the
+// rigs/nfc ST25DV driver over a direct or PC/SC transport), so the same code
+// drives an emulated board and a real one.
+package phone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tap2join/tap2join/fixtures/provproto"
+)
+
+// Tag is the part of the ST25DV driver the app needs.
+type Tag interface {
+	// IdentityRecord returns the payload of the tap2join.io:dev NDEF record.
+	IdentityRecord(ctx context.Context) ([]byte, error)
+	// WriteMessage puts a message into the FTM mailbox (RF Write Message).
+	WriteMessage(ctx context.Context, msg []byte) error
+	// HostMessagePending reports whether the device has put a message for the
+	// phone (MB_CTRL_Dyn HOST_PUT_MSG).
+	HostMessagePending(ctx context.Context) (bool, error)
+	// ReadMessage reads the whole mailbox message (RF Read Message).
+	ReadMessage(ctx context.Context) ([]byte, error)
+}
+
+// Backend registers a device and issues its keys (fixtures/provisioning.Client).
+type Backend interface {
+	Register(ctx context.Context, dev, join provproto.EUI64, loc *Location) (Issued, error)
+}
+
+// Phone is the app on one phone, tapping one tag.
+type Phone struct {
+	tag     Tag
+	backend Backend
+	opts    Options
+}
+
+// Options tune the app.
+type Options struct {
+	// Poll is the first interval between mailbox status polls; it doubles up
+	// to PollMax. Real apps poll every ~10 ms (reference/st25dv64kc.md §5.4).
+	Poll, PollMax time.Duration
+	// ReplyTimeout bounds the wait for the device's answer to one message.
+	ReplyTimeout time.Duration
+	// Wrapped asks for the AppKey to cross the air wrapped to the device's
+	// public key (SPEC.md §3.2); it fails if the device cannot.
+	Wrapped bool
+	// Location is the install position sent to the backend.
+	Location *Location
+	// Reprovision allows moving an already provisioned device (SPEC.md §5.3).
+	Reprovision bool
+}
+
+// New returns an app driving tag and backend.
+func New(tag Tag, backend Backend, opts Options) *Phone {
+	if opts.Poll <= 0 {
+		opts.Poll = 50 * time.Microsecond
+	}
+	if opts.PollMax <= 0 {
+		opts.PollMax = 10 * time.Millisecond
+	}
+	if opts.ReplyTimeout <= 0 {
+		opts.ReplyTimeout = 5 * time.Second
+	}
+	return &Phone{tag: tag, backend: backend, opts: opts}
+}
+
+// NDEFIdentity is the device identity read from the tag's NDEF (SPEC.md §6).
+type NDEFIdentity struct {
+	DevEUI, JoinEUI provproto.EUI64
+	Firmware        [3]byte
+	State           provproto.State
+}
+
+// ReadNDEFIdentity reads and decodes the tap2join.io:dev record.
+func (p *Phone) ReadNDEFIdentity(ctx context.Context) (NDEFIdentity, error) {
+	b, err := p.tag.IdentityRecord(ctx)
+	if err != nil {
+		return NDEFIdentity{}, fmt.Errorf("phone: read NDEF identity: %w", err)
+	}
+	return ParseNDEFIdentity(b)
+}
+
+// ParseNDEFIdentity decodes the record payload of SPEC.md §6.
+func ParseNDEFIdentity(b []byte) (NDEFIdentity, error) {
+	if len(b) != 21 {
+		return NDEFIdentity{}, fmt.Errorf("phone: NDEF identity of %d bytes, want 21", len(b))
+	}
+	if b[0] != 0x01 {
+		return NDEFIdentity{}, fmt.Errorf("phone: NDEF identity version %d, want 1", b[0])
+	}
+	var id NDEFIdentity
+	copy(id.DevEUI[:], b[1:9])
+	copy(id.JoinEUI[:], b[9:17])
+	copy(id.Firmware[:], b[17:20])
+	id.State = provproto.State(b[20])
+	return id, nil
+}
+
+// Exchange writes one request into the mailbox and waits for the device's
+// answer frame, returning its decoded frame. An ERROR answer becomes a
+// *provproto.Error carrying the device's status.
+func (p *Phone) Exchange(ctx context.Context, req []byte) (provproto.Frame, error) {
+	if err := p.tag.WriteMessage(ctx, req); err != nil {
+		return provproto.Frame{}, fmt.Errorf("write request: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.ReplyTimeout)
+	defer cancel()
+	wait := p.opts.Poll
+	for {
+		ok, err := p.tag.HostMessagePending(ctx)
+		if err != nil {
+			return provproto.Frame{}, fmt.Errorf("poll mailbox: %w", err)
+		}
+		if ok {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return provproto.Frame{}, fmt.Errorf("no answer from the device within %v: %w", p.opts.ReplyTimeout, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(wait*2, p.opts.PollMax)
+	}
+	raw, err := p.tag.ReadMessage(ctx)
+	if err != nil {
+		return provproto.Frame{}, fmt.Errorf("read answer: %w", err)
+	}
+	f, err := provproto.Unmarshal(raw)
+	if err != nil {
+		return provproto.Frame{}, fmt.Errorf("decode answer: %w", err)
+	}
+	if f.Type == provproto.TypeError {
+		return f, provproto.ParseError(f.Body)
+	}
+	return f, nil
+}
+
+// Identity asks the device for its identity over the mailbox.
+func (p *Phone) Identity(ctx context.Context) (provproto.Identity, error) {
+	f, err := p.Exchange(ctx, provproto.MarshalGetIdentity())
+	if err != nil {
+		return provproto.Identity{}, fmt.Errorf("phone: get identity: %w", err)
+	}
+	if f.Type != provproto.TypeIdentity {
+		return provproto.Identity{}, fmt.Errorf("phone: get identity: device answered %s", f.Type)
+	}
+	id, err := provproto.ParseIdentity(f.Body)
+	if err != nil {
+		return provproto.Identity{}, fmt.Errorf("phone: get identity: %w", err)
+	}
+	return id, nil
+}
+
+// WriteKey sends the issued keys with a PROVISION for the identity just read
+// and checks the acknowledgement's key check values.
+func (p *Phone) WriteKey(ctx context.Context, id provproto.Identity, iss Issued, region byte) (provproto.Ack, error) {
+	msg := provproto.Provision{Nonce: id.Nonce, Reprovision: p.opts.Reprovision, Region: region, JoinEUI: iss.JoinEUI, Keys: iss.Keys}
+	var raw []byte
+	var err error
+	if p.opts.Wrapped {
+		if id.Capabilities&provproto.CapWrapped == 0 {
+			return provproto.Ack{}, errors.New("phone: write key: wrapped mode requested but the device does not offer it")
+		}
+		raw, err = msg.MarshalWrapped(id.DevEUI, id.PublicKey)
+	} else {
+		raw, err = msg.MarshalClear()
+	}
+	if err != nil {
+		return provproto.Ack{}, fmt.Errorf("phone: write key: %w", err)
+	}
+	f, err := p.Exchange(ctx, raw)
+	if err != nil {
+		return provproto.Ack{}, fmt.Errorf("phone: write key: %w", err)
+	}
+	if f.Type != provproto.TypeProvisionAck {
+		return provproto.Ack{}, fmt.Errorf("phone: write key: device answered %s", f.Type)
+	}
+	ack, err := provproto.ParseAck(f.Body)
+	if err != nil {
+		return provproto.Ack{}, fmt.Errorf("phone: write key: %w", err)
+	}
+	if want := provproto.CheckValue(iss.Keys.AppKey); ack.AppKCV != want {
+		return ack, fmt.Errorf("phone: write key: device acknowledged a key with KCV %s, issued KCV %s", ack.AppKCV, want)
+	}
+	if ack.JoinEUI != iss.JoinEUI {
+		return ack, fmt.Errorf("phone: write key: device stored JoinEUI %s, issued %s", ack.JoinEUI, iss.JoinEUI)
+	}
+	return ack, nil
+}
+
+// ReadLog reads the device's log ring over the mailbox (service engineers).
+func (p *Phone) ReadLog(ctx context.Context) ([]byte, error) {
+	var out []byte
+	for {
+		f, err := p.Exchange(ctx, provproto.MarshalGetLog(uint16(len(out))))
+		if err != nil {
+			return out, fmt.Errorf("phone: read log: %w", err)
+		}
+		if f.Type != provproto.TypeLog {
+			return out, fmt.Errorf("phone: read log: device answered %s", f.Type)
+		}
+		c, err := provproto.ParseLog(f.Body)
+		if err != nil {
+			return out, fmt.Errorf("phone: read log: %w", err)
+		}
+		out = append(out, c.Data...)
+		if len(c.Data) == 0 || len(out) >= int(c.Total) {
+			return out, nil
+		}
+	}
+}

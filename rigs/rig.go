@@ -1,0 +1,359 @@
+package rigs
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/brocaar/lorawan"
+
+	"github.com/tap2join/tap2join/emulators/bus"
+	"github.com/tap2join/tap2join/emulators/chirpstack"
+	"github.com/tap2join/tap2join/emulators/gateway"
+	"github.com/tap2join/tap2join/emulators/radio"
+	"github.com/tap2join/tap2join/emulators/st25dv"
+	"github.com/tap2join/tap2join/emulators/stm32wl5"
+	"github.com/tap2join/tap2join/emulators/timing"
+	"github.com/tap2join/tap2join/fixtures/lns"
+	"github.com/tap2join/tap2join/fixtures/provisioning"
+	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/rigs/nfc"
+	"github.com/tap2join/tap2join/rigs/phone"
+)
+
+// Rig is a bench brought up from a rig file: the network server client, the
+// provisioning backend client and one handle per board. Close releases
+// everything Up started, in reverse order.
+type Rig struct {
+	File  *File
+	Clock *timing.Clock
+
+	// Network is the ChirpStack client (same code for every server kind).
+	Network       lns.NetworkServer
+	NetworkInfo   NetworkInfo
+	ApplicationID string
+	ProfileID     string
+	// Backend is the phone's HTTPS client for the provisioning backend.
+	Backend *provisioning.Client
+	Region  byte
+
+	Boards []*Board
+
+	air     *radio.Air
+	closers []func() error
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	errMu   sync.Mutex
+	bgErrs  []error
+}
+
+// NetworkInfo says where the network server is (printed by the standalone
+// emulator, used by external tools).
+type NetworkInfo struct {
+	API   string `json:"api"`
+	Token string `json:"token"`
+	MQTT  string `json:"mqtt"`
+}
+
+// Board is one board of the rig as a suite sees it: a name, its tag driver and
+// a phone ready to tap it. Nothing here says whether it is real or emulated.
+type Board struct {
+	Name  string
+	Tag   *nfc.ST25DV
+	Phone *phone.Phone
+
+	transport nfc.Transport
+	events    <-chan stm32wl5.Event
+}
+
+// Options tune Up beyond the rig file.
+type Options struct {
+	// Logger receives the rig's own log lines (never key material).
+	Logger *slog.Logger
+	// Phone options applied to every board's phone.
+	Phone phone.Options
+}
+
+// Up brings the rig described by f up. ctx bounds start-up only; the rig runs
+// until Close.
+func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
+	mode, err := timing.ParseMode(f.Timing)
+	if err != nil {
+		return nil, err
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	r := &Rig{File: f, Clock: timing.NewClock(mode), cancel: cancel, Region: provproto.RegionEU868}
+	defer func() {
+		if err != nil {
+			_ = r.Close()
+		}
+	}()
+
+	// Network server.
+	switch f.Network.Kind {
+	case "embedded":
+		cs, err := chirpstack.Start(ctx, chirpstack.Config{Region: f.Network.Region, Logf: func(format string, a ...any) {
+			lg.Debug(fmt.Sprintf(format, a...), "part", "chirpstack")
+		}})
+		if err != nil {
+			return nil, fmt.Errorf("rigs: embedded network server: %w", err)
+		}
+		r.closers = append(r.closers, cs.Close)
+		r.NetworkInfo = NetworkInfo{API: cs.APIAddr(), Token: cs.APIToken(), MQTT: cs.MQTTURL()}
+	case "external":
+		r.NetworkInfo = NetworkInfo{API: f.Network.API, Token: expandEnv(f.Network.Token), MQTT: f.Network.MQTT}
+	default:
+		return nil, fmt.Errorf("rigs: network kind %q is not available yet", f.Network.Kind)
+	}
+	client, err := lns.Dial(ctx, lns.Config{API: r.NetworkInfo.API, Token: r.NetworkInfo.Token, MQTT: r.NetworkInfo.MQTT, Region: f.Network.Region})
+	if err != nil {
+		return nil, fmt.Errorf("rigs: network server client: %w", err)
+	}
+	r.closers = append(r.closers, client.Close)
+	r.Network = client
+	tenant, err := client.EnsureTenant(ctx, f.Network.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("rigs: %w", err)
+	}
+	if r.ApplicationID, err = client.EnsureApplication(ctx, tenant, f.Network.Application); err != nil {
+		return nil, fmt.Errorf("rigs: %w", err)
+	}
+	if r.ProfileID, err = client.EnsureDeviceProfile(ctx, tenant, "tap2join "+f.Network.MACVersion, lns.Profile{
+		MACVersion: f.Network.MACVersion, Region: f.Network.Region, SupportsOTAA: true,
+	}); err != nil {
+		return nil, fmt.Errorf("rigs: %w", err)
+	}
+	if err := client.Watch(ctx, r.ApplicationID); err != nil {
+		return nil, fmt.Errorf("rigs: %w", err)
+	}
+
+	// The air and the gateways.
+	r.air = radio.NewAir(r.Clock)
+	for _, g := range f.Gateways {
+		if err := client.EnsureGateway(ctx, tenant, strings.ToLower(g.ID)); err != nil {
+			return nil, fmt.Errorf("rigs: %w", err)
+		}
+		var id [8]byte
+		_, _ = hex.Decode(id[:], []byte(g.ID)) // validated by Parse
+		gwy, err := gateway.Start(ctx, gateway.Config{ID: id, MQTTURL: r.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air})
+		if err != nil {
+			return nil, fmt.Errorf("rigs: gateway %s: %w", g.ID, err)
+		}
+		r.closers = append(r.closers, gwy.Close)
+	}
+
+	// The provisioning backend.
+	var joinEUI provproto.EUI64
+	_, _ = hex.Decode(joinEUI[:], []byte(f.Provisioning.JoinEUI))
+	switch f.Provisioning.Kind {
+	case "embedded":
+		be, err := provisioning.Start(ctx, provisioning.Config{
+			Network:        &networkRegistrar{ns: client, appID: r.ApplicationID, profileID: r.ProfileID},
+			DefaultJoinEUI: joinEUI,
+			Logger:         lg.With("part", "provisioning"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("rigs: provisioning backend: %w", err)
+		}
+		r.closers = append(r.closers, be.Close)
+		r.Backend = provisioning.NewClient(be.URL(), be.Token(), be.CA().Pool())
+	case "external":
+		r.Backend = provisioning.NewClient(f.Provisioning.URL, expandEnv(f.Provisioning.Token), nil)
+	}
+
+	// Boards.
+	phoneOpts := opts.Phone
+	phoneOpts.Wrapped = phoneOpts.Wrapped || f.Provisioning.Wrapped
+	for _, bf := range f.Boards {
+		b, err := r.upBoard(runCtx, bf, lg, phoneOpts)
+		if err != nil {
+			return nil, fmt.Errorf("rigs: board %s: %w", bf.Name, err)
+		}
+		r.Boards = append(r.Boards, b)
+	}
+	return r, nil
+}
+
+// upBoard builds an emulated board: the tag twin on an I2C bus with the MCU
+// twin, the MCU on the air, and the phone's driver on the direct transport.
+func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po phone.Options) (*Board, error) {
+	var uid [8]byte
+	if _, err := hex.Decode(uid[:], []byte(bs.UniqueID)); err != nil {
+		return nil, fmt.Errorf("unique_id: %w", err)
+	}
+	// Tag UID: E0 02 51 (ISO 15693 + ST + ST25DV64KC-IE, DS13519 T243) and a
+	// 40-bit serial taken from the board's unique id, so it is stable per board.
+	tagUID := [8]byte{0xE0, 0x02, 0x51, uid[3], uid[4], uid[5], uid[6], uid[7]}
+	tag := st25dv.New(st25dv.Config{UID: tagUID, Clock: r.Clock})
+	tag.SetVCC(true)
+	wires := &bus.Bus{}
+	wires.Attach(tag.I2C())
+	mcu, err := stm32wl5.New(stm32wl5.Config{
+		UniqueID: uid,
+		I2C:      wires,
+		GPO:      tag.GPO(),
+		Air:      r.air,
+		Clock:    r.Clock,
+		Faults:   stm32wl5.Faults{StoreCorruptKey: bs.Faults.StoreCorruptKey},
+		Logf: func(format string, a ...any) {
+			lg.Debug(fmt.Sprintf(format, a...), "board", bs.Name)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	booted := make(chan error, 1)
+	events := mcu.Events()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := mcu.Run(ctx); err != nil {
+			r.errMu.Lock()
+			r.bgErrs = append(r.bgErrs, fmt.Errorf("board %s: %w", bs.Name, err))
+			r.errMu.Unlock()
+			select {
+			case booted <- err:
+			default:
+			}
+		}
+	}()
+	// Wait for the firmware to boot (NDEF written, mailbox enabled) before a
+	// phone may tap: a real operator also powers the board first.
+	if err := waitBooted(ctx, events, booted); err != nil {
+		return nil, err
+	}
+	tag.FieldOn()
+	tr := nfc.NewDirect(tag)
+	drv := nfc.NewST25DV(tr)
+	b := &Board{Name: bs.Name, Tag: drv, transport: tr}
+	b.Phone = phone.New(phone.NFCTag(drv), backendAdapter{r.Backend}, po)
+	r.closers = append(r.closers, tr.Close)
+	return b, nil
+}
+
+func waitBooted(ctx context.Context, events <-chan stm32wl5.Event, failed <-chan error) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		select {
+		case ev := <-events:
+			if ev.Kind == stm32wl5.Booted {
+				return nil
+			}
+		case err := <-failed:
+			return fmt.Errorf("firmware stopped during boot: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("firmware did not boot: %w", ctx.Err())
+		}
+	}
+}
+
+// backendAdapter gives the phone the backend client with phone's own types.
+type backendAdapter struct{ c *provisioning.Client }
+
+func (a backendAdapter) Register(ctx context.Context, dev, join provproto.EUI64, loc *phone.Location) (phone.Issued, error) {
+	var l *provisioning.Location
+	if loc != nil {
+		l = &provisioning.Location{Latitude: loc.Latitude, Longitude: loc.Longitude, Altitude: loc.Altitude}
+	}
+	iss, err := a.c.Register(ctx, dev, join, l)
+	if err != nil {
+		return phone.Issued{}, err
+	}
+	rememberIssued(iss.Keys)
+	return phone.Issued{JoinEUI: iss.JoinEUI, Keys: iss.Keys}, nil
+}
+
+// Joins adapts the network server client to the phone's JoinWaiter.
+func (r *Rig) Joins() phone.JoinWaiter { return joinAdapter{r.Network} }
+
+type joinAdapter struct{ ns lns.NetworkServer }
+
+func (j joinAdapter) AwaitJoin(ctx context.Context, dev provproto.EUI64) (string, error) {
+	ev, err := j.ns.AwaitJoin(ctx, lorawan.EUI64(dev))
+	if err != nil {
+		return "", err
+	}
+	return ev.DevAddr.String(), nil
+}
+
+// BackgroundErrors returns errors of parts that stopped on their own.
+func (r *Rig) BackgroundErrors() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return errors.Join(r.bgErrs...)
+}
+
+// Captured returns every LoRa frame that crossed the emulated air.
+func (r *Rig) Captured() []radio.Frame {
+	if r.air == nil {
+		return nil
+	}
+	return r.air.Captured()
+}
+
+// Close stops everything Up started; it is safe to call twice.
+func (r *Rig) Close() error {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.wg.Wait()
+	var errs []error
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		if err := r.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.closers = nil
+	return errors.Join(errs...)
+}
+
+// networkRegistrar registers devices with the network server for the backend.
+type networkRegistrar struct {
+	ns        lns.NetworkServer
+	appID     string
+	profileID string
+}
+
+func (n *networkRegistrar) Register(ctx context.Context, d provisioning.Device, k provproto.Keys) error {
+	dev, join := lorawan.EUI64(d.DevEUI), lorawan.EUI64(d.JoinEUI)
+	tags := map[string]string{}
+	if d.Location != nil {
+		tags["latitude"] = fmt.Sprintf("%.6f", d.Location.Latitude)
+		tags["longitude"] = fmt.Sprintf("%.6f", d.Location.Longitude)
+	}
+	if err := n.ns.CreateDevice(ctx, lns.Device{
+		DevEUI: dev, JoinEUI: join, ApplicationID: n.appID, DeviceProfileID: n.profileID,
+		Name: "tap2join-" + d.DevEUI.String(), Description: "provisioned over NFC by tap2join", Tags: tags,
+	}); err != nil {
+		return err
+	}
+	keys := lns.Keys{AppKey: lorawan.AES128Key(k.AppKey)}
+	// LoRaWAN 1.0.x: one root key; ChirpStack keeps it as nwk_key (see lns.SetKeys).
+	keys.NwkKey = keys.AppKey
+	if k.NwkKey != nil {
+		keys.NwkKey = lorawan.AES128Key(*k.NwkKey)
+	}
+	if err := n.ns.SetKeys(ctx, dev, keys); err != nil {
+		_ = n.ns.DeleteDevice(ctx, dev)
+		return err
+	}
+	return nil
+}
+
+func expandEnv(s string) string {
+	if v, ok := strings.CutPrefix(s, "$"); ok {
+		return os.Getenv(v)
+	}
+	return s
+}
