@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/rigs/nfc"
+	"github.com/tap2join/tap2join/rigs/nfc/ndef"
 )
 
 // Tag is the part of the ST25DV driver the app needs.
@@ -218,4 +220,39 @@ func (p *Phone) ReadLog(ctx context.Context) ([]byte, error) {
 			return out, nil
 		}
 	}
+}
+
+// IdentityRecordType is the NFC Forum external type of the identity record
+// (SPEC.md §6).
+const IdentityRecordType = "tap2join.io:dev"
+
+// NFCTag adapts the rigs/nfc ST25DV driver to the app's Tag.
+func NFCTag(d *nfc.ST25DV) Tag { return nfcTag{d} }
+
+type nfcTag struct{ d *nfc.ST25DV }
+
+func (t nfcTag) IdentityRecord(ctx context.Context) ([]byte, error) {
+	recs, err := t.d.ReadNDEF(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if r.TNF == ndef.TNFExternal && string(r.Type) == IdentityRecordType {
+			return r.Payload, nil
+		}
+	}
+	return nil, fmt.Errorf("no %s record among %d NDEF records", IdentityRecordType, len(recs))
+}
+
+func (t nfcTag) WriteMessage(ctx context.Context, msg []byte) error {
+	return t.d.WriteMessage(ctx, msg)
+}
+func (t nfcTag) ReadMessage(ctx context.Context) ([]byte, error) { return t.d.ReadMessage(ctx) }
+
+func (t nfcTag) HostMessagePending(ctx context.Context) (bool, error) {
+	st, err := t.d.MailboxStatus(ctx)
+	if err != nil {
+		return false, err
+	}
+	return st.HostPut, nil
 }

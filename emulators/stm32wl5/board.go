@@ -1,0 +1,476 @@
+// Package stm32wl5 is the firmware twin of the tap2join STM32WL5 board: an
+// STM32WL55 running LoRaWAN 1.0.4 (modelled on STM32CubeWL v1.3.1's LoRaMac
+// middleware) plus the NFC provisioning application that talks to an
+// ST25DV64KC dynamic tag over I2C and its GPO line.
+//
+// What the twin does, in the order real firmware would:
+//
+//  1. Boot: load the NVM context (two-slot flash model, see nvm.go); on first
+//     boot of a wrapped-key capable board generate its X25519 key pair.
+//  2. Configure the tag over I2C (tag.go): I2C password, FTM.MB_MODE, GPO1,
+//     close the session, write the NDEF identity (SPEC.md §6), set MB_EN.
+//  3. Serve the mailbox: wake on a GPO pulse (or poll MB_CTRL_Dyn), read the
+//     phone's request, answer with provproto (provision.go).
+//  4. After a PROVISION: store the key atomically, acknowledge with its KCV,
+//     refresh the NDEF state, and join by OTAA on the radio.Air (join.go).
+//
+// Keys never leave the twin except inside LoRaWAN cryptography: logs,
+// events and errors carry key check values (provproto.CheckValue) only.
+package stm32wl5
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tap2join/tap2join/emulators/bus"
+	"github.com/tap2join/tap2join/emulators/radio"
+	"github.com/tap2join/tap2join/emulators/timing"
+	"github.com/tap2join/tap2join/fixtures/provproto"
+)
+
+// Faults are fault-injection switches for negative tests.
+type Faults struct {
+	// StoreCorruptKey models a firmware bug: the PROVISION_ACK carries the
+	// KCV of the key received, but a corrupted key is stored, so the join
+	// must fail (the network rejects the JoinRequest MIC).
+	StoreCorruptKey bool
+	// NVMKillAtStep, if > 0, cuts the power during the first NVM write after
+	// that many flash steps (see SaveSteps). Run then returns ErrPowerLoss;
+	// create a new Board on the same NVMPath to "power it up" again.
+	NVMKillAtStep int
+}
+
+// Config configures a board.
+type Config struct {
+	// UniqueID is the 64-bit value STM32CubeWL's GetUniqueId (Core/Src/
+	// sys_app.c) builds from the chip: ST company ID (3 bytes), device ID
+	// (1 byte), UDN (4 bytes, MSB first). With LORAWAN_DEVICE_EUI all zero
+	// (se-identity.h default) the firmware uses it unchanged as DevEUI, MSB
+	// first — so DevEUI() == UniqueID. Use UniqueIDFrom to build one.
+	UniqueID [8]byte
+	I2C      bus.I2C   // bus to the tag
+	GPO      *bus.Line // tag's GPO line (nil: poll only)
+	Air      *radio.Air
+	Clock    *timing.Clock
+	NVMPath  string  // "" = in memory; else a file that survives process restarts
+	Firmware [3]byte // default 1.3.1
+	Wrapped  bool    // supports wrapped-key mode (SPEC.md §3.2)
+	Faults   Faults
+	Logf     func(string, ...any)
+
+	// I2CPassword is the tag's I2C password (factory: all zeros, DS T58).
+	I2CPassword [8]byte
+	// AcceptFirstJoinNonceZero relaxes the LoRaMac-node 1.0.x JoinNonce
+	// check (USE_10X_JOIN_NONCE_COUNTER_CHECK: JoinNonce must be strictly
+	// greater than the stored one, stored starts at 0) so that ChirpStack's
+	// first JoinAccept (JoinNonce 0) is accepted. Default false = faithful:
+	// the first JoinAccept is dropped and the second join attempt succeeds.
+	AcceptFirstJoinNonceZero bool
+	// DataRate is the EU868 uplink data rate for joins and uplinks:
+	// DR0 (SF12BW125) … DR5 (SF7BW125). Default DR0, CubeWL's
+	// LORAWAN_DEFAULT_DATA_RATE (lora_app.h).
+	DataRate int
+	// JoinAttempts is how many JoinRequests one join procedure sends before
+	// giving up (default 4).
+	JoinAttempts int
+	// JoinBackoff is the modelled wait between join attempts (default 10 s;
+	// RP002-1.0.3 §… join duty cycle keeps it well above airtime × 100).
+	JoinBackoff time.Duration
+	// RXWindowCap bounds, in wall-clock time, how long an RX window waits for
+	// a downlink (in Instant timing nothing else ends it). Default 2 s.
+	RXWindowCap time.Duration
+	// PollInterval is the wall-clock MB_CTRL_Dyn polling period used as a
+	// fallback to the GPO interrupt (default 100 ms; 10 ms without GPO).
+	PollInterval time.Duration
+	// NDEFRefreshAfter: after an answer, the NDEF state is rewritten once the
+	// phone has read the answer (RF_GET_MSG), or after this wall-clock time
+	// (default 2 s). User EEPROM cannot be written while MB_EN=1 (DS §5.1.2).
+	NDEFRefreshAfter time.Duration
+}
+
+// UniqueIDFrom builds the GetUniqueId value: company ID, device ID, UDN.
+func UniqueIDFrom(companyID [3]byte, deviceID byte, udn uint32) [8]byte {
+	return [8]byte{companyID[0], companyID[1], companyID[2], deviceID,
+		byte(udn >> 24), byte(udn >> 16), byte(udn >> 8), byte(udn)}
+}
+
+// EventKind classifies board events.
+type EventKind int
+
+// Event kinds.
+const (
+	Booted EventKind = iota + 1
+	Provisioned
+	ProvisionRejected
+	JoinRequest
+	JoinAccepted
+	JoinAcceptDropped
+	JoinFailed
+	Uplink
+	Downlink
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case Booted:
+		return "Booted"
+	case Provisioned:
+		return "Provisioned"
+	case ProvisionRejected:
+		return "ProvisionRejected"
+	case JoinRequest:
+		return "JoinRequest"
+	case JoinAccepted:
+		return "JoinAccepted"
+	case JoinAcceptDropped:
+		return "JoinAcceptDropped"
+	case JoinFailed:
+		return "JoinFailed"
+	case Uplink:
+		return "Uplink"
+	case Downlink:
+		return "Downlink"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is something the board did. Detail never contains key material.
+type Event struct {
+	Kind   EventKind
+	Detail string
+	Time   time.Time
+}
+
+// Board is one emulated board.
+type Board struct {
+	cfg    Config
+	devEUI [8]byte
+	tag    *tagDriver
+	events chan Event
+
+	mu        sync.Mutex
+	nvm       *nvm
+	rec       record
+	priv      *ecdh.PrivateKey
+	nonce     uint32
+	nonceOK   bool
+	joining   bool
+	log       []string
+	ndefDirty bool
+	answerAt  time.Time // when the last mailbox answer was posted
+
+	wake   chan struct{}
+	joinWG sync.WaitGroup
+	dead   error // set when a power loss killed the board
+}
+
+const (
+	logLines   = 128
+	eventQueue = 1024
+)
+
+// New creates a board and loads its NVM; nothing runs until Run.
+func New(cfg Config) (*Board, error) {
+	if cfg.I2C == nil {
+		return nil, errors.New("stm32wl5: Config.I2C is nil")
+	}
+	if cfg.Air == nil {
+		return nil, errors.New("stm32wl5: Config.Air is nil")
+	}
+	if cfg.Firmware == ([3]byte{}) {
+		cfg.Firmware = [3]byte{1, 3, 1}
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.DataRate < 0 || cfg.DataRate > 5 {
+		return nil, fmt.Errorf("stm32wl5: data rate DR%d not a LoRa 125 kHz EU868 rate", cfg.DataRate)
+	}
+	if cfg.JoinAttempts == 0 {
+		cfg.JoinAttempts = 4
+	}
+	if cfg.JoinBackoff == 0 {
+		cfg.JoinBackoff = 10 * time.Second
+	}
+	if cfg.RXWindowCap == 0 {
+		cfg.RXWindowCap = 2 * time.Second
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 100 * time.Millisecond
+		if cfg.GPO == nil {
+			cfg.PollInterval = 10 * time.Millisecond
+		}
+	}
+	if cfg.NDEFRefreshAfter == 0 {
+		cfg.NDEFRefreshAfter = 2 * time.Second
+	}
+	n, rec, _, err := openNVM(cfg.NVMPath)
+	if err != nil {
+		return nil, err
+	}
+	n.killAt = cfg.Faults.NVMKillAtStep
+	b := &Board{
+		cfg:    cfg,
+		devEUI: cfg.UniqueID,
+		tag:    &tagDriver{i2c: cfg.I2C, clock: cfg.Clock, ackPollLimit: 100 * time.Millisecond},
+		events: make(chan Event, eventQueue),
+		nvm:    n,
+		rec:    rec,
+		wake:   make(chan struct{}, 1),
+	}
+	return b, nil
+}
+
+// DevEUI returns the board's DevEUI, MSB first.
+func (b *Board) DevEUI() [8]byte { return b.devEUI }
+
+// Events returns the board's event stream (buffered; events are dropped, and
+// logged, if nobody reads 1024 of them).
+func (b *Board) Events() <-chan Event { return b.events }
+
+// Log returns the device log ring, oldest first — what GET_LOG reads out.
+func (b *Board) Log() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.log...)
+}
+
+// logf appends to the log ring. Callers must never pass key material.
+func (b *Board) logf(format string, a ...any) {
+	line := fmt.Sprintf("[%10.3f] ", b.cfg.Clock.Modeled().Seconds()) + fmt.Sprintf(format, a...)
+	b.mu.Lock()
+	b.log = append(b.log, line)
+	if len(b.log) > logLines {
+		b.log = b.log[len(b.log)-logLines:]
+	}
+	b.mu.Unlock()
+	b.cfg.Logf("stm32wl5 %X: %s", b.devEUI, line)
+}
+
+func (b *Board) emit(k EventKind, format string, a ...any) {
+	e := Event{Kind: k, Detail: fmt.Sprintf(format, a...), Time: time.Now()}
+	b.logf("%s %s", k, e.Detail)
+	select {
+	case b.events <- e:
+	default:
+		b.cfg.Logf("stm32wl5 %X: event queue full, dropped %s", b.devEUI, k)
+	}
+}
+
+// save persists a modified copy of the record. Callers hold b.mu.
+func (b *Board) saveLocked(r record) error {
+	stored, err := b.nvm.save(r)
+	if err != nil {
+		if errors.Is(err, ErrPowerLoss) {
+			b.dead = ErrPowerLoss
+		}
+		return err
+	}
+	b.rec = stored
+	return nil
+}
+
+func (b *Board) isDead() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dead
+}
+
+// Run boots the board and serves the tag mailbox until ctx ends (nil) or
+// the board dies (ErrPowerLoss, or a boot failure).
+func (b *Board) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		b.joinWG.Wait()
+	}()
+	if err := b.boot(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	edges := make(chan struct{}, 1)
+	if b.cfg.GPO != nil {
+		go func() {
+			for b.cfg.GPO.WaitForEdge(ctx) == nil {
+				select {
+				case edges <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	tick := time.NewTicker(b.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		if err := b.isDead(); err != nil {
+			return err
+		}
+		if err := b.service(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, ErrPowerLoss) {
+				return err
+			}
+			// An I2C hiccup (tag without VCC, RF busy too long) is logged
+			// and retried on the next wake-up, as firmware would.
+			b.logf("nfc: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-edges:
+		case <-b.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (b *Board) boot(ctx context.Context) error {
+	b.mu.Lock()
+	if b.cfg.Wrapped {
+		if !b.rec.hasKeyPair {
+			k, err := ecdh.X25519().GenerateKey(rand.Reader)
+			if err != nil {
+				b.mu.Unlock()
+				return fmt.Errorf("stm32wl5: generate key pair: %w", err)
+			}
+			r := b.rec
+			r.hasKeyPair = true
+			copy(r.priv[:], k.Bytes())
+			if err := b.saveLocked(r); err != nil {
+				b.mu.Unlock()
+				return fmt.Errorf("stm32wl5: store key pair: %w", err)
+			}
+		}
+		k, err := ecdh.X25519().NewPrivateKey(b.rec.priv[:])
+		if err != nil {
+			b.mu.Unlock()
+			return fmt.Errorf("stm32wl5: load key pair: %w", err)
+		}
+		b.priv = k
+	}
+	rec := b.rec
+	b.mu.Unlock()
+
+	b.emit(Booted, "fw %d.%d.%d DevEUI %X state %s", b.cfg.Firmware[0], b.cfg.Firmware[1], b.cfg.Firmware[2], b.devEUI, rec.state)
+	if err := b.tag.configure(ctx, b.cfg.I2CPassword); err != nil {
+		return fmt.Errorf("stm32wl5: configure tag: %w", err)
+	}
+	// MB_EN may still be 1 if only the MCU was reset (the tag keeps VCC);
+	// user EEPROM cannot be written while it is (DS §5.1.2).
+	if err := b.tag.setMBEN(ctx, false); err != nil {
+		return fmt.Errorf("stm32wl5: disable mailbox: %w", err)
+	}
+	if err := b.writeNDEF(ctx); err != nil {
+		return err
+	}
+	if err := b.tag.setMBEN(ctx, true); err != nil {
+		return fmt.Errorf("stm32wl5: enable mailbox: %w", err)
+	}
+	b.logf("nfc: mailbox enabled")
+	switch rec.state {
+	case provproto.StateProvisioned:
+		b.startJoin(ctx) // provisioned but never joined: try again
+	case provproto.StateJoined:
+		b.logf("lorawan: session restored, DevAddr %X", rec.devAddr)
+	}
+	return nil
+}
+
+func (b *Board) writeNDEF(ctx context.Context) error {
+	b.mu.Lock()
+	img := ndefIdentity(b.devEUI, b.rec.joinEUI, b.cfg.Firmware, b.rec.state)
+	b.mu.Unlock()
+	n, err := b.tag.writeUser(ctx, 0, img)
+	if err != nil {
+		return fmt.Errorf("stm32wl5: write NDEF: %w", err)
+	}
+	b.logf("nfc: NDEF identity %d bytes (%d rewritten)", len(img), n)
+	return nil
+}
+
+// service handles one wake-up: a pending RF message, then a due NDEF refresh.
+func (b *Board) service(ctx context.Context) error {
+	ctrl, err := b.tag.mbCtrl(ctx)
+	if err != nil {
+		return fmt.Errorf("stm32wl5: read MB_CTRL_Dyn: %w", err)
+	}
+	if ctrl&mbEN == 0 {
+		// Lost (tag VCC cycled or MB_EN cleared from RF): enable again.
+		if err := b.tag.setMBEN(ctx, true); err != nil {
+			return fmt.Errorf("stm32wl5: re-enable mailbox: %w", err)
+		}
+		b.logf("nfc: mailbox re-enabled")
+		return nil
+	}
+	if ctrl&mbRFPut != 0 {
+		msg, err := b.tag.readMessage(ctx)
+		if err != nil {
+			return fmt.Errorf("stm32wl5: read mailbox: %w", err)
+		}
+		resp := b.handle(ctx, msg)
+		if err := b.isDead(); err != nil {
+			return err // power lost while storing: no answer
+		}
+		if err := b.tag.writeMessage(ctx, resp); err != nil {
+			return fmt.Errorf("stm32wl5: write mailbox: %w", err)
+		}
+		b.mu.Lock()
+		b.answerAt = time.Now()
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.Lock()
+	due := b.ndefDirty && (ctrl&mbHostPut == 0 || time.Since(b.answerAt) > b.cfg.NDEFRefreshAfter)
+	b.mu.Unlock()
+	if due {
+		return b.refreshNDEF(ctx)
+	}
+	return nil
+}
+
+// refreshNDEF rewrites the NDEF identity: the mailbox must be off for user
+// EEPROM writes (DS §5.1.2), so MB_EN 0 → write → 1. A phone writing in
+// between gets an RF error and retries.
+func (b *Board) refreshNDEF(ctx context.Context) error {
+	b.mu.Lock()
+	b.ndefDirty = false
+	b.mu.Unlock()
+	if err := b.tag.setMBEN(ctx, false); err != nil {
+		return fmt.Errorf("stm32wl5: disable mailbox: %w", err)
+	}
+	werr := b.writeNDEF(ctx)
+	if err := b.tag.setMBEN(ctx, true); err != nil {
+		return errors.Join(werr, fmt.Errorf("stm32wl5: enable mailbox: %w", err))
+	}
+	if werr != nil {
+		b.mu.Lock()
+		b.ndefDirty = true
+		b.mu.Unlock()
+	}
+	return werr
+}
+
+func (b *Board) markNDEFDirty() {
+	b.mu.Lock()
+	b.ndefDirty = true
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// logText is the log ring as GET_LOG serves it.
+func (b *Board) logText() []byte {
+	return []byte(strings.Join(b.Log(), "\n"))
+}

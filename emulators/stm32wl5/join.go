@@ -1,0 +1,264 @@
+package stm32wl5
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tap2join/tap2join/emulators/radio"
+	"github.com/tap2join/tap2join/fixtures/provproto"
+)
+
+// EU868 parameters (RP002-1.0.3 §2.4; reference/lorawan-chirpstack.md §1.6;
+// brocaar/lorawan band_eu863_870.go).
+var eu868Channels = [...]uint32{868100000, 868300000, 868500000}
+
+const (
+	rx2Frequency      = 869525000 // RX2 default, DR0 = SF12BW125
+	rx2SF             = 12
+	joinAcceptDelay1  = 5 * time.Second
+	joinAcceptDelay2  = 6 * time.Second
+	receiveDelay1     = 1 * time.Second // RECEIVE_DELAY1; the JoinAccept's RxDelay overrides it
+	receiveDelay2     = 2 * time.Second
+	uplinkFPort       = 2
+	sfForDR0          = 12
+	eu868BandwidthKHz = 125
+)
+
+func sfForDR(dr int) int { return sfForDR0 - dr }
+
+// startJoin runs the OTAA procedure in the background (the mailbox keeps
+// being served; a PROVISION meanwhile gets BUSY).
+func (b *Board) startJoin(ctx context.Context) {
+	b.mu.Lock()
+	if b.joining {
+		b.mu.Unlock()
+		return
+	}
+	b.joining = true
+	b.mu.Unlock()
+	b.joinWG.Add(1)
+	go func() {
+		defer b.joinWG.Done()
+		err := b.join(ctx)
+		b.mu.Lock()
+		b.joining = false
+		b.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			b.logf("lorawan: %v", err)
+		}
+	}()
+}
+
+// join sends JoinRequests until one is accepted or the attempts run out,
+// then sends the first uplink.
+func (b *Board) join(ctx context.Context) error {
+	for attempt := 1; attempt <= b.cfg.JoinAttempts; attempt++ {
+		if attempt > 1 {
+			// Back-off between attempts (modelled; LoRaWAN 1.0.4 §7 /
+			// RP002 join duty-cycle limits).
+			if err := b.cfg.Clock.Spend(ctx, b.cfg.JoinBackoff); err != nil {
+				return err
+			}
+		}
+		ok, err := b.joinAttempt(ctx, attempt)
+		if err != nil {
+			return err
+		}
+		if ok {
+			b.markNDEFDirty()
+			return b.sendFirstUplink(ctx)
+		}
+	}
+	b.emit(JoinFailed, "no valid JoinAccept after %d attempts", b.cfg.JoinAttempts)
+	return nil
+}
+
+// joinAttempt sends one JoinRequest and runs RX1/RX2.
+func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
+	b.mu.Lock()
+	r := b.rec
+	if r.devNonce == 0xFFFF {
+		b.mu.Unlock()
+		return false, errors.New("DevNonce space exhausted (TS001-1.0.4 §6.2.5); factory reset needed")
+	}
+	// LoRaMacCrypto.c LoRaMacCryptoPrepareJoinRequest: DevNonce is
+	// incremented *before* use (first = 1) and stored before the frame is
+	// sent, so a reset cannot make the device reuse it (TS001-1.0.4 §6.2.5).
+	r.devNonce++
+	err := b.saveLocked(r)
+	rec := b.rec
+	b.mu.Unlock()
+	if err != nil {
+		return false, fmt.Errorf("store DevNonce: %w", err)
+	}
+	phy, err := buildJoinRequest(rec.appKey, rec.joinEUI, b.devEUI, rec.devNonce)
+	if err != nil {
+		return false, err
+	}
+	ch := eu868Channels[int(rec.devNonce-1)%len(eu868Channels)]
+	sf := sfForDR(b.cfg.DataRate)
+	// Listen before transmitting: in Instant timing the network may answer
+	// before the window "opens"; frames are matched to windows by
+	// frequency/SF, as a radio only demodulates what it is tuned to.
+	down, stop := b.cfg.Air.Listen(false)
+	defer stop()
+	if err := b.cfg.Air.Transmit(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
+		PHYPayload: phy, Sender: fmt.Sprintf("stm32wl5 %X", b.devEUI)}); err != nil {
+		return false, fmt.Errorf("transmit JoinRequest: %w", err)
+	}
+	b.emit(JoinRequest, "attempt %d DevNonce %d JoinEUI %X %.1f MHz SF%d", attempt, rec.devNonce, rec.joinEUI, float64(ch)/1e6, sf)
+
+	accept := func(f radio.Frame) (valid, closeWindow bool, err error) {
+		ja, err := openJoinAccept(f.PHYPayload, rec.appKey, rec.joinEUI, rec.devNonce)
+		if err != nil {
+			if errors.Is(err, errNotJoinAccept) {
+				return false, false, nil // not a JoinAccept: keep listening
+			}
+			b.emit(JoinAcceptDropped, "%v", err)
+			return false, true, nil
+		}
+		jn := uint32(ja.JoinNonce)
+		nwk, app := sessionKeys10(rec.appKey, jn, ja.HomeNetID, rec.devNonce)
+		b.mu.Lock()
+		stored := b.rec.joinNonce
+		// LoRaMacCrypto.c IsJoinNonce10xOk (USE_10X_JOIN_NONCE_COUNTER_CHECK):
+		// strictly greater than the stored value, which starts at 0.
+		okNonce := jn > stored || (b.cfg.AcceptFirstJoinNonceZero && jn == 0 && stored == 0)
+		var serr error
+		if okNonce {
+			nr := b.rec
+			nr.state = provproto.StateJoined
+			nr.joinNonce = jn
+			nr.devAddr = ja.DevAddr
+			nr.nwkSKey, nr.appSKey, nr.fCntUp = nwk, app, 0
+			serr = b.saveLocked(nr)
+		}
+		b.mu.Unlock()
+		if !okNonce {
+			b.emit(JoinAcceptDropped, "JoinNonce %d not greater than stored %d", jn, stored)
+			return false, true, nil
+		}
+		if serr != nil {
+			return false, true, fmt.Errorf("store session: %w", serr)
+		}
+		b.emit(JoinAccepted, "DevAddr %X NetID %X JoinNonce %d DevNonce %d RX1DROffset %d RX2DR %d RxDelay %d NwkSKey KCV %s AppSKey KCV %s",
+			ja.DevAddr[:], ja.HomeNetID[:], jn, rec.devNonce, ja.DLSettings.RX1DROffset, ja.DLSettings.RX2DataRate, ja.RXDelay,
+			provproto.CheckValue(nwk), provproto.CheckValue(app))
+		return true, true, nil
+	}
+	joined, err := b.rxWindows(ctx, down, joinAcceptDelay1, joinAcceptDelay2, ch, sf, accept)
+	if err != nil {
+		return false, err
+	}
+	if !joined {
+		b.logf("lorawan: no valid JoinAccept in RX1/RX2 (attempt %d)", attempt)
+	}
+	return joined, nil
+}
+
+// rxWindows models a class-A receive sequence after a transmission: RX1 at
+// d1 on the uplink channel and data rate (RX1DROffset 0), then — if RX1 did
+// not deliver a valid frame — RX2 at d2 on 869.525 MHz SF12. The delays are
+// spent on the modelled clock; each window waits at most RXWindowCap of wall
+// time. handle reports whether a frame was valid (the sequence ends) and
+// whether it closed the window (a demodulated frame puts the radio to sleep).
+// An invalid frame in RX1 does not cancel RX2 here; whether LoRaMac-node
+// stops the RX2 timer in that case is UNCONFIRMED.
+func (b *Board) rxWindows(ctx context.Context, down <-chan radio.Frame, d1, d2 time.Duration, freq uint32, sf int,
+	handle rxHandler) (bool, error) {
+	if err := b.cfg.Clock.Spend(ctx, d1); err != nil {
+		return false, err
+	}
+	got, err := b.window(ctx, down, freq, sf, handle)
+	if err != nil || got {
+		return got, err
+	}
+	if err := b.cfg.Clock.Spend(ctx, d2-d1); err != nil {
+		return false, err
+	}
+	return b.window(ctx, down, rx2Frequency, rx2SF, handle)
+}
+
+type rxHandler func(radio.Frame) (valid, closeWindow bool, err error)
+
+func (b *Board) window(ctx context.Context, down <-chan radio.Frame, freq uint32, sf int, handle rxHandler) (bool, error) {
+	t := time.NewTimer(b.cfg.RXWindowCap)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-t.C:
+			return false, nil
+		case f, ok := <-down:
+			if !ok {
+				return false, nil
+			}
+			if f.Frequency != freq || f.SF != sf {
+				continue
+			}
+			valid, closeWindow, err := handle(f)
+			if err != nil || valid || closeWindow {
+				return valid, err
+			}
+		}
+	}
+}
+
+// sendFirstUplink sends one unconfirmed uplink on FPort 2 so the network
+// server sees data, then runs its receive windows.
+func (b *Board) sendFirstUplink(ctx context.Context) error {
+	return b.SendUplink(ctx, uplinkFPort, []byte{0x01, b.cfg.Firmware[0], b.cfg.Firmware[1], b.cfg.Firmware[2]})
+}
+
+// SendUplink sends an unconfirmed data uplink (like AT+SEND=<port>:0:<hex>)
+// and then opens RX1/RX2 for a downlink. The board must be joined.
+func (b *Board) SendUplink(ctx context.Context, fPort uint8, payload []byte) error {
+	b.mu.Lock()
+	if b.rec.state != provproto.StateJoined {
+		b.mu.Unlock()
+		return errors.New("stm32wl5: uplink: not joined")
+	}
+	r := b.rec
+	fCnt := r.fCntUp
+	r.fCntUp++
+	// The frame counter is persisted before use for the same reason as the
+	// DevNonce: never reuse a counter value with the same session keys.
+	err := b.saveLocked(r)
+	rec := b.rec
+	b.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("stm32wl5: store FCntUp: %w", err)
+	}
+	phy, err := buildDataUp(rec.nwkSKey, rec.appSKey, rec.devAddr, fCnt, fPort, payload, true)
+	if err != nil {
+		return err
+	}
+	ch := eu868Channels[int(fCnt)%len(eu868Channels)]
+	sf := sfForDR(b.cfg.DataRate)
+	down, stop := b.cfg.Air.Listen(false)
+	defer stop()
+	if err := b.cfg.Air.Transmit(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
+		PHYPayload: phy, Sender: fmt.Sprintf("stm32wl5 %X", b.devEUI)}); err != nil {
+		return fmt.Errorf("stm32wl5: transmit uplink: %w", err)
+	}
+	b.emit(Uplink, "DevAddr %X FCnt %d FPort %d %d bytes %.1f MHz SF%d", rec.devAddr, fCnt, fPort, len(payload), float64(ch)/1e6, sf)
+	_, err = b.rxWindows(ctx, down, receiveDelay1, receiveDelay2, ch, sf, func(f radio.Frame) (bool, bool, error) {
+		fc, port, data, err := openDataDown(f.PHYPayload, rec.nwkSKey, rec.appSKey, rec.devAddr)
+		if err != nil {
+			return false, false, nil // not ours
+		}
+		p := -1
+		if port != nil {
+			p = int(*port)
+		}
+		b.emit(Downlink, "FCnt %d FPort %d %d bytes", fc, p, len(data))
+		return true, true, nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("stm32wl5: uplink rx: %w", err)
+	}
+	return nil
+}

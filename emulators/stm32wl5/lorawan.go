@@ -1,0 +1,160 @@
+package stm32wl5
+
+import (
+	"crypto/aes"
+	"errors"
+	"fmt"
+
+	"github.com/brocaar/lorawan"
+)
+
+// LoRaWAN 1.0.4 end-device frames. Frame building, MICs and the JoinAccept
+// cipher come from brocaar/lorawan; the 1.0 session-key derivation, which the
+// library keeps unexported (backend/joinserver getSKey), is written here.
+//
+// Key naming: in the STM32CubeWL 1.0.4 build the root key that signs the
+// JoinRequest, decrypts the JoinAccept and derives the session keys is NWK_KEY
+// (LoRaMacCrypto.c LoRaMacCryptoPrepareJoinRequest, DeriveSessionKey10x;
+// reference/stm32wl-at.md §2.3); the spec (TS001-1.0.4 §6.2.5) calls the same
+// key "AppKey", and ChirpStack stores it as DeviceKeys.nwk_key. In our flow the
+// AppKey delivered over NFC is that root key.
+
+// buildJoinRequest returns the 23-byte JoinRequest PHYPayload (TS001-1.0.4
+// §6.2.5): MHDR 00h | JoinEUI | DevEUI | DevNonce | MIC, MIC = aes128_cmac(root
+// key, MHDR|JoinEUI|DevEUI|DevNonce)[0..3]. EUIs are given MSB first.
+func buildJoinRequest(rootKey [16]byte, joinEUI, devEUI [8]byte, devNonce uint16) ([]byte, error) {
+	p := lorawan.PHYPayload{
+		MHDR: lorawan.MHDR{MType: lorawan.JoinRequest, Major: lorawan.LoRaWANR1},
+		MACPayload: &lorawan.JoinRequestPayload{
+			JoinEUI:  lorawan.EUI64(joinEUI),
+			DevEUI:   lorawan.EUI64(devEUI),
+			DevNonce: lorawan.DevNonce(devNonce),
+		},
+	}
+	if err := p.SetUplinkJoinMIC(lorawan.AES128Key(rootKey)); err != nil {
+		return nil, fmt.Errorf("stm32wl5: join request MIC: %w", err)
+	}
+	b, err := p.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("stm32wl5: join request: %w", err)
+	}
+	return b, nil
+}
+
+// Reasons a JoinAccept is dropped (surfaced in JoinAcceptDropped events).
+var (
+	errNotJoinAccept = errors.New("not a JoinAccept")
+	errJoinMIC       = errors.New("JoinAccept MIC invalid")
+	errOptNeg        = errors.New("JoinAccept has OptNeg set (LoRaWAN 1.1 network); this is a 1.0.4 device")
+)
+
+// openJoinAccept decrypts a JoinAccept and checks its MIC (TS001-1.0.4
+// §6.2.6): the network "decrypts" with AES-ECB, so the device encrypts; the
+// 1.0 MIC is aes128_cmac(root key, MHDR|JoinNonce|NetID|DevAddr|DLSettings|
+// RxDelay|CFList).
+func openJoinAccept(phy []byte, rootKey [16]byte, joinEUI [8]byte, devNonce uint16) (*lorawan.JoinAcceptPayload, error) {
+	var p lorawan.PHYPayload
+	if err := p.UnmarshalBinary(phy); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if p.MHDR.MType != lorawan.JoinAccept {
+		return nil, errNotJoinAccept
+	}
+	key := lorawan.AES128Key(rootKey)
+	if err := p.DecryptJoinAcceptPayload(key); err != nil {
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	ja, ok := p.MACPayload.(*lorawan.JoinAcceptPayload)
+	if !ok {
+		return nil, errNotJoinAccept
+	}
+	if ja.DLSettings.OptNeg {
+		return nil, errOptNeg
+	}
+	ok, err := p.ValidateDownlinkJoinMIC(lorawan.JoinRequestType, lorawan.EUI64(joinEUI), lorawan.DevNonce(devNonce), key)
+	if err != nil {
+		return nil, fmt.Errorf("mic: %w", err)
+	}
+	if !ok {
+		return nil, errJoinMIC
+	}
+	return ja, nil
+}
+
+// sessionKeys10 derives the LoRaWAN 1.0 session keys (TS001-1.0.4 §6.2.6;
+// LoRaMacCrypto.c DeriveSessionKey10x):
+//
+//	NwkSKey = aes128_encrypt(root, 0x01 | JoinNonce(3) | NetID(3) | DevNonce(2) | pad16)
+//	AppSKey = aes128_encrypt(root, 0x02 | JoinNonce(3) | NetID(3) | DevNonce(2) | pad16)
+//
+// with every field little-endian on the wire; netID is given MSB first.
+func sessionKeys10(rootKey [16]byte, joinNonce uint32, netID [3]byte, devNonce uint16) (nwkSKey, appSKey [16]byte) {
+	c, _ := aes.NewCipher(rootKey[:]) // 16-byte key: cannot fail
+	derive := func(typ byte) (k [16]byte) {
+		var blk [16]byte
+		blk[0] = typ
+		blk[1], blk[2], blk[3] = byte(joinNonce), byte(joinNonce>>8), byte(joinNonce>>16)
+		blk[4], blk[5], blk[6] = netID[2], netID[1], netID[0]
+		blk[7], blk[8] = byte(devNonce), byte(devNonce>>8)
+		c.Encrypt(k[:], blk[:])
+		return k
+	}
+	return derive(0x01), derive(0x02)
+}
+
+// buildDataUp returns an unconfirmed data uplink (1.0: FRMPayload encrypted
+// with AppSKey for FPort > 0, MIC over B0|msg with NwkSKey — TS001-1.0.4 §4.3.3,
+// §4.4). devAddr is MSB first.
+func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr bool) ([]byte, error) {
+	p := lorawan.PHYPayload{
+		MHDR: lorawan.MHDR{MType: lorawan.UnconfirmedDataUp, Major: lorawan.LoRaWANR1},
+		MACPayload: &lorawan.MACPayload{
+			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: adr}, FCnt: fCnt},
+			FPort:      &fPort,
+			FRMPayload: []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), payload...)}},
+		},
+	}
+	if err := p.EncryptFRMPayload(lorawan.AES128Key(appSKey)); err != nil {
+		return nil, fmt.Errorf("stm32wl5: encrypt uplink: %w", err)
+	}
+	k := lorawan.AES128Key(nwkSKey)
+	if err := p.SetUplinkDataMIC(lorawan.LoRaWAN1_0, 0, 0, 0, k, k); err != nil {
+		return nil, fmt.Errorf("stm32wl5: uplink MIC: %w", err)
+	}
+	b, err := p.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("stm32wl5: uplink: %w", err)
+	}
+	return b, nil
+}
+
+// openDataDown checks a data downlink for devAddr and returns FCnt, FPort and
+// the decrypted FRMPayload (nil FPort: no payload).
+func openDataDown(phy []byte, nwkSKey, appSKey [16]byte, devAddr [4]byte) (fCnt uint32, fPort *uint8, data []byte, err error) {
+	var p lorawan.PHYPayload
+	if err := p.UnmarshalBinary(phy); err != nil {
+		return 0, nil, nil, fmt.Errorf("decode: %w", err)
+	}
+	if p.MHDR.MType != lorawan.UnconfirmedDataDown && p.MHDR.MType != lorawan.ConfirmedDataDown {
+		return 0, nil, nil, fmt.Errorf("mtype %s is not a data downlink", p.MHDR.MType)
+	}
+	mp, ok := p.MACPayload.(*lorawan.MACPayload)
+	if !ok || mp.FHDR.DevAddr != lorawan.DevAddr(devAddr) {
+		return 0, nil, nil, errors.New("not for this DevAddr")
+	}
+	ok, err = p.ValidateDownlinkDataMIC(lorawan.LoRaWAN1_0, 0, lorawan.AES128Key(nwkSKey))
+	if err != nil || !ok {
+		return 0, nil, nil, errors.New("downlink MIC invalid")
+	}
+	if mp.FPort != nil && *mp.FPort > 0 {
+		if err := p.DecryptFRMPayload(lorawan.AES128Key(appSKey)); err != nil {
+			return 0, nil, nil, fmt.Errorf("decrypt: %w", err)
+		}
+		if len(mp.FRMPayload) == 1 {
+			if dp, ok := mp.FRMPayload[0].(*lorawan.DataPayload); ok {
+				data = dp.Bytes
+			}
+		}
+	}
+	return mp.FHDR.FCnt, mp.FPort, data, nil
+}

@@ -1,0 +1,241 @@
+package stm32wl5
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+
+	"github.com/tap2join/tap2join/fixtures/provproto"
+)
+
+// NVM model.
+//
+// The STM32WL keeps its context in flash pages (2 KiB, erased to FFh,
+// programmed in 64-bit double words — RM0453 §3.3). The twin keeps two slots
+// ("A/B") and writes a complete record into the slot that does not hold the
+// current one: erase the slot, then program it double word by double word. A
+// record carries a sequence number and a CRC-32; at boot the valid slot with
+// the highest sequence number wins. A power loss at any step therefore leaves
+// either the old record (the new slot is torn: CRC fails) or the new one,
+// never a mix (SPEC.md §5 rule 2).
+//
+// With a file path the two-slot image is also persisted to a file, itself
+// replaced atomically (write temp, fsync, rename, fsync dir), so a test
+// process killed mid-write cannot leave a half-written file either.
+
+const (
+	slotSize   = 128
+	recordSize = 116 // bytes covered by the layout below, CRC included
+	dwords     = slotSize / 8
+	// SaveSteps is the number of flash steps one NVM write takes: one page
+	// erase and one program operation per double word.
+	SaveSteps = 1 + dwords
+	// commitSteps is the step after which the new record is complete: the
+	// double word holding the last CRC byte is programmed (the rest of the
+	// slot is padding).
+	commitSteps = 1 + (recordSize+7)/8
+)
+
+var nvmMagic = [4]byte{'T', '2', 'J', '1'}
+
+// ErrPowerLoss is returned when a fault-injected power loss cuts an NVM write.
+// The board is then considered dead until it is re-created (rebooted).
+var ErrPowerLoss = errors.New("stm32wl5: power lost during NVM write")
+
+// record is everything the firmware keeps across resets. Layout in a slot
+// (little-endian): magic(4) seq(4) state(1) flags(1) JoinEUI(8, MSB first)
+// AppKey(16) DevNonce(2) JoinNonce(4) DevAddr(4, MSB first) NwkSKey(16)
+// AppSKey(16) FCntUp(4) X25519 private key(32) CRC-32(4), padded with FFh.
+type record struct {
+	seq        uint32
+	state      provproto.State
+	hasKeyPair bool
+	joinEUI    [8]byte
+	appKey     [16]byte
+	devNonce   uint16 // last DevNonce used (LoRaWAN 1.0.4 §6.2.5: never reused)
+	joinNonce  uint32 // last accepted JoinNonce
+	devAddr    [4]byte
+	nwkSKey    [16]byte
+	appSKey    [16]byte
+	fCntUp     uint32
+	priv       [32]byte
+}
+
+func (r record) marshal() [slotSize]byte {
+	var s [slotSize]byte
+	for i := range s {
+		s[i] = 0xFF
+	}
+	b := s[:0]
+	b = append(b, nvmMagic[:]...)
+	b = binary.LittleEndian.AppendUint32(b, r.seq)
+	var flags byte
+	if r.hasKeyPair {
+		flags |= 1
+	}
+	b = append(b, byte(r.state), flags)
+	b = append(b, r.joinEUI[:]...)
+	b = append(b, r.appKey[:]...)
+	b = binary.LittleEndian.AppendUint16(b, r.devNonce)
+	b = binary.LittleEndian.AppendUint32(b, r.joinNonce)
+	b = append(b, r.devAddr[:]...)
+	b = append(b, r.nwkSKey[:]...)
+	b = append(b, r.appSKey[:]...)
+	b = binary.LittleEndian.AppendUint32(b, r.fCntUp)
+	b = append(b, r.priv[:]...)
+	binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return s
+}
+
+func unmarshalRecord(s []byte) (record, bool) {
+	if len(s) < recordSize || [4]byte(s[0:4]) != nvmMagic {
+		return record{}, false
+	}
+	if binary.LittleEndian.Uint32(s[recordSize-4:recordSize]) != crc32.ChecksumIEEE(s[:recordSize-4]) {
+		return record{}, false
+	}
+	r := record{
+		seq:        binary.LittleEndian.Uint32(s[4:8]),
+		state:      provproto.State(s[8]),
+		hasKeyPair: s[9]&1 != 0,
+		devNonce:   binary.LittleEndian.Uint16(s[34:36]),
+		joinNonce:  binary.LittleEndian.Uint32(s[36:40]),
+		fCntUp:     binary.LittleEndian.Uint32(s[76:80]),
+	}
+	copy(r.joinEUI[:], s[10:18])
+	copy(r.appKey[:], s[18:34])
+	copy(r.devAddr[:], s[40:44])
+	copy(r.nwkSKey[:], s[44:60])
+	copy(r.appSKey[:], s[60:76])
+	copy(r.priv[:], s[80:112])
+	return r, true
+}
+
+// nvm is the two-slot store.
+type nvm struct {
+	path   string
+	img    [2 * slotSize]byte
+	active int // slot holding the current record, -1 if none
+	// killAt: if > 0, the next save loses power after killAt steps
+	// (killAt ≥ SaveSteps: after the last step, before the caller learns of
+	// success).
+	killAt int
+	dead   bool
+}
+
+// openNVM loads the image from path ("" = fresh in-memory flash) and returns
+// the current record, if any.
+func openNVM(path string) (*nvm, record, bool, error) {
+	n := &nvm{path: path, active: -1}
+	for i := range n.img {
+		n.img[i] = 0xFF // erased flash
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return nil, record{}, false, fmt.Errorf("stm32wl5: nvm: read %s: %w", path, err)
+		default:
+			copy(n.img[:], b)
+		}
+	}
+	var cur record
+	for i := range 2 {
+		r, ok := unmarshalRecord(n.img[i*slotSize : (i+1)*slotSize])
+		if ok && (n.active < 0 || int32(r.seq-cur.seq) > 0) {
+			cur, n.active = r, i
+		}
+	}
+	return n, cur, n.active >= 0, nil
+}
+
+// save writes r (with the next sequence number) into the inactive slot and
+// returns the record as stored.
+func (n *nvm) save(r record) (record, error) {
+	if n.dead {
+		return record{}, ErrPowerLoss
+	}
+	target := 0
+	if n.active == 0 {
+		target = 1
+	}
+	if n.active >= 0 {
+		cur, _ := unmarshalRecord(n.img[n.active*slotSize : (n.active+1)*slotSize])
+		r.seq = cur.seq + 1
+	} else {
+		r.seq = 1
+	}
+	data := r.marshal()
+	slot := n.img[target*slotSize : (target+1)*slotSize]
+	steps := make([]func(), 0, SaveSteps)
+	steps = append(steps, func() { // page erase
+		for i := range slot {
+			slot[i] = 0xFF
+		}
+	})
+	for d := range dwords {
+		steps = append(steps, func() { copy(slot[d*8:d*8+8], data[d*8:d*8+8]) })
+	}
+	for i, step := range steps {
+		if n.killAt > 0 && i == n.killAt {
+			return record{}, n.powerLoss()
+		}
+		step()
+	}
+	if n.killAt >= len(steps) {
+		// Power lost right after the last double word: the record is
+		// complete and valid, the caller just never hears about it.
+		return record{}, n.powerLoss()
+	}
+	if err := n.persist(); err != nil {
+		// The flash image is written; what failed is the host file. Keep the
+		// in-memory view consistent with what the next boot will read.
+		return record{}, err
+	}
+	n.active = target
+	return r, nil
+}
+
+func (n *nvm) powerLoss() error {
+	n.dead = true
+	if err := n.persist(); err != nil {
+		return errors.Join(ErrPowerLoss, err)
+	}
+	return ErrPowerLoss
+}
+
+func (n *nvm) persist() error {
+	if n.path == "" {
+		return nil
+	}
+	dir := filepath.Dir(n.path)
+	f, err := os.CreateTemp(dir, filepath.Base(n.path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("stm32wl5: nvm: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	if _, err := f.Write(n.img[:]); err != nil {
+		f.Close()
+		return fmt.Errorf("stm32wl5: nvm: write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("stm32wl5: nvm: fsync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("stm32wl5: nvm: close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, n.path); err != nil {
+		return fmt.Errorf("stm32wl5: nvm: rename: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // best effort: make the rename durable
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package stm32wl5
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+
+	"github.com/tap2join/tap2join/fixtures/provproto"
+)
+
+// handle answers one mailbox request (SPEC.md §2–§5). It always returns a
+// frame to post: the answer, or ERROR with the status.
+func (b *Board) handle(ctx context.Context, msg []byte) []byte {
+	reqType := provproto.Type(0)
+	if len(msg) >= 2 {
+		reqType = provproto.Type(msg[1])
+	}
+	f, err := provproto.Unmarshal(msg)
+	if err != nil {
+		st, _ := provproto.StatusOf(err)
+		b.logf("nfc: rejected %d-byte message: %s", len(msg), st)
+		return provproto.MarshalError(st, reqType)
+	}
+	var resp []byte
+	switch f.Type {
+	case provproto.TypeGetIdentity:
+		resp, err = b.identity()
+	case provproto.TypeProvision:
+		resp, err = b.provision(ctx, f.Body)
+	case provproto.TypeGetLog:
+		resp, err = b.getLog(f.Body)
+	default:
+		// A well-formed device → phone message (IDENTITY, LOG …) is not a
+		// request this end answers.
+		err = &provproto.Error{Status: provproto.UnknownType, Detail: "not a request: " + f.Type.String()}
+	}
+	if err != nil {
+		st, ok := provproto.StatusOf(err)
+		if !ok {
+			st = provproto.Storage // only NVM failures are not protocol errors
+		}
+		b.logf("nfc: %s → ERROR %s", f.Type, st)
+		return provproto.MarshalError(st, f.Type)
+	}
+	return resp
+}
+
+func (b *Board) identity() ([]byte, error) {
+	var nb [4]byte
+	if _, err := rand.Read(nb[:]); err != nil {
+		return nil, &provproto.Error{Status: provproto.Busy, Detail: "rng"}
+	}
+	b.mu.Lock()
+	b.nonce, b.nonceOK = binary.LittleEndian.Uint32(nb[:]), true
+	id := provproto.Identity{
+		DevEUI:       provproto.EUI64(b.devEUI),
+		JoinEUI:      provproto.EUI64(b.rec.joinEUI),
+		Firmware:     b.cfg.Firmware,
+		State:        b.rec.state,
+		Capabilities: provproto.CapLog,
+		Nonce:        b.nonce,
+	}
+	if b.priv != nil {
+		id.Capabilities |= provproto.CapWrapped
+		id.PublicKey = b.priv.PublicKey().Bytes()
+	}
+	b.mu.Unlock()
+	b.logf("nfc: IDENTITY state %s", id.State)
+	return id.Marshal()
+}
+
+func reject(s provproto.Status, detail string) error {
+	return &provproto.Error{Status: s, Detail: detail}
+}
+
+func (b *Board) provision(ctx context.Context, body []byte) ([]byte, error) {
+	req, err := provproto.ParseProvision(body)
+	b.mu.Lock()
+	// SPEC §5.1: the nonce is single-use; any PROVISION consumes it.
+	nonce, nonceOK := b.nonce, b.nonceOK
+	b.nonceOK = false
+	b.mu.Unlock()
+	if err != nil {
+		b.rejected(err)
+		return nil, err
+	}
+	if !nonceOK || req.Nonce != nonce {
+		err := reject(provproto.Replay, "device nonce does not match the current IDENTITY")
+		b.rejected(err)
+		return nil, err
+	}
+	switch {
+	case req.Flags&provproto.FlagLoRaWAN11 != 0:
+		err = reject(provproto.Unsupported, "LoRaWAN 1.1 keys: this firmware is LoRaWAN 1.0.4")
+	case req.Wrapped() && b.priv == nil:
+		err = reject(provproto.Unsupported, "wrapped-key mode not supported")
+	case req.Region != provproto.RegionEU868:
+		err = reject(provproto.Unsupported, "region: firmware built for EU868 only")
+	}
+	if err != nil {
+		b.rejected(err)
+		return nil, err
+	}
+	b.mu.Lock()
+	joining, state := b.joining, b.rec.state
+	b.mu.Unlock()
+	if joining {
+		err := reject(provproto.Busy, "join in progress")
+		b.rejected(err)
+		return nil, err
+	}
+	if state != provproto.StateFactory && !req.Reprovision() {
+		err := reject(provproto.AlreadyProvisioned, "key stored; re-provision flag not set")
+		b.rejected(err)
+		return nil, err
+	}
+	keys, err := req.Open(provproto.EUI64(b.devEUI), b.priv)
+	if err != nil {
+		b.rejected(err)
+		return nil, err
+	}
+	kcv := provproto.CheckValue(keys.AppKey)
+
+	b.mu.Lock()
+	r := b.rec
+	r.state = provproto.StateProvisioned
+	r.joinEUI = req.JoinEUI
+	r.appKey = keys.AppKey
+	if b.cfg.Faults.StoreCorruptKey {
+		r.appKey[0] ^= 0x5A // the injected firmware bug
+	}
+	// SPEC §5.3: the session is discarded, the DevNonce counter kept (TS001
+	// 1.0.4 §6.2.5: never reused). The JoinNonce reference is reset: the new
+	// key belongs to a new join server whose JoinNonces start again at 0.
+	r.joinNonce = 0
+	r.devAddr, r.nwkSKey, r.appSKey, r.fCntUp = [4]byte{}, [16]byte{}, [16]byte{}, 0
+	err = b.saveLocked(r) // SPEC §5.2: stored before the ACK
+	b.mu.Unlock()
+	if err != nil {
+		b.logf("nvm: store failed: %v", err)
+		if errors.Is(err, ErrPowerLoss) {
+			return nil, err
+		}
+		return nil, reject(provproto.Storage, "NVM write failed; old key kept")
+	}
+	mode := "clear"
+	if req.Wrapped() {
+		mode = "wrapped"
+	}
+	b.emit(Provisioned, "AppKey KCV %s JoinEUI %s (%s, reprovision=%t)", kcv, req.JoinEUI, mode, req.Reprovision())
+	ack := provproto.Ack{AppKCV: kcv, JoinEUI: req.JoinEUI}
+	resp, err := ack.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	b.markNDEFDirty()
+	b.startJoin(ctx)
+	return resp, nil
+}
+
+func (b *Board) rejected(err error) {
+	st, _ := provproto.StatusOf(err)
+	b.emit(ProvisionRejected, "%s", st)
+}
+
+func (b *Board) getLog(body []byte) ([]byte, error) {
+	off, err := provproto.ParseGetLog(body)
+	if err != nil {
+		return nil, err
+	}
+	text := b.logText()
+	if len(text) > 0xFFFF {
+		text = text[len(text)-0xFFFF:]
+	}
+	start := min(int(off), len(text))
+	end := min(start+provproto.MaxLogChunk, len(text))
+	return provproto.LogChunk{Total: uint16(len(text)), Offset: uint16(start), Data: text[start:end]}.Marshal()
+}
