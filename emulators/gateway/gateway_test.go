@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tap2join/tap2join/emulators/radio"
+	"github.com/tap2join/tap2join/emulators/timing"
 )
 
 type msg struct {
@@ -209,5 +211,49 @@ func TestDownlinkNonLoRaItemFallsThrough(t *testing.T) {
 	}
 	if len(ack.Items) != 2 || ack.Items[0].Status != gw.TxAckStatus_TX_FREQ || ack.Items[1].Status != gw.TxAckStatus_OK {
 		t.Errorf("ack %v", &ack)
+	}
+}
+
+// In Realistic timing a delay-timed item is sent at context + delay; an
+// instant already past is TOO_LATE and the next item is tried (like the
+// bridge's TX_ACK handling, reference §6).
+func TestRealisticTimingTooLateFallsThrough(t *testing.T) {
+	_, url, msgs := broker(t)
+	clock := timing.NewClock(timing.Realistic)
+	air := radio.NewAir(clock)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g, err := Start(ctx, Config{ID: gwID, MQTTURL: url, Region: "eu868", Air: air, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	await(t, msgs, "event/stats")
+	now := g.counter(time.Now())
+	item := func(ctxTmst uint32, delay time.Duration) *gw.DownlinkFrameItem {
+		return &gw.DownlinkFrameItem{PhyPayload: []byte{0x60, 1, 2, 3}, TxInfo: &gw.DownlinkTxInfo{
+			Frequency: 868100000,
+			Modulation: &gw.Modulation{Parameters: &gw.Modulation_Lora{Lora: &gw.LoraModulationInfo{
+				Bandwidth: 125000, SpreadingFactor: 7, CodeRate: gw.CodeRate_CR_4_5}}},
+			Timing:  &gw.Timing{Parameters: &gw.Timing_Delay{Delay: &gw.DelayTimingInfo{Delay: durationpb.New(delay)}}},
+			Context: binary.BigEndian.AppendUint32(nil, ctxTmst),
+		}}
+	}
+	df := &gw.DownlinkFrame{DownlinkId: 9, Items: []*gw.DownlinkFrameItem{
+		item(now-10_000_000, 5*time.Second), // RX1 instant 5 s ago
+		item(now, 50*time.Millisecond),      // 50 ms from now
+	}}
+	b, _ := proto.Marshal(df)
+	start := time.Now()
+	g.downs <- b
+	var ack gw.DownlinkTxAck
+	if err := proto.Unmarshal(await(t, msgs, "event/ack").payload, &ack); err != nil {
+		t.Fatal(err)
+	}
+	if len(ack.Items) != 2 || ack.Items[0].Status != gw.TxAckStatus_TOO_LATE || ack.Items[1].Status != gw.TxAckStatus_OK {
+		t.Errorf("ack %v", &ack)
+	}
+	if el := time.Since(start); el < 50*time.Millisecond {
+		t.Errorf("downlink sent after %s, before its scheduled instant", el)
 	}
 }

@@ -80,7 +80,8 @@ type Config struct {
 	// giving up (default 4).
 	JoinAttempts int
 	// JoinBackoff is the modelled wait between join attempts (default 10 s;
-	// RP002-1.0.3 §… join duty cycle keeps it well above airtime × 100).
+	// a simplification of the LoRaWAN join back-off / duty-cycle rules, which
+	// are not enforced by this twin).
 	JoinBackoff time.Duration
 	// RXWindowCap bounds, in wall-clock time, how long an RX window waits for
 	// a downlink (in Instant timing nothing else ends it). Default 2 s.
@@ -163,7 +164,8 @@ type Board struct {
 	joining   bool
 	log       []string
 	ndefDirty bool
-	answerAt  time.Time // when the last mailbox answer was posted
+	answerAt  time.Time     // when the last mailbox answer was posted
+	rxDelay   time.Duration // RX1 delay of the current session (JoinAccept RxDelay)
 
 	wake   chan struct{}
 	joinWG sync.WaitGroup

@@ -80,6 +80,15 @@ func TestEndToEndJoinDropsJoinNonceZero(t *testing.T) {
 	if len(r.air.Captured()) != 5 {
 		t.Errorf("frames on air: %d", len(r.air.Captured()))
 	}
+	// Nothing secret in the device log (root key, session keys).
+	for _, k := range [][16]byte{testAppKey, nwk, app} {
+		hexKey := strings.ToUpper(lorawan.AES128Key(k).String())
+		for _, l := range r.board.Log() {
+			if strings.Contains(strings.ToUpper(l), hexKey) {
+				t.Fatalf("key material in log line %q", l)
+			}
+		}
+	}
 }
 
 func TestEndToEndAcceptFirstJoinNonceZero(t *testing.T) {

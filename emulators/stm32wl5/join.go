@@ -19,8 +19,7 @@ const (
 	rx2SF             = 12
 	joinAcceptDelay1  = 5 * time.Second
 	joinAcceptDelay2  = 6 * time.Second
-	receiveDelay1     = 1 * time.Second // RECEIVE_DELAY1; the JoinAccept's RxDelay overrides it
-	receiveDelay2     = 2 * time.Second
+	receiveDelay1     = 1 * time.Second // RECEIVE_DELAY1 until a JoinAccept's RxDelay replaces it
 	uplinkFPort       = 2
 	sfForDR0          = 12
 	eu868BandwidthKHz = 125
@@ -41,38 +40,42 @@ func (b *Board) startJoin(ctx context.Context) {
 	b.joinWG.Add(1)
 	go func() {
 		defer b.joinWG.Done()
-		err := b.join(ctx)
+		joined, err := b.join(ctx)
+		// Joined: the mailbox no longer answers BUSY while the first uplink
+		// and its receive windows run.
 		b.mu.Lock()
 		b.joining = false
 		b.mu.Unlock()
+		if err == nil && joined {
+			err = b.sendFirstUplink(ctx)
+		}
 		if err != nil && ctx.Err() == nil {
 			b.logf("lorawan: %v", err)
 		}
 	}()
 }
 
-// join sends JoinRequests until one is accepted or the attempts run out,
-// then sends the first uplink.
-func (b *Board) join(ctx context.Context) error {
+// join sends JoinRequests until one is accepted or the attempts run out.
+func (b *Board) join(ctx context.Context) (bool, error) {
 	for attempt := 1; attempt <= b.cfg.JoinAttempts; attempt++ {
 		if attempt > 1 {
 			// Back-off between attempts (modelled; LoRaWAN 1.0.4 §7 /
 			// RP002 join duty-cycle limits).
 			if err := b.cfg.Clock.Spend(ctx, b.cfg.JoinBackoff); err != nil {
-				return err
+				return false, err
 			}
 		}
 		ok, err := b.joinAttempt(ctx, attempt)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if ok {
 			b.markNDEFDirty()
-			return b.sendFirstUplink(ctx)
+			return true, nil
 		}
 	}
 	b.emit(JoinFailed, "no valid JoinAccept after %d attempts", b.cfg.JoinAttempts)
-	return nil
+	return false, nil
 }
 
 // joinAttempt sends one JoinRequest and runs RX1/RX2.
@@ -134,6 +137,8 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			nr.devAddr = ja.DevAddr
 			nr.nwkSKey, nr.appSKey, nr.fCntUp = nwk, app, 0
 			serr = b.saveLocked(nr)
+			// RxDelay: bits 3..0 in seconds, 0 means 1 (TS001-1.0.4 §5.7).
+			b.rxDelay = time.Duration(max(ja.RXDelay&0x0F, 1)) * time.Second
 		}
 		b.mu.Unlock()
 		if !okNonce {
@@ -222,6 +227,10 @@ func (b *Board) SendUplink(ctx context.Context, fPort uint8, payload []byte) err
 		return errors.New("stm32wl5: uplink: not joined")
 	}
 	r := b.rec
+	d1 := b.rxDelay
+	if d1 == 0 {
+		d1 = receiveDelay1 // session restored from NVM: RxDelay is not persisted
+	}
 	fCnt := r.fCntUp
 	r.fCntUp++
 	// The frame counter is persisted before use for the same reason as the
@@ -245,7 +254,7 @@ func (b *Board) SendUplink(ctx context.Context, fPort uint8, payload []byte) err
 		return fmt.Errorf("stm32wl5: transmit uplink: %w", err)
 	}
 	b.emit(Uplink, "DevAddr %X FCnt %d FPort %d %d bytes %.1f MHz SF%d", rec.devAddr, fCnt, fPort, len(payload), float64(ch)/1e6, sf)
-	_, err = b.rxWindows(ctx, down, receiveDelay1, receiveDelay2, ch, sf, func(f radio.Frame) (bool, bool, error) {
+	_, err = b.rxWindows(ctx, down, d1, d1+time.Second, ch, sf, func(f radio.Frame) (bool, bool, error) {
 		fc, port, data, err := openDataDown(f.PHYPayload, rec.nwkSKey, rec.appSKey, rec.devAddr)
 		if err != nil {
 			return false, false, nil // not ours
