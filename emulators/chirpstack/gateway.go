@@ -2,8 +2,8 @@ package chirpstack
 
 import (
 	"bytes"
-	"encoding/binary"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"

@@ -305,8 +305,19 @@ func (s *Server) Close() error {
 			s.mqc.Disconnect(100)
 		}
 		if s.broker != nil {
-			if err := s.broker.Close(); err != nil {
-				s.closeErr = fmt.Errorf("chirpstack: close broker: %w", err)
+			// mochi's Close waits for every client goroutine (ClientsWg), which
+			// can block on a connection accepted but never completed (e.g. a
+			// client reconnecting during shutdown). Bound it so Close always
+			// returns; the listener is closed either way.
+			done := make(chan error, 1)
+			go func() { done <- s.broker.Close() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					s.closeErr = fmt.Errorf("chirpstack: close broker: %w", err)
+				}
+			case <-time.After(5 * time.Second):
+				s.closeErr = errors.New("chirpstack: close broker: clients did not disconnect within 5s")
 			}
 		}
 	})

@@ -19,8 +19,11 @@ import (
 // the next expected value (LoRaWAN 1.0.4 §4.3.1.5).
 func fullFCnt(next uint32, f16 uint32) uint32 {
 	full := next&0xffff0000 | f16&0xffff
-	if full < next && next-full > 1<<15 {
-		full += 1 << 16
+	switch {
+	case full < next && next-full > 1<<15:
+		full += 1 << 16 // the 16-bit counter rolled over
+	case full > next && full-next > 1<<15 && full >= 1<<16:
+		full -= 1 << 16 // a late frame from before the rollover
 	}
 	return full
 }
