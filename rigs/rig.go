@@ -102,9 +102,18 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 	// Network server.
 	switch f.Network.Kind {
 	case "embedded":
-		cs, err := chirpstack.Start(ctx, chirpstack.Config{Region: f.Network.Region, Logf: func(format string, a ...any) {
+		cfg := chirpstack.Config{Region: f.Network.Region}
+		if mode == timing.Instant {
+			// ChirpStack waits network.deduplication_delay (200 ms) for
+			// copies of an uplink from other gateways. Emulated gateways
+			// publish within microseconds of each other, so instant timing
+			// keeps the behaviour with a window sized for loopback.
+			cfg.DeduplicationDelay = 5 * time.Millisecond
+		}
+		cfg.Logf = func(format string, a ...any) {
 			lg.Debug(fmt.Sprintf(format, a...), "part", "chirpstack")
-		}})
+		}
+		cs, err := chirpstack.Start(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("rigs: embedded network server: %w", err)
 		}
