@@ -23,6 +23,9 @@ type Measurement struct {
 	Value float64 `json:"value"`
 	Unit  string  `json:"unit"`
 	Board string  `json:"board,omitempty"`
+	// Start is when the measured interval began, for timelines; zero when
+	// unknown (reports then infer it from the report entry's time).
+	Start time.Time `json:"start,omitzero"`
 }
 
 func (m Measurement) String() string {
@@ -57,13 +60,39 @@ func Measurements(r types.Report) []Measurement {
 func SpecMeasurements(s types.SpecReport) []Measurement {
 	var out []Measurement
 	for _, e := range s.ReportEntries {
-		if !strings.HasPrefix(e.Name, EntryPrefix) {
-			continue
-		}
-		var m Measurement
-		if err := json.Unmarshal([]byte(e.Value.AsJSON), &m); err == nil {
+		if m, ok := entryMeasurement(e); ok {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// entryMeasurement decodes a measurement report entry.
+func entryMeasurement(e types.ReportEntry) (Measurement, bool) {
+	if !strings.HasPrefix(e.Name, EntryPrefix) {
+		return Measurement{}, false
+	}
+	// In process (a ReportAfterSuite node) the entry holds the value itself;
+	// read back from a JSON report it holds its JSON.
+	switch v := e.Value.GetRawValue().(type) {
+	case Measurement:
+		return v, true
+	case *Measurement:
+		if v != nil {
+			return *v, true
+		}
+	}
+	js := e.Value.AsJSON
+	if js == "" {
+		b, err := json.Marshal(e.Value.GetRawValue())
+		if err != nil {
+			return Measurement{}, false
+		}
+		js = string(b)
+	}
+	var m Measurement
+	if err := json.Unmarshal([]byte(js), &m); err != nil {
+		return Measurement{}, false
+	}
+	return m, true
 }

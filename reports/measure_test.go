@@ -26,3 +26,16 @@ func TestMeasurementsRoundTripThroughReportEntries(t *testing.T) {
 		t.Fatalf("String = %q", s)
 	}
 }
+
+// In a ReportAfterSuite node the entries hold the values themselves, not yet
+// their JSON.
+func TestMeasurementsReadInProcess(t *testing.T) {
+	m := Measurement{Name: "tap to join", Value: 207, Unit: "ms", Board: "board-1"}
+	s := types.SpecReport{ReportEntries: types.ReportEntries{
+		{Name: EntryPrefix + m.Name, Value: types.WrapEntryValue(m)},
+		{Name: EntryPrefix + "p", Value: types.WrapEntryValue(&m)},
+	}}
+	if got := SpecMeasurements(s); len(got) != 2 || got[0] != m || got[1] != m {
+		t.Fatalf("SpecMeasurements = %+v", got)
+	}
+}

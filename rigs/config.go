@@ -36,6 +36,10 @@ type File struct {
 type Network struct {
 	Kind   string `yaml:"kind"`   // embedded (default) | containers | external
 	Region string `yaml:"region"` // eu868 (default)
+	// For kind containers (fixtures/containers): local (default; images built
+	// here from this module, nothing pulled) | upstream (chirpstack/chirpstack,
+	// postgres, redis, mosquitto pulled from a registry: lab runners).
+	ImageSet string `yaml:"image_set"`
 	// For kind external: a running ChirpStack v4.
 	API   string `yaml:"api"`   // host:port of its gRPC API
 	Token string `yaml:"token"` // API key; "$VAR" reads the environment
@@ -76,6 +80,7 @@ type BoardSpec struct {
 type NFC struct {
 	Transport string `yaml:"transport"` // direct (emulated only) | pcsc
 	Reader    string `yaml:"reader"`    // PC/SC reader name (pcsc)
+	Profile   string `yaml:"profile"`   // pcsc: transparent | acr1552 ("" = from the reader name)
 }
 
 // Faults injects firmware faults into an emulated board.
@@ -160,7 +165,11 @@ func (f *File) validate() error {
 		bad("timing: %q is not instant or realistic", f.Timing)
 	}
 	switch f.Network.Kind {
-	case "embedded", "containers":
+	case "embedded":
+	case "containers":
+		if f.Network.ImageSet != "" && f.Network.ImageSet != "local" && f.Network.ImageSet != "upstream" {
+			bad("network.image_set: %q is not local or upstream", f.Network.ImageSet)
+		}
 	case "external":
 		if f.Network.API == "" || f.Network.Token == "" || f.Network.MQTT == "" {
 			bad("network: kind external needs api, token and mqtt")
@@ -205,7 +214,9 @@ func (f *File) validate() error {
 				bad("%s: nfc.transport direct works only for emulated boards", where)
 			}
 		case "pcsc":
-			bad("%s: nfc.transport pcsc is not available yet", where)
+			if err := validPCSC(b); err != nil {
+				bad("%s: %w", where, err)
+			}
 		default:
 			bad("%s: nfc.transport %q is not direct or pcsc", where, b.NFC.Transport)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/tap2join/tap2join/emulators/st25dv"
 	"github.com/tap2join/tap2join/emulators/stm32wl5"
 	"github.com/tap2join/tap2join/emulators/timing"
+	"github.com/tap2join/tap2join/fixtures/containers"
 	"github.com/tap2join/tap2join/fixtures/lns"
 	"github.com/tap2join/tap2join/fixtures/provisioning"
 	"github.com/tap2join/tap2join/fixtures/provproto"
@@ -51,6 +52,7 @@ type Rig struct {
 	wg      sync.WaitGroup
 	errMu   sync.Mutex
 	bgErrs  []error
+	pcsc    *pcscState // pcscd and vpcd slots of emulated PC/SC boards
 }
 
 // NetworkInfo says where the network server is (printed by the standalone
@@ -119,6 +121,29 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		}
 		r.closers = append(r.closers, cs.Close)
 		r.NetworkInfo = NetworkInfo{API: cs.APIAddr(), Token: cs.APIToken(), MQTT: cs.MQTTURL()}
+	case "containers":
+		copts := []containers.Option{
+			containers.WithRegion(f.Network.Region),
+			containers.WithLogf(func(format string, a ...any) {
+				lg.Debug(fmt.Sprintf(format, a...), "part", "containers")
+			}),
+		}
+		if f.Network.ImageSet == "upstream" {
+			copts = append(copts, containers.WithImageSet(containers.ImageSetUpstream))
+		}
+		if mode == timing.Instant {
+			copts = append(copts, containers.WithDeduplicationDelay(5*time.Millisecond)) // as embedded
+		}
+		st, err := containers.Run(ctx, copts...)
+		if err != nil {
+			return nil, fmt.Errorf("rigs: network server in containers: %w", err)
+		}
+		r.closers = append(r.closers, func() error {
+			tctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			return st.Terminate(tctx)
+		})
+		r.NetworkInfo = NetworkInfo{API: st.APIAddr, Token: st.Token, MQTT: st.MQTTURL}
 	case "external":
 		r.NetworkInfo = NetworkInfo{API: f.Network.API, Token: expandEnv(f.Network.Token), MQTT: f.Network.MQTT}
 	default:
@@ -167,9 +192,18 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 	switch f.Provisioning.Kind {
 	case "embedded":
 		be, err := provisioning.Start(ctx, provisioning.Config{
-			Network:        &networkRegistrar{ns: client, appID: r.ApplicationID, profileID: r.ProfileID},
+			Network:        &provisioning.LNSNetwork{NS: client, ApplicationID: r.ApplicationID, ProfileID: r.ProfileID},
 			DefaultJoinEUI: joinEUI,
 			Logger:         lg.With("part", "provisioning"),
+			// A bench registers devices back to back (benchmarks: hundreds
+			// per second); the per-token limit is the backend's own concern.
+			RateLimit: &provisioning.RateLimit{},
+			// Notifications on the network server's broker; joins come from
+			// its integration events there.
+			MQTT: r.NetworkInfo.MQTT, WatchJoins: true,
+			// Wrapped mode keeps keys off the phone; the rig still learns
+			// them so runs can prove their logs and reports hold none.
+			OnIssue: func(_ provproto.EUI64, k provproto.Keys) { rememberIssued(k) },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("rigs: provisioning backend: %w", err)
@@ -194,7 +228,7 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 }
 
 // upBoard builds an emulated board: the tag twin on an I2C bus with the MCU
-// twin, the MCU on the air, and the phone's driver on the direct transport.
+// twin, the MCU on the air, and the phone's driver on the NFC transport.
 func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po phone.Options) (*Board, error) {
 	var uid [8]byte
 	if _, err := hex.Decode(uid[:], []byte(bs.UniqueID)); err != nil {
@@ -214,6 +248,8 @@ func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po pho
 		Air:      r.air,
 		Clock:    r.Clock,
 		Faults:   stm32wl5.Faults{StoreCorruptKey: bs.Faults.StoreCorruptKey},
+		// The firmware offers wrapped-key mode when the rig asks for it.
+		Wrapped: po.Wrapped,
 		Logf: func(format string, a ...any) {
 			lg.Debug(fmt.Sprintf(format, a...), "board", bs.Name)
 		},
@@ -241,8 +277,10 @@ func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po pho
 	if err := waitBooted(ctx, events, booted); err != nil {
 		return nil, err
 	}
-	tag.FieldOn()
-	tr := nfc.NewDirect(tag)
+	tr, err := r.nfcTransport(ctx, bs, tag)
+	if err != nil {
+		return nil, err
+	}
 	drv := nfc.NewST25DV(tr)
 	b := &Board{Name: bs.Name, Tag: drv, transport: tr}
 	b.Phone = phone.New(phone.NFCTag(drv), backendAdapter{r.Backend}, po)
@@ -281,6 +319,23 @@ func (a backendAdapter) Register(ctx context.Context, dev, join provproto.EUI64,
 	}
 	rememberIssued(iss.Keys)
 	return phone.Issued{JoinEUI: iss.JoinEUI, Keys: iss.Keys}, nil
+}
+
+// RegisterWrapped makes the phone a phone.WrappingBackend: the backend
+// wraps the key to the device and the phone forwards the frame.
+func (a backendAdapter) RegisterWrapped(ctx context.Context, w phone.WrapRequest) (phone.Issued, error) {
+	var l *provisioning.Location
+	if w.Location != nil {
+		l = &provisioning.Location{Latitude: w.Location.Latitude, Longitude: w.Location.Longitude, Altitude: w.Location.Altitude}
+	}
+	iss, err := a.c.RegisterWrapped(ctx, provisioning.WrapRequest{
+		DevEUI: w.DevEUI, JoinEUI: w.JoinEUI, Location: l, PublicKey: w.PublicKey,
+		Nonce: w.Nonce, Region: w.Region, Reprovision: w.Reprovision,
+	})
+	if err != nil {
+		return phone.Issued{}, err
+	}
+	return phone.Issued{JoinEUI: iss.JoinEUI, KCV: iss.KCV, Provision: iss.Provision}, nil
 }
 
 // Joins adapts the network server client to the phone's JoinWaiter.
@@ -325,39 +380,6 @@ func (r *Rig) Close() error {
 	}
 	r.closers = nil
 	return errors.Join(errs...)
-}
-
-// networkRegistrar registers devices with the network server for the backend.
-type networkRegistrar struct {
-	ns        lns.NetworkServer
-	appID     string
-	profileID string
-}
-
-func (n *networkRegistrar) Register(ctx context.Context, d provisioning.Device, k provproto.Keys) error {
-	dev, join := lorawan.EUI64(d.DevEUI), lorawan.EUI64(d.JoinEUI)
-	tags := map[string]string{}
-	if d.Location != nil {
-		tags["latitude"] = fmt.Sprintf("%.6f", d.Location.Latitude)
-		tags["longitude"] = fmt.Sprintf("%.6f", d.Location.Longitude)
-	}
-	if err := n.ns.CreateDevice(ctx, lns.Device{
-		DevEUI: dev, JoinEUI: join, ApplicationID: n.appID, DeviceProfileID: n.profileID,
-		Name: "tap2join-" + d.DevEUI.String(), Description: "provisioned over NFC by tap2join", Tags: tags,
-	}); err != nil {
-		return err
-	}
-	keys := lns.Keys{AppKey: lorawan.AES128Key(k.AppKey)}
-	// LoRaWAN 1.0.x: one root key; ChirpStack keeps it as nwk_key (see lns.SetKeys).
-	keys.NwkKey = keys.AppKey
-	if k.NwkKey != nil {
-		keys.NwkKey = lorawan.AES128Key(*k.NwkKey)
-	}
-	if err := n.ns.SetKeys(ctx, dev, keys); err != nil {
-		_ = n.ns.DeleteDevice(ctx, dev)
-		return err
-	}
-	return nil
 }
 
 func expandEnv(s string) string {

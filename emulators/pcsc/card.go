@@ -221,11 +221,13 @@ func (c *Card) serve(ctx context.Context, in *insertion) {
 			switch msg[0] {
 			case CtrlGetATR:
 				reply = c.atr // answered always, also "powered off" (§4.2)
-			case CtrlPowerOff, CtrlPowerOn:
-				// pcsc-lite powers the slot on demand; the RF field is the
-				// tap, not the slot power, so the tag is not touched.
+			case CtrlPowerOn:
 				continue
-			case CtrlReset:
+			case CtrlPowerOff, CtrlReset:
+				// pcsc-lite powers the slot on demand (off ~0.4 s after the
+				// last client left). The RF field is the tap, not the slot
+				// power, so the tag keeps its field; the reader's own state
+				// (transparent session, RF-off DO) ends, as on a re-activation.
 				c.mu.Lock()
 				c.rd.reset()
 				c.mu.Unlock()

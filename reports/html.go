@@ -1,0 +1,206 @@
+package reports
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+)
+
+//go:embed report.html.tmpl
+var htmlTemplate string
+
+var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"lower": func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
+	"num":   num3,
+	"dur":   func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+}).Parse(htmlTemplate))
+
+// MaxFrameRows caps the captured frames table of report.html.
+const MaxFrameRows = 1000
+
+// TapToJoin is the measurement whose distribution report.html plots.
+const TapToJoin = "tap to join"
+
+type htmlSpec struct {
+	Name, State, Labels, Duration string
+	Attempts, Measurements        int
+	Failed                        bool
+	Anchor                        string
+}
+
+type htmlEntry struct{ Name, Value, Time string }
+
+type htmlFailure struct {
+	Name, Anchor, State, Message, Location, NodeType, Panic string
+	Additional, Progress, GinkgoWriter, StdOutErr           string
+	Entries                                                 []htmlEntry
+}
+
+type htmlSuite struct {
+	Name, Path, Start, Duration string
+	Succeeded                   bool
+	Reasons                     []string
+}
+
+type htmlFrame struct {
+	N                                        int
+	Offset, Dir, MType, Freq, Mod, RSSI, SNR string
+	Airtime, Sender, PHY                     string
+}
+
+type htmlData struct {
+	Title      string
+	Generated  string
+	Outcome    Outcome
+	Line       string
+	Limits     *Limits
+	Suites     []htmlSuite
+	Specs      []htmlSpec
+	Failures   []htmlFailure
+	Checks     []Check
+	Unchecked  []Measurement
+	Marginals  []Check
+	Stacked    template.HTML
+	Gantt      template.HTML
+	Histogram  template.HTML
+	Bullet     template.HTML
+	Rig        *RigSummary
+	RigCols    []string
+	RigRows    [][]string
+	RigOther   []Setting
+	Frames     []htmlFrame
+	FramesCut  int
+	FrameCount int
+}
+
+// WriteHTML writes report.html: one self-contained page (inline CSS and SVG,
+// no scripts, no external resources) with the verdict, charts, the specs,
+// what each failed spec printed, the rig and the captured frames.
+func (run *Run) WriteHTML(w io.Writer) error {
+	d := htmlData{
+		Title:     "tap2join run report",
+		Generated: time.Now().UTC().Format(time.RFC3339),
+		Outcome:   run.Outcome,
+		Line:      run.Outcome.Line(),
+		Limits:    run.Limits,
+		Checks:    run.Outcome.Checks,
+		Unchecked: run.Outcome.Unchecked,
+		Marginals: run.Outcome.Marginals(),
+		Rig:       run.Rig,
+	}
+	for _, r := range run.Reports {
+		d.Suites = append(d.Suites, htmlSuite{
+			Name: r.SuiteDescription, Path: r.SuitePath, Succeeded: r.SuiteSucceeded,
+			Start: r.StartTime.UTC().Format(time.RFC3339), Duration: r.RunTime.Round(time.Millisecond).String(),
+			Reasons: r.SpecialSuiteFailureReasons,
+		})
+		for _, s := range r.SpecReports {
+			hs := htmlSpec{
+				Name: SpecName(s), State: s.State.String(), Labels: strings.Join(s.Labels(), ", "),
+				Duration: s.RunTime.Round(time.Microsecond).String(), Attempts: s.NumAttempts,
+				Measurements: len(SpecMeasurements(s)), Failed: s.Failed(),
+			}
+			if s.Failed() {
+				hs.Anchor = fmt.Sprintf("failed-%d", len(d.Failures)+1)
+				d.Failures = append(d.Failures, failureOf(s, hs.Anchor))
+			}
+			d.Specs = append(d.Specs, hs)
+		}
+	}
+
+	rows := phaseRows(run.Reports)
+	d.Stacked = template.HTML(stackedPhasesSVG(rows))
+	d.Gantt = template.HTML(ganttSVG(rows))
+	var ttj []float64
+	var ttjLimit *Limit
+	for _, m := range Measurements(Merge(run.Reports)) {
+		if m.Name != TapToJoin {
+			continue
+		}
+		if v, ok := convert(m.Value, m.Unit, "ms"); ok {
+			ttj = append(ttj, v)
+		}
+	}
+	if run.Limits != nil {
+		for i, l := range run.Limits.Entries {
+			if l.Measurement == TapToJoin && l.Board == "" && l.Unit == "ms" {
+				ttjLimit = &run.Limits.Entries[i]
+			}
+		}
+	}
+	d.Histogram = template.HTML(histogramSVG(fmt.Sprintf("Distribution of %s times over %d device(s) (ms)", TapToJoin, len(ttj)), ttj, ttjLimit))
+	var comparable []Check
+	for _, c := range run.Outcome.Checks {
+		if _, ok := convert(c.Measurement.Value, c.Measurement.Unit, c.Limit.Unit); ok {
+			comparable = append(comparable, c)
+		}
+	}
+	d.Bullet = template.HTML(bulletSVG(comparable))
+
+	if run.Rig != nil {
+		d.RigCols, d.RigRows = run.Rig.Boards()
+		for _, s := range run.Rig.Settings {
+			if !strings.HasPrefix(s.Key, "boards[") {
+				d.RigOther = append(d.RigOther, s)
+			}
+		}
+	}
+
+	d.FrameCount = len(run.Frames)
+	var t0 time.Time
+	for i, f := range run.Frames {
+		if i == 0 {
+			t0 = f.Time
+		}
+		if i >= MaxFrameRows {
+			d.FramesCut = len(run.Frames) - MaxFrameRows
+			break
+		}
+		hf := htmlFrame{
+			N: i + 1, Offset: "+" + f.Time.Sub(t0).Round(time.Microsecond).String(), Dir: f.Direction, MType: f.MType(),
+			Freq: fmt.Sprintf("%.3f", float64(f.Frequency)/1e6), Mod: fmt.Sprintf("SF%d BW%d", f.SF, f.BW),
+			RSSI: num3(f.RSSI), SNR: num3(f.SNR), Sender: f.Sender, PHY: f.PHY,
+		}
+		if f.CR != "" {
+			hf.Mod += " " + f.CR
+		}
+		if f.AirtimeMS > 0 {
+			hf.Airtime = num3(f.AirtimeMS) + " ms"
+		}
+		d.Frames = append(d.Frames, hf)
+	}
+	if err := reportTemplate.Execute(w, d); err != nil {
+		return fmt.Errorf("html: %w", err)
+	}
+	return nil
+}
+
+func failureOf(s types.SpecReport, anchor string) htmlFailure {
+	f := htmlFailure{
+		Name: SpecName(s), Anchor: anchor, State: s.State.String(), Message: s.Failure.Message,
+		NodeType: s.Failure.FailureNodeType.String(), Panic: s.Failure.ForwardedPanic,
+		GinkgoWriter: s.CapturedGinkgoWriterOutput, StdOutErr: s.CapturedStdOutErr,
+	}
+	if loc := s.Failure.Location; loc.FileName != "" {
+		f.Location = fmt.Sprintf("%s:%d", loc.FileName, loc.LineNumber)
+	}
+	if af := s.Failure.AdditionalFailure; af != nil {
+		f.Additional = af.Failure.Message
+	}
+	if pr := s.Failure.ProgressReport; !pr.IsZero() {
+		f.Progress = strings.TrimSpace(pr.CurrentStepText + "\n" + pr.CapturedGinkgoWriterOutput)
+	}
+	entries := append(types.ReportEntries(nil), s.ReportEntries...)
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].Time.Before(entries[j].Time) })
+	for _, e := range entries {
+		v := entryText(e)
+		f.Entries = append(f.Entries, htmlEntry{Name: e.Name, Value: v, Time: e.Time.UTC().Format("15:04:05.000000")})
+	}
+	return f
+}
