@@ -73,6 +73,7 @@ type BoardSpec struct {
 	// UniqueID is the MCU's 64-bit unique id (16 hex digits) of an emulated board.
 	UniqueID string `yaml:"unique_id"`
 	NFC      NFC    `yaml:"nfc"`
+	Serial   Serial `yaml:"serial"` // AT console (console.go)
 	Faults   Faults `yaml:"faults"`
 }
 
@@ -88,6 +89,9 @@ type Faults struct {
 	// StoreCorruptKey: the firmware acknowledges the key it received but
 	// stores a corrupted one, so the device cannot join.
 	StoreCorruptKey bool `yaml:"store_corrupt_key"`
+	// KeyReadBack: the firmware prints keys on AT+APPKEY=? (ST's default
+	// KEY_EXTRACTABLE build), for the security suite's leak detector.
+	KeyReadBack bool `yaml:"key_read_back"`
 }
 
 var hex16 = regexp.MustCompile(`^[0-9A-Fa-f]{16}$`)
@@ -205,6 +209,9 @@ func (f *File) validate() error {
 			bad("%s: duplicate name", where)
 		}
 		names[b.Name] = true
+		if err := b.Serial.validate(b.Emulated); err != nil {
+			bad("%s: %v", where, err)
+		}
 		if b.Emulated && !hex16.MatchString(b.UniqueID) {
 			bad("%s: unique_id %q is not 16 hex digits", where, b.UniqueID)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/tap2join/tap2join/fixtures/lns"
 	"github.com/tap2join/tap2join/fixtures/provisioning"
 	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/rigs/board"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/phone"
 )
@@ -69,6 +70,11 @@ type Board struct {
 	Name  string
 	Tag   *nfc.ST25DV
 	Phone *phone.Phone
+	// Console is the board's AT console (rigs/board); board.None() when the
+	// board has no serial port, so it is always safe to call.
+	Console board.Console
+	// SerialPath is the console's port path ("" without one).
+	SerialPath string
 
 	transport nfc.Transport
 	events    <-chan stm32wl5.Event
@@ -80,6 +86,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Phone options applied to every board's phone.
 	Phone phone.Options
+	// CapturePath, if set, receives every frame on the emulated air as JSON
+	// lines (radio.CaptureRecord), e.g. out/emulate/air.jsonl.
+	CapturePath string
+	// DutyCycle is the emulated air's EU868 duty-cycle enforcement
+	// (default off: accounted, not enforced).
+	DutyCycle radio.DutyCycleMode
 }
 
 // Up brings the rig described by f up. ctx bounds start-up only; the rig runs
@@ -173,6 +185,9 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 
 	// The air and the gateways.
 	r.air = radio.NewAir(r.Clock)
+	if err := r.setupAir(opts); err != nil {
+		return nil, err
+	}
 	for _, g := range f.Gateways {
 		if err := client.EnsureGateway(ctx, tenant, strings.ToLower(g.ID)); err != nil {
 			return nil, fmt.Errorf("rigs: %w", err)
@@ -192,7 +207,7 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 	switch f.Provisioning.Kind {
 	case "embedded":
 		be, err := provisioning.Start(ctx, provisioning.Config{
-			Network:        &provisioning.LNSNetwork{NS: client, ApplicationID: r.ApplicationID, ProfileID: r.ProfileID},
+			Network:        &provisioning.LNSNetwork{NS: client, ApplicationID: r.ApplicationID, ProfileID: r.ProfileID, MACVersion: f.Network.MACVersion},
 			DefaultJoinEUI: joinEUI,
 			Logger:         lg.With("part", "provisioning"),
 			// A bench registers devices back to back (benchmarks: hundreds
@@ -242,18 +257,23 @@ func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po pho
 	wires := &bus.Bus{}
 	wires.Attach(tag.I2C())
 	mcu, err := stm32wl5.New(stm32wl5.Config{
-		UniqueID: uid,
-		I2C:      wires,
-		GPO:      tag.GPO(),
-		Air:      r.air,
-		Clock:    r.Clock,
-		Faults:   stm32wl5.Faults{StoreCorruptKey: bs.Faults.StoreCorruptKey},
+		UniqueID:    uid,
+		I2C:         wires,
+		GPO:         tag.GPO(),
+		Air:         r.air,
+		Clock:       r.Clock,
+		Faults:      stm32wl5.Faults{StoreCorruptKey: bs.Faults.StoreCorruptKey},
+		KeyReadBack: bs.Faults.KeyReadBack,
 		// The firmware offers wrapped-key mode when the rig asks for it.
 		Wrapped: po.Wrapped,
 		Logf: func(format string, a ...any) {
 			lg.Debug(fmt.Sprintf(format, a...), "board", bs.Name)
 		},
 	})
+	if err != nil {
+		return nil, err
+	}
+	sp, err := r.startSerial(mcu, bs)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +302,10 @@ func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po pho
 		return nil, err
 	}
 	drv := nfc.NewST25DV(tr)
-	b := &Board{Name: bs.Name, Tag: drv, transport: tr}
+	b := &Board{Name: bs.Name, Tag: drv, transport: tr, SerialPath: sp.Path()}
+	if b.Console, err = r.openConsole(ctx, board.Config{Port: sp.Path()}); err != nil {
+		return nil, err
+	}
 	b.Phone = phone.New(phone.NFCTag(drv), backendAdapter{r.Backend}, po)
 	r.closers = append(r.closers, tr.Close)
 	return b, nil

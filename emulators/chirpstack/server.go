@@ -57,6 +57,10 @@ type Config struct {
 	// the URL of an external broker (tcp://host:port) used for the gateway
 	// backend and the integration.
 	MQTTAddr string
+	// MQTTListen is the listen address of the embedded broker (only when
+	// MQTTAddr is empty). Default "127.0.0.1:0"; a container image listens on
+	// ":1883" so that the published port reaches it.
+	MQTTListen string
 	// RequireGateway drops uplinks received only by gateways the server does
 	// not know. Default true: ChirpStack's gateway.allow_unknown_gateways=false.
 	RequireGateway *bool
@@ -223,14 +227,18 @@ func (s *Server) startMQTT(ctx context.Context) error {
 		if err := s.broker.AddHook(new(auth.AllowHook), nil); err != nil {
 			return fmt.Errorf("chirpstack: mqtt broker hook: %w", err)
 		}
-		tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+		listen := s.cfg.MQTTListen
+		if listen == "" {
+			listen = "127.0.0.1:0"
+		}
+		tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: listen})
 		if err := s.broker.AddListener(tcp); err != nil {
 			return fmt.Errorf("chirpstack: mqtt broker listen: %w", err)
 		}
 		if err := s.broker.Serve(); err != nil {
 			return fmt.Errorf("chirpstack: mqtt broker serve: %w", err)
 		}
-		s.mqttURL = "tcp://" + tcp.Address()
+		s.mqttURL = "tcp://" + dialable(tcp.Address())
 		s.logf("chirpstack: embedded MQTT broker on %s", s.mqttURL)
 	}
 
@@ -273,6 +281,19 @@ func (s *Server) startMQTT(ctx context.Context) error {
 		return fmt.Errorf("chirpstack: mqtt subscribe %s: %w", topic, ctx.Err())
 	}
 	return nil
+}
+
+// dialable turns a listen address into one a local client can dial: an
+// unspecified host (":1883", "0.0.0.0:1883") becomes loopback.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
 }
 
 // APIAddr returns host:port of the plaintext (h2c) gRPC API.

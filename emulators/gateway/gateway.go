@@ -1,6 +1,8 @@
 // Package gateway is an emulated LoRa gateway that speaks ChirpStack v4's
 // gateway MQTT protocol, i.e. what chirpstack-gateway-bridge (or a
-// ChirpStack-MQTT-Forwarder) publishes on behalf of a real concentrator.
+// ChirpStack-MQTT-Forwarder) publishes on behalf of a real concentrator — or,
+// with Config.UDP, the Semtech UDP packet-forwarder protocol to a bridge
+// (udp.go).
 //
 // Topics (reference/lorawan-chirpstack.md §4.1, ChirpStack
 // chirpstack/src/gateway/backend/mqtt.rs with topic_prefix = region):
@@ -56,6 +58,12 @@ type Config struct {
 	StatsInterval time.Duration
 	// Username/Password for the broker, if any.
 	Username, Password string
+	// UDP, if set (host:port of a gateway bridge, usually :1700), makes the
+	// gateway a Semtech UDP packet forwarder (protocol v2) instead of an MQTT
+	// client; MQTTURL is then unused.
+	UDP string
+	// KeepAlive is the PULL_DATA interval on UDP (default 5 s).
+	KeepAlive time.Duration
 	Logf               func(string, ...any)
 }
 
@@ -68,6 +76,8 @@ type Gateway struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	downs  chan []byte
+
+	udp *udpForwarder // nil on MQTT
 
 	mu                                sync.Mutex
 	rxReceived, txReceived, txEmitted uint32
@@ -83,6 +93,19 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, id: hex.EncodeToString(cfg.ID[:]), start: time.Now(), downs: make(chan []byte, 16)}
 	if g.cfg.Logf == nil {
 		g.cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.UDP != "" {
+		if err := g.startUDP(ctx); err != nil {
+			if g.cancel != nil {
+				g.cancel()
+			}
+			if g.udp != nil {
+				g.udp.close()
+			}
+			g.wg.Wait()
+			return nil, err
+		}
+		return g, nil
 	}
 	offline, err := g.marshal(&gw.ConnState{GatewayId: g.id, State: gw.ConnState_OFFLINE})
 	if err != nil {
@@ -125,6 +148,12 @@ func (g *Gateway) ID() string { return g.id }
 
 // Close announces OFFLINE (retained), disconnects and stops forwarding.
 func (g *Gateway) Close() error {
+	if g.udp != nil {
+		g.cancel()
+		err := g.udp.close()
+		g.wg.Wait()
+		return err
+	}
 	g.cancel()
 	g.wg.Wait()
 	var err error

@@ -8,9 +8,11 @@
 // downlinks. Every frame is also captured for reports.
 //
 // What is modelled: airtime, direction, frequency/SF/BW/CR as metadata, a
-// configurable RSSI/SNR. What is not: collisions, capture effect, duty-cycle
-// accounting, frequency or SF filtering (receivers check those themselves, as a
-// real radio only demodulates what it was tuned to).
+// configurable RSSI/SNR, the EU868 duty-cycle limits per transmitter and
+// sub-band (dutycycle.go; refused or delayed, configurable), and a JSON-lines
+// capture of every frame (capture.go). What is not: collisions, capture effect,
+// frequency or SF filtering (receivers check those themselves, as a real radio
+// only demodulates what it was tuned to).
 package radio
 
 import (
@@ -38,6 +40,9 @@ type Frame struct {
 	SNR        float64 // dB at the receiver
 	Airtime    time.Duration
 	Sender     string // free-form name of the transmitter, for reports
+	// DutyCycleDelay is how long the transmission was held back to respect
+	// the sub-band's duty cycle (DutyCycleDelay mode; modelled time).
+	DutyCycleDelay time.Duration
 }
 
 // String renders the frame for reports: time, direction, frequency, SF and the
@@ -81,8 +86,12 @@ type listener struct {
 // Air is a shared LoRa medium. It is safe for concurrent use.
 type Air struct {
 	clock *timing.Clock
+	start time.Time
 
 	mu        sync.Mutex
+	dc        DutyCycle
+	offUntil  map[dcKey]time.Duration // end of the off-time per transmitter and sub-band, on the duty-cycle timeline
+	capture   *captureSink
 	rssi, snr float64
 	next      int
 	listeners map[int]*listener
@@ -92,7 +101,8 @@ type Air struct {
 
 // NewAir returns an empty air whose airtime is accounted on clock (nil = instant).
 func NewAir(clock *timing.Clock) *Air {
-	return &Air{clock: clock, rssi: DefaultRSSI, snr: DefaultSNR, listeners: map[int]*listener{}}
+	return &Air{clock: clock, start: time.Now(), rssi: DefaultRSSI, snr: DefaultSNR, listeners: map[int]*listener{},
+		offUntil: map[dcKey]time.Duration{}}
 }
 
 // SetPathLoss sets the RSSI and SNR given to frames that do not carry their own.
@@ -138,12 +148,17 @@ func parseCodeRate(s string) (airtime.CodingRate, error) {
 	return 0, fmt.Errorf("radio: unknown code rate %q", s)
 }
 
-// Transmit puts f on the air: it computes the airtime, spends it on the clock
-// (the frame is received when its last symbol is), records the frame and
-// delivers it to the listeners of f's direction.
+// Transmit puts f on the air: it checks the transmitter's duty cycle (and,
+// per the Air's DutyCycle policy, refuses the frame with a *DutyCycleError or
+// holds it back), computes the airtime, spends it on the clock (the frame is
+// received when its last symbol is), records the frame and delivers it to the
+// listeners of f's direction.
 func (a *Air) Transmit(ctx context.Context, f Frame) error {
 	d, err := Airtime(f)
 	if err != nil {
+		return err
+	}
+	if err := a.admit(ctx, &f); err != nil {
 		return err
 	}
 	f.Airtime = d
@@ -164,7 +179,9 @@ func (a *Air) Transmit(ctx context.Context, f Frame) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.accountLocked(f)
 	a.captured = append(a.captured, f)
+	a.capture.write(f)
 	for _, l := range a.listeners {
 		if l.uplink != f.Uplink {
 			continue

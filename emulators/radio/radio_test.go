@@ -2,6 +2,10 @@ package radio
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +94,94 @@ func TestStopIsIdempotent(t *testing.T) {
 	}
 	if err := air.Transmit(context.Background(), Frame{Uplink: true, SF: 7, Bandwidth: 125}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDutyCycleG1RefuseAndDelay(t *testing.T) {
+	ctx := context.Background()
+	f := Frame{Uplink: true, Frequency: 868100000, SF: 12, Bandwidth: 125, PHYPayload: make([]byte, 23), Sender: "dev"}
+	// 23 B at SF12: 1.482752 s on air → 1 % in g1 → 146.792448 s off.
+	const airtime = 1482752 * time.Microsecond
+	wantOff := time.Duration(float64(airtime) * 99)
+
+	clock := timing.NewClock(timing.Instant)
+	air := NewAir(clock)
+	air.SetDutyCycle(DutyCycle{Mode: DutyCycleRefuse})
+	if err := air.Transmit(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if w := air.DutyCycleWait("dev", 868500000); w != wantOff {
+		t.Fatalf("wait after one frame = %s, want %s (same sub-band g1, other channel)", w, wantOff)
+	}
+	if w := air.DutyCycleWait("other", 868100000); w != 0 {
+		t.Fatalf("another transmitter waits %s", w)
+	}
+	if w := air.DutyCycleWait("dev", 869525000); w != 0 {
+		t.Fatalf("g3 waits %s", w)
+	}
+	err := air.Transmit(ctx, f)
+	var dce *DutyCycleError
+	if !errors.As(err, &dce) || dce.Band != "g1" || dce.Wait != wantOff {
+		t.Fatalf("second frame: %v", err)
+	}
+	// Time passes (modelled): after the off-time the band is free.
+	_ = clock.Spend(ctx, wantOff)
+	if err := air.Transmit(ctx, f); err != nil {
+		t.Fatalf("after the off-time: %v", err)
+	}
+
+	// Delay mode: the frame goes out, held back by the remaining off-time.
+	clock2 := timing.NewClock(timing.Instant)
+	air2 := NewAir(clock2)
+	air2.SetDutyCycle(DutyCycle{Mode: DutyCycleDelay})
+	_ = air2.Transmit(ctx, f)
+	_ = clock2.Spend(ctx, 10*time.Second)
+	before := clock2.Modeled()
+	if err := air2.Transmit(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	got := air2.Captured()[1]
+	if got.DutyCycleDelay != wantOff-10*time.Second {
+		t.Fatalf("delay %s, want %s", got.DutyCycleDelay, wantOff-10*time.Second)
+	}
+	if clock2.Modeled()-before != got.DutyCycleDelay+airtime {
+		t.Fatalf("modelled time advanced by %s", clock2.Modeled()-before)
+	}
+	// Downlinks are not limited unless asked.
+	if err := air.Transmit(ctx, Frame{Frequency: 868100000, SF: 12, Bandwidth: 125, PHYPayload: make([]byte, 17), Sender: "dev"}); err != nil {
+		t.Fatalf("downlink: %v", err)
+	}
+}
+
+func TestCaptureFileJSONLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out", "air.jsonl")
+	air := NewAir(nil)
+	stop, err := air.CaptureFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = air.Transmit(context.Background(), Frame{Uplink: true, Frequency: 868300000, SF: 7, Bandwidth: 125, PHYPayload: []byte{0x40, 1, 2}, Sender: "d", RSSI: -71, SNR: 7.5})
+	_ = air.Transmit(context.Background(), Frame{Frequency: 869525000, SF: 12, Bandwidth: 125, PHYPayload: []byte{0x60}, Sender: "g"})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	var r CaptureRecord
+	if err := json.Unmarshal([]byte(lines[0]), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Direction != "up" || r.Frequency != 868300000 || r.SF != 7 || r.Bandwidth != 125 || r.RSSI != -71 || r.SNR != 7.5 ||
+		r.PHYPayload != "400102" || r.AirtimeUS != 30976 || r.Time == "" {
+		t.Fatalf("record %+v", r)
+	}
+	if !strings.Contains(lines[1], `"direction":"down"`) {
+		t.Fatalf("line 2 %s", lines[1])
 	}
 }

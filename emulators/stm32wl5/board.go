@@ -13,6 +13,10 @@
 //     phone's request, answer with provproto (provision.go).
 //  4. After a PROVISION: store the key atomically, acknowledge with its KCV,
 //     refresh the NDEF state, and join by OTAA on the radio.Air (join.go).
+//  5. Serve ST's LoRaWAN_AT_Slave command set on a serial console (a pty,
+//     serial.go; the interpreter is atshell.go): identity, keys, join, send,
+//     settings, ATZ/AT+RFS resets, AT+CS, and +EVT: events, including the
+//     tap2join NFC events.
 //
 // Keys never leave the twin except inside LoRaWAN cryptography: logs,
 // events and errors carry key check values (provproto.CheckValue) only.
@@ -72,6 +76,20 @@ type Config struct {
 	// first JoinAccept (JoinNonce 0) is accepted. Default false = faithful:
 	// the first JoinAccept is dropped and the second join attempt succeeds.
 	AcceptFirstJoinNonceZero bool
+	// KeyReadBack lets AT+APPKEY=?, AT+NWKKEY=?, AT+APPSKEY=? and
+	// AT+NWKSKEY=? print keys and the boot banner dump them, as ST's default
+	// build does (KEY_EXTRACTABLE 1, reference stm32wl-at.md §1.2, §2.1).
+	// Off for the provisioning firmware: such a read answers AT_ERROR, which
+	// is what lora_at.c AT_AppKey_get returns when LmHandlerGetKey fails (a
+	// KEY_EXTRACTABLE 0 build; see atshell.go).
+	KeyReadBack bool
+	// StockContextPersistence models ST's AT slave, which writes the MAC
+	// context (DevNonce, JoinNonce, session, frame counters) to flash only on
+	// AT+CS (reference stm32wl-at.md §2.5), so a reset without AT+CS makes
+	// the device reuse DevNonces. Default false = the tap2join firmware,
+	// which stores the DevNonce before each JoinRequest and the frame counter
+	// before each uplink. NFC provisioning always stores its key (SPEC §5.2).
+	StockContextPersistence bool
 	// DataRate is the EU868 uplink data rate for joins and uplinks:
 	// DR0 (SF12BW125) … DR5 (SF7BW125). Default DR0, CubeWL's
 	// LORAWAN_DEFAULT_DATA_RATE (lora_app.h).
@@ -115,6 +133,8 @@ const (
 	JoinFailed
 	Uplink
 	Downlink
+	// Reset: the MCU was reset (ATZ, AT+RFS); a Booted event follows.
+	Reset
 )
 
 func (k EventKind) String() string {
@@ -137,6 +157,8 @@ func (k EventKind) String() string {
 		return "Uplink"
 	case Downlink:
 		return "Downlink"
+	case Reset:
+		return "Reset"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -170,6 +192,18 @@ type Board struct {
 	wake   chan struct{}
 	joinWG sync.WaitGroup
 	dead   error // set when a power loss killed the board
+
+	// MCU state the AT shell sees (atshell.go).
+	restored bool            // a valid context was read from NVM at boot
+	booted   bool            // boot finished; the UART accepts commands
+	sending  bool            // an uplink and its receive windows are running
+	ctxDirty bool            // RAM context differs from NVM (AT+CS stores it)
+	runCtx   context.Context // context of the current boot
+	ram      ramSettings     // RAM-only settings, reset by every boot
+	resetReq chan resetKind
+	fw       fwRx     // firmware transfer (firmware.go)
+	con      *console // serial console output; nil without a serial port
+	at       atLine   // the shell's line buffer (used by the serial reader only)
 }
 
 const (
@@ -212,7 +246,7 @@ func New(cfg Config) (*Board, error) {
 	if cfg.NDEFRefreshAfter == 0 {
 		cfg.NDEFRefreshAfter = 2 * time.Second
 	}
-	n, rec, _, err := openNVM(cfg.NVMPath)
+	n, rec, found, err := openNVM(cfg.NVMPath)
 	if err != nil {
 		return nil, err
 	}
@@ -225,12 +259,31 @@ func New(cfg Config) (*Board, error) {
 		nvm:    n,
 		rec:    rec,
 		wake:   make(chan struct{}, 1),
+
+		restored: found,
+		resetReq: make(chan resetKind, 1),
 	}
+	b.devEUI = b.effectiveDevEUI(rec)
 	return b, nil
 }
 
-// DevEUI returns the board's DevEUI, MSB first.
-func (b *Board) DevEUI() [8]byte { return b.devEUI }
+// DevEUI returns the board's DevEUI, MSB first: the chip's unique id unless
+// AT+DEUI set another one.
+func (b *Board) DevEUI() [8]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.devEUI
+}
+
+// effectiveDevEUI: a zero DevEUI in the context means "derive from the MCU"
+// (se-identity.h LORAWAN_DEVICE_EUI all zero → GetUniqueId; reference
+// stm32wl-at.md §2.1–2.2).
+func (b *Board) effectiveDevEUI(r record) [8]byte {
+	if r.devEUI != ([8]byte{}) {
+		return r.devEUI
+	}
+	return b.cfg.UniqueID
+}
 
 // Events returns the board's event stream (buffered; events are dropped, and
 // logged, if nobody reads 1024 of them).
@@ -252,7 +305,7 @@ func (b *Board) logf(format string, a ...any) {
 		b.log = b.log[len(b.log)-logLines:]
 	}
 	b.mu.Unlock()
-	b.cfg.Logf("stm32wl5 %X: %s", b.devEUI, line)
+	b.cfg.Logf("stm32wl5 %X: %s", b.cfg.UniqueID, line)
 }
 
 func (b *Board) emit(k EventKind, format string, a ...any) {
@@ -261,7 +314,7 @@ func (b *Board) emit(k EventKind, format string, a ...any) {
 	select {
 	case b.events <- e:
 	default:
-		b.cfg.Logf("stm32wl5 %X: event queue full, dropped %s", b.devEUI, k)
+		b.cfg.Logf("stm32wl5 %X: event queue full, dropped %s", b.cfg.UniqueID, k)
 	}
 }
 
@@ -275,7 +328,20 @@ func (b *Board) saveLocked(r record) error {
 		return err
 	}
 	b.rec = stored
+	b.ctxDirty = false
 	return nil
+}
+
+// storeCountersLocked persists a record change that only the MAC makes
+// (DevNonce, JoinNonce, session, frame counter): at once in the tap2join
+// firmware, in RAM until AT+CS with StockContextPersistence. Callers hold b.mu.
+func (b *Board) storeCountersLocked(r record) error {
+	if b.cfg.StockContextPersistence {
+		b.rec = r
+		b.ctxDirty = true
+		return nil
+	}
+	return b.saveLocked(r)
 }
 
 func (b *Board) isDead() error {
@@ -284,19 +350,84 @@ func (b *Board) isDead() error {
 	return b.dead
 }
 
+// resetKind says what an MCU reset does to the NVM.
+type resetKind int
+
+const (
+	resetMCU     resetKind = iota + 1 // ATZ: NVIC_SystemReset
+	resetFactory                      // AT+RFS: erase the context page, then reset
+)
+
+// errReset ends one boot of runOnce when the MCU resets.
+var errReset = errors.New("stm32wl5: MCU reset")
+
 // Run boots the board and serves the tag mailbox until ctx ends (nil) or
-// the board dies (ErrPowerLoss, or a boot failure).
+// the board dies (ErrPowerLoss, or a boot failure). An MCU reset (ATZ,
+// AT+RFS) reboots the firmware within Run: the RAM state is lost, the
+// context is read again from NVM.
 func (b *Board) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+	for {
+		kind, err := b.runOnce(ctx)
+		if !errors.Is(err, errReset) {
+			return err
+		}
+		if err := b.reload(kind); err != nil {
+			return err
+		}
+	}
+}
+
+// reload is the RAM side of a reset: everything not in NVM is lost.
+func (b *Board) reload(kind resetKind) error {
+	b.mu.Lock()
+	if kind == resetFactory {
+		if err := b.nvm.erase(); err != nil {
+			b.mu.Unlock()
+			return fmt.Errorf("stm32wl5: factory reset: %w", err)
+		}
+	}
+	rec, found := b.nvm.current()
+	b.rec, b.restored = rec, found
+	b.devEUI = b.effectiveDevEUI(rec)
+	b.priv, b.nonceOK, b.joining, b.sending, b.ctxDirty = nil, false, false, false, false
+	b.rxDelay, b.ndefDirty = 0, false
+	b.mu.Unlock()
+	if b.con != nil {
+		b.con.reset()
+	}
+	b.emit(Reset, "%s", map[resetKind]string{resetMCU: "ATZ", resetFactory: "AT+RFS (context erased)"}[kind])
+	return nil
+}
+
+// requestReset asks the running firmware to reset (from the AT shell).
+func (b *Board) requestReset(k resetKind) {
+	b.mu.Lock()
+	b.booted = false // the UART is dead until the next boot's banner
+	b.mu.Unlock()
+	select {
+	case b.resetReq <- k:
+	default:
+	}
+}
+
+func (b *Board) runOnce(parent context.Context) (resetKind, error) {
+	ctx, cancel := context.WithCancel(parent)
 	defer func() {
 		cancel()
 		b.joinWG.Wait()
+		b.mu.Lock()
+		b.booted = false
+		b.mu.Unlock()
 	}()
+	b.mu.Lock()
+	b.runCtx = ctx
+	b.ram = defaultRAMSettings(b.cfg, b.rec)
+	b.mu.Unlock()
 	if err := b.boot(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
+		if parent.Err() != nil {
+			return 0, nil
 		}
-		return err
+		return 0, err
 	}
 	edges := make(chan struct{}, 1)
 	if b.cfg.GPO != nil {
@@ -313,14 +444,14 @@ func (b *Board) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		if err := b.isDead(); err != nil {
-			return err
+			return 0, err
 		}
 		if err := b.service(ctx); err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return 0, nil
 			}
 			if errors.Is(err, ErrPowerLoss) {
-				return err
+				return 0, err
 			}
 			// An I2C hiccup (tag without VCC, RF busy too long) is logged
 			// and retried on the next wake-up, as firmware would.
@@ -328,7 +459,9 @@ func (b *Board) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return 0, nil
+		case k := <-b.resetReq:
+			return k, errReset
 		case <-edges:
 		case <-b.wake:
 		case <-tick.C:
@@ -361,9 +494,11 @@ func (b *Board) boot(ctx context.Context) error {
 		b.priv = k
 	}
 	rec := b.rec
+	devEUI := b.devEUI
 	b.mu.Unlock()
 
-	b.emit(Booted, "fw %d.%d.%d DevEUI %X state %s", b.cfg.Firmware[0], b.cfg.Firmware[1], b.cfg.Firmware[2], b.devEUI, rec.state)
+	b.printBanner()
+	b.emit(Booted, "fw %d.%d.%d DevEUI %X state %s", b.cfg.Firmware[0], b.cfg.Firmware[1], b.cfg.Firmware[2], devEUI, rec.state)
 	if err := b.tag.configure(ctx, b.cfg.I2CPassword); err != nil {
 		return fmt.Errorf("stm32wl5: configure tag: %w", err)
 	}
@@ -379,9 +514,13 @@ func (b *Board) boot(ctx context.Context) error {
 		return fmt.Errorf("stm32wl5: enable mailbox: %w", err)
 	}
 	b.logf("nfc: mailbox enabled")
+	b.mu.Lock()
+	b.booted = true
+	b.mu.Unlock()
+	b.printReady()
 	switch rec.state {
 	case provproto.StateProvisioned:
-		b.startJoin(ctx) // provisioned but never joined: try again
+		b.startJoin(ctx, b.cfg.JoinAttempts, true) // provisioned but never joined: try again
 	case provproto.StateJoined:
 		b.logf("lorawan: session restored, DevAddr %X", rec.devAddr)
 	}
@@ -390,8 +529,11 @@ func (b *Board) boot(ctx context.Context) error {
 
 func (b *Board) writeNDEF(ctx context.Context) error {
 	b.mu.Lock()
-	img := ndefIdentity(b.devEUI, b.rec.joinEUI, b.cfg.Firmware, b.rec.state)
+	img, err := ndefIdentity(b.devEUI, b.rec.joinEUI, b.cfg.Firmware, b.rec.state)
 	b.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("stm32wl5: encode NDEF: %w", err)
+	}
 	n, err := b.tag.writeUser(ctx, 0, img)
 	if err != nil {
 		return fmt.Errorf("stm32wl5: write NDEF: %w", err)
@@ -422,6 +564,9 @@ func (b *Board) service(ctx context.Context) error {
 		resp := b.handle(ctx, msg)
 		if err := b.isDead(); err != nil {
 			return err // power lost while storing: no answer
+		}
+		if resp == nil {
+			return nil // a firmware chunk: not answered (firmware.go)
 		}
 		if err := b.tag.writeMessage(ctx, resp); err != nil {
 			return fmt.Errorf("stm32wl5: write mailbox: %w", err)

@@ -16,10 +16,10 @@ var eu868Channels = [...]uint32{868100000, 868300000, 868500000}
 
 const (
 	rx2Frequency      = 869525000 // RX2 default, DR0 = SF12BW125
-	rx2SF             = 12
 	joinAcceptDelay1  = 5 * time.Second
 	joinAcceptDelay2  = 6 * time.Second
 	receiveDelay1     = 1 * time.Second // RECEIVE_DELAY1 until a JoinAccept's RxDelay replaces it
+	receiveDelay2     = 2 * time.Second
 	uplinkFPort       = 2
 	sfForDR0          = 12
 	eu868BandwidthKHz = 125
@@ -27,37 +27,59 @@ const (
 
 func sfForDR(dr int) int { return sfForDR0 - dr }
 
+// ErrMACBusy is returned when the MAC is joining or running an uplink's
+// receive windows (LmHandler: LORAMAC_HANDLER_BUSY_ERROR → AT_BUSY_ERROR).
+var ErrMACBusy = errors.New("stm32wl5: MAC busy")
+
+// ErrNotJoined is returned for an uplink without a session
+// (AT_NO_NETWORK_JOINED).
+var ErrNotJoined = errors.New("stm32wl5: not joined")
+
 // startJoin runs the OTAA procedure in the background (the mailbox keeps
-// being served; a PROVISION meanwhile gets BUSY).
-func (b *Board) startJoin(ctx context.Context) {
+// being served; a PROVISION meanwhile gets BUSY): up to attempts
+// JoinRequests, then, if firstUplink, one uplink. It reports false if the
+// MAC was busy.
+func (b *Board) startJoin(ctx context.Context, attempts int, firstUplink bool) bool {
 	b.mu.Lock()
 	if b.joining {
 		b.mu.Unlock()
-		return
+		return false
 	}
 	b.joining = true
 	b.mu.Unlock()
 	b.joinWG.Add(1)
 	go func() {
 		defer b.joinWG.Done()
-		joined, err := b.join(ctx)
+		// A key delivered over NFC while an uplink's receive windows run:
+		// the join starts when they have closed.
+		if err := b.waitSendDone(ctx); err != nil {
+			b.mu.Lock()
+			b.joining = false
+			b.mu.Unlock()
+			return
+		}
+		joined, err := b.join(ctx, attempts)
 		// Joined: the mailbox no longer answers BUSY while the first uplink
 		// and its receive windows run.
 		b.mu.Lock()
 		b.joining = false
 		b.mu.Unlock()
-		if err == nil && joined {
+		if err == nil && joined && firstUplink {
 			err = b.sendFirstUplink(ctx)
 		}
 		if err != nil && ctx.Err() == nil {
 			b.logf("lorawan: %v", err)
 		}
 	}()
+	return true
 }
 
 // join sends JoinRequests until one is accepted or the attempts run out.
-func (b *Board) join(ctx context.Context) (bool, error) {
-	for attempt := 1; attempt <= b.cfg.JoinAttempts; attempt++ {
+// Every attempt without a valid JoinAccept prints +EVT:JOIN FAILED: ST's
+// AT slave makes one attempt per LmHandlerJoin call and reports each
+// (reference stm32wl-at.md §1.4, lora_at.c AT_event_join).
+func (b *Board) join(ctx context.Context, attempts int) (bool, error) {
+	for attempt := 1; attempt <= attempts; attempt++ {
 		if attempt > 1 {
 			// Back-off between attempts (modelled; LoRaWAN 1.0.4 §7 /
 			// RP002 join duty-cycle limits).
@@ -67,14 +89,19 @@ func (b *Board) join(ctx context.Context) (bool, error) {
 		}
 		ok, err := b.joinAttempt(ctx, attempt)
 		if err != nil {
+			if ctx.Err() == nil {
+				b.atEvent("JOIN FAILED")
+			}
 			return false, err
 		}
 		if ok {
+			b.atEvent("JOINED")
 			b.markNDEFDirty()
 			return true, nil
 		}
+		b.atEvent("JOIN FAILED")
 	}
-	b.emit(JoinFailed, "no valid JoinAccept after %d attempts", b.cfg.JoinAttempts)
+	b.emit(JoinFailed, "no valid JoinAccept after %d attempts", attempts)
 	return false, nil
 }
 
@@ -90,30 +117,31 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 	// incremented *before* use (first = 1) and stored before the frame is
 	// sent, so a reset cannot make the device reuse it (TS001-1.0.4 §6.2.5).
 	r.devNonce++
-	err := b.saveLocked(r)
-	rec := b.rec
+	err := b.storeCountersLocked(r)
+	rec, devEUI, ram := b.rec, b.devEUI, b.ram
 	b.mu.Unlock()
 	if err != nil {
 		return false, fmt.Errorf("store DevNonce: %w", err)
 	}
-	phy, err := buildJoinRequest(rec.appKey, rec.joinEUI, b.devEUI, rec.devNonce)
+	phy, err := buildJoinRequest(rec.appKey, rec.joinEUI, devEUI, rec.devNonce)
 	if err != nil {
 		return false, err
 	}
 	ch := eu868Channels[int(rec.devNonce-1)%len(eu868Channels)]
-	sf := sfForDR(b.cfg.DataRate)
+	sf := sfForDR(ram.dr)
 	// Listen before transmitting: in Instant timing the network may answer
 	// before the window "opens"; frames are matched to windows by
 	// frequency/SF, as a radio only demodulates what it is tuned to.
 	down, stop := b.cfg.Air.Listen(false)
 	defer stop()
 	if err := b.cfg.Air.Transmit(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
-		PHYPayload: phy, Sender: fmt.Sprintf("stm32wl5 %X", b.devEUI)}); err != nil {
+		PHYPayload: phy, Sender: b.sender()}); err != nil {
 		return false, fmt.Errorf("transmit JoinRequest: %w", err)
 	}
 	b.emit(JoinRequest, "attempt %d DevNonce %d JoinEUI %X %.1f MHz SF%d", attempt, rec.devNonce, rec.joinEUI, float64(ch)/1e6, sf)
+	b.trace("###### =========== JOIN REQUEST ============")
 
-	accept := func(f radio.Frame) (valid, closeWindow bool, err error) {
+	accept := func(f radio.Frame, _ int) (valid, closeWindow bool, err error) {
 		ja, err := openJoinAccept(f.PHYPayload, rec.appKey, rec.joinEUI, rec.devNonce)
 		if err != nil {
 			if errors.Is(err, errNotJoinAccept) {
@@ -136,9 +164,11 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			nr.joinNonce = jn
 			nr.devAddr = ja.DevAddr
 			nr.nwkSKey, nr.appSKey, nr.fCntUp = nwk, app, 0
-			serr = b.saveLocked(nr)
+			serr = b.storeCountersLocked(nr)
 			// RxDelay: bits 3..0 in seconds, 0 means 1 (TS001-1.0.4 §5.7).
 			b.rxDelay = time.Duration(max(ja.RXDelay&0x0F, 1)) * time.Second
+			b.ram.rx1Delay, b.ram.rx2Delay = b.rxDelay, b.rxDelay+time.Second
+			b.ram.rx2DR = int(ja.DLSettings.RX2DataRate)
 		}
 		b.mu.Unlock()
 		if !okNonce {
@@ -153,7 +183,7 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			provproto.CheckValue(nwk), provproto.CheckValue(app))
 		return true, true, nil
 	}
-	joined, err := b.rxWindows(ctx, down, joinAcceptDelay1, joinAcceptDelay2, ch, sf, accept)
+	joined, err := b.rxWindows(ctx, down, ram.jn1Delay, ram.jn2Delay, ch, sf, ram, accept)
 	if err != nil {
 		return false, err
 	}
@@ -171,24 +201,27 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 // whether it closed the window (a demodulated frame puts the radio to sleep).
 // An invalid frame in RX1 does not cancel RX2 here; whether LoRaMac-node
 // stops the RX2 timer in that case is UNCONFIRMED.
+//
+// RX2 uses the AT+RX2FQ / AT+RX2DR settings (default 869.525 MHz DR0).
 func (b *Board) rxWindows(ctx context.Context, down <-chan radio.Frame, d1, d2 time.Duration, freq uint32, sf int,
-	handle rxHandler) (bool, error) {
+	ram ramSettings, handle rxHandler) (bool, error) {
 	if err := b.cfg.Clock.Spend(ctx, d1); err != nil {
 		return false, err
 	}
-	got, err := b.window(ctx, down, freq, sf, handle)
+	got, err := b.window(ctx, down, freq, sf, 1, handle)
 	if err != nil || got {
 		return got, err
 	}
 	if err := b.cfg.Clock.Spend(ctx, d2-d1); err != nil {
 		return false, err
 	}
-	return b.window(ctx, down, rx2Frequency, rx2SF, handle)
+	return b.window(ctx, down, ram.rx2Freq, sfForDR(ram.rx2DR), 2, handle)
 }
 
-type rxHandler func(radio.Frame) (valid, closeWindow bool, err error)
+// rxHandler handles a frame demodulated in RX slot 1 or 2.
+type rxHandler func(f radio.Frame, slot int) (valid, closeWindow bool, err error)
 
-func (b *Board) window(ctx context.Context, down <-chan radio.Frame, freq uint32, sf int, handle rxHandler) (bool, error) {
+func (b *Board) window(ctx context.Context, down <-chan radio.Frame, freq uint32, sf, slot int, handle rxHandler) (bool, error) {
 	t := time.NewTimer(b.cfg.RXWindowCap)
 	defer t.Stop()
 	for {
@@ -204,7 +237,7 @@ func (b *Board) window(ctx context.Context, down <-chan radio.Frame, freq uint32
 			if f.Frequency != freq || f.SF != sf {
 				continue
 			}
-			valid, closeWindow, err := handle(f)
+			valid, closeWindow, err := handle(f, slot)
 			if err != nil || valid || closeWindow {
 				return valid, err
 			}
@@ -215,47 +248,86 @@ func (b *Board) window(ctx context.Context, down <-chan radio.Frame, freq uint32
 // sendFirstUplink sends one unconfirmed uplink on FPort 2 so the network
 // server sees data, then runs its receive windows.
 func (b *Board) sendFirstUplink(ctx context.Context) error {
-	return b.SendUplink(ctx, uplinkFPort, []byte{0x01, b.cfg.Firmware[0], b.cfg.Firmware[1], b.cfg.Firmware[2]})
+	b.mu.Lock()
+	if b.joining || b.sending {
+		b.mu.Unlock()
+		return ErrMACBusy
+	}
+	b.sending = true
+	b.mu.Unlock()
+	return b.sendUplink(ctx, uplinkFPort, false, []byte{0x01, b.cfg.Firmware[0], b.cfg.Firmware[1], b.cfg.Firmware[2]})
 }
 
 // SendUplink sends an unconfirmed data uplink (like AT+SEND=<port>:0:<hex>)
-// and then opens RX1/RX2 for a downlink. The board must be joined.
+// and then opens RX1/RX2 for a downlink. The board must be joined and the
+// MAC idle (ErrNotJoined, ErrMACBusy).
 func (b *Board) SendUplink(ctx context.Context, fPort uint8, payload []byte) error {
+	if err := b.claimSend(); err != nil {
+		return err
+	}
+	return b.sendUplink(ctx, fPort, false, payload)
+}
+
+// claimSend marks the MAC busy with an uplink.
+func (b *Board) claimSend() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rec.state != provproto.StateJoined {
+		return ErrNotJoined
+	}
+	if b.joining || b.sending {
+		return ErrMACBusy
+	}
+	b.sending = true
+	return nil
+}
+
+// sendUplink runs one uplink and its receive windows; the caller has set
+// b.sending, which is cleared on return.
+func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, payload []byte) error {
+	defer func() {
+		b.mu.Lock()
+		b.sending = false
+		b.mu.Unlock()
+	}()
 	b.mu.Lock()
 	if b.rec.state != provproto.StateJoined {
 		b.mu.Unlock()
-		return errors.New("stm32wl5: uplink: not joined")
+		return ErrNotJoined
 	}
 	r := b.rec
-	d1 := b.rxDelay
-	if d1 == 0 {
-		d1 = receiveDelay1 // session restored from NVM: RxDelay is not persisted
-	}
+	ram := b.ram
+	d1 := ram.rx1Delay
 	fCnt := r.fCntUp
 	r.fCntUp++
 	// The frame counter is persisted before use for the same reason as the
 	// DevNonce: never reuse a counter value with the same session keys.
-	err := b.saveLocked(r)
+	err := b.storeCountersLocked(r)
 	rec := b.rec
 	b.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("stm32wl5: store FCntUp: %w", err)
 	}
-	phy, err := buildDataUp(rec.nwkSKey, rec.appSKey, rec.devAddr, fCnt, fPort, payload, true)
+	phy, err := buildDataUp(rec.nwkSKey, rec.appSKey, rec.devAddr, fCnt, fPort, payload, !rec.adrOff, confirmed)
 	if err != nil {
 		return err
 	}
 	ch := eu868Channels[int(fCnt)%len(eu868Channels)]
-	sf := sfForDR(b.cfg.DataRate)
+	sf := sfForDR(ram.dr)
 	down, stop := b.cfg.Air.Listen(false)
 	defer stop()
 	if err := b.cfg.Air.Transmit(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
-		PHYPayload: phy, Sender: fmt.Sprintf("stm32wl5 %X", b.devEUI)}); err != nil {
+		PHYPayload: phy, Sender: b.sender()}); err != nil {
 		return fmt.Errorf("stm32wl5: transmit uplink: %w", err)
 	}
-	b.emit(Uplink, "DevAddr %X FCnt %d FPort %d %d bytes %.1f MHz SF%d", rec.devAddr, fCnt, fPort, len(payload), float64(ch)/1e6, sf)
-	_, err = b.rxWindows(ctx, down, d1, d1+time.Second, ch, sf, func(f radio.Frame) (bool, bool, error) {
-		fc, port, data, err := openDataDown(f.PHYPayload, rec.nwkSKey, rec.appSKey, rec.devAddr)
+	b.emit(Uplink, "DevAddr %X FCnt %d FPort %d %d bytes %.1f MHz SF%d confirmed=%t", rec.devAddr, fCnt, fPort, len(payload), float64(ch)/1e6, sf, confirmed)
+	mt := "UNCONFIRMED"
+	if confirmed {
+		mt = "CONFIRMED"
+	}
+	b.trace(fmt.Sprintf("###### U/L FRAME:%04d | PORT:%d | DR:%d | PWR:%d | MSG TYPE:%s", fCnt, fPort, ram.dr, ram.txPower, mt))
+	_, err = b.rxWindows(ctx, down, d1, d1+time.Second, ch, sf, ram, func(f radio.Frame, slot int) (bool, bool, error) {
+		fc, port, data, ack, err := openDataDown(f.PHYPayload, rec.nwkSKey, rec.appSKey, rec.devAddr)
 		if err != nil {
 			return false, false, nil // not ours
 		}
@@ -263,7 +335,20 @@ func (b *Board) SendUplink(ctx context.Context, fPort uint8, payload []byte) err
 		if port != nil {
 			p = int(*port)
 		}
-		b.emit(Downlink, "FCnt %d FPort %d %d bytes", fc, p, len(data))
+		b.emit(Downlink, "FCnt %d FPort %d %d bytes slot RX%d ack=%t", fc, p, len(data), slot, ack)
+		// lora_at.c AT_event_receive: the payload line first, then the RX
+		// line (reference stm32wl-at.md §1.4).
+		if p > 0 && len(data) > 0 {
+			b.atEvent(fmt.Sprintf("%d:%02X:%X", p, len(data), data))
+		}
+		dr := ram.dr
+		if slot == 2 {
+			dr = ram.rx2DR
+		}
+		b.atEvent(fmt.Sprintf("RX_%d, PORT %d, DR %d, RSSI %d, SNR %d", slot, max(p, 0), dr, int(f.RSSI), int(f.SNR)))
+		if confirmed && ack {
+			b.atEvent("SEND_CONFIRMED")
+		}
 		return true, true, nil
 	})
 	if err != nil && ctx.Err() == nil {
@@ -271,3 +356,25 @@ func (b *Board) SendUplink(ctx context.Context, fPort uint8, payload []byte) err
 	}
 	return nil
 }
+
+// waitSendDone waits until no uplink is in progress.
+func (b *Board) waitSendDone(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		b.mu.Lock()
+		busy := b.sending
+		b.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// sender names the board's radio on the air (duty-cycle accounting key).
+func (b *Board) sender() string { return fmt.Sprintf("stm32wl5 %X", b.cfg.UniqueID) }

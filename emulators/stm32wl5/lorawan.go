@@ -102,12 +102,16 @@ func sessionKeys10(rootKey [16]byte, joinNonce uint32, netID [3]byte, devNonce u
 	return derive(0x01), derive(0x02)
 }
 
-// buildDataUp returns an unconfirmed data uplink (1.0: FRMPayload encrypted
-// with AppSKey for FPort > 0, MIC over B0|msg with NwkSKey — TS001-1.0.4 §4.3.3,
-// §4.4). devAddr is MSB first.
-func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr bool) ([]byte, error) {
+// buildDataUp returns a data uplink, unconfirmed or confirmed (1.0:
+// FRMPayload encrypted with AppSKey for FPort > 0, MIC over B0|msg with
+// NwkSKey — TS001-1.0.4 §4.3.3, §4.4). devAddr is MSB first.
+func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool) ([]byte, error) {
+	mt := lorawan.UnconfirmedDataUp
+	if confirmed {
+		mt = lorawan.ConfirmedDataUp
+	}
 	p := lorawan.PHYPayload{
-		MHDR: lorawan.MHDR{MType: lorawan.UnconfirmedDataUp, Major: lorawan.LoRaWANR1},
+		MHDR: lorawan.MHDR{MType: mt, Major: lorawan.LoRaWANR1},
 		MACPayload: &lorawan.MACPayload{
 			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: adr}, FCnt: fCnt},
 			FPort:      &fPort,
@@ -128,27 +132,27 @@ func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort 
 	return b, nil
 }
 
-// openDataDown checks a data downlink for devAddr and returns FCnt, FPort and
-// the decrypted FRMPayload (nil FPort: no payload).
-func openDataDown(phy []byte, nwkSKey, appSKey [16]byte, devAddr [4]byte) (fCnt uint32, fPort *uint8, data []byte, err error) {
+// openDataDown checks a data downlink for devAddr and returns FCnt, FPort,
+// the decrypted FRMPayload (nil FPort: no payload) and the FCtrl ACK bit.
+func openDataDown(phy []byte, nwkSKey, appSKey [16]byte, devAddr [4]byte) (fCnt uint32, fPort *uint8, data []byte, ack bool, err error) {
 	var p lorawan.PHYPayload
 	if err := p.UnmarshalBinary(phy); err != nil {
-		return 0, nil, nil, fmt.Errorf("decode: %w", err)
+		return 0, nil, nil, false, fmt.Errorf("decode: %w", err)
 	}
 	if p.MHDR.MType != lorawan.UnconfirmedDataDown && p.MHDR.MType != lorawan.ConfirmedDataDown {
-		return 0, nil, nil, fmt.Errorf("mtype %s is not a data downlink", p.MHDR.MType)
+		return 0, nil, nil, false, fmt.Errorf("mtype %s is not a data downlink", p.MHDR.MType)
 	}
 	mp, ok := p.MACPayload.(*lorawan.MACPayload)
 	if !ok || mp.FHDR.DevAddr != lorawan.DevAddr(devAddr) {
-		return 0, nil, nil, errors.New("not for this DevAddr")
+		return 0, nil, nil, false, errors.New("not for this DevAddr")
 	}
 	ok, err = p.ValidateDownlinkDataMIC(lorawan.LoRaWAN1_0, 0, lorawan.AES128Key(nwkSKey))
 	if err != nil || !ok {
-		return 0, nil, nil, errors.New("downlink MIC invalid")
+		return 0, nil, nil, false, errors.New("downlink MIC invalid")
 	}
 	if mp.FPort != nil && *mp.FPort > 0 {
 		if err := p.DecryptFRMPayload(lorawan.AES128Key(appSKey)); err != nil {
-			return 0, nil, nil, fmt.Errorf("decrypt: %w", err)
+			return 0, nil, nil, false, fmt.Errorf("decrypt: %w", err)
 		}
 		if len(mp.FRMPayload) == 1 {
 			if dp, ok := mp.FRMPayload[0].(*lorawan.DataPayload); ok {
@@ -156,5 +160,5 @@ func openDataDown(phy []byte, nwkSKey, appSKey [16]byte, devAddr [4]byte) (fCnt 
 			}
 		}
 	}
-	return mp.FHDR.FCnt, mp.FPort, data, nil
+	return mp.FHDR.FCnt, mp.FPort, data, mp.FHDR.FCtrl.ACK, nil
 }

@@ -27,8 +27,8 @@ import (
 // process killed mid-write cannot leave a half-written file either.
 
 const (
-	slotSize   = 128
-	recordSize = 116 // bytes covered by the layout below, CRC included
+	slotSize   = 256
+	recordSize = 143 // bytes covered by the layout below, CRC included
 	dwords     = slotSize / 8
 	// SaveSteps is the number of flash steps one NVM write takes: one page
 	// erase and one program operation per double word.
@@ -39,7 +39,7 @@ const (
 	commitSteps = 1 + (recordSize+7)/8
 )
 
-var nvmMagic = [4]byte{'T', '2', 'J', '1'}
+var nvmMagic = [4]byte{'T', '2', 'J', '2'} // layout 2: AT-shell settings added
 
 // ErrPowerLoss is returned when a fault-injected power loss cuts an NVM write.
 // The board is then considered dead until it is re-created (rebooted).
@@ -48,7 +48,10 @@ var ErrPowerLoss = errors.New("stm32wl5: power lost during NVM write")
 // record is everything the firmware keeps across resets. Layout in a slot
 // (little-endian): magic(4) seq(4) state(1) flags(1) JoinEUI(8, MSB first)
 // AppKey(16) DevNonce(2) JoinNonce(4) DevAddr(4, MSB first) NwkSKey(16)
-// AppSKey(16) FCntUp(4) X25519 private key(32) CRC-32(4), padded with FFh.
+// AppSKey(16) FCntUp(4) X25519 private key(32) DevEUI(8, MSB first; zero =
+// the chip's unique id) ATAppKey(16) DR(1) settings(1: b0 ADR off, b1 DR set)
+// NwkID(1)
+// CRC-32(4), padded with FFh.
 type record struct {
 	seq        uint32
 	state      provproto.State
@@ -62,6 +65,14 @@ type record struct {
 	appSKey    [16]byte
 	fCntUp     uint32
 	priv       [32]byte
+
+	// Settings the AT shell writes (reference stm32wl-at.md §1.3).
+	devEUI   [8]byte  // AT+DEUI; zero = LORAWAN_DEVICE_EUI all zero → GetUniqueId (§2.2)
+	atAppKey [16]byte // ST's APP_KEY (AT+APPKEY); appKey above is the 1.0.x root key, ST's NWK_KEY (§2.3)
+	dr       byte     // AT+DR (valid if drSet)
+	drSet    bool     // AT+DR was used; else Config.DataRate
+	adrOff   bool     // AT+ADR=0 (ADR is on by default, Commissioning.h)
+	nwkID    byte     // AT+NWKID
 }
 
 func (r record) marshal() [slotSize]byte {
@@ -86,6 +97,16 @@ func (r record) marshal() [slotSize]byte {
 	b = append(b, r.appSKey[:]...)
 	b = binary.LittleEndian.AppendUint32(b, r.fCntUp)
 	b = append(b, r.priv[:]...)
+	b = append(b, r.devEUI[:]...)
+	b = append(b, r.atAppKey[:]...)
+	var set byte
+	if r.adrOff {
+		set |= 1
+	}
+	if r.drSet {
+		set |= 2
+	}
+	b = append(b, r.dr, set, r.nwkID)
 	binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return s
 }
@@ -104,6 +125,10 @@ func unmarshalRecord(s []byte) (record, bool) {
 		devNonce:   binary.LittleEndian.Uint16(s[34:36]),
 		joinNonce:  binary.LittleEndian.Uint32(s[36:40]),
 		fCntUp:     binary.LittleEndian.Uint32(s[76:80]),
+		dr:         s[136],
+		adrOff:     s[137]&1 != 0,
+		drSet:      s[137]&2 != 0,
+		nwkID:      s[138],
 	}
 	copy(r.joinEUI[:], s[10:18])
 	copy(r.appKey[:], s[18:34])
@@ -111,6 +136,8 @@ func unmarshalRecord(s []byte) (record, bool) {
 	copy(r.nwkSKey[:], s[44:60])
 	copy(r.appSKey[:], s[60:76])
 	copy(r.priv[:], s[80:112])
+	copy(r.devEUI[:], s[112:120])
+	copy(r.atAppKey[:], s[120:136])
 	return r, true
 }
 
@@ -198,6 +225,27 @@ func (n *nvm) save(r record) (record, error) {
 	}
 	n.active = target
 	return r, nil
+}
+
+// current returns the record a boot reads now (what openNVM would return).
+func (n *nvm) current() (record, bool) {
+	if n.active < 0 {
+		return record{}, false
+	}
+	return unmarshalRecord(n.img[n.active*slotSize : (n.active+1)*slotSize])
+}
+
+// erase erases both slots, as AT+RFS erases the context page (reference
+// stm32wl-at.md §2.5: lora_at.c AT_restore_factory_settings).
+func (n *nvm) erase() error {
+	if n.dead {
+		return ErrPowerLoss
+	}
+	for i := range n.img {
+		n.img[i] = 0xFF
+	}
+	n.active = -1
+	return n.persist()
 }
 
 func (n *nvm) powerLoss() error {

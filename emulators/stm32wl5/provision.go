@@ -10,8 +10,12 @@ import (
 )
 
 // handle answers one mailbox request (SPEC.md §2–§5). It always returns a
-// frame to post: the answer, or ERROR with the status.
+// frame to post: the answer, or ERROR with the status — except for a raw
+// firmware chunk (SPEC.md §7.2, firmware.go), which gets nil: no answer.
 func (b *Board) handle(ctx context.Context, msg []byte) []byte {
+	if resp, ok := b.fwData(msg); ok {
+		return resp
+	}
 	reqType := provproto.Type(0)
 	if len(msg) >= 2 {
 		reqType = provproto.Type(msg[1])
@@ -30,6 +34,10 @@ func (b *Board) handle(ctx context.Context, msg []byte) []byte {
 		resp, err = b.provision(ctx, f.Body)
 	case provproto.TypeGetLog:
 		resp, err = b.getLog(f.Body)
+	case provproto.TypeFWBegin:
+		resp, err = b.fwBegin(f.Body)
+	case provproto.TypeFWEnd:
+		resp, err = b.fwEnd()
 	default:
 		// A well-formed device → phone message (IDENTITY, LOG …) is not a
 		// request this end answers.
@@ -127,6 +135,9 @@ func (b *Board) provision(ctx context.Context, body []byte) ([]byte, error) {
 	r.state = provproto.StateProvisioned
 	r.joinEUI = req.JoinEUI
 	r.appKey = keys.AppKey
+	// ST's APP_KEY follows the root key (reference stm32wl-at.md §2.3:
+	// "setting both AT keys to the same value avoids surprises").
+	r.atAppKey = keys.AppKey
 	if b.cfg.Faults.StoreCorruptKey {
 		r.appKey[0] ^= 0x5A // the injected firmware bug
 	}
@@ -149,19 +160,23 @@ func (b *Board) provision(ctx context.Context, body []byte) ([]byte, error) {
 		mode = "wrapped"
 	}
 	b.emit(Provisioned, "AppKey KCV %s JoinEUI %s (%s, reprovision=%t)", kcv, req.JoinEUI, mode, req.Reprovision())
+	// tap2join extension of the AT events (not in ST's set): the host sees
+	// the provisioning by key check value only.
+	b.atEvent("NFC_PROVISIONED KCV=" + kcv.String())
 	ack := provproto.Ack{AppKCV: kcv, JoinEUI: req.JoinEUI}
 	resp, err := ack.Marshal()
 	if err != nil {
 		return nil, err
 	}
 	b.markNDEFDirty()
-	b.startJoin(ctx)
+	b.startJoin(ctx, b.cfg.JoinAttempts, true)
 	return resp, nil
 }
 
 func (b *Board) rejected(err error) {
 	st, _ := provproto.StatusOf(err)
 	b.emit(ProvisionRejected, "%s", st)
+	b.atEvent("NFC_REJECTED " + st.String())
 }
 
 func (b *Board) getLog(body []byte) ([]byte, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/tap2join/tap2join/emulators/bus"
 	"github.com/tap2join/tap2join/emulators/timing"
 	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/rigs/nfc/ndef"
 )
 
 // The MCU's ST25DV64KC driver: the I2C accesses the firmware makes, written
@@ -220,27 +221,25 @@ func (d *tagDriver) writeMessage(ctx context.Context, msg []byte) error {
 	return err
 }
 
-// ndefIdentity encodes the tag image of SPEC.md §6: a Type 5 capability
-// container E1 40 <MLEN> 01 (NFC Forum T5T, AN4911 §3.1: magic E1h, version
-// 1.0 all access, MLEN = T5T_Area/8, MBREAD), an NDEF TLV (03h) holding one
-// external record (TNF 4, MB|ME|SR) of type "tap2join.io:dev", and the
-// terminator TLV FEh. The payload is version 01h, DevEUI and JoinEUI (MSB
-// first), firmware major/minor/patch, state.
-//
-// Encoded here rather than with rigs/nfc/ndef, which was not available when
-// this package was written (and emulators should not import rigs).
-func ndefIdentity(devEUI, joinEUI [8]byte, fw [3]byte, st provproto.State) []byte {
-	const recType = "tap2join.io:dev"
+// ndefIdentity encodes the tag image of SPEC.md §6 with the project's one
+// NDEF codec (rigs/nfc/ndef, a leaf package emulators may import — see its
+// package comment): a Type 5 capability container E1 40 FF 01 (NFC Forum
+// T5T, AN4911 §3.1: magic E1h, version 1.0 all access, MLEN = 2040/8 = FFh,
+// the E1 maximum, MBREAD), an NDEF TLV (03h) holding one external record
+// (TNF 4, MB|ME|SR) of type "tap2join.io:dev", and the terminator TLV FEh.
+// The payload is version 01h, DevEUI and JoinEUI (MSB first), firmware
+// major/minor/patch, state.
+func ndefIdentity(devEUI, joinEUI [8]byte, fw [3]byte, st provproto.State) ([]byte, error) {
 	payload := []byte{0x01}
 	payload = append(payload, devEUI[:]...)
 	payload = append(payload, joinEUI[:]...)
 	payload = append(payload, fw[:]...)
 	payload = append(payload, byte(st))
-	rec := []byte{0xD4, byte(len(recType)), byte(len(payload))} // MB ME SR TNF=4
-	rec = append(rec, recType...)
-	rec = append(rec, payload...)
-	img := []byte{0xE1, 0x40, 0xFF, 0x01} // 2040-byte T5T area (the E1 maximum)
-	img = append(img, 0x03, byte(len(rec)))
-	img = append(img, rec...)
-	return append(img, 0xFE)
+	return ndef.EncodeT5T([]ndef.Record{ndef.ExternalRecord(ndefIdentityType, payload)}, ndefAreaBytes)
 }
+
+const (
+	ndefIdentityType = "tap2join.io:dev"
+	// ndefAreaBytes is the T5T area the 4-byte CC declares (MLEN FFh).
+	ndefAreaBytes = 0xFF * 8
+)

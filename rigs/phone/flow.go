@@ -17,9 +17,43 @@ type Location struct {
 }
 
 // Issued is a registration answer. Keys prints only check values.
+//
+// In wrapped mode (a WrappingBackend) Keys stays zero: the backend sends
+// Provision, the complete PROVISION frame with the key block wrapped to the
+// device, and KCV, the check value the device's ACK must carry — the app
+// never holds the clear key.
 type Issued struct {
-	JoinEUI provproto.EUI64
-	Keys    provproto.Keys
+	JoinEUI   provproto.EUI64
+	Keys      provproto.Keys
+	KCV       provproto.KCV // set in wrapped mode; derived from Keys otherwise
+	Provision []byte        // wrapped mode: the frame to write as is
+}
+
+// kcv is the check value the device must acknowledge.
+func (i Issued) kcv() provproto.KCV {
+	if len(i.Provision) > 0 {
+		return i.KCV
+	}
+	return provproto.CheckValue(i.Keys.AppKey)
+}
+
+// WrapRequest carries what a backend needs to wrap the keys to the device:
+// values of the device's IDENTITY message (SPEC.md §3.1) and the region code.
+type WrapRequest struct {
+	DevEUI, JoinEUI provproto.EUI64
+	Location        *Location
+	PublicKey       []byte
+	Nonce           uint32
+	Region          byte
+	Reprovision     bool
+}
+
+// WrappingBackend is a backend that builds the wrapped PROVISION frame
+// itself (fixtures/provisioning in wrapped mode). With Options.Wrapped the app
+// uses it, so the clear AppKey never reaches the phone; a Backend without it
+// gets the key in clear and the app wraps it (the key then exists on the phone).
+type WrappingBackend interface {
+	RegisterWrapped(ctx context.Context, req WrapRequest) (Issued, error)
 }
 
 // Phase names of the provisioning flow, in order.
@@ -111,12 +145,22 @@ func (p *Phone) Provision(ctx context.Context, region byte, joins JoinWaiter) (R
 	}
 	var iss Issued
 	if err := step(PhaseRegister, func() (err error) {
+		if wb, ok := p.backend.(WrappingBackend); ok && p.opts.Wrapped {
+			if id.Capabilities&provproto.CapWrapped == 0 {
+				return errors.New("wrapped mode requested but the device does not offer it")
+			}
+			iss, err = wb.RegisterWrapped(ctx, WrapRequest{
+				DevEUI: id.DevEUI, Location: p.opts.Location, PublicKey: id.PublicKey,
+				Nonce: id.Nonce, Region: region, Reprovision: p.opts.Reprovision,
+			})
+			return err
+		}
 		iss, err = p.backend.Register(ctx, id.DevEUI, provproto.EUI64{}, p.opts.Location)
 		return err
 	}); err != nil {
 		return res, err
 	}
-	res.JoinEUI, res.KCV = iss.JoinEUI, provproto.CheckValue(iss.Keys.AppKey)
+	res.JoinEUI, res.KCV = iss.JoinEUI, iss.kcv()
 	if err := step(PhaseWriteKey, func() error { _, err := p.WriteKey(ctx, id, iss, region); return err }); err != nil {
 		return res, err
 	}

@@ -169,7 +169,10 @@ func (p *Phone) WriteKey(ctx context.Context, id provproto.Identity, iss Issued,
 	msg := provproto.Provision{Nonce: id.Nonce, Reprovision: p.opts.Reprovision, Region: region, JoinEUI: iss.JoinEUI, Keys: iss.Keys}
 	var raw []byte
 	var err error
-	if p.opts.Wrapped {
+	if len(iss.Provision) > 0 {
+		// Wrapped by the backend for this IDENTITY's nonce: forward as is.
+		raw = iss.Provision
+	} else if p.opts.Wrapped {
 		if id.Capabilities&provproto.CapWrapped == 0 {
 			return provproto.Ack{}, errors.New("phone: write key: wrapped mode requested but the device does not offer it")
 		}
@@ -191,7 +194,7 @@ func (p *Phone) WriteKey(ctx context.Context, id provproto.Identity, iss Issued,
 	if err != nil {
 		return provproto.Ack{}, fmt.Errorf("phone: write key: %w", err)
 	}
-	if want := provproto.CheckValue(iss.Keys.AppKey); ack.AppKCV != want {
+	if want := iss.kcv(); ack.AppKCV != want {
 		return ack, fmt.Errorf("phone: write key: device acknowledged a key with KCV %s, issued KCV %s", ack.AppKCV, want)
 	}
 	if ack.JoinEUI != iss.JoinEUI {

@@ -1,0 +1,405 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tap2join/tap2join/emulators/radio"
+	"github.com/tap2join/tap2join/emulators/timing"
+)
+
+// Semtech UDP packet-forwarder protocol, version 2 (reference
+// lorawan-chirpstack.md §6: Lora-net/sx1302_hal packet_forwarder/PROTOCOL.md,
+// chirpstack-gateway-bridge internal/backend/semtechudp), the alternative to
+// gateway MQTT when Config.UDP names a bridge (host:port, usually :1700):
+//
+//	PUSH_DATA 0x00 gw→srv  ver | token | 00 | EUI(8) | {"rxpk":[…]} or {"stat":{…}}
+//	PUSH_ACK  0x01 srv→gw  ver | token | 01
+//	PULL_DATA 0x02 gw→srv  ver | token | 02 | EUI(8)     (keep-alive; registers our address)
+//	PULL_RESP 0x03 srv→gw  ver | token | 03 | {"txpk":{…}}
+//	PULL_ACK  0x04 srv→gw  ver | token | 04
+//	TX_ACK    0x05 gw→srv  ver | token of the PULL_RESP | 05 | EUI(8) | [{"txpk_ack":{"error":"…"}}]
+//
+// The EUI goes MSB first (lora_pkt_fwd writes htonl'd halves). The token is
+// echoed byte for byte. As lora_pkt_fwd does, a TX_ACK carries no JSON when
+// the transmission was accepted ("put no JSON string if there is nothing to
+// report"), else {"txpk_ack":{"error":"TOO_LATE"|…}}. A txpk this air cannot
+// send (not LoRa, frequency 0, unparsable datr) is refused with TX_FREQ, the
+// same choice as the MQTT path.
+
+// Packet identifiers and protocol version.
+const (
+	udpProtocolVersion = 2
+
+	udpPushData = 0x00
+	udpPushAck  = 0x01
+	udpPullData = 0x02
+	udpPullResp = 0x03
+	udpPullAck  = 0x04
+	udpTxAck    = 0x05
+)
+
+// RXPK is one received packet in PUSH_DATA (PROTOCOL.md §4).
+type RXPK struct {
+	Time string  `json:"time"` // UTC, RFC 3339 with µs
+	Tmst uint32  `json:"tmst"` // concentrator µs counter at the end of RX
+	Chan uint32  `json:"chan"`
+	RFCh uint32  `json:"rfch"`
+	Freq float64 `json:"freq"` // MHz
+	Stat int     `json:"stat"` // CRC: 1 OK
+	Modu string  `json:"modu"` // "LORA"
+	DatR string  `json:"datr"` // "SF12BW125"
+	CodR string  `json:"codr"` // "4/5"
+	RSSI int     `json:"rssi"`
+	LSNR float64 `json:"lsnr"`
+	Size int     `json:"size"`
+	Data string  `json:"data"` // base64 PHYPayload
+}
+
+// Stat is the gateway status object in PUSH_DATA (PROTOCOL.md §4).
+type Stat struct {
+	Time string  `json:"time"` // "2014-01-12 08:59:28 GMT"
+	RxNb uint32  `json:"rxnb"`
+	RxOK uint32  `json:"rxok"`
+	RxFw uint32  `json:"rxfw"`
+	ACKR float64 `json:"ackr"`
+	DwNb uint32  `json:"dwnb"`
+	TxNb uint32  `json:"txnb"`
+}
+
+// TXPK is the downlink of a PULL_RESP (PROTOCOL.md §6).
+type TXPK struct {
+	Imme bool            `json:"imme"`
+	Tmst *uint32         `json:"tmst,omitempty"`
+	Tmms *uint64         `json:"tmms,omitempty"`
+	Freq float64         `json:"freq"`
+	RFCh uint32          `json:"rfch"`
+	Powe int             `json:"powe"`
+	Modu string          `json:"modu"`
+	DatR json.RawMessage `json:"datr"` // string for LoRa, number for FSK
+	CodR string          `json:"codr"`
+	IPol bool            `json:"ipol"`
+	Prea int             `json:"prea,omitempty"`
+	Size int             `json:"size"`
+	Data string          `json:"data"`
+	NCRC bool            `json:"ncrc,omitempty"`
+}
+
+type udpForwarder struct {
+	g    *Gateway
+	conn *net.UDPConn
+	keep time.Duration
+
+	mu                           sync.Mutex
+	pushSent, pushAcked          uint32
+	pending                      map[[2]byte]bool // PUSH_DATA tokens awaiting PUSH_ACK
+	lastPull                     [2]byte
+	pullAcks                     int
+	downs                        chan udpDown
+	rxOK, rxFw, dwnb, txnb, errs uint32
+}
+
+type udpDown struct {
+	token [2]byte
+	txpk  TXPK
+}
+
+func (g *Gateway) startUDP(ctx context.Context) error {
+	raddr, err := net.ResolveUDPAddr("udp", g.cfg.UDP)
+	if err != nil {
+		return fmt.Errorf("gateway %s: udp %s: %w", g.id, g.cfg.UDP, err)
+	}
+	conn, err := net.DialUDP("udp", nil, raddr)
+	if err != nil {
+		return fmt.Errorf("gateway %s: udp %s: %w", g.id, g.cfg.UDP, err)
+	}
+	keep := g.cfg.KeepAlive
+	if keep <= 0 {
+		keep = 5 * time.Second // lora_pkt_fwd keepalive_interval default (UNCONFIRMED, reference §6)
+	}
+	u := &udpForwarder{g: g, conn: conn, keep: keep, pending: map[[2]byte]bool{}, downs: make(chan udpDown, 16)}
+	g.udp = u
+	rctx, cancel := context.WithCancel(ctx)
+	g.cancel = cancel
+	ups, stop := g.cfg.Air.Listen(true)
+	g.wg.Add(4)
+	go func() { defer g.wg.Done(); u.readLoop() }()
+	go func() { defer g.wg.Done(); u.keepAlive(rctx) }()
+	go func() { defer g.wg.Done(); u.downLoop(rctx) }()
+	go func() {
+		defer g.wg.Done()
+		defer stop()
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case f, ok := <-ups:
+				if !ok {
+					return
+				}
+				if err := u.pushUplink(f); err != nil {
+					g.cfg.Logf("%v", err)
+				}
+			}
+		}
+	}()
+	// Register with the bridge right away: without a PULL_DATA it cannot
+	// send downlinks (reference §6).
+	return u.pullData()
+}
+
+func (u *udpForwarder) close() error {
+	return u.conn.Close()
+}
+
+func newToken() [2]byte {
+	var t [2]byte
+	_, _ = rand.Read(t[:])
+	return t
+}
+
+func (u *udpForwarder) header(id byte, token [2]byte, withEUI bool) []byte {
+	b := []byte{udpProtocolVersion, token[0], token[1], id}
+	if withEUI {
+		b = append(b, u.g.cfg.ID[:]...)
+	}
+	return b
+}
+
+func (u *udpForwarder) pullData() error {
+	tok := newToken()
+	u.mu.Lock()
+	u.lastPull = tok
+	u.mu.Unlock()
+	if _, err := u.conn.Write(u.header(udpPullData, tok, true)); err != nil {
+		return fmt.Errorf("gateway %s: PULL_DATA: %w", u.g.id, err)
+	}
+	return nil
+}
+
+func (u *udpForwarder) push(body any) error {
+	js, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("gateway %s: PUSH_DATA: %w", u.g.id, err)
+	}
+	tok := newToken()
+	u.mu.Lock()
+	u.pending[tok] = true
+	u.pushSent++
+	u.mu.Unlock()
+	if _, err := u.conn.Write(append(u.header(udpPushData, tok, true), js...)); err != nil {
+		return fmt.Errorf("gateway %s: PUSH_DATA: %w", u.g.id, err)
+	}
+	return nil
+}
+
+// RXPKFor builds the rxpk the gateway pushes for f.
+func (g *Gateway) RXPKFor(f radio.Frame) RXPK {
+	end := f.Time.Add(f.Airtime)
+	return RXPK{
+		Time: end.UTC().Format("2006-01-02T15:04:05.000000Z"),
+		Tmst: g.counter(end),
+		Chan: eu868Channel(f.Frequency),
+		Freq: float64(f.Frequency) / 1e6,
+		Stat: 1,
+		Modu: "LORA",
+		DatR: fmt.Sprintf("SF%dBW%d", f.SF, f.Bandwidth),
+		CodR: codeRateString(codeRateEnum(f.CodeRate)),
+		RSSI: int(math.Round(f.RSSI)),
+		LSNR: f.SNR,
+		Size: len(f.PHYPayload),
+		Data: base64.StdEncoding.EncodeToString(f.PHYPayload),
+	}
+}
+
+func (u *udpForwarder) pushUplink(f radio.Frame) error {
+	u.g.mu.Lock()
+	u.g.rxReceived++
+	u.g.mu.Unlock()
+	u.mu.Lock()
+	u.rxOK++
+	u.rxFw++
+	u.mu.Unlock()
+	return u.push(map[string][]RXPK{"rxpk": {u.g.RXPKFor(f)}})
+}
+
+func (u *udpForwarder) stat() Stat {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	ackr := 0.0
+	if u.pushSent > 0 {
+		ackr = 100 * float64(u.pushAcked) / float64(u.pushSent)
+	}
+	return Stat{Time: time.Now().UTC().Format("2006-01-02 15:04:05") + " GMT", RxNb: u.rxOK, RxOK: u.rxOK, RxFw: u.rxFw,
+		ACKR: math.Round(ackr*10) / 10, DwNb: u.dwnb, TxNb: u.txnb}
+}
+
+func (u *udpForwarder) keepAlive(ctx context.Context) {
+	pull := time.NewTicker(u.keep)
+	defer pull.Stop()
+	var stats <-chan time.Time
+	if u.g.cfg.StatsInterval > 0 {
+		t := time.NewTicker(u.g.cfg.StatsInterval)
+		defer t.Stop()
+		stats = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-pull.C:
+			if err := u.pullData(); err != nil {
+				u.g.cfg.Logf("%v", err)
+			}
+		case <-stats:
+			if err := u.push(map[string]Stat{"stat": u.stat()}); err != nil {
+				u.g.cfg.Logf("%v", err)
+			}
+		}
+	}
+}
+
+func (u *udpForwarder) readLoop() {
+	buf := make([]byte, 65535)
+	for {
+		n, err := u.conn.Read(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// ICMP port unreachable (no bridge yet) surfaces as a read
+			// error on a connected UDP socket: keep going.
+			continue
+		}
+		if n < 4 || (buf[0] != 1 && buf[0] != 2) {
+			continue // not a Semtech packet
+		}
+		tok := [2]byte{buf[1], buf[2]}
+		switch buf[3] {
+		case udpPushAck:
+			u.mu.Lock()
+			if u.pending[tok] {
+				delete(u.pending, tok)
+				u.pushAcked++
+			}
+			u.mu.Unlock()
+		case udpPullAck:
+			u.mu.Lock()
+			if tok == u.lastPull {
+				u.pullAcks++
+			}
+			u.mu.Unlock()
+		case udpPullResp:
+			var body struct {
+				TXPK TXPK `json:"txpk"`
+			}
+			if err := json.Unmarshal(buf[4:n], &body); err != nil {
+				u.g.cfg.Logf("gateway %s: PULL_RESP: %v", u.g.id, err)
+				continue
+			}
+			select {
+			case u.downs <- udpDown{token: tok, txpk: body.TXPK}:
+			default:
+				u.g.cfg.Logf("gateway %s: downlink queue full", u.g.id)
+			}
+		}
+	}
+}
+
+func (u *udpForwarder) downLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case d := <-u.downs:
+			u.mu.Lock()
+			u.dwnb++
+			u.mu.Unlock()
+			u.g.mu.Lock()
+			u.g.txReceived++
+			u.g.mu.Unlock()
+			errStr := u.send(ctx, d.txpk)
+			ack := u.header(udpTxAck, d.token, true)
+			if errStr != "" {
+				ack = append(ack, fmt.Sprintf(`{"txpk_ack":{"error":%q}}`, errStr)...)
+			} else {
+				u.mu.Lock()
+				u.txnb++
+				u.mu.Unlock()
+			}
+			if _, err := u.conn.Write(ack); err != nil {
+				u.g.cfg.Logf("gateway %s: TX_ACK: %v", u.g.id, err)
+			}
+		}
+	}
+}
+
+var loraDatR = regexp.MustCompile(`^SF(\d+)BW(\d+)$`)
+
+// send transmits a txpk and returns the TX_ACK error ("" = sent).
+func (u *udpForwarder) send(ctx context.Context, tx TXPK) string {
+	var datr string
+	if tx.Modu != "LORA" || json.Unmarshal(tx.DatR, &datr) != nil || tx.Freq <= 0 {
+		return "TX_FREQ"
+	}
+	m := loraDatR.FindStringSubmatch(datr)
+	if m == nil {
+		return "TX_FREQ"
+	}
+	sf, _ := strconv.Atoi(m[1])
+	bw, _ := strconv.Atoi(m[2])
+	payload, err := base64.StdEncoding.DecodeString(tx.Data)
+	if err != nil {
+		return "TX_FREQ"
+	}
+	if !tx.Imme && tx.Tmst != nil && u.g.cfg.Clock.Mode() == timing.Realistic {
+		wait := time.Duration(int32(*tx.Tmst-u.g.counter(time.Now()))) * time.Microsecond
+		if wait < 0 {
+			return "TOO_LATE"
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return "TOO_LATE"
+		}
+	}
+	f := radio.Frame{
+		Frequency:  uint32(math.Round(tx.Freq * 1e6)),
+		SF:         sf,
+		Bandwidth:  bw,
+		CodeRate:   tx.CodR,
+		PHYPayload: payload,
+		Sender:     "gateway " + u.g.id,
+	}
+	if err := u.g.cfg.Air.Transmit(ctx, f); err != nil {
+		u.g.cfg.Logf("gateway %s: transmit: %v", u.g.id, err)
+		return "TX_FREQ"
+	}
+	u.g.mu.Lock()
+	u.g.txEmitted++
+	u.g.mu.Unlock()
+	return ""
+}
+
+// UDPStats reports the forwarder's counters: PUSH_DATA sent and acknowledged,
+// PULL_ACKs received for the latest PULL_DATA.
+func (g *Gateway) UDPStats() (pushSent, pushAcked uint32, pullAcks int) {
+	if g.udp == nil {
+		return 0, 0, 0
+	}
+	g.udp.mu.Lock()
+	defer g.udp.mu.Unlock()
+	return g.udp.pushSent, g.udp.pushAcked, g.udp.pullAcks
+}

@@ -1,0 +1,124 @@
+package radio
+
+import (
+	"bufio"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// CaptureRecord is one line of a capture file (JSON lines): what a
+// spectrum-side sniffer would log per LoRa frame. PHYPayloads are LoRaWAN
+// frames as sent on the air (ciphertext or public join frames; no root keys).
+type CaptureRecord struct {
+	Time             string  `json:"time"`      // RFC 3339, UTC, ns
+	Direction        string  `json:"direction"` // "up" | "down"
+	Frequency        uint32  `json:"frequency_hz"`
+	SF               int     `json:"sf"`
+	Bandwidth        int     `json:"bw_khz"`
+	CodeRate         string  `json:"cr"`
+	RSSI             float64 `json:"rssi_dbm"`
+	SNR              float64 `json:"snr_db"`
+	AirtimeUS        int64   `json:"airtime_us"`
+	DutyCycleDelayUS int64   `json:"duty_cycle_delay_us,omitempty"`
+	Sender           string  `json:"sender"`
+	PHYPayload       string  `json:"phy_payload"` // hex
+}
+
+// Record converts f to its capture line.
+func (f Frame) Record() CaptureRecord {
+	dir := "down"
+	if f.Uplink {
+		dir = "up"
+	}
+	return CaptureRecord{
+		Time: f.Time.UTC().Format(time.RFC3339Nano), Direction: dir, Frequency: f.Frequency, SF: f.SF,
+		Bandwidth: f.Bandwidth, CodeRate: f.codeRate(), RSSI: f.RSSI, SNR: f.SNR,
+		AirtimeUS: f.Airtime.Microseconds(), DutyCycleDelayUS: f.DutyCycleDelay.Microseconds(),
+		Sender: f.Sender, PHYPayload: hex.EncodeToString(f.PHYPayload),
+	}
+}
+
+type captureSink struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	c   io.Closer
+	err error
+}
+
+// write appends f; nil-safe. Errors are kept for Stop.
+func (s *captureSink) write(f Frame) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	b, err := json.Marshal(f.Record())
+	if err == nil {
+		b = append(b, '\n')
+		_, err = s.w.Write(b)
+	}
+	if err == nil {
+		err = s.w.Flush() // one line per frame is on disk even if the run dies
+	}
+	s.err = err
+}
+
+// CaptureTo writes every frame transmitted from now on to w as JSON lines
+// (replacing an earlier capture). stop flushes and, if w is an io.Closer,
+// closes it, and returns the first write error.
+func (a *Air) CaptureTo(w io.Writer) (stop func() error) {
+	s := &captureSink{w: bufio.NewWriter(w)}
+	if c, ok := w.(io.Closer); ok {
+		s.c = c
+	}
+	a.mu.Lock()
+	a.capture = s
+	a.mu.Unlock()
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() {
+			a.mu.Lock()
+			if a.capture == s {
+				a.capture = nil
+			}
+			a.mu.Unlock()
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			err = s.err
+			if ferr := s.w.Flush(); err == nil {
+				err = ferr
+			}
+			if s.c != nil {
+				if cerr := s.c.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				err = fmt.Errorf("radio: capture: %w", err)
+			}
+		})
+		return err
+	}
+}
+
+// CaptureFile creates path (and its directory) and captures into it.
+func (a *Air) CaptureFile(path string) (stop func() error, err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("radio: capture: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("radio: capture: %w", err)
+	}
+	return a.CaptureTo(f), nil
+}

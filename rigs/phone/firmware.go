@@ -1,0 +1,201 @@
+package phone
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tap2join/tap2join/fixtures/provproto"
+)
+
+// The phone side of the firmware transfer extension (SPEC.md §7): FW_BEGIN,
+// raw chunks written back to back — each as soon as the device has read the
+// previous one out of the mailbox, no answer per chunk — then FW_END and the
+// device's SHA-256 verdict.
+
+// MailboxPoller is what a Tag needs for streaming: the two PUT bits of
+// MB_CTRL_Dyn in one status read. The rigs/nfc adapter (NFCTag) has it.
+type MailboxPoller interface {
+	// MailboxPending reads MB_CTRL_Dyn: rf = the phone's message is still
+	// unread by the device (RF_PUT_MSG), host = the device has posted one
+	// (HOST_PUT_MSG).
+	MailboxPending(ctx context.Context) (rf, host bool, err error)
+}
+
+// FirmwareOptions tune SendFirmware.
+type FirmwareOptions struct {
+	// Chunk is the number of image bytes per mailbox message: 256 (default,
+	// a whole mailbox, what a PC/SC reader sends) or 241 for an Android
+	// phone's largest addressed Write Message (SPEC.md §1).
+	Chunk int
+	// DrainWait is how long the phone waits after each chunk before its
+	// first MB_CTRL_Dyn poll: the device's GPO wake-up plus its I2C read of
+	// the chunk. A poll on the air earlier only delays the device (the tag
+	// NACKs I2C while RF is busy, DS §5.3). Default 2.5 ms: 256 bytes at
+	// 1 MHz I2C (Fm+) take 2.35 ms (reference §9). At 400 kHz use ≈ 6 ms.
+	DrainWait time.Duration
+	// Progress, if set, is called after every chunk the device has taken.
+	Progress func(FirmwareProgress)
+}
+
+// FirmwareProgress is the state of a running transfer.
+type FirmwareProgress struct {
+	Sent, Size int           // image bytes the device has taken, of Size
+	Elapsed    time.Duration // since FW_BEGIN was written
+}
+
+// FirmwareResult is the outcome of a transfer the device verified.
+type FirmwareResult struct {
+	Size   int
+	SHA256 [32]byte
+	// Resumed is the offset the device asked to resume from (0: fresh).
+	Resumed int
+	Chunks  int
+	// Wall is the whole transfer, FW_BEGIN written to FW_RESULT read.
+	Wall time.Duration
+	// Polls is the number of MB_CTRL_Dyn reads while streaming.
+	Polls int
+}
+
+// BytesPerSecond is the image throughput over the whole transfer.
+func (r FirmwareResult) BytesPerSecond() float64 {
+	if r.Wall <= 0 {
+		return 0
+	}
+	return float64(r.Size-r.Resumed) / r.Wall.Seconds()
+}
+
+// SendFirmware streams image to the device (SPEC.md §7) and returns once the
+// device has confirmed the image's SHA-256. Errors name the stage and offset.
+func (p *Phone) SendFirmware(ctx context.Context, image []byte, opts FirmwareOptions) (FirmwareResult, error) {
+	poller, ok := p.tag.(MailboxPoller)
+	if !ok {
+		return FirmwareResult{}, errors.New("phone: firmware: the tag cannot report MB_CTRL_Dyn (no MailboxPoller)")
+	}
+	if opts.Chunk <= 0 || opts.Chunk > provproto.MaxChunk {
+		opts.Chunk = provproto.MaxChunk
+	}
+	if opts.DrainWait <= 0 {
+		opts.DrainWait = 2500 * time.Microsecond
+	}
+	sum := sha256.Sum256(image)
+	res := FirmwareResult{Size: len(image), SHA256: sum}
+	begin, err := provproto.FWBegin{Size: uint32(len(image)), SHA256: sum}.Marshal()
+	if err != nil {
+		return res, fmt.Errorf("phone: firmware: %w", err)
+	}
+	start := time.Now()
+	f, err := p.Exchange(ctx, begin)
+	if err != nil {
+		return res, fmt.Errorf("phone: firmware: FW_BEGIN: %w", err)
+	}
+	if f.Type != provproto.TypeFWReady {
+		return res, fmt.Errorf("phone: firmware: FW_BEGIN: device answered %s", f.Type)
+	}
+	off, err := provproto.ParseFWReady(f.Body)
+	if err != nil {
+		return res, fmt.Errorf("phone: firmware: FW_READY: %w", err)
+	}
+	if int(off) > len(image) {
+		return res, fmt.Errorf("phone: firmware: device resumes at %d, beyond the %d-byte image", off, len(image))
+	}
+	res.Resumed = int(off)
+	for sent := int(off); sent < len(image); {
+		n := min(opts.Chunk, len(image)-sent)
+		if err := p.tag.WriteMessage(ctx, image[sent:sent+n]); err != nil {
+			return res, fmt.Errorf("phone: firmware: chunk at %d: %w", sent, err)
+		}
+		res.Chunks++
+		polls, err := p.awaitDrained(ctx, poller, opts.DrainWait)
+		res.Polls += polls
+		if err != nil {
+			return res, fmt.Errorf("phone: firmware: chunk at %d: %w", sent, err)
+		}
+		sent += n
+		if opts.Progress != nil {
+			opts.Progress(FirmwareProgress{Sent: sent, Size: len(image), Elapsed: time.Since(start)})
+		}
+	}
+	f, err = p.Exchange(ctx, provproto.MarshalFWEnd())
+	if err != nil {
+		return res, fmt.Errorf("phone: firmware: FW_END: %w", err)
+	}
+	res.Wall = time.Since(start)
+	if f.Type != provproto.TypeFWResult {
+		return res, fmt.Errorf("phone: firmware: FW_END: device answered %s", f.Type)
+	}
+	r, err := provproto.ParseFWResult(f.Body)
+	if err != nil {
+		return res, fmt.Errorf("phone: firmware: FW_RESULT: %w", err)
+	}
+	if r.Status != provproto.OK {
+		return res, fmt.Errorf("phone: firmware: device verdict %s", r)
+	}
+	if r.SHA256 != sum || int(r.Size) != len(image) {
+		return res, fmt.Errorf("phone: firmware: device confirmed %s, sent %d bytes sha256 %x", r, len(image), sum[:8])
+	}
+	return res, nil
+}
+
+// awaitDrained waits until the device has read the chunk out of the
+// mailbox: first DrainWait, then MB_CTRL_Dyn polls backing off from
+// Options.Poll to Options.PollMax, for at most Options.ReplyTimeout. A
+// message from the device instead (HOST_PUT_MSG) is its ERROR: read and
+// returned.
+func (p *Phone) awaitDrained(ctx context.Context, poller MailboxPoller, first time.Duration) (polls int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.ReplyTimeout)
+	defer cancel()
+	wait := first
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return polls, fmt.Errorf("device did not read the chunk within %v: %w", p.opts.ReplyTimeout, ctx.Err())
+		case <-t.C:
+		}
+		rf, host, err := poller.MailboxPending(ctx)
+		polls++
+		if err != nil {
+			return polls, fmt.Errorf("poll mailbox: %w", err)
+		}
+		if host {
+			return polls, p.deviceError(ctx)
+		}
+		if !rf {
+			return polls, nil
+		}
+		if wait == first {
+			wait = p.opts.Poll
+		} else {
+			wait = min(wait*2, p.opts.PollMax)
+		}
+	}
+}
+
+// deviceError reads the message the device posted in the middle of a stream.
+func (p *Phone) deviceError(ctx context.Context) error {
+	raw, err := p.tag.ReadMessage(ctx)
+	if err != nil {
+		return fmt.Errorf("read the device's message: %w", err)
+	}
+	f, err := provproto.Unmarshal(raw)
+	if err != nil {
+		return fmt.Errorf("decode the device's message: %w", err)
+	}
+	if f.Type == provproto.TypeError {
+		return provproto.ParseError(f.Body)
+	}
+	return fmt.Errorf("device posted %s in the middle of the stream", f.Type)
+}
+
+// MailboxPending makes NFCTag a MailboxPoller.
+func (t nfcTag) MailboxPending(ctx context.Context) (rf, host bool, err error) {
+	st, err := t.d.MailboxStatus(ctx)
+	if err != nil {
+		return false, false, err
+	}
+	return st.RFPut, st.HostPut, nil
+}

@@ -1,0 +1,219 @@
+package lorawan_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"strings"
+	"time"
+
+	"github.com/brocaar/lorawan"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/tap2join/tap2join/fixtures/lns"
+	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/reports"
+	"github.com/tap2join/tap2join/rigs"
+	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/phone"
+)
+
+// awaitUplink waits for the network server's uplink event carrying payload on
+// port (earlier uplinks, e.g. the firmware's first one after a join, are
+// skipped).
+func awaitUplink(ctx context.Context, ns lns.NetworkServer, dev provproto.EUI64, port uint8, payload []byte) lns.UplinkEvent {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		up, err := ns.AwaitUplink(ctx, lorawan.EUI64(dev))
+		Expect(err).NotTo(HaveOccurred())
+		if up.FPort == port && bytes.Equal(up.Data, payload) {
+			return up
+		}
+	}
+}
+
+func randomPayload(n int) []byte {
+	p := make([]byte, n)
+	_, _ = rand.Read(p)
+	return p
+}
+
+var _ = Describe("LoRaWAN on the AT console", Label("lorawan", "console"), func() {
+	It("joins after NFC provisioning and says so on the console", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig())
+		b := rig.Boards[0]
+		res := provision(ctx, rig, b)
+		ev := awaitEvent(ctx, b.Console, "NFC_PROVISIONED")
+		Expect(ev.Args).To(Equal("KCV=" + res.KCV.String()))
+		// The console's DevAddr is one the network server assigned in a
+		// join event.
+		awaitJoined(ctx, rig, b, res.DevEUI)
+	}, SpecTimeout(2*time.Minute))
+
+	It("sends uplinks that the network server decrypts", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig())
+		b := rig.Boards[0]
+		res := provision(ctx, rig, b)
+		awaitJoined(ctx, rig, b, res.DevEUI)
+
+		payload := randomPayload(11)
+		start := time.Now()
+		send(ctx, b.Console, 10, false, payload)
+		up := awaitUplink(ctx, rig.Network, res.DevEUI, 10, payload)
+		reports.Record(reports.Duration("AT+SEND to uplink event", b.Name, time.Since(start)))
+		Expect(up.Confirmed).To(BeFalse())
+
+		// A confirmed uplink is acknowledged by the network in RX1/RX2:
+		// +EVT:SEND_CONFIRMED (lora_at.c AT_event_confirm).
+		payload = randomPayload(4)
+		send(ctx, b.Console, 11, true, payload)
+		up = awaitUplink(ctx, rig.Network, res.DevEUI, 11, payload)
+		Expect(up.Confirmed).To(BeTrue())
+		awaitEvent(ctx, b.Console, "SEND_CONFIRMED")
+	}, SpecTimeout(2*time.Minute))
+
+	It("re-provisions with a new key over NFC and rejoins with it", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig())
+		b := rig.Boards[0]
+		first := provision(ctx, rig, b)
+		oldAddr := awaitJoined(ctx, rig, b, first.DevEUI)
+
+		iss, err := rig.Reissue(ctx, first.DevEUI)
+		Expect(err).NotTo(HaveOccurred())
+		kcv := provproto.CheckValue(iss.Keys.AppKey)
+		Expect(kcv).NotTo(Equal(first.KCV))
+		p := phone.New(phone.NFCTag(b.Tag), nil, phone.Options{Reprovision: true})
+		id, err := p.Identity(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(id.State).To(Equal(provproto.StateJoined))
+		ack, err := p.WriteKey(ctx, id, iss, rig.Region)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ack.AppKCV).To(Equal(kcv))
+		Expect(awaitEvent(ctx, b.Console, "NFC_PROVISIONED").Args).To(Equal("KCV=" + kcv.String()))
+
+		newAddr := awaitJoined(ctx, rig, b, first.DevEUI) // rejoined with the new key
+		Expect(newAddr).NotTo(Equal(oldAddr))
+		payload := randomPayload(6)
+		send(ctx, b.Console, 12, false, payload)
+		awaitUplink(ctx, rig.Network, first.DevEUI, 12, payload) // the new session's keys decrypt it
+	}, SpecTimeout(2*time.Minute))
+
+	It("has its reused DevNonces rejected after a factory reset, and joins once its counter passes them", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig())
+		b := rig.Boards[0]
+		res := provision(ctx, rig, b)
+		awaitJoined(ctx, rig, b, res.DevEUI)
+
+		// AT+RFS erases the context: the DevNonce counter restarts at 0
+		// (reference stm32wl-at.md §2.5), while ChirpStack remembers the
+		// DevNonces it has seen.
+		_, err := b.Console.Command(ctx, "AT+RFS")
+		Expect(err).NotTo(HaveOccurred())
+		lines, err := b.Console.Command(ctx, "AT+APPEUI=?")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lines).To(Equal([]string{"00:00:00:00:00:00:00:00"}), "factory JoinEUI after AT+RFS")
+
+		iss, err := rig.Reissue(ctx, res.DevEUI)
+		Expect(err).NotTo(HaveOccurred())
+		p := phone.New(phone.NFCTag(b.Tag), nil, phone.Options{})
+		id, err := p.Identity(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(id.State).To(Equal(provproto.StateFactory))
+		_, err = p.WriteKey(ctx, id, iss, rig.Region)
+		Expect(err).NotTo(HaveOccurred())
+
+		// ChirpStack: log event OTAA "DevNonce has already been used"
+		// (join.rs validate_dev_nonce_and_get_device_keys, reference
+		// lorawan-chirpstack.md §1.5).
+		rejected := 0
+		for rejected == 0 {
+			le, err := rig.Network.AwaitLog(ctx, lorawan.EUI64(res.DevEUI))
+			Expect(err).NotTo(HaveOccurred())
+			if strings.Contains(le.Description, "DevNonce has already been used") {
+				Expect(le.Context).To(HaveKeyWithValue("dev_nonce", "1"))
+				rejected++
+			}
+		}
+		awaitEvent(ctx, b.Console, "JOIN FAILED")
+		awaitJoined(ctx, rig, b, res.DevEUI) // once the DevNonce counter passes the used ones
+		AddReportEntry("DevNonce reuse", "DevNonce 1 rejected by the network server after AT+RFS; the board joined with a fresh DevNonce")
+	}, SpecTimeout(2*time.Minute))
+
+	It("answers ST's AT command set", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig())
+		b := rig.Boards[0]
+		con := b.Console
+
+		lines, err := con.Command(ctx, "AT")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lines).To(BeEmpty())
+
+		lines, err = con.Command(ctx, "AT+VER=?")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lines).To(HaveLen(5))
+		for i, prefix := range []string{"APPLICATION_VERSION:", "MW_LORAWAN_VERSION:", "MW_RADIO_VERSION:", "L2_SPEC_VERSION:", "RP_SPEC_VERSION:"} {
+			Expect(lines[i]).To(HavePrefix(prefix))
+		}
+		Expect(lines[3]).To(HaveSuffix("V1.0.4"))
+
+		nid, err := b.Phone.ReadNDEFIdentity(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		lines, err = con.Command(ctx, "AT+DEUI=?")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lines).To(Equal([]string{board.FormatEUI(nid.DevEUI)}), "the console's DevEUI is the one on the NFC tag")
+
+		lines, err = con.Command(ctx, "AT+BAND=?")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lines).To(Equal([]string{"5:EU868"}))
+
+		for _, c := range []struct {
+			cmd  string
+			want error
+		}{
+			{"AT+FOO=?", board.ErrAT},           // unknown command
+			{"ATFOO", board.ErrAT},              // unknown command
+			{"AT+VER=1", board.ErrAT},           // operation the command does not have
+			{"AT+JOINEUI=?", board.ErrAT},       // not in ST's set: it is AT+APPEUI
+			{"AT+DR=42", board.ErrParam},        // out of range
+			{"AT+SEND=2", board.ErrParam},       // no ack flag, no payload
+			{"AT+SEND=2:0:ABC", board.ErrParam}, // odd hex
+			{"AT+DEUI=00:11", board.ErrParam},   // short EUI
+			{"AT+SEND=2:0:AB", board.ErrNotJoined},
+			{"AT+CLASS=B", board.ErrNoClassB},
+		} {
+			_, err := con.Command(ctx, c.cmd)
+			Expect(err).To(MatchError(c.want), "%s", c.cmd)
+		}
+	}, SpecTimeout(time.Minute))
+})
+
+var _ = Describe("key read-back on the console", Label("security", "console"), func() {
+	It("finds no AppKey on the console of the provisioning firmware", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig())
+		b := rig.Boards[0]
+		res := provision(ctx, rig, b)
+		Expect(keyLeak(ctx, b.Console, res.KCV)).To(BeEmpty(), "the firmware prints its AppKey")
+		_, err := b.Console.Command(ctx, "AT+APPKEY=?")
+		Expect(err).To(MatchError(board.ErrAT), "a refused key read answers AT_ERROR")
+	}, SpecTimeout(time.Minute))
+
+	It("reports a board whose firmware prints the AppKey on AT+APPKEY=?", func(ctx SpecContext) {
+		f := loadRig()
+		f.Boards = f.Boards[:1]
+		if !f.Boards[0].Emulated {
+			Skip("needs an emulated board with key read-back firmware")
+		}
+		f.Boards[0].Faults.KeyReadBack = true // ST's default build: KEY_EXTRACTABLE 1
+		rig := upRig(ctx, f)
+		b := rig.Boards[0]
+		res := provision(ctx, rig, b)
+		leaks := keyLeak(ctx, b.Console, res.KCV)
+		Expect(leaks).To(ContainElement("AT+APPKEY=?"), "the check must detect the leak")
+		AddReportEntry("key leak detected", "AppKey KCV "+res.KCV.String()+" printed by "+strings.Join(leaks, ", "))
+		// What the board printed is kept out of the transcript and errors.
+		Expect(rigs.FindIssuedKeys([]byte(board.FormatTranscript(b.Console.Transcript())))).To(BeEmpty())
+	}, SpecTimeout(time.Minute))
+})
