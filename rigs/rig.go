@@ -54,6 +54,7 @@ type Rig struct {
 	errMu   sync.Mutex
 	bgErrs  []error
 	pcsc    *pcscState // pcscd and vpcd slots of emulated PC/SC boards
+	noCons  bool       // Options.NoConsoles
 }
 
 // NetworkInfo says where the network server is (printed by the standalone
@@ -92,6 +93,11 @@ type Options struct {
 	// DutyCycle is the emulated air's EU868 duty-cycle enforcement
 	// (default off: accounted, not enforced).
 	DutyCycle radio.DutyCycleMode
+	// NoConsoles gives emulated boards no AT console (no pty, no serial
+	// reader; Board.Console is board.None()). For fleets: go.bug.st/serial
+	// waits with select(2), which cannot watch a descriptor ≥ 1024, and each
+	// console costs two.
+	NoConsoles bool
 }
 
 // Up brings the rig described by f up. ctx bounds start-up only; the rig runs
@@ -106,7 +112,7 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	r := &Rig{File: f, Clock: timing.NewClock(mode), cancel: cancel, Region: provproto.RegionEU868}
+	r := &Rig{File: f, Clock: timing.NewClock(mode), cancel: cancel, Region: provproto.RegionEU868, noCons: opts.NoConsoles}
 	defer func() {
 		if err != nil {
 			_ = r.Close()
@@ -273,9 +279,11 @@ func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po pho
 	if err != nil {
 		return nil, err
 	}
-	sp, err := r.startSerial(mcu, bs)
-	if err != nil {
-		return nil, err
+	var sp *stm32wl5.SerialPort
+	if !r.noCons {
+		if sp, err = r.startSerial(mcu, bs); err != nil {
+			return nil, err
+		}
 	}
 	booted := make(chan error, 1)
 	events := mcu.Events()
@@ -302,9 +310,12 @@ func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po pho
 		return nil, err
 	}
 	drv := nfc.NewST25DV(tr)
-	b := &Board{Name: bs.Name, Tag: drv, transport: tr, SerialPath: sp.Path()}
-	if b.Console, err = r.openConsole(ctx, board.Config{Port: sp.Path()}); err != nil {
-		return nil, err
+	b := &Board{Name: bs.Name, Tag: drv, transport: tr, Console: board.None()}
+	if sp != nil {
+		b.SerialPath = sp.Path()
+		if b.Console, err = r.openConsole(ctx, board.Config{Port: sp.Path()}); err != nil {
+			return nil, err
+		}
 	}
 	b.Phone = phone.New(phone.NFCTag(drv), backendAdapter{r.Backend}, po)
 	r.closers = append(r.closers, tr.Close)

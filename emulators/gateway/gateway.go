@@ -64,7 +64,7 @@ type Config struct {
 	UDP string
 	// KeepAlive is the PULL_DATA interval on UDP (default 5 s).
 	KeepAlive time.Duration
-	Logf               func(string, ...any)
+	Logf      func(string, ...any)
 }
 
 // Gateway is a running emulated gateway.

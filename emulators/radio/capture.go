@@ -13,21 +13,23 @@ import (
 )
 
 // CaptureRecord is one line of a capture file (JSON lines): what a
-// spectrum-side sniffer would log per LoRa frame. PHYPayloads are LoRaWAN
-// frames as sent on the air (ciphertext or public join frames; no root keys).
+// spectrum-side sniffer would log per LoRa frame, in the frames.jsonl format
+// reports/ reads (reports/frames.go Frame; frequency Hz, bw kHz, rssi dBm,
+// snr dB, phy = hex PHYPayload). PHYPayloads are LoRaWAN frames as sent on
+// the air (ciphertext or public join frames; no root keys).
 type CaptureRecord struct {
 	Time             string  `json:"time"`      // RFC 3339, UTC, ns
 	Direction        string  `json:"direction"` // "up" | "down"
-	Frequency        uint32  `json:"frequency_hz"`
+	Frequency        uint32  `json:"frequency"`
 	SF               int     `json:"sf"`
-	Bandwidth        int     `json:"bw_khz"`
+	Bandwidth        int     `json:"bw"`
 	CodeRate         string  `json:"cr"`
-	RSSI             float64 `json:"rssi_dbm"`
-	SNR              float64 `json:"snr_db"`
-	AirtimeUS        int64   `json:"airtime_us"`
-	DutyCycleDelayUS int64   `json:"duty_cycle_delay_us,omitempty"`
+	RSSI             float64 `json:"rssi"`
+	SNR              float64 `json:"snr"`
+	AirtimeMS        float64 `json:"airtime_ms"`
+	DutyCycleDelayMS float64 `json:"duty_cycle_delay_ms,omitempty"`
 	Sender           string  `json:"sender"`
-	PHYPayload       string  `json:"phy_payload"` // hex
+	PHYPayload       string  `json:"phy"` // hex
 }
 
 // Record converts f to its capture line.
@@ -39,7 +41,7 @@ func (f Frame) Record() CaptureRecord {
 	return CaptureRecord{
 		Time: f.Time.UTC().Format(time.RFC3339Nano), Direction: dir, Frequency: f.Frequency, SF: f.SF,
 		Bandwidth: f.Bandwidth, CodeRate: f.codeRate(), RSSI: f.RSSI, SNR: f.SNR,
-		AirtimeUS: f.Airtime.Microseconds(), DutyCycleDelayUS: f.DutyCycleDelay.Microseconds(),
+		AirtimeMS: float64(f.Airtime) / float64(time.Millisecond), DutyCycleDelayMS: float64(f.DutyCycleDelay) / float64(time.Millisecond),
 		Sender: f.Sender, PHYPayload: hex.EncodeToString(f.PHYPayload),
 	}
 }
@@ -111,12 +113,13 @@ func (a *Air) CaptureTo(w io.Writer) (stop func() error) {
 	}
 }
 
-// CaptureFile creates path (and its directory) and captures into it.
+// CaptureFile appends the capture to path (creating it and its directory):
+// several rigs of a run, and several suites, share one frames.jsonl.
 func (a *Air) CaptureFile(path string) (stop func() error, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("radio: capture: %w", err)
 	}
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("radio: capture: %w", err)
 	}

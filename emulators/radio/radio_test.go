@@ -178,10 +178,23 @@ func TestCaptureFileJSONLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.Direction != "up" || r.Frequency != 868300000 || r.SF != 7 || r.Bandwidth != 125 || r.RSSI != -71 || r.SNR != 7.5 ||
-		r.PHYPayload != "400102" || r.AirtimeUS != 30976 || r.Time == "" {
+		r.PHYPayload != "400102" || r.AirtimeMS != 30.976 || r.Time == "" {
 		t.Fatalf("record %+v", r)
 	}
 	if !strings.Contains(lines[1], `"direction":"down"`) {
 		t.Fatalf("line 2 %s", lines[1])
+	}
+	// A second capture appends (one frames.jsonl per run).
+	stop, err = air.CaptureFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = air.Transmit(context.Background(), Frame{Uplink: true, Frequency: 868500000, SF: 7, Bandwidth: 125, PHYPayload: []byte{0x80}, Sender: "d"})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = os.ReadFile(path)
+	if n := strings.Count(string(raw), "\n"); n != 3 {
+		t.Fatalf("%d lines after appending", n)
 	}
 }

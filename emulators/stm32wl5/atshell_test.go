@@ -154,12 +154,12 @@ func TestATBannerAndParseRules(t *testing.T) {
 	a.expect(t, "at", "AT_ERROR")
 	a.expect(t, "AT+VER=?", "OK", "APPLICATION_VERSION: V1.3.1", "MW_LORAWAN_VERSION:  V2.6.1",
 		"MW_RADIO_VERSION:    V1.3.1", "L2_SPEC_VERSION:     V1.0.4", "RP_SPEC_VERSION:     V2-1.0.3")
-	a.expect(t, "AT+VER", "AT_ERROR")           // no run operation
-	a.expect(t, "AT+VER=1", "AT_ERROR")         // no set operation
-	a.expect(t, "AT+VERX", "AT_ERROR")          // prefix matched, junk after the name
-	a.expect(t, "AT+NOPE=?", "AT_ERROR")        // unknown
-	a.expect(t, "AT+JOINEUI=?", "AT_ERROR")     // not in ST's set (AT+APPEUI is)
-	a.expect(t, "AT+VEX\bR=?", "OK")            // backspace
+	a.expect(t, "AT+VER", "AT_ERROR")       // no run operation
+	a.expect(t, "AT+VER=1", "AT_ERROR")     // no set operation
+	a.expect(t, "AT+VERX", "AT_ERROR")      // prefix matched, junk after the name
+	a.expect(t, "AT+NOPE=?", "AT_ERROR")    // unknown
+	a.expect(t, "AT+JOINEUI=?", "AT_ERROR") // not in ST's set (AT+APPEUI is)
+	a.expect(t, "AT+VEX\bR=?", "OK")        // backspace
 	a.expect(t, "AT+DEUI=?", "OK", "00:80:E1:15:00:05:12:34")
 	a.expect(t, "AT+APPEUI=?", "OK", "00:00:00:00:00:00:00:00")
 	a.expect(t, "AT+BAND=?", "OK", "5:EU868")

@@ -136,14 +136,15 @@ func TestFirmwareIdleTimeoutAndResume(t *testing.T) {
 	if r.board.fwOffset() != 256 {
 		t.Fatalf("offset %d", r.board.fwOffset())
 	}
-	var f provproto.Frame
 	eventually(t, "transfer abandoned", func() bool {
 		// Before the timeout GET_IDENTITY is taken as image data (no answer,
 		// which would hang an exchange): wait on the clock the device uses.
+		r.board.fw.mu.Lock()
+		defer r.board.fw.mu.Unlock()
 		return time.Since(r.board.fw.last) > fwIdleTimeout
 	})
 	r.identity(t)
-	f = r.fwExchange(t, fwBegin(t, img, sum), provproto.TypeFWReady)
+	f := r.fwExchange(t, fwBegin(t, img, sum), provproto.TypeFWReady)
 	if off, _ := provproto.ParseFWReady(f.Body); off != 256 {
 		t.Fatalf("resume offset %d, want 256", off)
 	}

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -68,16 +67,13 @@ func outDir() string {
 	return filepath.Join(filepath.Dir(gomod), "out", "emulate")
 }
 
-var nonWord = regexp.MustCompile(`[^A-Za-z0-9]+`)
-
 // upRig brings a rig up for the current spec: the air is captured to
-// out/emulate/air/<spec>.jsonl and the EU868 duty cycle is enforced by
-// delaying (modelled time). The console transcripts are attached to the
+// out/emulate/frames.jsonl (appended; reports/ charts it) and the EU868 duty
+// cycle is enforced by delaying (modelled time). The console transcripts are attached to the
 // report (redacted) when the spec ends.
 func upRig(ctx context.Context, f *rigs.File) *rigs.Rig {
 	GinkgoHelper()
-	name := strings.Trim(nonWord.ReplaceAllString(CurrentSpecReport().LeafNodeText, "-"), "-")
-	capture := filepath.Join(outDir(), "air", strings.ToLower(name)+".jsonl")
+	capture := filepath.Join(outDir(), "frames.jsonl")
 	rig, err := rigs.Up(ctx, f, rigs.Options{CapturePath: capture, DutyCycle: radio.DutyCycleDelay})
 	Expect(err).NotTo(HaveOccurred(), "bring up rig %s", f.Name)
 	DeferCleanup(func() {
@@ -167,8 +163,9 @@ func awaitJoined(ctx context.Context, rig *rigs.Rig, b *rigs.Board, dev provprot
 }
 
 // send runs AT+SEND, retrying while the MAC is busy (receive windows of the
-// previous uplink): AT_BUSY_ERROR is ST's answer then (reference §1.3).
-func send(ctx context.Context, con board.Console, port uint8, confirmed bool, payload []byte) {
+// previous uplink): AT_BUSY_ERROR is ST's answer then (reference §1.3). It
+// returns when the board accepted the command.
+func send(ctx context.Context, con board.Console, port uint8, confirmed bool, payload []byte) time.Time {
 	GinkgoHelper()
 	ack := 0
 	if confirmed {
@@ -182,6 +179,7 @@ func send(ctx context.Context, con board.Console, port uint8, confirmed bool, pa
 		}
 		return err
 	}).WithTimeout(30 * time.Second).WithPolling(20 * time.Millisecond).Should(Succeed())
+	return time.Now()
 }
 
 // keyLeak is the security check: it reads the root keys over the console

@@ -61,9 +61,10 @@ var _ = Describe("LoRaWAN on the AT console", Label("lorawan", "console"), func(
 
 		payload := randomPayload(11)
 		start := time.Now()
-		send(ctx, b.Console, 10, false, payload)
+		accepted := send(ctx, b.Console, 10, false, payload)
 		up := awaitUplink(ctx, rig.Network, res.DevEUI, 10, payload)
-		reports.Record(reports.Duration("AT+SEND to uplink event", b.Name, time.Since(start)))
+		reports.Record(reports.Duration("AT+SEND busy wait", b.Name, accepted.Sub(start)))
+		reports.Record(reports.Duration("AT+SEND OK to uplink event", b.Name, time.Since(accepted)))
 		Expect(up.Confirmed).To(BeFalse())
 
 		// A confirmed uplink is acknowledged by the network in RX1/RX2:

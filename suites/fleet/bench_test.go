@@ -1,0 +1,57 @@
+package fleet_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tap2join/tap2join/rigs"
+)
+
+// BenchmarkFleet provisions N boards concurrently, tap to join, through one
+// embedded ChirpStack and one emulated gateway (timing: instant). Rig
+// bring-up (N board twins booting) is outside the timer. Metrics:
+// devices/s, p50-ms and p99-ms of tap → join, and bringup-s.
+//
+//	go test -run '^$' -bench Fleet -benchtime 1x ./suites/fleet
+//	go test -run '^$' -bench 'Fleet/N=1000' -benchtime 1x -cpuprofile cpu.out ./suites/fleet
+func BenchmarkFleet(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			var last fleetStats
+			var bringup time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				f, err := fleetFile(n, 1+i%200)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+				t0 := time.Now()
+				rig, err := rigs.Up(ctx, f, rigs.Options{NoConsoles: true})
+				if err != nil {
+					cancel()
+					b.Fatal(err)
+				}
+				bringup = time.Since(t0)
+				b.StartTimer()
+				last, err = provisionFleet(ctx, rig)
+				b.StopTimer()
+				if cerr := rig.Close(); err == nil {
+					err = cerr
+				}
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(last.DevicesPerSecond(), "devices/s")
+			b.ReportMetric(ms(last.Percentile(50)), "p50-ms")
+			b.ReportMetric(ms(last.Percentile(99)), "p99-ms")
+			b.ReportMetric(bringup.Seconds(), "bringup-s")
+		})
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

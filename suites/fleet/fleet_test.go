@@ -1,0 +1,104 @@
+package fleet_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tap2join/tap2join/rigs"
+	"github.com/tap2join/tap2join/rigs/phone"
+)
+
+// rigPath is the rig whose first board the fleet replicates.
+func rigPath() string {
+	if p := os.Getenv("TAP2JOIN_RIG"); p != "" {
+		return p
+	}
+	return "rigs/emulated.yaml"
+}
+
+// fleetFile loads the rig and replaces its boards by n copies of the first
+// one. proc (the Ginkgo parallel process, 1-based) goes into every unique id
+// so processes never share a DevEUI: 0080E115 pp nnnnnn.
+func fleetFile(n, proc int) (*rigs.File, error) {
+	p, err := rigs.Find(rigPath())
+	if err != nil {
+		return nil, err
+	}
+	f, err := rigs.Load(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Boards) == 0 || !f.Boards[0].Emulated {
+		return nil, fmt.Errorf("fleet: rig %s: the first board must be emulated to be replicated", p)
+	}
+	if proc < 1 || proc > 0xFF || n > 0xFFFFFF {
+		return nil, fmt.Errorf("fleet: process %d or %d boards out of the id space", proc, n)
+	}
+	tmpl := f.Boards[0]
+	f.Boards = make([]rigs.BoardSpec, n)
+	for i := range n {
+		b := tmpl
+		b.Name = fmt.Sprintf("fleet-%d-%d", proc, i+1)
+		b.UniqueID = fmt.Sprintf("0080E115%02X%06X", proc, i+1)
+		f.Boards[i] = b
+	}
+	return f, nil
+}
+
+// fleetStats is one fleet run.
+type fleetStats struct {
+	N        int
+	Wall     time.Duration // first tap to last join
+	Latency  []time.Duration
+	DevAddrs map[string]string // board → DevAddr
+}
+
+// DevicesPerSecond is the fleet's provisioning rate.
+func (s fleetStats) DevicesPerSecond() float64 { return float64(s.N) / s.Wall.Seconds() }
+
+// Percentile returns the p-th percentile (nearest rank) of tap → join.
+func (s fleetStats) Percentile(p float64) time.Duration {
+	l := slices.Clone(s.Latency)
+	slices.Sort(l)
+	i := int(p/100*float64(len(l))+0.5) - 1
+	return l[min(max(i, 0), len(l)-1)]
+}
+
+// provisionFleet taps every board of rig at once and waits for all joins.
+// Each board's flow is the suite's usual one (phone.Provision): NDEF
+// identity, mailbox identity, HTTPS registration, PROVISION + ACK, join.
+func provisionFleet(ctx context.Context, rig *rigs.Rig) (fleetStats, error) {
+	st := fleetStats{N: len(rig.Boards), Latency: make([]time.Duration, len(rig.Boards)), DevAddrs: map[string]string{}}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	start := time.Now()
+	for i, b := range rig.Boards {
+		wg.Go(func() {
+			res, err := b.Phone.Provision(ctx, rig.Region, rig.Joins())
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", b.Name, err))
+				return
+			}
+			st.Latency[i] = res.Total()
+			st.DevAddrs[b.Name] = res.DevAddr
+		})
+	}
+	wg.Wait()
+	st.Wall = time.Since(start)
+	if len(errs) > 0 {
+		return st, fmt.Errorf("fleet: %d of %d boards failed: %w", len(errs), st.N, errors.Join(errs[:min(len(errs), 5)]...))
+	}
+	return st, nil
+}
+
+var _ = phone.PhaseJoin
