@@ -385,6 +385,14 @@ func (j joinAdapter) AwaitJoin(ctx context.Context, dev provproto.EUI64) (string
 	return ev.DevAddr.String(), nil
 }
 
+func (j joinAdapter) AwaitUplink(ctx context.Context, dev provproto.EUI64) (string, error) {
+	ev, err := j.ns.AwaitUplink(ctx, lorawan.EUI64(dev))
+	if err != nil {
+		return "", err
+	}
+	return ev.DevAddr.String(), nil
+}
+
 // BackgroundErrors returns errors of parts that stopped on their own.
 func (r *Rig) BackgroundErrors() error {
 	r.errMu.Lock()

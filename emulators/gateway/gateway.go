@@ -81,6 +81,44 @@ type Gateway struct {
 
 	mu                                sync.Mutex
 	rxReceived, txReceived, txEmitted uint32
+	// replies maps the context counter of a forwarded uplink to the air's
+	// Seq of that uplink, so a downlink command answering it can be tied
+	// back to it (radio.Frame.ReplyTo, Air.EndReply). Bounded: order holds
+	// the keys oldest first.
+	replies map[uint32]uint64
+	order   []uint32
+}
+
+// maxReplies bounds the uplink → downlink correspondence table; ChirpStack
+// answers within seconds, so a few thousand uplinks back is plenty.
+const maxReplies = 4096
+
+func (g *Gateway) rememberUplink(ctxCounter uint32, seq uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.replies == nil {
+		g.replies = make(map[uint32]uint64)
+	}
+	if _, ok := g.replies[ctxCounter]; !ok {
+		g.order = append(g.order, ctxCounter)
+	}
+	g.replies[ctxCounter] = seq
+	for len(g.order) > maxReplies {
+		delete(g.replies, g.order[0])
+		g.order = g.order[1:]
+	}
+}
+
+// uplinkSeq returns the air Seq of the uplink a downlink item's context
+// names, or 0.
+func (g *Gateway) uplinkSeq(it *gw.DownlinkFrameItem) uint64 {
+	c := it.GetTxInfo().GetContext()
+	if len(c) < 4 {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.replies[binary.BigEndian.Uint32(c[:4])]
 }
 
 // Start connects to the broker, announces the gateway (ConnState ONLINE,
@@ -301,7 +339,9 @@ func (g *Gateway) forwardUplink(f radio.Frame) error {
 	if _, err := rand.Read(idb[:]); err != nil {
 		return fmt.Errorf("gateway %s: uplink id: %w", g.id, err)
 	}
-	b, err := g.marshal(g.UplinkFrame(f, binary.LittleEndian.Uint32(idb[:])))
+	uf := g.UplinkFrame(f, binary.LittleEndian.Uint32(idb[:]))
+	g.rememberUplink(binary.BigEndian.Uint32(uf.GetRxInfo().GetContext()), f.Seq)
+	b, err := g.marshal(uf)
 	if err != nil {
 		return err
 	}
@@ -340,16 +380,23 @@ func (g *Gateway) handleDownlink(ctx context.Context, payload []byte) error {
 	g.mu.Unlock()
 	ack := &gw.DownlinkTxAck{GatewayId: g.id, DownlinkId: df.GetDownlinkId()}
 	sent := false
+	var seq uint64
+	if items := df.GetItems(); len(items) > 0 {
+		seq = g.uplinkSeq(items[0])
+	}
 	for _, it := range df.GetItems() {
 		if sent {
 			// Like the bridge: items after the one sent are IGNORED.
 			ack.Items = append(ack.Items, &gw.DownlinkTxAckItem{Status: gw.TxAckStatus_IGNORED})
 			continue
 		}
-		st := g.sendItem(ctx, it)
+		st := g.sendItem(ctx, it, seq)
 		ack.Items = append(ack.Items, &gw.DownlinkTxAckItem{Status: st})
 		sent = st == gw.TxAckStatus_OK
 	}
+	// Every item of the command is dealt with: nothing more will be sent
+	// for that uplink (RX2 after a sent RX1 item is IGNORED above).
+	g.cfg.Air.EndReply(seq)
 	b, err := g.marshal(ack)
 	if err != nil {
 		return err
@@ -357,7 +404,7 @@ func (g *Gateway) handleDownlink(ctx context.Context, payload []byte) error {
 	return g.publish("event/ack", b, false)
 }
 
-func (g *Gateway) sendItem(ctx context.Context, it *gw.DownlinkFrameItem) gw.TxAckStatus {
+func (g *Gateway) sendItem(ctx context.Context, it *gw.DownlinkFrameItem, replyTo uint64) gw.TxAckStatus {
 	ti := it.GetTxInfo()
 	lora := ti.GetModulation().GetLora()
 	if lora == nil || ti.GetFrequency() == 0 {
@@ -388,6 +435,7 @@ func (g *Gateway) sendItem(ctx context.Context, it *gw.DownlinkFrameItem) gw.TxA
 		CodeRate:   codeRateString(lora.GetCodeRate()),
 		PHYPayload: it.GetPhyPayload(),
 		Sender:     "gateway " + g.id,
+		ReplyTo:    replyTo,
 	}
 	if err := g.cfg.Air.Transmit(ctx, f); err != nil {
 		g.cfg.Logf("gateway %s: transmit: %v", g.id, err)

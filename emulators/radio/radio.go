@@ -43,6 +43,15 @@ type Frame struct {
 	// DutyCycleDelay is how long the transmission was held back to respect
 	// the sub-band's duty cycle (DutyCycleDelay mode; modelled time).
 	DutyCycleDelay time.Duration
+	// Seq numbers every frame put on this air (set by Send, from 1).
+	Seq uint64
+	// ReplyTo is, for a downlink, the Seq of the uplink it answers (0 when
+	// the transmitter does not know).
+	ReplyTo uint64
+	// EndOfReply marks a notice, not a frame: the gateway that handled the
+	// network's answer to uplink ReplyTo will transmit nothing more for it.
+	// See Air.EndReply.
+	EndOfReply bool
 }
 
 // String renders the frame for reports: time, direction, frequency, SF and the
@@ -94,6 +103,7 @@ type Air struct {
 	capture   *captureSink
 	rssi, snr float64
 	next      int
+	seq       uint64
 	listeners map[int]*listener
 	captured  []Frame
 	dropped   int
@@ -154,12 +164,19 @@ func parseCodeRate(s string) (airtime.CodingRate, error) {
 // received when its last symbol is), records the frame and delivers it to the
 // listeners of f's direction.
 func (a *Air) Transmit(ctx context.Context, f Frame) error {
+	_, err := a.Send(ctx, f)
+	return err
+}
+
+// Send is Transmit returning the frame as it went on the air (with its Seq,
+// airtime and time), so a device can match the answers to its uplink.
+func (a *Air) Send(ctx context.Context, f Frame) (Frame, error) {
 	d, err := Airtime(f)
 	if err != nil {
-		return err
+		return f, err
 	}
 	if err := a.admit(ctx, &f); err != nil {
-		return err
+		return f, err
 	}
 	f.Airtime = d
 	f.PHYPayload = append([]byte(nil), f.PHYPayload...)
@@ -175,10 +192,12 @@ func (a *Air) Transmit(ctx context.Context, f Frame) error {
 	}
 	a.mu.Unlock()
 	if err := a.clock.Spend(ctx, d); err != nil {
-		return fmt.Errorf("radio: transmit: %w", err)
+		return f, fmt.Errorf("radio: transmit: %w", err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.seq++
+	f.Seq = a.seq
 	a.accountLocked(f)
 	a.captured = append(a.captured, f)
 	a.capture.write(f)
@@ -192,7 +211,33 @@ func (a *Air) Transmit(ctx context.Context, f Frame) error {
 			a.dropped++
 		}
 	}
-	return nil
+	return f, nil
+}
+
+// EndReply tells the devices listening for downlinks that the answer to
+// uplink seq is complete: the gateway that got the network's downlink command
+// for it has sent (or given up on) every item, and a network server sends one
+// command per uplink (to the best gateway). A device may close its receive
+// windows for that uplink at once instead of waiting them out — which, in
+// Instant timing, is the only way to know "nothing more will come" short of a
+// wall-clock cap. Nothing goes on the air and nothing is captured.
+func (a *Air) EndReply(seq uint64) {
+	if seq == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := Frame{EndOfReply: true, ReplyTo: seq}
+	for _, l := range a.listeners {
+		if l.uplink {
+			continue
+		}
+		select {
+		case l.ch <- n:
+		default:
+			a.dropped++
+		}
+	}
 }
 
 // Listen returns the frames of one direction (uplink=true: what a gateway

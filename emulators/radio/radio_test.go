@@ -198,3 +198,33 @@ func TestCaptureFileJSONLines(t *testing.T) {
 		t.Fatalf("%d lines after appending", n)
 	}
 }
+
+// Frames are numbered, and EndReply reaches downlink listeners only, as a
+// notice naming the uplink it closes, without going on the air.
+func TestSeqAndEndReply(t *testing.T) {
+	air := NewAir(nil)
+	down, stop := air.Listen(false)
+	defer stop()
+	up, stopUp := air.Listen(true)
+	defer stopUp()
+	f, err := air.Send(context.Background(), Frame{Uplink: true, Frequency: 868100000, SF: 7, Bandwidth: 125, PHYPayload: []byte{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Seq != 1 || (<-up).Seq != 1 {
+		t.Fatalf("first frame Seq = %d", f.Seq)
+	}
+	air.EndReply(f.Seq)
+	n := <-down
+	if !n.EndOfReply || n.ReplyTo != 1 || n.PHYPayload != nil {
+		t.Fatalf("notice %+v", n)
+	}
+	if len(air.Captured()) != 1 {
+		t.Fatalf("captured %d frames, want 1 (notices are not frames)", len(air.Captured()))
+	}
+	select {
+	case u := <-up:
+		t.Fatalf("uplink listener got %+v", u)
+	default:
+	}
+}

@@ -134,8 +134,9 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 	// frequency/SF, as a radio only demodulates what it is tuned to.
 	down, stop := b.cfg.Air.Listen(false)
 	defer stop()
-	if err := b.cfg.Air.Transmit(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
-		PHYPayload: phy, Sender: b.sender()}); err != nil {
+	sentJR, err := b.cfg.Air.Send(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
+		PHYPayload: phy, Sender: b.sender()})
+	if err != nil {
 		return false, fmt.Errorf("transmit JoinRequest: %w", err)
 	}
 	b.emit(JoinRequest, "attempt %d DevNonce %d JoinEUI %X %.1f MHz SF%d", attempt, rec.devNonce, rec.joinEUI, float64(ch)/1e6, sf)
@@ -183,7 +184,7 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			provproto.CheckValue(nwk), provproto.CheckValue(app))
 		return true, true, nil
 	}
-	joined, err := b.rxWindows(ctx, down, ram.jn1Delay, ram.jn2Delay, ch, sf, ram, accept)
+	joined, err := b.rxWindows(ctx, down, sentJR.Seq, ram.jn1Delay, ram.jn2Delay, ch, sf, ram, accept)
 	if err != nil {
 		return false, err
 	}
@@ -203,25 +204,34 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 // stops the RX2 timer in that case is UNCONFIRMED.
 //
 // RX2 uses the AT+RX2FQ / AT+RX2DR settings (default 869.525 MHz DR0).
-func (b *Board) rxWindows(ctx context.Context, down <-chan radio.Frame, d1, d2 time.Duration, freq uint32, sf int,
+//
+// seq is the air's number of the uplink; when the gateway announces that the
+// network's answer to it is complete (radio.Air.EndReply) the remaining
+// windows are left at once — their modelled time is still spent — instead of
+// waiting out RXWindowCap of wall time for a frame that cannot come.
+func (b *Board) rxWindows(ctx context.Context, down <-chan radio.Frame, seq uint64, d1, d2 time.Duration, freq uint32, sf int,
 	ram ramSettings, handle rxHandler) (bool, error) {
 	if err := b.cfg.Clock.Spend(ctx, d1); err != nil {
 		return false, err
 	}
-	got, err := b.window(ctx, down, freq, sf, 1, handle)
+	ended := false
+	got, err := b.window(ctx, down, seq, &ended, freq, sf, 1, handle)
 	if err != nil || got {
 		return got, err
 	}
 	if err := b.cfg.Clock.Spend(ctx, d2-d1); err != nil {
 		return false, err
 	}
-	return b.window(ctx, down, ram.rx2Freq, sfForDR(ram.rx2DR), 2, handle)
+	if ended {
+		return false, nil
+	}
+	return b.window(ctx, down, seq, &ended, ram.rx2Freq, sfForDR(ram.rx2DR), 2, handle)
 }
 
 // rxHandler handles a frame demodulated in RX slot 1 or 2.
 type rxHandler func(f radio.Frame, slot int) (valid, closeWindow bool, err error)
 
-func (b *Board) window(ctx context.Context, down <-chan radio.Frame, freq uint32, sf, slot int, handle rxHandler) (bool, error) {
+func (b *Board) window(ctx context.Context, down <-chan radio.Frame, seq uint64, ended *bool, freq uint32, sf, slot int, handle rxHandler) (bool, error) {
 	t := time.NewTimer(b.cfg.RXWindowCap)
 	defer t.Stop()
 	for {
@@ -234,7 +244,22 @@ func (b *Board) window(ctx context.Context, down <-chan radio.Frame, freq uint32
 			if !ok {
 				return false, nil
 			}
+			if f.EndOfReply {
+				if seq != 0 && f.ReplyTo == seq {
+					*ended = true
+					return false, nil
+				}
+				continue
+			}
 			if f.Frequency != freq || f.SF != sf {
+				continue
+			}
+			// A class-A downlink answering another uplink is on the air at
+			// that uplink's RX1/RX2 time (gateway: context counter + delay),
+			// not in this device's window — instant timing only makes them
+			// look simultaneous. (Uplinks that ended together would have
+			// collided; the air does not model collisions.)
+			if seq != 0 && f.ReplyTo != 0 && f.ReplyTo != seq {
 				continue
 			}
 			valid, closeWindow, err := handle(f, slot)
@@ -316,8 +341,9 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 	sf := sfForDR(ram.dr)
 	down, stop := b.cfg.Air.Listen(false)
 	defer stop()
-	if err := b.cfg.Air.Transmit(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
-		PHYPayload: phy, Sender: b.sender()}); err != nil {
+	sentUp, err := b.cfg.Air.Send(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
+		PHYPayload: phy, Sender: b.sender()})
+	if err != nil {
 		return fmt.Errorf("stm32wl5: transmit uplink: %w", err)
 	}
 	b.emit(Uplink, "DevAddr %X FCnt %d FPort %d %d bytes %.1f MHz SF%d confirmed=%t", rec.devAddr, fCnt, fPort, len(payload), float64(ch)/1e6, sf, confirmed)
@@ -326,7 +352,7 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 		mt = "CONFIRMED"
 	}
 	b.trace(fmt.Sprintf("###### U/L FRAME:%04d | PORT:%d | DR:%d | PWR:%d | MSG TYPE:%s", fCnt, fPort, ram.dr, ram.txPower, mt))
-	_, err = b.rxWindows(ctx, down, d1, d1+time.Second, ch, sf, ram, func(f radio.Frame, slot int) (bool, bool, error) {
+	_, err = b.rxWindows(ctx, down, sentUp.Seq, d1, d1+time.Second, ch, sf, ram, func(f radio.Frame, slot int) (bool, bool, error) {
 		fc, port, data, ack, err := openDataDown(f.PHYPayload, rec.nwkSKey, rec.appSKey, rec.devAddr)
 		if err != nil {
 			return false, false, nil // not ours

@@ -62,7 +62,8 @@ const (
 	PhaseIdentity = "identity"  // GET_IDENTITY over the mailbox
 	PhaseRegister = "register"  // HTTPS registration, AppKey issued
 	PhaseWriteKey = "write key" // PROVISION over the mailbox, ACK checked
-	PhaseJoin     = "join"      // the network server reports the join
+	PhaseJoin     = "join"      // the network server reports a join (JoinAccept sent)
+	PhaseUplink   = "uplink"    // the device's first uplink, decrypted by the server
 )
 
 // PhaseError says which phase of the flow failed.
@@ -107,14 +108,20 @@ func (r Result) Total() time.Duration {
 	return t
 }
 
-// JoinWaiter waits for the network server's join event for a device and
-// returns its DevAddr (fixtures/lns through an adapter).
+// JoinWaiter waits for the network server's events for a device.
+//
+// Both are needed: ChirpStack publishes its join event when it sends the
+// JoinAccept, but a LoRaWAN 1.0.4 device may drop that JoinAccept (a real
+// STM32WL drops JoinNonce 0, ChirpStack's first; reference/
+// lorawan-chirpstack.md §1.5) and join on a later attempt. Only an uplink the
+// server decrypts proves the device holds the session the server holds.
 type JoinWaiter interface {
 	AwaitJoin(ctx context.Context, devEUI provproto.EUI64) (devAddr string, err error)
+	AwaitUplink(ctx context.Context, devEUI provproto.EUI64) (devAddr string, err error)
 }
 
 // Provision runs the whole flow of the solution brief: tap, identity,
-// register, write key, join. Each phase is timed; a failure is a *PhaseError.
+// register, write key, join, first uplink. Each phase is timed; a failure is a *PhaseError.
 func (p *Phone) Provision(ctx context.Context, region byte, joins JoinWaiter) (Result, error) {
 	var res Result
 	step := func(name string, f func() error) error {
@@ -165,6 +172,9 @@ func (p *Phone) Provision(ctx context.Context, region byte, joins JoinWaiter) (R
 		return res, err
 	}
 	if err := step(PhaseJoin, func() (err error) { res.DevAddr, err = joins.AwaitJoin(ctx, id.DevEUI); return }); err != nil {
+		return res, err
+	}
+	if err := step(PhaseUplink, func() (err error) { res.DevAddr, err = joins.AwaitUplink(ctx, id.DevEUI); return }); err != nil {
 		return res, err
 	}
 	return res, nil
