@@ -75,6 +75,10 @@ type BoardSpec struct {
 	NFC      NFC    `yaml:"nfc"`
 	Serial   Serial `yaml:"serial"` // AT console (console.go)
 	Faults   Faults `yaml:"faults"`
+	// NVM is a file holding an emulated board's flash (its NVM context), so
+	// the board keeps its key across rig restarts: a second rig on the same
+	// file is the same board powered up again. "" = in memory.
+	NVM string `yaml:"nvm"`
 }
 
 // NFC says how the phone reaches the board's tag.
@@ -92,6 +96,11 @@ type Faults struct {
 	// KeyReadBack: the firmware prints keys on AT+APPKEY=? (ST's default
 	// KEY_EXTRACTABLE build), for the security suite's leak detector.
 	KeyReadBack bool `yaml:"key_read_back"`
+	// NVMKillAtStep > 0 cuts the power during the first NVM write after that
+	// many flash steps (stm32wl5.SaveSteps per write); the board then stops
+	// (ErrPowerLoss in BackgroundErrors). Use with nvm: to power it up again
+	// in a new rig.
+	NVMKillAtStep int `yaml:"nvm_kill_at_step"`
 }
 
 var hex16 = regexp.MustCompile(`^[0-9A-Fa-f]{16}$`)
@@ -211,6 +220,12 @@ func (f *File) validate() error {
 		names[b.Name] = true
 		if err := b.Serial.validate(b.Emulated); err != nil {
 			bad("%s: %v", where, err)
+		}
+		if !b.Emulated && (b.NVM != "" || b.Faults.NVMKillAtStep != 0) {
+			bad("%s: nvm and faults.nvm_kill_at_step are for emulated boards", where)
+		}
+		if b.Faults.NVMKillAtStep < 0 {
+			bad("%s: faults.nvm_kill_at_step %d is negative", where, b.Faults.NVMKillAtStep)
 		}
 		if b.Emulated && !hex16.MatchString(b.UniqueID) {
 			bad("%s: unique_id %q is not 16 hex digits", where, b.UniqueID)

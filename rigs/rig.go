@@ -55,6 +55,13 @@ type Rig struct {
 	bgErrs  []error
 	pcsc    *pcscState // pcscd and vpcd slots of emulated PC/SC boards
 	noCons  bool       // Options.NoConsoles
+	rxCap   time.Duration
+
+	// Fault injection (faults.go): the embedded network server and the
+	// emulated gateways, nil/empty for other kinds.
+	runCtx   context.Context
+	ns       *chirpstack.Server
+	gateways []*rigGateway
 }
 
 // NetworkInfo says where the network server is (printed by the standalone
@@ -79,6 +86,7 @@ type Board struct {
 
 	transport nfc.Transport
 	events    <-chan stm32wl5.Event
+	twin      *twin // the emulated parts (faults.go); nil for a real board
 }
 
 // Options tune Up beyond the rig file.
@@ -98,6 +106,10 @@ type Options struct {
 	// waits with select(2), which cannot watch a descriptor ≥ 1024, and each
 	// console costs two.
 	NoConsoles bool
+	// RXWindowCap bounds the wall time an emulated board's receive window
+	// waits for a downlink when no gateway ends it (default 2 s, see
+	// stm32wl5.Config); fault specs without a gateway shorten it.
+	RXWindowCap time.Duration
 }
 
 // Up brings the rig described by f up. ctx bounds start-up only; the rig runs
@@ -112,7 +124,8 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	r := &Rig{File: f, Clock: timing.NewClock(mode), cancel: cancel, Region: provproto.RegionEU868, noCons: opts.NoConsoles}
+	r := &Rig{File: f, Clock: timing.NewClock(mode), cancel: cancel, Region: provproto.RegionEU868, noCons: opts.NoConsoles,
+		rxCap: opts.RXWindowCap, runCtx: runCtx}
 	defer func() {
 		if err != nil {
 			_ = r.Close()
@@ -138,6 +151,7 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 			return nil, fmt.Errorf("rigs: embedded network server: %w", err)
 		}
 		r.closers = append(r.closers, cs.Close)
+		r.ns = cs
 		r.NetworkInfo = NetworkInfo{API: cs.APIAddr(), Token: cs.APIToken(), MQTT: cs.MQTTURL()}
 	case "containers":
 		copts := []containers.Option{
@@ -200,11 +214,14 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		}
 		var id [8]byte
 		_, _ = hex.Decode(id[:], []byte(g.ID)) // validated by Parse
-		gwy, err := gateway.Start(ctx, gateway.Config{ID: id, MQTTURL: r.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air})
+		gcfg := gateway.Config{ID: id, MQTTURL: r.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air}
+		gwy, err := gateway.Start(ctx, gcfg)
 		if err != nil {
 			return nil, fmt.Errorf("rigs: gateway %s: %w", g.ID, err)
 		}
-		r.closers = append(r.closers, gwy.Close)
+		rg := &rigGateway{cfg: gcfg, gw: gwy}
+		r.gateways = append(r.gateways, rg)
+		r.closers = append(r.closers, rg.close)
 	}
 
 	// The provisioning backend.
@@ -268,8 +285,10 @@ func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po pho
 		GPO:         tag.GPO(),
 		Air:         r.air,
 		Clock:       r.Clock,
-		Faults:      stm32wl5.Faults{StoreCorruptKey: bs.Faults.StoreCorruptKey},
+		Faults:      stm32wl5.Faults{StoreCorruptKey: bs.Faults.StoreCorruptKey, NVMKillAtStep: bs.Faults.NVMKillAtStep},
 		KeyReadBack: bs.Faults.KeyReadBack,
+		NVMPath:     bs.NVM,
+		RXWindowCap: r.rxCap,
 		// The firmware offers wrapped-key mode when the rig asks for it.
 		Wrapped: po.Wrapped,
 		Logf: func(format string, a ...any) {
@@ -285,24 +304,10 @@ func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po pho
 			return nil, err
 		}
 	}
-	booted := make(chan error, 1)
-	events := mcu.Events()
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		if err := mcu.Run(ctx); err != nil {
-			r.errMu.Lock()
-			r.bgErrs = append(r.bgErrs, fmt.Errorf("board %s: %w", bs.Name, err))
-			r.errMu.Unlock()
-			select {
-			case booted <- err:
-			default:
-			}
-		}
-	}()
 	// Wait for the firmware to boot (NDEF written, mailbox enabled) before a
 	// phone may tap: a real operator also powers the board first.
-	if err := waitBooted(ctx, events, booted); err != nil {
+	tw := &twin{name: bs.Name, tag: tag, mcu: mcu}
+	if err := r.startMCU(ctx, tw); err != nil {
 		return nil, err
 	}
 	tr, err := r.nfcTransport(ctx, bs, tag)
@@ -310,7 +315,7 @@ func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po pho
 		return nil, err
 	}
 	drv := nfc.NewST25DV(tr)
-	b := &Board{Name: bs.Name, Tag: drv, transport: tr, Console: board.None()}
+	b := &Board{Name: bs.Name, Tag: drv, transport: tr, Console: board.None(), events: tw.events, twin: tw}
 	if sp != nil {
 		b.SerialPath = sp.Path()
 		if b.Console, err = r.openConsole(ctx, board.Config{Port: sp.Path()}); err != nil {

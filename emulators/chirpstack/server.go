@@ -31,6 +31,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/brocaar/lorawan"
@@ -106,6 +107,8 @@ type Server struct {
 	broker  *mqtt.Server
 	mqttURL string
 	mqc     paho.Client
+	// mqttReady: the gateway backend is connected and subscribed (restart.go).
+	mqttReady atomic.Bool
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -220,28 +223,41 @@ func (s *Server) startAPI(addr string) error {
 func (s *Server) startMQTT(ctx context.Context) error {
 	s.mqttURL = s.cfg.MQTTAddr
 	if s.mqttURL == "" {
-		s.broker = mqtt.New(&mqtt.Options{
-			InlineClient: false,
-			Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err := s.broker.AddHook(new(auth.AllowHook), nil); err != nil {
-			return fmt.Errorf("chirpstack: mqtt broker hook: %w", err)
-		}
 		listen := s.cfg.MQTTListen
 		if listen == "" {
 			listen = "127.0.0.1:0"
 		}
-		tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: listen})
-		if err := s.broker.AddListener(tcp); err != nil {
-			return fmt.Errorf("chirpstack: mqtt broker listen: %w", err)
+		if err := s.startBroker(listen); err != nil {
+			return err
 		}
-		if err := s.broker.Serve(); err != nil {
-			return fmt.Errorf("chirpstack: mqtt broker serve: %w", err)
-		}
-		s.mqttURL = "tcp://" + dialable(tcp.Address())
-		s.logf("chirpstack: embedded MQTT broker on %s", s.mqttURL)
 	}
+	return s.connectMQTT(ctx)
+}
 
+// startBroker starts the embedded broker on listen and sets mqttURL.
+func (s *Server) startBroker(listen string) error {
+	s.broker = mqtt.New(&mqtt.Options{
+		InlineClient: false,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err := s.broker.AddHook(new(auth.AllowHook), nil); err != nil {
+		return fmt.Errorf("chirpstack: mqtt broker hook: %w", err)
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: listen})
+	if err := s.broker.AddListener(tcp); err != nil {
+		return fmt.Errorf("chirpstack: mqtt broker listen: %w", err)
+	}
+	if err := s.broker.Serve(); err != nil {
+		return fmt.Errorf("chirpstack: mqtt broker serve: %w", err)
+	}
+	s.mqttURL = "tcp://" + dialable(tcp.Address())
+	s.logf("chirpstack: embedded MQTT broker on %s", s.mqttURL)
+	return nil
+}
+
+// connectMQTT connects the gateway backend's client to mqttURL and returns
+// once it is subscribed to gateway events.
+func (s *Server) connectMQTT(ctx context.Context) error {
 	subscribed := make(chan error, 1)
 	topic := s.region + "/gateway/+/event/+"
 	opts := paho.NewClientOptions().
@@ -257,11 +273,13 @@ func (s *Server) startMQTT(ctx context.Context) error {
 		s.logf("chirpstack: subscribing to gateway event topic %s", topic)
 		t := c.Subscribe(topic, 0, s.onGatewayMessage)
 		t.Wait()
+		s.mqttReady.Store(t.Error() == nil)
 		select {
 		case subscribed <- t.Error():
 		default:
 		}
 	})
+	opts.SetConnectionLostHandler(func(paho.Client, error) { s.mqttReady.Store(false) })
 	s.mqc = paho.NewClient(opts)
 	t := s.mqc.Connect()
 	select {

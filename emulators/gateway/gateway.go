@@ -494,3 +494,12 @@ func eu868Channel(freq uint32) uint32 {
 	}
 	return 0
 }
+
+// Connected reports whether the gateway's MQTT connection is up (after a
+// broker restart it reconnects by itself). A UDP gateway is always connected.
+func (g *Gateway) Connected() bool {
+	if g.client == nil {
+		return g.udp != nil
+	}
+	return g.client.IsConnectionOpen()
+}

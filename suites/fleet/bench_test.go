@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,11 @@ func BenchmarkFleet(b *testing.B) {
 			b.ReportMetric(ms(last.Percentile(50)), "p50-ms")
 			b.ReportMetric(ms(last.Percentile(99)), "p99-ms")
 			b.ReportMetric(bringup.Seconds(), "bringup-s")
+			b.ReportMetric(float64(last.Uplinks)/float64(n), "uplinks/device")
+			// Where the time goes: each phase's median, to find what queues.
+			for ph, d := range last.Phases {
+				b.ReportMetric(ms(percentile(d, 50)), "p50-ms-"+strings.ReplaceAll(ph, " ", "-"))
+			}
 		})
 	}
 }

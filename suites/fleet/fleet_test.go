@@ -9,9 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tap2join/tap2join/rigs"
-	"github.com/tap2join/tap2join/rigs/phone"
-)
+	"github.com/tap2join/tap2join/rigs")
 
 // rigPath is the rig whose first board the fleet replicates.
 func rigPath() string {
@@ -55,15 +53,21 @@ type fleetStats struct {
 	N        int
 	Wall     time.Duration // first tap to last join
 	Latency  []time.Duration
+	Phases   map[string][]time.Duration // per phase, every board
 	DevAddrs map[string]string // board → DevAddr
+	// Uplinks and Downlinks count the LoRa frames on the air: one
+	// JoinRequest and one JoinAccept per device when no join is retried.
+	Uplinks, Downlinks int
 }
 
 // DevicesPerSecond is the fleet's provisioning rate.
 func (s fleetStats) DevicesPerSecond() float64 { return float64(s.N) / s.Wall.Seconds() }
 
 // Percentile returns the p-th percentile (nearest rank) of tap → join.
-func (s fleetStats) Percentile(p float64) time.Duration {
-	l := slices.Clone(s.Latency)
+func (s fleetStats) Percentile(p float64) time.Duration { return percentile(s.Latency, p) }
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	l := slices.Clone(d)
 	slices.Sort(l)
 	i := int(p/100*float64(len(l))+0.5) - 1
 	return l[min(max(i, 0), len(l)-1)]
@@ -73,7 +77,7 @@ func (s fleetStats) Percentile(p float64) time.Duration {
 // Each board's flow is the suite's usual one (phone.Provision): NDEF
 // identity, mailbox identity, HTTPS registration, PROVISION + ACK, join.
 func provisionFleet(ctx context.Context, rig *rigs.Rig) (fleetStats, error) {
-	st := fleetStats{N: len(rig.Boards), Latency: make([]time.Duration, len(rig.Boards)), DevAddrs: map[string]string{}}
+	st := fleetStats{N: len(rig.Boards), Latency: make([]time.Duration, len(rig.Boards)), DevAddrs: map[string]string{}, Phases: map[string][]time.Duration{}}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -90,15 +94,23 @@ func provisionFleet(ctx context.Context, rig *rigs.Rig) (fleetStats, error) {
 				return
 			}
 			st.Latency[i] = res.Total()
+			for _, t := range res.Timings {
+				st.Phases[t.Phase] = append(st.Phases[t.Phase], t.Wall)
+			}
 			st.DevAddrs[b.Name] = res.DevAddr
 		})
 	}
 	wg.Wait()
 	st.Wall = time.Since(start)
+	for _, f := range rig.Captured() {
+		if f.Uplink {
+			st.Uplinks++
+		} else {
+			st.Downlinks++
+		}
+	}
 	if len(errs) > 0 {
 		return st, fmt.Errorf("fleet: %d of %d boards failed: %w", len(errs), st.N, errors.Join(errs[:min(len(errs), 5)]...))
 	}
 	return st, nil
 }
-
-var _ = phone.PhaseJoin

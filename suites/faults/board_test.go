@@ -1,0 +1,160 @@
+package faults_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/tap2join/tap2join/emulators/stm32wl5"
+	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/reports"
+	"github.com/tap2join/tap2join/rigs"
+	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/phone"
+)
+
+var _ = Describe("the serial port vanishing and returning", Label("faults"), func() {
+	It("re-opens the console after ATZ re-enumerates the port; the next command works and the transcript shows the gap", func(ctx SpecContext) {
+		f := loadRig()
+		f.Boards[0].Serial.ReenumerateOnReset = true
+		rig := upRig(ctx, f, rigs.Options{})
+		b := rig.Boards[0]
+		con := b.Console
+		if _, err := con.Command(ctx, "AT"); err == board.ErrNoConsole {
+			Skip("the board has no serial console")
+		}
+		deui, err := con.Command(ctx, "AT+DEUI=?")
+		Expect(err).NotTo(HaveOccurred())
+		before := len(con.Transcript())
+
+		_, err = con.Command(ctx, "ATZ")
+		Expect(err).NotTo(HaveOccurred(), "ATZ returns once the board is ready again")
+		again, err := con.Command(ctx, "AT+DEUI=?")
+		Expect(err).NotTo(HaveOccurred(), "the next command works")
+		Expect(again).To(Equal(deui))
+		if r, ok := con.(interface{ Reopens() int }); ok {
+			Expect(r.Reopens()).To(BeNumerically(">=", 1), "the driver re-opened the port")
+		}
+
+		// The transcript: a note that the port was lost, one that it was
+		// open again, in that order, with the gap between them.
+		var lost, open time.Time
+		for _, l := range con.Transcript()[before:] {
+			switch {
+			case l.Dir == board.Note && strings.HasPrefix(l.Text, "port lost") && lost.IsZero():
+				lost = l.Time
+			case l.Dir == board.Note && strings.Contains(l.Text, " open (") && !lost.IsZero() && open.IsZero():
+				open = l.Time
+			}
+		}
+		Expect(lost).NotTo(BeZero(), "the transcript notes the port vanishing")
+		Expect(open).NotTo(BeZero(), "the transcript notes the port open again")
+		gap := open.Sub(lost)
+		reports.Record(reports.Duration("serial re-enumeration gap", b.Name, gap))
+		outcome("serial port vanished and returned", fmt.Sprintf("console re-opened after %v; the next command answered OK", gap.Round(time.Millisecond)))
+	}, SpecTimeout(time.Minute))
+})
+
+var _ = Describe("power lost during an NVM write", Label("faults"), func() {
+	It("leaves the old key or the new key after power-up, never a mix, at every flash step", func(ctx SpecContext) {
+		dir := GinkgoT().TempDir()
+		golden := filepath.Join(dir, "golden.nvm")
+
+		// A board provisioned with the old key and joined, its flash in a file.
+		f := loadRig()
+		f.Boards[0].NVM = golden
+		var old provproto.KCV
+		var join provproto.EUI64
+		func() {
+			rig, err := rigs.Up(ctx, f, rigs.Options{RXWindowCap: rxCap})
+			Expect(err).NotTo(HaveOccurred())
+			defer func() { Expect(rig.Close()).To(Succeed()) }()
+			awaitMailbox(ctx, rig.Boards[0])
+			be := &backend{c: rig.Backend}
+			res, err := phone.New(phone.NFCTag(rig.Boards[0].Tag), be, phone.Options{}).Provision(ctx, rig.Region, rig.Joins())
+			Expect(err).NotTo(HaveOccurred())
+			old, join = kcvOf(be.last), res.JoinEUI
+		}()
+		image := readFile(golden)
+
+		var newKey provproto.Keys
+		_, _ = rand.Read(newKey.AppKey[:])
+		fresh := provproto.CheckValue(newKey.AppKey)
+		var outcomes []string
+		firstNew := 0
+		for step := 1; step <= stm32wl5.SaveSteps; step++ {
+			nvm := filepath.Join(dir, fmt.Sprintf("step-%02d.nvm", step))
+			writeFile(nvm, image)
+
+			// Re-provisioning with the power cut after `step` flash steps.
+			// No gateway: these rigs never reach the network.
+			cut := loadRig()
+			cut.Gateways = nil
+			cut.Boards[0].NVM = nvm
+			cut.Boards[0].Faults.NVMKillAtStep = step
+			func() {
+				rig, err := rigs.Up(ctx, cut, rigs.Options{RXWindowCap: rxCap, NoConsoles: true})
+				Expect(err).NotTo(HaveOccurred(), "step %d", step)
+				defer func() { Expect(rig.Close()).To(Succeed()) }()
+				awaitMailbox(ctx, rig.Boards[0])
+				p := phone.New(phone.NFCTag(rig.Boards[0].Tag), nil, phone.Options{Reprovision: true})
+				id, err := p.Identity(ctx)
+				Expect(err).NotTo(HaveOccurred(), "step %d", step)
+				Expect(id.State).To(Equal(provproto.StateJoined), "step %d: the old key's board", step)
+				wctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				done := make(chan error, 1)
+				go func() {
+					_, err := p.WriteKey(wctx, id, phone.Issued{JoinEUI: join, Keys: newKey}, rig.Region)
+					done <- err
+				}()
+				Eventually(rig.BackgroundErrors).WithContext(ctx).Should(MatchError(stm32wl5.ErrPowerLoss), "step %d: the power is cut", step)
+				cancel()
+				Expect(<-done).To(HaveOccurred(), "step %d: a dead board acknowledges nothing", step)
+			}()
+
+			// Power-up: a new board on the same flash.
+			up := loadRig()
+			up.Gateways = nil
+			up.Boards[0].NVM = nvm
+			func() {
+				rig, err := rigs.Up(ctx, up, rigs.Options{RXWindowCap: rxCap})
+				Expect(err).NotTo(HaveOccurred(), "step %d: power-up", step)
+				defer func() { Expect(rig.Close()).To(Succeed()) }()
+				b := rig.Boards[0]
+				awaitMailbox(ctx, b)
+				id := deviceState(ctx, b)
+				root, app, ok := keyKCVs(ctx, b)
+				Expect(ok).To(BeTrue(), "the power-up rig has a console")
+				Expect(app).To(Equal(root), "step %d: both key slots from one record", step)
+				switch {
+				case root == old:
+					Expect(id.State).To(Equal(provproto.StateJoined), "step %d: old key, old state", step)
+					Expect(firstNew).To(BeZero(), "step %d: old key after the new one was complete at step %d", step, firstNew)
+					outcomes = append(outcomes, fmt.Sprintf("%d:old", step))
+				case root == fresh:
+					Expect(id.State).To(Equal(provproto.StateProvisioned), "step %d: new key, new state", step)
+					if firstNew == 0 {
+						firstNew = step
+					}
+					outcomes = append(outcomes, fmt.Sprintf("%d:new", step))
+				default:
+					Fail(fmt.Sprintf("step %d: the device holds a key that is neither the old nor the new one (KCV %s)", step, root))
+				}
+				Expect(id.JoinEUI).To(Equal(join))
+			}()
+		}
+		Expect(outcomes[0]).To(Equal("1:old"), "the erase step alone keeps the old key")
+		Expect(firstNew).To(BeNumerically(">", 1))
+		Expect(outcomes[len(outcomes)-1]).To(HaveSuffix(":new"), "a cut after the last step keeps the new key")
+		outcome("power loss during NVM write",
+			fmt.Sprintf("old key (KCV %s) kept for a cut at steps 1..%d, new key (KCV %s) from step %d of %d; never a mix",
+				old, firstNew-1, fresh, firstNew, stm32wl5.SaveSteps))
+	}, SpecTimeout(3*time.Minute))
+})

@@ -1,0 +1,255 @@
+// Package faults_test is the fault suite of the release gate: every fault a
+// bench can meet — the phone lifted mid-write, corrupted and replayed
+// messages, wrong passwords, an MCU that does not read its mailbox, a serial
+// port that vanishes, a broker or network server restarting, a container
+// crashing, the gateway gone, the power cut during an NVM write — must end in
+// a defined state with nothing lost. Each spec says which in a report entry
+// "outcome: <fault>" (the end state: "old key kept", "retried and joined",
+// "REPLAY rejected, device unchanged", …).
+//
+// Faults are injected through rigs' hooks (rigs/faults.go): on a real part
+// they answer rigs.ErrNotEmulated and the spec skips. Keys never appear in
+// the report: the specs compare key check values only.
+//
+// Wall clock: about 3 s on instant timing — the broker restart waits for
+// paho's 1 s reconnect back-off; the NVM power-loss loop brings a rig up twice
+// per flash step (67 rigs, < 1 s). The container crash (needs:docker) adds
+// the stack's start (2–10 s).
+package faults_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/tap2join/tap2join/fixtures/provisioning"
+	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/rigs"
+	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/phone"
+)
+
+func TestFaults(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Faults")
+}
+
+func rigPath() string {
+	if p := os.Getenv("TAP2JOIN_RIG"); p != "" {
+		return p
+	}
+	return "rigs/emulated.yaml"
+}
+
+// loadRig reads the rig file with its first board only, its firmware
+// printing keys on AT+APPKEY=? so a spec can compare them by KCV.
+func loadRig() *rigs.File {
+	GinkgoHelper()
+	p, err := rigs.Find(rigPath())
+	Expect(err).NotTo(HaveOccurred())
+	f, err := rigs.Load(p)
+	Expect(err).NotTo(HaveOccurred())
+	f.Boards = f.Boards[:1]
+	f.Boards[0].Faults.KeyReadBack = true
+	return f
+}
+
+// rxCap bounds an emulated receive window without a gateway to end it, so
+// a join nobody answers fails in wall-clock milliseconds.
+const rxCap = 100 * time.Millisecond
+
+// upRig brings f up for the current spec and closes it when the spec ends;
+// the console transcripts go to the report (redacted) on failure.
+func upRig(ctx context.Context, f *rigs.File, opts rigs.Options) *rigs.Rig {
+	GinkgoHelper()
+	if opts.RXWindowCap == 0 {
+		opts.RXWindowCap = rxCap
+	}
+	rig, err := rigs.Up(ctx, f, opts)
+	Expect(err).NotTo(HaveOccurred(), "bring up rig %s", f.Name)
+	for _, b := range rig.Boards {
+		awaitMailbox(ctx, b)
+	}
+	DeferCleanup(func() {
+		for _, b := range rig.Boards {
+			tr := board.FormatTranscript(b.Console.Transcript())
+			Expect(rigs.FindIssuedKeys([]byte(tr))).To(BeEmpty(), "console transcript of %s holds an issued key", b.Name)
+			AddReportEntry("console transcript "+b.Name, tr, ReportEntryVisibilityFailureOrVerbose)
+		}
+		Expect(rig.Close()).To(Succeed())
+	})
+	return rig
+}
+
+// skipUnlessEmulated skips the spec when a fault cannot be injected here.
+func skipUnlessEmulated(err error) {
+	GinkgoHelper()
+	if errors.Is(err, rigs.ErrNotEmulated) {
+		Skip(err.Error())
+	}
+	Expect(err).NotTo(HaveOccurred())
+}
+
+// outcome records the defined end state a fault reached.
+func outcome(fault, state string) {
+	AddReportEntry("outcome: "+fault, state)
+}
+
+// The report must never hold key material (named by KCV only if it does).
+var _ = ReportAfterSuite("no key material in the report", func(r Report) {
+	raw, err := json.Marshal(r)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(rigs.FindIssuedKeys(raw)).To(BeEmpty())
+})
+
+// backend is the app's registration through the rig's HTTPS backend; it
+// keeps the last issued keys, as the app does until the key is written.
+type backend struct {
+	c    *provisioning.Client
+	last phone.Issued
+}
+
+func (b *backend) Register(ctx context.Context, dev, join provproto.EUI64, loc *phone.Location) (phone.Issued, error) {
+	iss, err := b.c.Register(ctx, dev, join, nil)
+	if err != nil {
+		return phone.Issued{}, err
+	}
+	b.last = phone.Issued{JoinEUI: iss.JoinEUI, Keys: iss.Keys}
+	return b.last, nil
+}
+
+func kcvOf(iss phone.Issued) provproto.KCV { return provproto.CheckValue(iss.Keys.AppKey) }
+
+// tapTag is the phone's tag with a hand on it: before and after each
+// Write Message it may act (lift the phone), and it keeps every PROVISION
+// frame written (for replays).
+type tapTag struct {
+	phone.Tag
+	before, after func(msg []byte)
+	provisions    [][]byte
+}
+
+func isProvision(msg []byte) bool {
+	return len(msg) >= 2 && provproto.Type(msg[1]) == provproto.TypeProvision
+}
+
+func (t *tapTag) WriteMessage(ctx context.Context, msg []byte) error {
+	if isProvision(msg) {
+		t.provisions = append(t.provisions, append([]byte(nil), msg...))
+	}
+	if t.before != nil {
+		t.before(msg)
+	}
+	err := t.Tag.WriteMessage(ctx, msg)
+	if err == nil && t.after != nil {
+		t.after(msg)
+	}
+	return err
+}
+
+// keyKCVs reads the device's keys on its console (AT+NWKKEY=?, the LoRaWAN
+// 1.0.x root key it joins with, and AT+APPKEY=?) and returns their check
+// values; the keys themselves never leave this function. ok is false for a
+// board without a console.
+func keyKCVs(ctx context.Context, b *rigs.Board) (root, app provproto.KCV, ok bool) {
+	GinkgoHelper()
+	read := func(cmd string) (provproto.KCV, bool) {
+		lines, err := b.Console.Command(ctx, cmd)
+		if errors.Is(err, board.ErrNoConsole) {
+			return provproto.KCV{}, false
+		}
+		Expect(err).NotTo(HaveOccurred(), "%s on %s", cmd, b.Name)
+		// The key is the last line (banner lines of a boot the console saw
+		// late may come first). Lines are never put in a failure message.
+		var kcvs []provproto.KCV
+		for _, l := range lines {
+			if k, parsed := board.ParseKey(l); parsed {
+				kcvs = append(kcvs, provproto.CheckValue(k))
+			}
+		}
+		Expect(kcvs).NotTo(BeEmpty(), "%s prints a 16-byte key (%d lines)", cmd, len(lines))
+		return kcvs[len(kcvs)-1], true
+	}
+	root, ok = read("AT+NWKKEY=?")
+	if !ok {
+		return root, app, false
+	}
+	app, _ = read("AT+APPKEY=?")
+	return root, app, true
+}
+
+// deviceState reads the device's provisioning state over the mailbox.
+func deviceState(ctx context.Context, b *rigs.Board) provproto.Identity {
+	GinkgoHelper()
+	id, err := b.Phone.Identity(ctx)
+	Expect(err).NotTo(HaveOccurred(), "IDENTITY of %s", b.Name)
+	return id
+}
+
+// awaitEvents reads console events until want returns true for one; it
+// returns every event seen.
+func awaitEvents(ctx context.Context, con board.Console, want func(board.Event) bool) []board.Event {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var seen []board.Event
+	for {
+		select {
+		case ev, ok := <-con.Events():
+			Expect(ok).To(BeTrue(), "console closed")
+			seen = append(seen, ev)
+			if want(ev) {
+				return seen
+			}
+		case <-ctx.Done():
+			var names []string
+			for _, e := range seen {
+				names = append(names, e.Line)
+			}
+			Fail(fmt.Sprintf("no awaited console event; seen: %s", strings.Join(names, " | ")))
+		}
+	}
+}
+
+func named(names ...string) func(board.Event) bool {
+	return func(e board.Event) bool {
+		for _, n := range names {
+			if e.Name == n {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func readFile(p string) []byte {
+	GinkgoHelper()
+	b, err := os.ReadFile(p)
+	Expect(err).NotTo(HaveOccurred())
+	return b
+}
+
+func writeFile(p string, b []byte) {
+	GinkgoHelper()
+	Expect(os.WriteFile(p, b, 0o600)).To(Succeed())
+}
+
+// awaitMailbox waits until the board's firmware has finished booting: its
+// mailbox is on and empty. (The firmware's boot event comes before it
+// configures the tag, so a rig or a reset can return a little earlier.)
+func awaitMailbox(ctx context.Context, b *rigs.Board) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		st, err := b.Tag.MailboxStatus(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(st.Free()).To(BeTrue(), "mailbox %s", st)
+	}).WithContext(ctx).WithTimeout(10*time.Second).WithPolling(time.Millisecond).Should(Succeed(), "%s: mailbox on", b.Name)
+}

@@ -1,0 +1,280 @@
+package faults_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/rigs"
+	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/nfc"
+	"github.com/tap2join/tap2join/rigs/phone"
+)
+
+// join waits for the network server's join and first uplink of dev.
+func join(ctx context.Context, rig *rigs.Rig, dev provproto.EUI64) string {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err := rig.Joins().AwaitJoin(ctx, dev)
+	Expect(err).NotTo(HaveOccurred(), "join of %s", dev)
+	addr, err := rig.Joins().AwaitUplink(ctx, dev)
+	Expect(err).NotTo(HaveOccurred(), "first uplink of %s", dev)
+	return addr
+}
+
+var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
+	It("fails naming the phase when the PROVISION never reaches the tag; the device holds no key; a re-tap writes it and it joins", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig(), rigs.Options{})
+		b := rig.Boards[0]
+		be := &backend{c: rig.Backend}
+		tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
+		// The second message of the exchange (PROVISION, after GET_IDENTITY):
+		// the phone leaves the field as it sends it.
+		tag.before = func(msg []byte) {
+			if isProvision(msg) {
+				skipUnlessEmulated(b.Lift())
+			}
+		}
+		p := phone.New(tag, be, phone.Options{})
+		_, err := p.Provision(ctx, rig.Region, rig.Joins())
+		Expect(err).To(HaveOccurred())
+		Expect(phone.PhaseOf(err)).To(Equal(phone.PhaseWriteKey))
+		Expect(err.Error()).To(ContainSubstring(`phase "write key" failed`))
+		Expect(errors.Is(err, nfc.ErrNoResponse)).To(BeTrue(), "the error says the tag did not answer: %v", err)
+		Expect(rigs.FindIssuedKeys([]byte(err.Error()))).To(BeEmpty())
+
+		// Re-tap: the device never saw the key.
+		Expect(b.Tap()).To(Succeed())
+		id := deviceState(ctx, b)
+		Expect(id.State).To(Equal(provproto.StateFactory), "no key stored")
+
+		// Retry of the failed phase with the key the app still holds.
+		retry := phone.New(phone.NFCTag(b.Tag), be, phone.Options{})
+		id, err = retry.Identity(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		ack, err := retry.WriteKey(ctx, id, be.last, rig.Region)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ack.AppKCV).To(Equal(kcvOf(be.last)))
+		addr := join(ctx, rig, id.DevEUI)
+		root, app, ok := keyKCVs(ctx, b)
+		if ok {
+			Expect(root).To(Equal(kcvOf(be.last)), "the device joins with the full new key")
+			Expect(app).To(Equal(root))
+		}
+		outcome("tag lifted before the PROVISION reached the tag",
+			fmt.Sprintf("phone error names phase %q; device kept no key (state %s); re-tapped, retried and joined as %s with key KCV %s",
+				phone.PhaseWriteKey, provproto.StateFactory, addr, kcvOf(be.last)))
+	}, SpecTimeout(time.Minute))
+
+	It("fails naming the phase when the field goes between Write Message and the answer; the device holds the full new key; the re-tap reads the ACK and it joins", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig(), rigs.Options{})
+		b := rig.Boards[0]
+		be := &backend{c: rig.Backend}
+		tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
+		tag.after = func(msg []byte) {
+			if isProvision(msg) {
+				skipUnlessEmulated(b.Lift())
+			}
+		}
+		p := phone.New(tag, be, phone.Options{})
+		_, err := p.Provision(ctx, rig.Region, rig.Joins())
+		Expect(err).To(HaveOccurred())
+		Expect(phone.PhaseOf(err)).To(Equal(phone.PhaseWriteKey))
+		Expect(errors.Is(err, nfc.ErrNoResponse)).To(BeTrue(), "the error says the tag did not answer: %v", err)
+
+		// The device read the whole message over I2C (the field plays no
+		// part there), stored the key and posted its ACK.
+		want := kcvOf(be.last)
+		awaitEvents(ctx, b.Console, named("NFC_PROVISIONED"))
+		Expect(b.Tap()).To(Succeed())
+		Eventually(func(g Gomega) {
+			st, err := b.Tag.MailboxStatus(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(st.HostPut).To(BeTrue(), "the device's answer waits in the mailbox: %s", st)
+		}).WithContext(ctx).Should(Succeed())
+		raw, err := b.Tag.ReadMessage(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		f, err := provproto.Unmarshal(raw)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(f.Type).To(Equal(provproto.TypeProvisionAck))
+		ack, err := provproto.ParseAck(f.Body)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ack.AppKCV).To(Equal(want), "the ACK names the issued key")
+
+		nid, err := b.Phone.ReadNDEFIdentity(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		addr := join(ctx, rig, nid.DevEUI)
+		id := deviceState(ctx, b)
+		Expect(id.State).To(Equal(provproto.StateJoined))
+		root, app, ok := keyKCVs(ctx, b)
+		if ok {
+			Expect(root).To(Equal(want), "the full new key, not a part of it")
+			Expect(app).To(Equal(want))
+		}
+		outcome("tag lifted between Write Message and the device's answer",
+			fmt.Sprintf("phone error names phase %q; device stored the full new key (KCV %s); re-tap read the pending ACK; joined as %s", phone.PhaseWriteKey, want, addr))
+	}, SpecTimeout(time.Minute))
+})
+
+var _ = Describe("corrupted and replayed PROVISION messages", Label("faults"), func() {
+	It("rejects them with BAD_CRC and REPLAY and keeps the key", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig(), rigs.Options{})
+		b := rig.Boards[0]
+		be := &backend{c: rig.Backend}
+		tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
+		res, err := phone.New(tag, be, phone.Options{}).Provision(ctx, rig.Region, rig.Joins())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(tag.provisions).To(HaveLen(1), "the PROVISION on the air, captured")
+		old := kcvOf(be.last)
+		unchanged := func(what string) {
+			GinkgoHelper()
+			id := deviceState(ctx, b)
+			Expect(id.State).To(Equal(provproto.StateJoined), "%s: state", what)
+			Expect(id.JoinEUI).To(Equal(res.JoinEUI), "%s: JoinEUI", what)
+			if root, app, ok := keyKCVs(ctx, b); ok {
+				Expect(root).To(Equal(old), "%s: root key", what)
+				Expect(app).To(Equal(old), "%s: AppKey", what)
+			}
+		}
+		p := phone.New(phone.NFCTag(b.Tag), nil, phone.Options{Reprovision: true})
+
+		// A PROVISION for the current nonce with a new key, one byte flipped.
+		id, err := p.Identity(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		var k provproto.Keys
+		_, _ = rand.Read(k.AppKey[:])
+		frame, err := provproto.Provision{Nonce: id.Nonce, Reprovision: true, Region: rig.Region, JoinEUI: res.JoinEUI, Keys: k}.MarshalClear()
+		Expect(err).NotTo(HaveOccurred())
+		frame[len(frame)/2] ^= 0x01
+		_, err = p.Exchange(ctx, frame)
+		st, ok := provproto.StatusOf(err)
+		Expect(ok).To(BeTrue(), "an ERROR answer: %v", err)
+		Expect(st).To(Equal(provproto.BadCRC))
+		unchanged("after BAD_CRC")
+		outcome("corrupted PROVISION", "BAD_CRC rejected, device unchanged (key KCV "+old.String()+")")
+
+		// The captured PROVISION again: its nonce is spent.
+		_, err = p.Exchange(ctx, tag.provisions[0])
+		st, ok = provproto.StatusOf(err)
+		Expect(ok).To(BeTrue(), "an ERROR answer: %v", err)
+		Expect(st).To(Equal(provproto.Replay))
+		awaitEvents(ctx, b.Console, func(e board.Event) bool { return e.Line == "+EVT:NFC_REJECTED REPLAY" })
+		unchanged("after the replay")
+		// And after a fresh IDENTITY (a new nonce) it is still a replay.
+		_, err = p.Identity(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = p.Exchange(ctx, tag.provisions[0])
+		st, _ = provproto.StatusOf(err)
+		Expect(st).To(Equal(provproto.Replay))
+		unchanged("after the replay on a fresh nonce")
+		outcome("replayed PROVISION", "REPLAY rejected, device unchanged (key KCV "+old.String()+")")
+	}, SpecTimeout(time.Minute))
+})
+
+var _ = Describe("wrong RF passwords", Label("faults"), func() {
+	It("answers the chip's error, keeps the area protected, and opens it for the right password", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig(), rigs.Options{})
+		b := rig.Boards[0]
+		d := b.Tag
+		var factory, secret, wrong [8]byte
+		copy(secret[:], "t2j-pwd1")
+		copy(wrong[:], "t2j-pwd2")
+		// Configuration session (RF_PWD_0): area 2 from byte 2048, read and
+		// write protected by RF_PWD_1 (RFA2SS = 1001b, DS Table 44); then
+		// RF_PWD_1 changed from its factory value.
+		Expect(d.PresentPassword(ctx, 0, factory)).To(Succeed())
+		Expect(d.WriteConfig(ctx, 0x05, 0x3F)).To(Succeed()) // ENDA1
+		Expect(d.WriteConfig(ctx, 0x06, 0x09)).To(Succeed()) // RFA2SS
+		Expect(d.PresentPassword(ctx, 1, factory)).To(Succeed())
+		Expect(d.WritePassword(ctx, 1, secret)).To(Succeed())
+		const area2 = 2048 / 4 // first block of area 2
+		// RF writes to user memory need the mailbox off (DS §5.1.2), which the
+		// firmware turns back on: it is halted meanwhile.
+		skipUnlessEmulated(b.HaltMCU())
+		Expect(d.SetMailbox(ctx, false)).To(Succeed())
+
+		// A wrong password: ISO error 0Fh, every RF session closed.
+		err := d.PresentPassword(ctx, 1, wrong)
+		Expect(err).To(MatchError(&nfc.ISOError{Code: nfc.CodeUnknown}))
+		_, err = d.ReadBlocks(ctx, area2, 1)
+		Expect(err).To(MatchError(&nfc.ISOError{Code: nfc.CodeReadProtected}), "area 2 stays read-protected")
+		Expect(d.WriteBlocks(ctx, area2, []byte{1, 2, 3, 4})).To(MatchError(&nfc.ISOError{Code: nfc.CodeLocked}), "and write-protected")
+		// The factory password no longer opens it either.
+		Expect(d.PresentPassword(ctx, 1, factory)).To(MatchError(&nfc.ISOError{Code: nfc.CodeUnknown}))
+		_, err = d.ReadBlocks(ctx, area2, 1)
+		Expect(err).To(MatchError(&nfc.ISOError{Code: nfc.CodeReadProtected}))
+
+		// The right one opens it.
+		Expect(d.PresentPassword(ctx, 1, secret)).To(Succeed())
+		Expect(d.WriteBlocks(ctx, area2, []byte{1, 2, 3, 4})).To(Succeed())
+		got, err := d.ReadBlocks(ctx, area2, 1)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got).To(Equal([]byte{1, 2, 3, 4}))
+		// Area 1 (the NDEF identity) is not behind the password: with every
+		// session closed again the phone still reads the device, whose
+		// firmware (reset) serves the mailbox again.
+		Expect(d.PresentPassword(ctx, 1, wrong)).NotTo(Succeed())
+		Expect(b.ResetMCU(ctx)).To(Succeed())
+		awaitMailbox(ctx, b)
+		_, err = b.Phone.ReadNDEFIdentity(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(deviceState(ctx, b).State).To(Equal(provproto.StateFactory))
+		outcome("wrong RF password", "ISO error 0Fh; area 2 stayed read- and write-protected (15h/12h); the right password opened it")
+	}, SpecTimeout(time.Minute))
+})
+
+var _ = Describe("an MCU that does not read its mailbox", Label("faults"), func() {
+	It("gets the message released by the mailbox watchdog, the phone a clear timeout, and a reset board answers again", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig(), rigs.Options{})
+		b := rig.Boards[0]
+		d := b.Tag
+		// MB_WDG = 1: 30 ms (DS Table 16), set by the phone in the
+		// configuration session; MB_MODE stays 1.
+		var factory [8]byte
+		Expect(d.PresentPassword(ctx, 0, factory)).To(Succeed())
+		ftm, err := d.ReadConfig(ctx, 0x0D)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ftm&0x01).To(BeEquivalentTo(1), "the firmware enabled MB_MODE")
+		Expect(d.WriteConfig(ctx, 0x0D, 0x01|1<<1)).To(Succeed())
+
+		skipUnlessEmulated(b.HaltMCU())
+		const timeout = 50 * time.Millisecond
+		p := phone.New(phone.NFCTag(d), nil, phone.Options{ReplyTimeout: timeout})
+		_, err = p.Identity(ctx)
+		Expect(err).To(HaveOccurred())
+		Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
+		Expect(err.Error()).To(ContainSubstring("no answer from the device within " + timeout.String()))
+		st, err := d.MailboxStatus(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.RFPut).To(BeTrue(), "the request still waits for the device: %s", st)
+		Expect(st.Free()).To(BeFalse())
+
+		expired, err := b.ExpireMailboxWatchdog()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(expired).To(BeTrue(), "MB_WDG released the message")
+		st, err = d.MailboxStatus(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.Raw).To(BeEquivalentTo(0x91), "RF_CURRENT | HOST_MISS | MB_EN (DS Figure 12): %s", st)
+		Expect(st.HostMiss).To(BeTrue(), "the host missed the RF message")
+		Expect(st.RFMiss).To(BeFalse())
+		Expect(st.Free()).To(BeTrue(), "the mailbox takes a new message")
+
+		// The device comes back: a reset, and the same phone is answered.
+		Expect(b.ResetMCU(ctx)).To(Succeed())
+		awaitMailbox(ctx, b)
+		id, err := phone.New(phone.NFCTag(d), nil, phone.Options{}).Identity(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(id.State).To(Equal(provproto.StateFactory))
+		res, err := b.Phone.Provision(ctx, rig.Region, rig.Joins())
+		Expect(err).NotTo(HaveOccurred())
+		outcome("MCU not reading the mailbox",
+			fmt.Sprintf("phone: no answer within %v; MB_WDG released the message (MB_CTRL_Dyn 91h, HOST_MISS); after a reset the device answered, was provisioned and joined as %s", timeout, res.DevAddr))
+	}, SpecTimeout(time.Minute))
+})
