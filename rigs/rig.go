@@ -333,7 +333,9 @@ func waitBooted(ctx context.Context, events <-chan stm32wl5.Event, failed <-chan
 	for {
 		select {
 		case ev := <-events:
-			if ev.Kind == stm32wl5.Booted {
+			// Ready, not Booted: the tag must hold the NDEF identity and
+			// have its mailbox enabled before a phone taps.
+			if ev.Kind == stm32wl5.Ready {
 				return nil
 			}
 		case err := <-failed:

@@ -135,6 +135,10 @@ const (
 	Downlink
 	// Reset: the MCU was reset (ATZ, AT+RFS); a Booted event follows.
 	Reset
+	// Ready: boot is complete — tag configured, NDEF identity written,
+	// mailbox enabled — so a phone may tap. Booted comes first, as soon as
+	// the firmware starts (its banner), before the tag is set up.
+	Ready
 )
 
 func (k EventKind) String() string {
@@ -159,6 +163,8 @@ func (k EventKind) String() string {
 		return "Downlink"
 	case Reset:
 		return "Reset"
+	case Ready:
+		return "Ready"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -518,6 +524,7 @@ func (b *Board) boot(ctx context.Context) error {
 	b.booted = true
 	b.mu.Unlock()
 	b.printReady()
+	b.emit(Ready, "mailbox enabled, NDEF identity state %s", rec.state)
 	switch rec.state {
 	case provproto.StateProvisioned:
 		b.startJoin(ctx, b.cfg.JoinAttempts, true) // provisioned but never joined: try again

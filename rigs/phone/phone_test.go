@@ -43,7 +43,7 @@ func board(t *testing.T, wrapped bool, opts phone.Options) *phone.Phone {
 	for booted := false; !booted; {
 		select {
 		case ev := <-mcu.Events():
-			booted = ev.Kind == stm32wl5.Booted
+			booted = ev.Kind == stm32wl5.Ready
 		case <-deadline:
 			t.Fatal("board did not boot")
 		}
