@@ -42,6 +42,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/reflection"
 )
@@ -348,6 +349,17 @@ func (s *Server) Close() error {
 			// can block on a connection accepted but never completed (e.g. a
 			// client reconnecting during shutdown). Bound it so Close always
 			// returns; the listener is closed either way.
+			// Stop accepting first, as RestartBroker does: mochi disconnects
+			// clients before closing its listener, and a client reconnecting
+			// in between would hold Close until the timeout below.
+			if l, ok := s.broker.Listeners.Get("tcp"); ok {
+				l.Close(func(string) {})
+			}
+			// The listener is now marked closed, so the broker's own Close
+			// will not disconnect its clients: do it here.
+			for _, cl := range s.broker.Clients.GetAll() {
+				_ = s.broker.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
 			done := make(chan error, 1)
 			go func() { done <- s.broker.Close() }()
 			select {
