@@ -43,7 +43,10 @@ type Rig struct {
 	ProfileID     string
 	// Backend is the phone's HTTPS client for the provisioning backend.
 	Backend *provisioning.Client
-	Region  byte
+	// BackendCA is the PEM certificate of the embedded backend's per-run CA
+	// (nil for an external backend, which a system root vouches for).
+	BackendCA []byte
+	Region    byte
 
 	Boards []*Board
 
@@ -248,6 +251,7 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		}
 		r.closers = append(r.closers, be.Close)
 		r.Backend = provisioning.NewClient(be.URL(), be.Token(), be.CA().Pool())
+		r.BackendCA = be.CA().PEM()
 	case "external":
 		r.Backend = provisioning.NewClient(f.Provisioning.URL, expandEnv(f.Provisioning.Token), nil)
 	}

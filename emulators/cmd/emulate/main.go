@@ -8,10 +8,12 @@
 // endpoints, e.g.
 //
 //	{"rig":"emulated-pcsc","network":{"api":"127.0.0.1:41235","token":"…","mqtt":"tcp://127.0.0.1:40111"},
-//	 "boards":[{"name":"board-1","pcsc_reader":"Virtual PCD 00 00","serial_port":""}]}
+//	 "provisioning":{"url":"https://127.0.0.1:43117","token":"…","ca_file":"/tmp/tap2join-ca-….pem"},
+//	 "boards":[{"name":"board-1","pcsc_reader":"Virtual PCD 00 00","serial_port":"/tmp/…/usb-STMicroelectronics_…"}]}
 //
-// serial_port is reserved for boards with an AT console on a pty (empty until
-// the rig provides one). Logs go to stderr.
+// serial_port is the board's AT console (a pty behind a stable link, 9600 8N1),
+// "" for a board without one; ca_file holds the embedded provisioning
+// backend's per-run CA certificate (PEM), removed on exit. Logs go to stderr.
 //
 // This is a command, not a library: unlike the packages under emulators/, it
 // imports rigs (which wires the emulators together).
@@ -43,16 +45,24 @@ func main() {
 
 // Endpoints is the JSON line printed once the rig is up.
 type Endpoints struct {
-	Rig     string           `json:"rig"`
-	Network rigs.NetworkInfo `json:"network"`
-	Boards  []BoardEndpoints `json:"boards"`
+	Rig          string           `json:"rig"`
+	Network      rigs.NetworkInfo `json:"network"`
+	Provisioning Backend          `json:"provisioning"`
+	Boards       []BoardEndpoints `json:"boards"`
+}
+
+// Backend says how to reach the provisioning backend (the phone app's server).
+type Backend struct {
+	URL    string `json:"url"`
+	Token  string `json:"token"`
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 // BoardEndpoints says how to reach one board.
 type BoardEndpoints struct {
 	Name       string `json:"name"`
 	PCSCReader string `json:"pcsc_reader"` // "" when the board's tag is on the direct transport
-	SerialPort string `json:"serial_port"` // AT console pty; "" until boards have one
+	SerialPort string `json:"serial_port"` // AT console pty; "" for a board without one
 }
 
 // run brings the rig up, prints the endpoints, waits for ctx, closes the rig.
@@ -82,8 +92,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ep := Endpoints{Rig: f.Name, Network: rig.NetworkInfo, Boards: []BoardEndpoints{}}
+	if rig.Backend != nil {
+		ep.Provisioning = Backend{URL: rig.Backend.BaseURL, Token: rig.Backend.Token}
+	}
+	if len(rig.BackendCA) > 0 {
+		ca, err := os.CreateTemp("", "tap2join-ca-*.pem")
+		if err != nil {
+			return errors.Join(fmt.Errorf("emulate: write backend CA: %w", err), rig.Close())
+		}
+		defer os.Remove(ca.Name())
+		_, werr := ca.Write(rig.BackendCA)
+		if err := errors.Join(werr, ca.Close()); err != nil {
+			return errors.Join(fmt.Errorf("emulate: write backend CA: %w", err), rig.Close())
+		}
+		ep.Provisioning.CAFile = ca.Name()
+	}
 	for _, b := range rig.Boards {
-		ep.Boards = append(ep.Boards, BoardEndpoints{Name: b.Name, PCSCReader: b.Reader()})
+		ep.Boards = append(ep.Boards, BoardEndpoints{Name: b.Name, PCSCReader: b.Reader(), SerialPort: b.SerialPath})
 	}
 	line, err := json.Marshal(ep)
 	if err != nil {
