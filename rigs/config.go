@@ -28,6 +28,8 @@ type File struct {
 	Gateways     []Gateway    `yaml:"gateways"`
 	Boards       []BoardSpec  `yaml:"boards"`
 
+	// gaps are settings valid in the file that Up cannot drive yet (lab.go).
+	gaps []string
 	// Path is where the file was read from (not part of the YAML).
 	Path string `yaml:"-"`
 }
@@ -64,6 +66,8 @@ type Provisioning struct {
 type Gateway struct {
 	ID       string `yaml:"id"`       // 16 hex digits
 	Emulated bool   `yaml:"emulated"` // an emulated gateway on the emulated air
+	// Hardware describes a real gateway (lab.go; validated, not driven yet).
+	Hardware *GatewayHardware `yaml:"hardware"`
 }
 
 // BoardSpec is one device under test.
@@ -75,6 +79,10 @@ type BoardSpec struct {
 	NFC      NFC    `yaml:"nfc"`
 	Serial   Serial `yaml:"serial"` // AT console (console.go)
 	Faults   Faults `yaml:"faults"`
+	// Hardware is a real board's bench wiring and Lease its exclusive lease
+	// (lab.go; validated, not driven by Up yet).
+	Hardware *Hardware  `yaml:"hardware"`
+	Lease    *LeaseSpec `yaml:"lease"`
 	// NVM is a file holding an emulated board's flash (its NVM context), so
 	// the board keeps its key across rig restarts: a second rig on the same
 	// file is the same board powered up again. "" = in memory.
@@ -119,8 +127,21 @@ func Load(path string) (*File, error) {
 	return f, nil
 }
 
-// Parse parses and validates rig YAML, filling defaults.
+// Parse parses and validates rig YAML, filling defaults. A file that is
+// valid but asks for what Up cannot drive yet (real boards, real gateways)
+// fails with a *NotSupportedError; Validate accepts it (lab.go).
 func Parse(raw []byte) (*File, error) {
+	f, err := parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.gaps) > 0 {
+		return nil, &NotSupportedError{Gaps: f.gaps}
+	}
+	return f, nil
+}
+
+func parse(raw []byte) (*File, error) {
 	var f File
 	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
 	dec.KnownFields(true)
@@ -243,7 +264,7 @@ func (f *File) validate() error {
 			bad("%s: nfc.transport %q is not direct or pcsc", where, b.NFC.Transport)
 		}
 		if !b.Emulated {
-			bad("%s: real boards are not supported yet", where)
+			f.gaps = append(f.gaps, fmt.Sprintf("%s: real boards are not supported yet", where))
 		}
 	}
 	for i, g := range f.Gateways {
@@ -251,9 +272,10 @@ func (f *File) validate() error {
 			bad("gateways[%d]: id %q is not 16 hex digits", i, g.ID)
 		}
 		if !g.Emulated {
-			bad("gateways[%d]: real gateways are not supported yet", i)
+			f.gaps = append(f.gaps, fmt.Sprintf("gateways[%d]: real gateways are not supported yet", i))
 		}
 	}
+	errs = append(errs, f.labErrors()...) // lab.go
 	return errors.Join(errs...)
 }
 

@@ -251,6 +251,9 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		}
 		r.closers = append(r.closers, be.Close)
 		r.Backend = provisioning.NewClient(be.URL(), be.Token(), be.CA().Pool())
+		if err := shareBackendConnection(ctx, r.Backend); err != nil { // backend.go
+			return nil, err
+		}
 		r.BackendCA = be.CA().PEM()
 	case "external":
 		r.Backend = provisioning.NewClient(f.Provisioning.URL, expandEnv(f.Provisioning.Token), nil)

@@ -93,11 +93,22 @@ type Gateway struct {
 // answers within seconds, so a few thousand uplinks back is plenty.
 const maxReplies = 4096
 
-func (g *Gateway) rememberUplink(ctxCounter uint32, seq uint64) {
+// rememberUplink records which air uplink (Seq) a context counter names. It
+// returns the counter the uplink's context carries: ctxCounter, moved on
+// by a µs while another uplink holds it — instant timing puts uplinks of a
+// fleet at the same µs, and a shared counter would tie one device's
+// JoinAccept to another's uplink (ReplyTo), so the device would miss it.
+func (g *Gateway) rememberUplink(ctxCounter uint32, seq uint64) uint32 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.replies == nil {
 		g.replies = make(map[uint32]uint64)
+	}
+	for {
+		if s, taken := g.replies[ctxCounter]; !taken || s == seq {
+			break
+		}
+		ctxCounter++
 	}
 	if _, ok := g.replies[ctxCounter]; !ok {
 		g.order = append(g.order, ctxCounter)
@@ -107,6 +118,7 @@ func (g *Gateway) rememberUplink(ctxCounter uint32, seq uint64) {
 		delete(g.replies, g.order[0])
 		g.order = g.order[1:]
 	}
+	return ctxCounter
 }
 
 // uplinkSeq returns the air Seq of the uplink a downlink item's context
@@ -128,7 +140,11 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Air == nil {
 		return nil, errors.New("gateway: Config.Air is nil")
 	}
-	g := &Gateway{cfg: cfg, id: hex.EncodeToString(cfg.ID[:]), start: time.Now(), downs: make(chan []byte, 16)}
+	// downs is a wall-clock hand-over from paho's callback to the TX loop,
+	// not the packet forwarder's JIT queue (no time is modelled here): sized
+	// like replies, so a fleet's burst of JoinAccepts (1,000 boards joining
+	// in instant timing) is not dropped by the software in between.
+	g := &Gateway{cfg: cfg, id: hex.EncodeToString(cfg.ID[:]), start: time.Now(), downs: make(chan []byte, maxReplies)}
 	if g.cfg.Logf == nil {
 		g.cfg.Logf = func(string, ...any) {}
 	}
@@ -340,7 +356,8 @@ func (g *Gateway) forwardUplink(f radio.Frame) error {
 		return fmt.Errorf("gateway %s: uplink id: %w", g.id, err)
 	}
 	uf := g.UplinkFrame(f, binary.LittleEndian.Uint32(idb[:]))
-	g.rememberUplink(binary.BigEndian.Uint32(uf.GetRxInfo().GetContext()), f.Seq)
+	ctr := g.rememberUplink(binary.BigEndian.Uint32(uf.GetRxInfo().GetContext()), f.Seq)
+	uf.RxInfo.Context = binary.BigEndian.AppendUint32(nil, ctr)
 	b, err := g.marshal(uf)
 	if err != nil {
 		return err

@@ -85,11 +85,24 @@ const (
 	// queued before the air drops frames for it (a receiver that does not
 	// demodulate misses frames, as on a real channel).
 	listenerBuffer = 256
+	// gatewayListenerBuffer is the same for an uplink listener (a gateway):
+	// in instant timing a fleet's JoinRequests arrive as one burst (1,000
+	// within ~1 s), and a gateway's demodulator capacity is not modelled
+	// (nor collisions), so the wall-clock queue must not drop them. Few
+	// gateways listen, so the memory is small.
+	gatewayListenerBuffer = 8192
 )
 
 type listener struct {
 	uplink bool
 	ch     chan Frame
+	seq    uint64 // Bind: the uplink whose receive windows this receiver follows (0: all)
+}
+
+// hears reports whether a downlink-side listener receives f: a receiver
+// bound to an uplink does not get the answers to other uplinks (bind.go).
+func (l *listener) hears(f Frame) bool {
+	return l.seq == 0 || f.ReplyTo == 0 || f.ReplyTo == l.seq
 }
 
 // Air is a shared LoRa medium. It is safe for concurrent use.
@@ -202,7 +215,7 @@ func (a *Air) Send(ctx context.Context, f Frame) (Frame, error) {
 	a.captured = append(a.captured, f)
 	a.capture.write(f)
 	for _, l := range a.listeners {
-		if l.uplink != f.Uplink {
+		if l.uplink != f.Uplink || (!f.Uplink && !l.hears(f)) {
 			continue
 		}
 		select {
@@ -229,7 +242,7 @@ func (a *Air) EndReply(seq uint64) {
 	defer a.mu.Unlock()
 	n := Frame{EndOfReply: true, ReplyTo: seq}
 	for _, l := range a.listeners {
-		if l.uplink {
+		if l.uplink || !l.hears(n) {
 			continue
 		}
 		select {
@@ -248,7 +261,11 @@ func (a *Air) Listen(uplink bool) (frames <-chan Frame, stop func()) {
 	defer a.mu.Unlock()
 	id := a.next
 	a.next++
-	l := &listener{uplink: uplink, ch: make(chan Frame, listenerBuffer)}
+	size := listenerBuffer
+	if uplink {
+		size = gatewayListenerBuffer
+	}
+	l := &listener{uplink: uplink, ch: make(chan Frame, size)}
 	a.listeners[id] = l
 	var once sync.Once
 	return l.ch, func() {

@@ -139,6 +139,7 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("transmit JoinRequest: %w", err)
 	}
+	b.cfg.Air.Bind(down, sentJR.Seq) // RX1/RX2 follow this uplink (radio/bind.go)
 	b.emit(JoinRequest, "attempt %d DevNonce %d JoinEUI %X %.1f MHz SF%d", attempt, rec.devNonce, rec.joinEUI, float64(ch)/1e6, sf)
 	b.trace("###### =========== JOIN REQUEST ============")
 
@@ -346,6 +347,7 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 	if err != nil {
 		return fmt.Errorf("stm32wl5: transmit uplink: %w", err)
 	}
+	b.cfg.Air.Bind(down, sentUp.Seq) // RX1/RX2 follow this uplink (radio/bind.go)
 	b.emit(Uplink, "DevAddr %X FCnt %d FPort %d %d bytes %.1f MHz SF%d confirmed=%t", rec.devAddr, fCnt, fPort, len(payload), float64(ch)/1e6, sf, confirmed)
 	mt := "UNCONFIRMED"
 	if confirmed {

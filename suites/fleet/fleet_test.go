@@ -9,7 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tap2join/tap2join/rigs")
+	"github.com/tap2join/tap2join/rigs"
+)
 
 // rigPath is the rig whose first board the fleet replicates.
 func rigPath() string {
@@ -20,9 +21,11 @@ func rigPath() string {
 }
 
 // fleetFile loads the rig and replaces its boards by n copies of the first
-// one. proc (the Ginkgo parallel process, 1-based) goes into every unique id
-// so processes never share a DevEUI: 0080E115 pp nnnnnn.
-func fleetFile(n, proc int) (*rigs.File, error) {
+// one. proc (the Ginkgo parallel process, 1-based) and batch (the fleet
+// within the process) go into every unique id, so no two fleets — in one
+// process or across `ginkgo -p` processes — share a DevEUI:
+// 0080E115 pp bb nnnn.
+func fleetFile(n, proc, batch int) (*rigs.File, error) {
 	p, err := rigs.Find(rigPath())
 	if err != nil {
 		return nil, err
@@ -34,15 +37,15 @@ func fleetFile(n, proc int) (*rigs.File, error) {
 	if len(f.Boards) == 0 || !f.Boards[0].Emulated {
 		return nil, fmt.Errorf("fleet: rig %s: the first board must be emulated to be replicated", p)
 	}
-	if proc < 1 || proc > 0xFF || n > 0xFFFFFF {
-		return nil, fmt.Errorf("fleet: process %d or %d boards out of the id space", proc, n)
+	if proc < 1 || proc > 0xFF || batch < 0 || batch > 0xFF || n > 0xFFFF {
+		return nil, fmt.Errorf("fleet: process %d, batch %d or %d boards out of the id space", proc, batch, n)
 	}
 	tmpl := f.Boards[0]
 	f.Boards = make([]rigs.BoardSpec, n)
 	for i := range n {
 		b := tmpl
-		b.Name = fmt.Sprintf("fleet-%d-%d", proc, i+1)
-		b.UniqueID = fmt.Sprintf("0080E115%02X%06X", proc, i+1)
+		b.Name = fmt.Sprintf("fleet-p%d-b%d-%d", proc, batch, i+1)
+		b.UniqueID = fmt.Sprintf("0080E115%02X%02X%04X", proc, batch, i+1)
 		f.Boards[i] = b
 	}
 	return f, nil
@@ -54,9 +57,11 @@ type fleetStats struct {
 	Wall     time.Duration // first tap to last join
 	Latency  []time.Duration
 	Phases   map[string][]time.Duration // per phase, every board
-	DevAddrs map[string]string // board → DevAddr
-	// Uplinks and Downlinks count the LoRa frames on the air: one
-	// JoinRequest and one JoinAccept per device when no join is retried.
+	DevAddrs map[string]string          // board → DevAddr
+	// Uplinks and Downlinks count the LoRa frames on the air. Without
+	// retries a device sends 3 uplinks: two JoinRequests (LoRaMac-node 1.0.x
+	// drops ChirpStack's first JoinAccept, JoinNonce 0) and its first data
+	// uplink; it hears 2 JoinAccepts.
 	Uplinks, Downlinks int
 }
 

@@ -53,7 +53,7 @@ func newFirmwareBench(mode timing.Mode) *firmwareBench {
 		default:
 			return 0
 		}
-	}).WithTimeout(10*time.Second).WithPolling(time.Millisecond).Should(Equal(stm32wl5.Booted))
+	}).WithTimeout(10 * time.Second).WithPolling(time.Millisecond).Should(Equal(stm32wl5.Booted))
 	// Booted is emitted before the tag set-up: wait until the mailbox is on.
 	Eventually(func() bool {
 		st, err := b.drv.MailboxStatus(context.Background())

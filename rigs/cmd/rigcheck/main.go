@@ -1,0 +1,36 @@
+// Command rigcheck validates rig files in "validate only" mode: every setting
+// is checked as a run would, and parts the framework cannot drive yet (real
+// boards, real gateways, flashing, leases in Up) are listed, not refused.
+//
+//	go run ./rigs/cmd/rigcheck rigs/lab-nucleo-wl55.yaml
+//
+// Exit status: 0 valid (gaps are printed), 1 invalid, 2 usage.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/tap2join/tap2join/rigs"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: rigcheck RIG.yaml...")
+		os.Exit(2)
+	}
+	status := 0
+	for _, p := range os.Args[1:] {
+		f, gaps, err := rigs.Validate(p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			status = 1
+			continue
+		}
+		fmt.Printf("%s: rig %q valid: %d board(s), %d gateway(s)\n", p, f.Name, len(f.Boards), len(f.Gateways))
+		for _, g := range gaps {
+			fmt.Printf("  not driven yet: %s\n", g)
+		}
+	}
+	os.Exit(status)
+}
