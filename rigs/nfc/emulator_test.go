@@ -175,11 +175,16 @@ func TestEmulatedMailboxRoundTrip(t *testing.T) {
 	reply := bytes.Repeat([]byte{0x5C}, 230)
 
 	mcu := make(chan error, 1)
+	// gate holds the MCU back until the phone has checked that the mailbox
+	// refuses a second message while the first is unread; without it that
+	// check races the MCU's read.
+	gate := make(chan struct{})
 	go func() {
 		mcu <- func() error {
 			if err := gpo.WaitForEdge(ctx); err != nil { // RF_PUT_MSG
 				return err
 			}
+			<-gate
 			st := make([]byte, 2)
 			if err := tag.I2C().Tx(i2cUser, []byte{0x20, 0x06}, st); err != nil {
 				return err
@@ -204,6 +209,11 @@ func TestEmulatedMailboxRoundTrip(t *testing.T) {
 	if err := d.WriteMessage(ctx, request); err != nil {
 		t.Fatal(err)
 	}
+	// The RF message is unread: a second Write Message is refused (0Fh).
+	if err := d.WriteMessage(ctx, []byte{0}); !errors.Is(err, &nfc.ISOError{Code: nfc.CodeUnknown}) {
+		t.Fatalf("write while busy: %v", err)
+	}
+	close(gate)
 	// Phone polls until the host message is there (ANT does the same every 10 ms).
 	for {
 		st, err := d.MailboxStatus(ctx)
@@ -212,11 +222,6 @@ func TestEmulatedMailboxRoundTrip(t *testing.T) {
 		}
 		if st.HostPut {
 			break
-		}
-		if st.RFPut {
-			if err := d.WriteMessage(ctx, []byte{0}); !errors.Is(err, &nfc.ISOError{Code: nfc.CodeUnknown}) {
-				t.Fatalf("write while busy: %v", err)
-			}
 		}
 		select {
 		case err := <-mcu:
