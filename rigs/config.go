@@ -214,8 +214,8 @@ func (f *File) validate() error {
 	if f.Network.Region != "eu868" {
 		bad("network.region: %q is not supported yet (eu868)", f.Network.Region)
 	}
-	if f.Network.MACVersion != "1.0.4" {
-		bad("network.mac_version: %q is not supported yet (1.0.4)", f.Network.MACVersion)
+	if f.Network.MACVersion != "1.0.4" && f.Network.MACVersion != "1.1.0" {
+		bad("network.mac_version: %q is not supported (1.0.4 or 1.1.0)", f.Network.MACVersion)
 	}
 	switch f.Provisioning.Kind {
 	case "embedded":

@@ -154,7 +154,7 @@ func TestIdentityNonceIsFresh(t *testing.T) {
 		t.Error("nonce repeated")
 	}
 	if a.DevEUI != provproto.EUI64(testUID) || a.State != provproto.StateFactory || a.Firmware != [3]byte{1, 3, 1} ||
-		a.Capabilities != provproto.CapLog || a.PublicKey != nil {
+		a.Capabilities != provproto.CapLog|provproto.CapLoRaWAN11 || a.PublicKey != nil {
 		t.Errorf("identity %+v", a)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/brocaar/lorawan"
+
 	"github.com/tap2join/tap2join/emulators/radio"
 	"github.com/tap2join/tap2join/fixtures/provproto"
 )
@@ -123,6 +125,8 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("store DevNonce: %w", err)
 	}
+	// rec.appKey is the root key of the network side: the 1.0.x AppKey, or
+	// the 1.1 NwkKey (ST's NWK_KEY either way), which signs the JoinRequest.
 	phy, err := buildJoinRequest(rec.appKey, rec.joinEUI, devEUI, rec.devNonce)
 	if err != nil {
 		return false, err
@@ -144,7 +148,21 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 	b.trace("###### =========== JOIN REQUEST ============")
 
 	accept := func(f radio.Frame, _ int) (valid, closeWindow bool, err error) {
-		ja, err := openJoinAccept(f.PHYPayload, rec.appKey, rec.joinEUI, rec.devNonce)
+		var ja *lorawan.JoinAcceptPayload
+		var sess session
+		if rec.lorawan11 {
+			ja, err = openJoinAccept11(f.PHYPayload, rec.appKey, rec.joinEUI, devEUI, rec.devNonce)
+		} else {
+			ja, err = openJoinAccept(f.PHYPayload, rec.appKey, rec.joinEUI, rec.devNonce)
+		}
+		if err == nil {
+			if rec.lorawan11 {
+				sess, err = sessionKeys11(rec.appKey, rec.atAppKey, ja, rec.joinEUI, rec.devNonce)
+			} else {
+				nwk, app := sessionKeys10(rec.appKey, uint32(ja.JoinNonce), ja.HomeNetID, rec.devNonce)
+				sess = session{fNwkSIntKey: nwk, sNwkSIntKey: nwk, nwkSEncKey: nwk, appSKey: app}
+			}
+		}
 		if err != nil {
 			if errors.Is(err, errNotJoinAccept) {
 				return false, false, nil // not a JoinAccept: keep listening
@@ -153,11 +171,12 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			return false, true, nil
 		}
 		jn := uint32(ja.JoinNonce)
-		nwk, app := sessionKeys10(rec.appKey, jn, ja.HomeNetID, rec.devNonce)
 		b.mu.Lock()
 		stored := b.rec.joinNonce
 		// LoRaMacCrypto.c IsJoinNonce10xOk (USE_10X_JOIN_NONCE_COUNTER_CHECK):
-		// strictly greater than the stored value, which starts at 0.
+		// strictly greater than the stored value, which starts at 0. LoRaWAN
+		// 1.1 §6.2.3 asks the same of a 1.1 device (JoinNonce > the stored
+		// one), so one rule serves both.
 		okNonce := jn > stored || (b.cfg.AcceptFirstJoinNonceZero && jn == 0 && stored == 0)
 		var serr error
 		if okNonce {
@@ -165,7 +184,12 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			nr.state = provproto.StateJoined
 			nr.joinNonce = jn
 			nr.devAddr = ja.DevAddr
-			nr.nwkSKey, nr.appSKey, nr.fCntUp = nwk, app, 0
+			nr.nwkSKey, nr.appSKey, nr.fCntUp = sess.fNwkSIntKey, sess.appSKey, 0
+			nr.session11 = sess.v11
+			nr.sNwkSIntKey, nr.nwkSEncKey = [16]byte{}, [16]byte{}
+			if sess.v11 {
+				nr.sNwkSIntKey, nr.nwkSEncKey = sess.sNwkSIntKey, sess.nwkSEncKey
+			}
 			serr = b.storeCountersLocked(nr)
 			// RxDelay: bits 3..0 in seconds, 0 means 1 (TS001-1.0.4 §5.7).
 			b.rxDelay = time.Duration(max(ja.RXDelay&0x0F, 1)) * time.Second
@@ -180,9 +204,16 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 		if serr != nil {
 			return false, true, fmt.Errorf("store session: %w", serr)
 		}
-		b.emit(JoinAccepted, "DevAddr %X NetID %X JoinNonce %d DevNonce %d RX1DROffset %d RX2DR %d RxDelay %d NwkSKey KCV %s AppSKey KCV %s",
-			ja.DevAddr[:], ja.HomeNetID[:], jn, rec.devNonce, ja.DLSettings.RX1DROffset, ja.DLSettings.RX2DataRate, ja.RXDelay,
-			provproto.CheckValue(nwk), provproto.CheckValue(app))
+		if sess.v11 {
+			b.emit(JoinAccepted, "DevAddr %X NetID %X JoinNonce %d DevNonce %d OptNeg 1 RX1DROffset %d RX2DR %d RxDelay %d FNwkSIntKey KCV %s SNwkSIntKey KCV %s NwkSEncKey KCV %s AppSKey KCV %s",
+				ja.DevAddr[:], ja.HomeNetID[:], jn, rec.devNonce, ja.DLSettings.RX1DROffset, ja.DLSettings.RX2DataRate, ja.RXDelay,
+				provproto.CheckValue(sess.fNwkSIntKey), provproto.CheckValue(sess.sNwkSIntKey), provproto.CheckValue(sess.nwkSEncKey),
+				provproto.CheckValue(sess.appSKey))
+		} else {
+			b.emit(JoinAccepted, "DevAddr %X NetID %X JoinNonce %d DevNonce %d RX1DROffset %d RX2DR %d RxDelay %d NwkSKey KCV %s AppSKey KCV %s",
+				ja.DevAddr[:], ja.HomeNetID[:], jn, rec.devNonce, ja.DLSettings.RX1DROffset, ja.DLSettings.RX2DataRate, ja.RXDelay,
+				provproto.CheckValue(sess.fNwkSIntKey), provproto.CheckValue(sess.appSKey))
+		}
 		return true, true, nil
 	}
 	joined, err := b.rxWindows(ctx, down, sentJR.Seq, ram.jn1Delay, ram.jn2Delay, ch, sf, ram, accept)
@@ -334,11 +365,18 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 	if err != nil {
 		return fmt.Errorf("stm32wl5: store FCntUp: %w", err)
 	}
-	phy, err := buildDataUp(rec.nwkSKey, rec.appSKey, rec.devAddr, fCnt, fPort, payload, !rec.adrOff, confirmed)
+	chIdx := int(fCnt) % len(eu868Channels)
+	sess := session{fNwkSIntKey: rec.nwkSKey, sNwkSIntKey: rec.sNwkSIntKey, nwkSEncKey: rec.nwkSEncKey, appSKey: rec.appSKey, v11: rec.session11}
+	var phy []byte
+	if sess.v11 {
+		phy, err = buildDataUp11(sess, rec.devAddr, fCnt, fPort, payload, !rec.adrOff, confirmed, uint8(ram.dr), uint8(chIdx))
+	} else {
+		phy, err = buildDataUp(rec.nwkSKey, rec.appSKey, rec.devAddr, fCnt, fPort, payload, !rec.adrOff, confirmed)
+	}
 	if err != nil {
 		return err
 	}
-	ch := eu868Channels[int(fCnt)%len(eu868Channels)]
+	ch := eu868Channels[chIdx]
 	sf := sfForDR(ram.dr)
 	down, stop := b.cfg.Air.Listen(false)
 	defer stop()
@@ -355,7 +393,20 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 	}
 	b.trace(fmt.Sprintf("###### U/L FRAME:%04d | PORT:%d | DR:%d | PWR:%d | MSG TYPE:%s", fCnt, fPort, ram.dr, ram.txPower, mt))
 	_, err = b.rxWindows(ctx, down, sentUp.Seq, d1, d1+time.Second, ch, sf, ram, func(f radio.Frame, slot int) (bool, bool, error) {
-		fc, port, data, ack, err := openDataDown(f.PHYPayload, rec.nwkSKey, rec.appSKey, rec.devAddr)
+		var fc uint32
+		var port *uint8
+		var data []byte
+		var ack bool
+		var err error
+		if sess.v11 {
+			var confFCnt uint32
+			if confirmed {
+				confFCnt = fCnt // B0 of an ACK carries the acknowledged uplink's FCnt
+			}
+			fc, port, data, ack, err = openDataDown11(f.PHYPayload, sess, rec.devAddr, confFCnt)
+		} else {
+			fc, port, data, ack, err = openDataDown(f.PHYPayload, rec.nwkSKey, rec.appSKey, rec.devAddr)
+		}
 		if err != nil {
 			return false, false, nil // not ours
 		}

@@ -28,8 +28,11 @@ import (
 
 const (
 	slotSize   = 256
-	recordSize = 143 // bytes covered by the layout below, CRC included
-	dwords     = slotSize / 8
+	recordSize = 175 // bytes covered by the layout below, CRC included
+	// recordSize2 is the size of a layout-2 record (before the LoRaWAN 1.1
+	// session keys were added); such a record is still read at boot.
+	recordSize2 = 143
+	dwords      = slotSize / 8
 	// SaveSteps is the number of flash steps one NVM write takes: one page
 	// erase and one program operation per double word.
 	SaveSteps = 1 + dwords
@@ -39,7 +42,10 @@ const (
 	commitSteps = 1 + (recordSize+7)/8
 )
 
-var nvmMagic = [4]byte{'T', '2', 'J', '2'} // layout 2: AT-shell settings added
+var (
+	nvmMagic  = [4]byte{'T', '2', 'J', '3'} // layout 3: LoRaWAN 1.1 session keys added
+	nvmMagic2 = [4]byte{'T', '2', 'J', '2'} // layout 2: AT-shell settings added (read only)
+)
 
 // ErrPowerLoss is returned when a fault-injected power loss cuts an NVM write.
 // The board is then considered dead until it is re-created (rebooted).
@@ -50,12 +56,20 @@ var ErrPowerLoss = errors.New("stm32wl5: power lost during NVM write")
 // AppKey(16) DevNonce(2) JoinNonce(4) DevAddr(4, MSB first) NwkSKey(16)
 // AppSKey(16) FCntUp(4) X25519 private key(32) DevEUI(8, MSB first; zero =
 // the chip's unique id) ATAppKey(16) DR(1) settings(1: b0 ADR off, b1 DR set)
-// NwkID(1)
-// CRC-32(4), padded with FFh.
+// NwkID(1) SNwkSIntKey(16) NwkSEncKey(16)
+// CRC-32(4), padded with FFh. flags: b0 key pair, b1 LoRaWAN 1.1 keys, b2 the
+// session is a LoRaWAN 1.1 one (JoinAccept with OptNeg=1).
+//
+// LoRaWAN 1.1 (flags b1): appKey holds the NwkKey (ST's NWK_KEY, the root
+// key of the network side) and atAppKey the AppKey (ST's APP_KEY); nwkSKey
+// holds FNwkSIntKey, and sNwkSIntKey/nwkSEncKey the other two network
+// session keys. In 1.0.x the latter two are zero.
 type record struct {
 	seq        uint32
 	state      provproto.State
 	hasKeyPair bool
+	lorawan11  bool // provisioned with LoRaWAN 1.1 keys (NwkKey + AppKey)
+	session11  bool // the current session was negotiated as LoRaWAN 1.1 (OptNeg=1)
 	joinEUI    [8]byte
 	appKey     [16]byte
 	devNonce   uint16 // last DevNonce used (LoRaWAN 1.0.4 §6.2.5: never reused)
@@ -73,6 +87,10 @@ type record struct {
 	drSet    bool     // AT+DR was used; else Config.DataRate
 	adrOff   bool     // AT+ADR=0 (ADR is on by default, Commissioning.h)
 	nwkID    byte     // AT+NWKID
+
+	// LoRaWAN 1.1 session keys besides nwkSKey (= FNwkSIntKey) and appSKey.
+	sNwkSIntKey [16]byte
+	nwkSEncKey  [16]byte
 }
 
 func (r record) marshal() [slotSize]byte {
@@ -86,6 +104,12 @@ func (r record) marshal() [slotSize]byte {
 	var flags byte
 	if r.hasKeyPair {
 		flags |= 1
+	}
+	if r.lorawan11 {
+		flags |= 2
+	}
+	if r.session11 {
+		flags |= 4
 	}
 	b = append(b, byte(r.state), flags)
 	b = append(b, r.joinEUI[:]...)
@@ -107,21 +131,30 @@ func (r record) marshal() [slotSize]byte {
 		set |= 2
 	}
 	b = append(b, r.dr, set, r.nwkID)
+	b = append(b, r.sNwkSIntKey[:]...)
+	b = append(b, r.nwkSEncKey[:]...)
 	binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return s
 }
 
 func unmarshalRecord(s []byte) (record, bool) {
-	if len(s) < recordSize || [4]byte(s[0:4]) != nvmMagic {
+	size := recordSize
+	switch {
+	case len(s) >= recordSize && [4]byte(s[0:4]) == nvmMagic:
+	case len(s) >= recordSize2 && [4]byte(s[0:4]) == nvmMagic2:
+		size = recordSize2
+	default:
 		return record{}, false
 	}
-	if binary.LittleEndian.Uint32(s[recordSize-4:recordSize]) != crc32.ChecksumIEEE(s[:recordSize-4]) {
+	if binary.LittleEndian.Uint32(s[size-4:size]) != crc32.ChecksumIEEE(s[:size-4]) {
 		return record{}, false
 	}
 	r := record{
 		seq:        binary.LittleEndian.Uint32(s[4:8]),
 		state:      provproto.State(s[8]),
 		hasKeyPair: s[9]&1 != 0,
+		lorawan11:  s[9]&2 != 0,
+		session11:  s[9]&4 != 0,
 		devNonce:   binary.LittleEndian.Uint16(s[34:36]),
 		joinNonce:  binary.LittleEndian.Uint32(s[36:40]),
 		fCntUp:     binary.LittleEndian.Uint32(s[76:80]),
@@ -138,6 +171,10 @@ func unmarshalRecord(s []byte) (record, bool) {
 	copy(r.priv[:], s[80:112])
 	copy(r.devEUI[:], s[112:120])
 	copy(r.atAppKey[:], s[120:136])
+	if size == recordSize {
+		copy(r.sNwkSIntKey[:], s[139:155])
+		copy(r.nwkSEncKey[:], s[155:171])
+	}
 	return r, true
 }
 

@@ -66,7 +66,7 @@ func (b *Board) identity() ([]byte, error) {
 		JoinEUI:      provproto.EUI64(b.rec.joinEUI),
 		Firmware:     b.cfg.Firmware,
 		State:        b.rec.state,
-		Capabilities: provproto.CapLog,
+		Capabilities: provproto.CapLog | provproto.CapLoRaWAN11,
 		Nonce:        b.nonce,
 	}
 	if b.priv != nil {
@@ -99,8 +99,6 @@ func (b *Board) provision(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	switch {
-	case req.Flags&provproto.FlagLoRaWAN11 != 0:
-		err = reject(provproto.Unsupported, "LoRaWAN 1.1 keys: this firmware is LoRaWAN 1.0.4")
 	case req.Wrapped() && b.priv == nil:
 		err = reject(provproto.Unsupported, "wrapped-key mode not supported")
 	case req.Region != provproto.RegionEU868:
@@ -129,15 +127,29 @@ func (b *Board) provision(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	kcv := provproto.CheckValue(keys.AppKey)
+	var nwkKCV provproto.KCV
+	if keys.NwkKey != nil {
+		nwkKCV = provproto.CheckValue(*keys.NwkKey)
+	}
 
 	b.mu.Lock()
 	r := b.rec
 	r.state = provproto.StateProvisioned
 	r.joinEUI = req.JoinEUI
-	r.appKey = keys.AppKey
-	// ST's APP_KEY follows the root key (reference stm32wl-at.md §2.3:
-	// "setting both AT keys to the same value avoids surprises").
-	r.atAppKey = keys.AppKey
+	if keys.NwkKey != nil {
+		// LoRaWAN 1.1: ST's NWK_KEY holds the NwkKey (JoinRequest MIC,
+		// JoinAccept cipher, network session keys) and APP_KEY the AppKey
+		// (AppSKey) — LoRaMacCrypto.c DeriveSessionKey11x.
+		r.lorawan11 = true
+		r.appKey = *keys.NwkKey
+		r.atAppKey = keys.AppKey
+	} else {
+		r.lorawan11 = false
+		r.appKey = keys.AppKey
+		// ST's APP_KEY follows the root key (reference stm32wl-at.md §2.3:
+		// "setting both AT keys to the same value avoids surprises").
+		r.atAppKey = keys.AppKey
+	}
 	if b.cfg.Faults.StoreCorruptKey {
 		r.appKey[0] ^= 0x5A // the injected firmware bug
 	}
@@ -146,6 +158,7 @@ func (b *Board) provision(ctx context.Context, body []byte) ([]byte, error) {
 	// key belongs to a new join server whose JoinNonces start again at 0.
 	r.joinNonce = 0
 	r.devAddr, r.nwkSKey, r.appSKey, r.fCntUp = [4]byte{}, [16]byte{}, [16]byte{}, 0
+	r.sNwkSIntKey, r.nwkSEncKey, r.session11 = [16]byte{}, [16]byte{}, false
 	err = b.saveLocked(r) // SPEC §5.2: stored before the ACK
 	b.mu.Unlock()
 	if err != nil {
@@ -159,11 +172,15 @@ func (b *Board) provision(ctx context.Context, body []byte) ([]byte, error) {
 	if req.Wrapped() {
 		mode = "wrapped"
 	}
-	b.emit(Provisioned, "AppKey KCV %s JoinEUI %s (%s, reprovision=%t)", kcv, req.JoinEUI, mode, req.Reprovision())
+	if keys.NwkKey != nil {
+		b.emit(Provisioned, "AppKey KCV %s NwkKey KCV %s JoinEUI %s (%s, reprovision=%t, LoRaWAN 1.1)", kcv, nwkKCV, req.JoinEUI, mode, req.Reprovision())
+	} else {
+		b.emit(Provisioned, "AppKey KCV %s JoinEUI %s (%s, reprovision=%t)", kcv, req.JoinEUI, mode, req.Reprovision())
+	}
 	// tap2join extension of the AT events (not in ST's set): the host sees
 	// the provisioning by key check value only.
 	b.atEvent("NFC_PROVISIONED KCV=" + kcv.String())
-	ack := provproto.Ack{AppKCV: kcv, JoinEUI: req.JoinEUI}
+	ack := provproto.Ack{AppKCV: kcv, NwkKCV: nwkKCV, JoinEUI: req.JoinEUI}
 	resp, err := ack.Marshal()
 	if err != nil {
 		return nil, err

@@ -51,3 +51,28 @@ var _ = Describe("a board that stores a wrong key", Label("e2e", "faults"), func
 		Expect(rigs.FindIssuedKeys([]byte(err.Error()))).To(BeEmpty())
 	}, SpecTimeout(time.Minute))
 })
+
+// LoRaWAN 1.1 end to end: a 1.1 device profile makes the backend issue an
+// AppKey and a NwkKey, the phone writes both, the board joins with OptNeg=1
+// (JoinAccept signed with JSIntKey) and its first uplink carries the 1.1 MIC
+// the server checks before decrypting it. Keys appear by KCV only.
+var _ = Describe("LoRaWAN 1.1 OTAA", Label("e2e"), func() {
+	It("joins with LoRaWAN 1.1 keys", func(ctx SpecContext) {
+		f := loadRig()
+		f.Boards = f.Boards[:1]
+		f.Network.MACVersion = "1.1.0"
+		rig := upRig(ctx, f)
+		b := rig.Boards[0]
+		res, err := b.Phone.Provision(ctx, rig.Region, rig.Joins())
+		Expect(err).NotTo(HaveOccurred(), "board %s", b.Name)
+		// Provision returns after the server has decrypted the first uplink.
+		var phases []string
+		for _, t := range res.Timings {
+			phases = append(phases, t.Phase)
+		}
+		Expect(phases).To(ContainElements(phone.PhaseJoin, phone.PhaseUplink))
+		Expect(res.DevAddr).NotTo(BeZero())
+		AddReportEntry("LoRaWAN 1.1 join", fmt.Sprintf("DevEUI %s DevAddr %s AppKey KCV %s", res.DevEUI, res.DevAddr, res.KCV))
+		Expect(rigs.FindIssuedKeys([]byte(fmt.Sprintf("%+v", res)))).To(BeEmpty())
+	}, SpecTimeout(time.Minute))
+})

@@ -1,0 +1,157 @@
+package stm32wl5
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/brocaar/lorawan"
+
+	// lwkeys is a leaf key-derivation package (AES-128 ECB over pad16
+	// blocks, pinned to the brocaar/ChirpStack vectors); the twin imports it
+	// for the LoRaWAN 1.1 session and join-server keys rather than keeping a
+	// second copy of the same formulas. It pulls in nothing of the network
+	// server.
+	"github.com/tap2join/tap2join/emulators/chirpstack/lwkeys"
+)
+
+// LoRaWAN 1.1 end-device side (LoRaWAN 1.1 §6.2; reference
+// lorawan-chirpstack.md §1.2–§1.4, §1.8). The JoinRequest is signed with
+// NwkKey (buildJoinRequest with the NwkKey as root key); the JoinAccept is
+// decrypted with NwkKey and, with OptNeg=1, signed with JSIntKey.
+
+// session holds the keys of one session. For a LoRaWAN 1.0 session
+// (1.0.4 device, or a 1.1 device answered with OptNeg=0) the three network
+// keys are the 1.0 NwkSKey.
+type session struct {
+	fNwkSIntKey, sNwkSIntKey, nwkSEncKey, appSKey [16]byte
+	v11                                           bool // OptNeg=1: 1.1 MICs and FOpts cipher
+}
+
+// openJoinAccept11 decrypts a JoinAccept answering a Join-request with NwkKey
+// and checks its MIC: with OptNeg=1 over JoinReqType(FFh)|JoinEUI|DevNonce|
+// MHDR|JoinNonce|NetID|DevAddr|DLSettings|RxDelay|CFList keyed with
+// JSIntKey = aes128_encrypt(NwkKey, 06h|DevEUI|pad16); with OptNeg=0 (a 1.0
+// network) as in 1.0, keyed with NwkKey. EUIs are given MSB first.
+func openJoinAccept11(phy []byte, nwkKey [16]byte, joinEUI, devEUI [8]byte, devNonce uint16) (*lorawan.JoinAcceptPayload, error) {
+	var p lorawan.PHYPayload
+	if err := p.UnmarshalBinary(phy); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if p.MHDR.MType != lorawan.JoinAccept {
+		return nil, errNotJoinAccept
+	}
+	if err := p.DecryptJoinAcceptPayload(lorawan.AES128Key(nwkKey)); err != nil {
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	ja, ok := p.MACPayload.(*lorawan.JoinAcceptPayload)
+	if !ok {
+		return nil, errNotJoinAccept
+	}
+	micKey := lorawan.AES128Key(nwkKey)
+	if ja.DLSettings.OptNeg {
+		k, err := lwkeys.JSIntKey(lorawan.AES128Key(nwkKey), lorawan.EUI64(devEUI))
+		if err != nil {
+			return nil, fmt.Errorf("JSIntKey: %w", err)
+		}
+		micKey = k
+	}
+	ok, err := p.ValidateDownlinkJoinMIC(lorawan.JoinRequestType, lorawan.EUI64(joinEUI), lorawan.DevNonce(devNonce), micKey)
+	if err != nil {
+		return nil, fmt.Errorf("mic: %w", err)
+	}
+	if !ok {
+		return nil, errJoinMIC
+	}
+	return ja, nil
+}
+
+// sessionKeys11 derives the session keys of a 1.1 device from its JoinAccept:
+// OptNeg=1 → FNwkSIntKey, SNwkSIntKey, NwkSEncKey from NwkKey and AppSKey
+// from AppKey over JoinNonce|JoinEUI|DevNonce (lwkeys.Derive11); OptNeg=0 →
+// the 1.0 formulas with NwkKey for both keys (STM32CubeWL LoRaMacCrypto.c
+// DeriveSessionKey10x; ChirpStack join.rs with opt_neg=false).
+func sessionKeys11(nwkKey, appKey [16]byte, ja *lorawan.JoinAcceptPayload, joinEUI [8]byte, devNonce uint16) (session, error) {
+	var sk lwkeys.SessionKeys
+	var err error
+	if ja.DLSettings.OptNeg {
+		sk, err = lwkeys.Derive11(lorawan.AES128Key(nwkKey), lorawan.AES128Key(appKey), lorawan.EUI64(joinEUI), ja.JoinNonce, lorawan.DevNonce(devNonce))
+	} else {
+		sk, err = lwkeys.Derive10(lorawan.AES128Key(nwkKey), ja.HomeNetID, ja.JoinNonce, lorawan.DevNonce(devNonce))
+	}
+	if err != nil {
+		return session{}, err
+	}
+	return session{fNwkSIntKey: sk.FNwkSIntKey, sNwkSIntKey: sk.SNwkSIntKey, nwkSEncKey: sk.NwkSEncKey, appSKey: sk.AppSKey,
+		v11: ja.DLSettings.OptNeg}, nil
+}
+
+// buildDataUp11 returns a LoRaWAN 1.1 data uplink (§4.3.3, §4.4): FRMPayload
+// encrypted with AppSKey (NwkSEncKey for FPort 0), MIC = cmacS[0..1] | cmacF[0..1] with
+// SNwkSIntKey over B1 (ConfFCnt, TxDr, TxCh) and FNwkSIntKey over B0. No FOpts
+// are sent, so there is nothing to encrypt with NwkSEncKey. txCh is the index
+// of the uplink channel in the region's channel list.
+func buildDataUp11(s session, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool, txDR, txCh uint8) ([]byte, error) {
+	mt := lorawan.UnconfirmedDataUp
+	if confirmed {
+		mt = lorawan.ConfirmedDataUp
+	}
+	p := lorawan.PHYPayload{
+		MHDR: lorawan.MHDR{MType: mt, Major: lorawan.LoRaWANR1},
+		MACPayload: &lorawan.MACPayload{
+			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: adr}, FCnt: fCnt},
+			FPort:      &fPort,
+			FRMPayload: []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), payload...)}},
+		},
+	}
+	key := s.appSKey
+	if fPort == 0 {
+		key = s.nwkSEncKey // FPort 0: MAC commands (§4.3.3)
+	}
+	if err := p.EncryptFRMPayload(lorawan.AES128Key(key)); err != nil {
+		return nil, fmt.Errorf("stm32wl5: encrypt uplink: %w", err)
+	}
+	// ConfFCnt is the FCnt of an acknowledged confirmed downlink; this
+	// device never sets ACK in an uplink, so it is 0.
+	if err := p.SetUplinkDataMIC(lorawan.LoRaWAN1_1, 0, txDR, txCh, lorawan.AES128Key(s.fNwkSIntKey), lorawan.AES128Key(s.sNwkSIntKey)); err != nil {
+		return nil, fmt.Errorf("stm32wl5: uplink MIC: %w", err)
+	}
+	b, err := p.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("stm32wl5: uplink: %w", err)
+	}
+	return b, nil
+}
+
+// openDataDown11 checks a LoRaWAN 1.1 data downlink for devAddr (MIC with
+// SNwkSIntKey over B0 with ConfFCnt = the confirmed uplink's FCnt when ACK is
+// set) and returns FCnt, FPort, the FRMPayload decrypted with AppSKey (FPort >
+// 0) and the ACK bit. FOpts (encrypted with NwkSEncKey in 1.1) are not
+// interpreted.
+func openDataDown11(phy []byte, s session, devAddr [4]byte, confFCnt uint32) (fCnt uint32, fPort *uint8, data []byte, ack bool, err error) {
+	var p lorawan.PHYPayload
+	if err := p.UnmarshalBinary(phy); err != nil {
+		return 0, nil, nil, false, fmt.Errorf("decode: %w", err)
+	}
+	if p.MHDR.MType != lorawan.UnconfirmedDataDown && p.MHDR.MType != lorawan.ConfirmedDataDown {
+		return 0, nil, nil, false, fmt.Errorf("mtype %s is not a data downlink", p.MHDR.MType)
+	}
+	mp, ok := p.MACPayload.(*lorawan.MACPayload)
+	if !ok || mp.FHDR.DevAddr != lorawan.DevAddr(devAddr) {
+		return 0, nil, nil, false, errors.New("not for this DevAddr")
+	}
+	ok, err = p.ValidateDownlinkDataMIC(lorawan.LoRaWAN1_1, confFCnt, lorawan.AES128Key(s.sNwkSIntKey))
+	if err != nil || !ok {
+		return 0, nil, nil, false, errors.New("downlink MIC invalid")
+	}
+	if mp.FPort != nil && *mp.FPort > 0 {
+		if err := p.DecryptFRMPayload(lorawan.AES128Key(s.appSKey)); err != nil {
+			return 0, nil, nil, false, fmt.Errorf("decrypt: %w", err)
+		}
+		if len(mp.FRMPayload) == 1 {
+			if dp, ok := mp.FRMPayload[0].(*lorawan.DataPayload); ok {
+				data = dp.Bytes
+			}
+		}
+	}
+	return mp.FHDR.FCnt, mp.FPort, data, mp.FHDR.FCtrl.ACK, nil
+}
