@@ -302,3 +302,24 @@ func Find(path string) (string, error) {
 		dir = parent
 	}
 }
+
+// EnvRig names the environment variable that picks the rig file suites run
+// on; DefaultRig is used when it is unset.
+const (
+	EnvRig     = "TAP2JOIN_RIG"
+	DefaultRig = "rigs/emulated.yaml"
+)
+
+// LoadFromEnv finds (see Find) and loads the rig file named by TAP2JOIN_RIG,
+// rigs/emulated.yaml by default — what every suite runs on.
+func LoadFromEnv() (*File, error) {
+	path := os.Getenv(EnvRig)
+	if path == "" {
+		path = DefaultRig
+	}
+	p, err := Find(path)
+	if err != nil {
+		return nil, err
+	}
+	return Load(p)
+}

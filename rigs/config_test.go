@@ -49,3 +49,19 @@ func TestFindWalksUpToModuleRoot(t *testing.T) {
 		t.Fatal("missing file found")
 	}
 }
+
+func TestLoadFromEnv(t *testing.T) {
+	t.Setenv(EnvRig, "")
+	f, err := LoadFromEnv()
+	if err != nil || f.Name != "emulated" {
+		t.Fatalf("default rig: %v, %v", f, err)
+	}
+	t.Setenv(EnvRig, "rigs/emulated-pcsc.yaml")
+	if f, err = LoadFromEnv(); err != nil || f.Boards[0].NFC.Transport != "pcsc" {
+		t.Fatalf("TAP2JOIN_RIG: %v, %v", f, err)
+	}
+	t.Setenv(EnvRig, "rigs/missing.yaml")
+	if _, err := LoadFromEnv(); err == nil {
+		t.Fatal("missing rig file loaded")
+	}
+}

@@ -42,20 +42,11 @@ func TestFaults(t *testing.T) {
 	RunSpecs(t, "Faults")
 }
 
-func rigPath() string {
-	if p := os.Getenv("TAP2JOIN_RIG"); p != "" {
-		return p
-	}
-	return "rigs/emulated.yaml"
-}
-
 // loadRig reads the rig file with its first board only, its firmware
 // printing keys on AT+APPKEY=? so a spec can compare them by KCV.
 func loadRig() *rigs.File {
 	GinkgoHelper()
-	p, err := rigs.Find(rigPath())
-	Expect(err).NotTo(HaveOccurred())
-	f, err := rigs.Load(p)
+	f, err := rigs.LoadFromEnv()
 	Expect(err).NotTo(HaveOccurred())
 	f.Boards = f.Boards[:1]
 	f.Boards[0].Faults.KeyReadBack = true

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -12,30 +11,18 @@ import (
 	"github.com/tap2join/tap2join/rigs"
 )
 
-// rigPath is the rig whose first board the fleet replicates.
-func rigPath() string {
-	if p := os.Getenv("TAP2JOIN_RIG"); p != "" {
-		return p
-	}
-	return "rigs/emulated.yaml"
-}
-
 // fleetFile loads the rig and replaces its boards by n copies of the first
 // one. proc (the Ginkgo parallel process, 1-based) and batch (the fleet
 // within the process) go into every unique id, so no two fleets — in one
 // process or across `ginkgo -p` processes — share a DevEUI:
 // 0080E115 pp bb nnnn.
 func fleetFile(n, proc, batch int) (*rigs.File, error) {
-	p, err := rigs.Find(rigPath())
-	if err != nil {
-		return nil, err
-	}
-	f, err := rigs.Load(p)
+	f, err := rigs.LoadFromEnv() // the rig whose first board the fleet replicates
 	if err != nil {
 		return nil, err
 	}
 	if len(f.Boards) == 0 || !f.Boards[0].Emulated {
-		return nil, fmt.Errorf("fleet: rig %s: the first board must be emulated to be replicated", p)
+		return nil, fmt.Errorf("fleet: rig %s: the first board must be emulated to be replicated", f.Path)
 	}
 	if proc < 1 || proc > 0xFF || batch < 0 || batch > 0xFF || n > 0xFFFF {
 		return nil, fmt.Errorf("fleet: process %d, batch %d or %d boards out of the id space", proc, batch, n)

@@ -38,18 +38,9 @@ func TestLoRaWAN(t *testing.T) {
 	RunSpecs(t, "LoRaWAN")
 }
 
-func rigPath() string {
-	if p := os.Getenv("TAP2JOIN_RIG"); p != "" {
-		return p
-	}
-	return "rigs/emulated.yaml"
-}
-
 func loadRig() *rigs.File {
 	GinkgoHelper()
-	p, err := rigs.Find(rigPath())
-	Expect(err).NotTo(HaveOccurred())
-	f, err := rigs.Load(p)
+	f, err := rigs.LoadFromEnv()
 	Expect(err).NotTo(HaveOccurred())
 	return f
 }

@@ -9,7 +9,6 @@ package provisioning_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"testing"
 	"time"
 
@@ -24,14 +23,6 @@ func TestProvisioning(t *testing.T) {
 	RunSpecs(t, "Provisioning")
 }
 
-// rigPath is the rig file the suite runs on.
-func rigPath() string {
-	if p := os.Getenv("TAP2JOIN_RIG"); p != "" {
-		return p
-	}
-	return "rigs/emulated.yaml"
-}
-
 // upRig loads and brings up a rig file, closing it when the current node ends.
 func upRig(ctx context.Context, f *rigs.File) *rigs.Rig {
 	GinkgoHelper()
@@ -43,9 +34,7 @@ func upRig(ctx context.Context, f *rigs.File) *rigs.Rig {
 
 func loadRig() *rigs.File {
 	GinkgoHelper()
-	p, err := rigs.Find(rigPath())
-	Expect(err).NotTo(HaveOccurred())
-	f, err := rigs.Load(p)
+	f, err := rigs.LoadFromEnv()
 	Expect(err).NotTo(HaveOccurred())
 	return f
 }
