@@ -1,16 +1,18 @@
 package stm32wl5
 
 import (
-	"crypto/aes"
 	"errors"
 	"fmt"
 
 	"github.com/brocaar/lorawan"
+
+	"github.com/tap2join/tap2join/emulators/chirpstack/lwkeys"
 )
 
 // LoRaWAN 1.0.4 end-device frames. Frame building, MICs and the JoinAccept
-// cipher come from brocaar/lorawan; the 1.0 session-key derivation, which the
-// library keeps unexported (backend/joinserver getSKey), is written here.
+// cipher come from brocaar/lorawan; the session-key derivations, which the
+// library keeps unexported (backend/joinserver getSKey), come from
+// emulators/chirpstack/lwkeys, a leaf package shared with the network server.
 //
 // Key naming: in the STM32CubeWL 1.0.4 build the root key that signs the
 // JoinRequest, decrypts the JoinAccept and derives the session keys is NWK_KEY
@@ -81,25 +83,15 @@ func openJoinAccept(phy []byte, rootKey [16]byte, joinEUI [8]byte, devNonce uint
 	return ja, nil
 }
 
-// sessionKeys10 derives the LoRaWAN 1.0 session keys (TS001-1.0.4 §6.2.6;
-// LoRaMacCrypto.c DeriveSessionKey10x):
-//
-//	NwkSKey = aes128_encrypt(root, 0x01 | JoinNonce(3) | NetID(3) | DevNonce(2) | pad16)
-//	AppSKey = aes128_encrypt(root, 0x02 | JoinNonce(3) | NetID(3) | DevNonce(2) | pad16)
-//
-// with every field little-endian on the wire; netID is given MSB first.
+// sessionKeys10 derives the LoRaWAN 1.0 session keys (TS001-1.0.4 §6.2.6:
+// NwkSKey and AppSKey from the root key over JoinNonce|NetID|DevNonce) with
+// the same lwkeys derivation the 1.1 path uses, so the twin and the embedded
+// network server share one implementation pinned to the reference vectors.
 func sessionKeys10(rootKey [16]byte, joinNonce uint32, netID [3]byte, devNonce uint16) (nwkSKey, appSKey [16]byte) {
-	c, _ := aes.NewCipher(rootKey[:]) // 16-byte key: cannot fail
-	derive := func(typ byte) (k [16]byte) {
-		var blk [16]byte
-		blk[0] = typ
-		blk[1], blk[2], blk[3] = byte(joinNonce), byte(joinNonce>>8), byte(joinNonce>>16)
-		blk[4], blk[5], blk[6] = netID[2], netID[1], netID[0]
-		blk[7], blk[8] = byte(devNonce), byte(devNonce>>8)
-		c.Encrypt(k[:], blk[:])
-		return k
-	}
-	return derive(0x01), derive(0x02)
+	// The inputs are fixed-size and in range (JoinNonce is 24-bit on the
+	// air), so the derivation cannot fail.
+	sk, _ := lwkeys.Derive10(lorawan.AES128Key(rootKey), lorawan.NetID(netID), lorawan.JoinNonce(joinNonce), lorawan.DevNonce(devNonce))
+	return sk.FNwkSIntKey, sk.AppSKey
 }
 
 // buildDataUp returns a data uplink, unconfirmed or confirmed (1.0:
