@@ -627,7 +627,7 @@ func (d *deviceService) Get(_ context.Context, req *api.GetDeviceRequest) (*api.
 	}
 	return &api.GetDeviceResponse{
 		Device: clone(row.pb), CreatedAt: ts(row.created), UpdatedAt: ts(row.updated),
-		LastSeenAt: ts(row.lastSeen), ClassEnabled: row.class,
+		LastSeenAt: ts(row.lastSeen), ClassEnabled: row.class, DeviceStatus: clone(row.status),
 	}, nil
 }
 

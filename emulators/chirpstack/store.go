@@ -48,6 +48,7 @@ type deviceRow struct {
 	devAddr                    lorawan.DevAddr // set by the last successful join
 	joined                     bool
 	queue                      []*queueItem
+	status                     *api.DeviceStatus // from the last DevStatusAns
 }
 
 // deviceKeysRow mirrors ChirpStack's device_keys table (storage/device_keys.rs):
@@ -72,6 +73,7 @@ type session struct {
 	confFCnt        uint32 // FCnt of the last confirmed downlink (for 1.1 MIC of an ACK)
 	skipFCntCheck   bool
 	rx1Delay        uint8
+	lastStatusReq   time.Time // last DevStatusReq sent (zero: none this session)
 }
 
 // queueItem is one entry of a device's downlink queue (DeviceService.Enqueue).

@@ -131,6 +131,13 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 		}})
 	}
 
+	cmds, err := uplinkMACCommands(&phy, ds)
+	if err != nil {
+		s.logf("chirpstack: dev_eui=%s: %v", ds.devEUI, err)
+	}
+	macAns, macEvs := s.handleUplinkMACLocked(u, ds, dev, cmds)
+	macOut := s.requestMACLocked(ds, dev, u.time, macAns)
+
 	rxInfos := make([]*gw.UplinkRxInfo, len(u.rxInfos))
 	copy(rxInfos, u.rxInfos)
 	evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: ds.devEUI, typ: "up", msg: &integration.UplinkEvent{
@@ -148,8 +155,9 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 		TxInfo:          u.txInfo,
 		RegionConfigId:  s.region,
 	}})
+	evs = append(evs, macEvs...)
 
-	dl, err := s.buildClassADownlinkLocked(ds, dev, phy.MHDR.MType == lorawan.ConfirmedDataUp, full)
+	dl, err := s.buildClassADownlinkLocked(ds, dev, phy.MHDR.MType == lorawan.ConfirmedDataUp, full, macOut)
 	if err != nil {
 		return evs, nil, fmt.Errorf("dev_eui=%s: %w", ds.devEUI, err)
 	}
@@ -157,8 +165,12 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 }
 
 // buildClassADownlinkLocked returns the RX1/RX2 answer to an uplink: the next
-// queue item (if any) and/or the ACK of a confirmed uplink, or nil.
-func (s *Server) buildClassADownlinkLocked(ds *session, dev *deviceRow, ackUplink bool, upFCnt uint32) (*plannedDownlink, error) {
+// queue item (if any), MAC commands and/or the ACK of a confirmed uplink, or
+// nil. As downlink/data.rs does: MAC commands of up to 15 bytes go in FOpts
+// (encrypted with NwkSEncKey in 1.1) next to the queue item; more go alone as
+// an FPort 0 FRMPayload encrypted with NwkSEncKey, the queue item waiting
+// (FPending). FCtrl.ADR is set: ChirpStack's network.adr_disabled is false.
+func (s *Server) buildClassADownlinkLocked(ds *session, dev *deviceRow, ackUplink bool, upFCnt uint32, mac []lorawan.MACCommand) (*plannedDownlink, error) {
 	var qi *queueItem
 	for _, q := range dev.queue {
 		if !q.pending {
@@ -166,8 +178,17 @@ func (s *Server) buildClassADownlinkLocked(ds *session, dev *deviceRow, ackUplin
 			break
 		}
 	}
-	if qi == nil && !ackUplink {
+	if qi == nil && !ackUplink && len(mac) == 0 {
 		return nil, nil
+	}
+	size, err := macSize(mac)
+	if err != nil {
+		return nil, fmt.Errorf("mac-commands: %w", err)
+	}
+	macInFRM := size > 15
+	fPending := qi != nil && len(dev.queue) > 1
+	if macInFRM && qi != nil {
+		qi, fPending = nil, true
 	}
 	mtype := lorawan.UnconfirmedDataDown
 	if qi != nil && qi.confirmed {
@@ -175,8 +196,15 @@ func (s *Server) buildClassADownlinkLocked(ds *session, dev *deviceRow, ackUplin
 	}
 	macPL := &lorawan.MACPayload{FHDR: lorawan.FHDR{
 		DevAddr: ds.devAddr,
-		FCtrl:   lorawan.FCtrl{ACK: ackUplink, FPending: qi != nil && len(dev.queue) > 1},
+		FCtrl:   lorawan.FCtrl{ADR: true, ACK: ackUplink, FPending: fPending},
 	}}
+	var macPLs []lorawan.Payload
+	for i := range mac {
+		macPLs = append(macPLs, &mac[i])
+	}
+	if !macInFRM {
+		macPL.FHDR.FOpts = macPLs
+	}
 	// LoRaWAN 1.0 has one downlink counter; 1.1 splits NFCntDown (FPort 0 /
 	// none) and AFCntDown (FPort > 0).
 	useA := qi != nil && ds.macVersion == lorawan.LoRaWAN1_1
@@ -185,15 +213,30 @@ func (s *Server) buildClassADownlinkLocked(ds *session, dev *deviceRow, ackUplin
 	} else {
 		macPL.FHDR.FCnt = ds.nFCntDown
 	}
-	if qi != nil {
+	switch {
+	case macInFRM:
+		p := uint8(0)
+		macPL.FPort = &p
+		macPL.FRMPayload = macPLs
+	case qi != nil:
 		p := qi.fPort
 		macPL.FPort = &p
 		macPL.FRMPayload = []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), qi.data...)}}
 	}
 	phy := lorawan.PHYPayload{MHDR: lorawan.MHDR{MType: mtype, Major: lorawan.LoRaWANR1}, MACPayload: macPL}
-	if qi != nil {
+	switch {
+	case macInFRM:
+		if err := phy.EncryptFRMPayload(ds.keys.NwkSEncKey); err != nil {
+			return nil, fmt.Errorf("encrypt mac-commands: %w", err)
+		}
+	case qi != nil:
 		if err := phy.EncryptFRMPayload(ds.keys.AppSKey); err != nil {
 			return nil, fmt.Errorf("encrypt downlink: %w", err)
+		}
+	}
+	if ds.macVersion == lorawan.LoRaWAN1_1 && !macInFRM {
+		if err := phy.EncryptFOpts(ds.keys.NwkSEncKey); err != nil {
+			return nil, fmt.Errorf("encrypt FOpts: %w", err)
 		}
 	}
 	var confFCnt uint32

@@ -34,10 +34,11 @@ import (
 //     (unconfirmed/confirmed, +EVT:SEND_CONFIRMED), ADR flag, DR 0–5, TX power
 //     0–7 (recorded only), class A/C (C recorded; no continuous RX), RX1/RX2
 //     and JoinAccept delays, RX2 frequency/DR, duty-cycle flag, verbose level,
-//     battery (a fixed 3300 mV), local time (unsynchronised: time since boot).
+//     battery (Config.BatteryMV), local time (unsynchronised: time since
+//     boot), AT+LINKC (LinkCheckReq on the next uplink; maccommand.go).
 //   - Only EU868 is compiled in (ST's default also has US915): AT+BAND=8
 //     answers AT_PARAM_ERROR like a region that is not compiled in.
-//   - Not modelled (answer AT_ERROR, as unknown commands do): AT+LINKC, Class
+//   - Not modelled (answer AT_ERROR, as unknown commands do): Class
 //     B and AT+PGSLOT, the RF test commands (AT+TTONE … AT+TOFF), AT+CERTIF.
 //   - There is no AT+JOINEUI in ST's set (the JoinEUI is AT+APPEUI, §1.3).
 //   - Key reads (AT+APPKEY=?, AT+NWKKEY=?, AT+APPSKEY=?, AT+NWKSKEY=?) print
@@ -583,6 +584,14 @@ func init() {
 			return b.lockedSetter(atError, func() atStatus { b.rec.nwkID = byte(v); return atOK })
 		})},
 		{name: "+JOIN", help: "=<Mode><CR><LF>: Join network operation: 0 ABP, 1 OTAA", set: atJoin},
+		// lora_command.c AT_LINKC → lora_at.c AT_Link_Check →
+		// LmHandlerLinkCheckReq: an MLME_LINK_CHECK that piggybacks a
+		// LinkCheckReq on the next uplink; the answer shows as DMODM/GWN on
+		// the +EVT:RX line.
+		{name: "+LINKC", help: ": Piggyback a Link Check Request to the next uplink", run: func(b *Board) atStatus {
+			b.queueLinkCheck()
+			return atOK
+		}},
 		{name: "+SEND", help: "=<Port>:<Ack>:<Payload><CR><LF>: Send binary data with the application port, the acknowledge flag and the hex payload", set: atSend},
 		{name: "+ADR", help: "=<ADR><CR><LF>: Get or Set the Adaptive Data Rate setting. (0: off, 1: on)", get: func(b *Board) atStatus {
 			b.mu.Lock()
@@ -692,7 +701,7 @@ func init() {
 			return atOK
 		})},
 		{name: "+BAT", help: ": Get the battery Level in mV", get: func(b *Board) atStatus {
-			b.atValue("3300")
+			b.atValue("%d", b.cfg.BatteryMV)
 			return atOK
 		}},
 	}

@@ -28,6 +28,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/brocaar/lorawan"
 	"strings"
 	"sync"
 	"time"
@@ -101,6 +102,9 @@ type Config struct {
 	// a simplification of the LoRaWAN join back-off / duty-cycle rules, which
 	// are not enforced by this twin).
 	JoinBackoff time.Duration
+	// BatteryMV is the supply voltage AT+BAT reports and DevStatusAns
+	// scales to a battery level (default 3300 mV, a NUCLEO on USB: 254).
+	BatteryMV int
 	// RXWindowCap bounds, in wall-clock time, how long an RX window waits for
 	// a downlink (in Instant timing nothing else ends it). Default 2 s.
 	RXWindowCap time.Duration
@@ -200,12 +204,13 @@ type Board struct {
 	dead   error // set when a power loss killed the board
 
 	// MCU state the AT shell sees (atshell.go).
-	restored bool            // a valid context was read from NVM at boot
-	booted   bool            // boot finished; the UART accepts commands
-	sending  bool            // an uplink and its receive windows are running
-	ctxDirty bool            // RAM context differs from NVM (AT+CS stores it)
-	runCtx   context.Context // context of the current boot
-	ram      ramSettings     // RAM-only settings, reset by every boot
+	restored bool                 // a valid context was read from NVM at boot
+	booted   bool                 // boot finished; the UART accepts commands
+	sending  bool                 // an uplink and its receive windows are running
+	ctxDirty bool                 // RAM context differs from NVM (AT+CS stores it)
+	runCtx   context.Context      // context of the current boot
+	ram      ramSettings          // RAM-only settings, reset by every boot
+	macOut   []lorawan.MACCommand // MAC answers/requests for the next uplink (maccommand.go)
 	resetReq chan resetKind
 	fw       fwRx     // firmware transfer (firmware.go)
 	con      *console // serial console output; nil without a serial port
@@ -239,6 +244,9 @@ func New(cfg Config) (*Board, error) {
 	}
 	if cfg.JoinBackoff == 0 {
 		cfg.JoinBackoff = 10 * time.Second
+	}
+	if cfg.BatteryMV == 0 {
+		cfg.BatteryMV = 3300
 	}
 	if cfg.RXWindowCap == 0 {
 		cfg.RXWindowCap = 2 * time.Second
@@ -428,6 +436,7 @@ func (b *Board) runOnce(parent context.Context) (resetKind, error) {
 	b.mu.Lock()
 	b.runCtx = ctx
 	b.ram = defaultRAMSettings(b.cfg, b.rec)
+	b.macOut = nil
 	b.mu.Unlock()
 	if err := b.boot(ctx); err != nil {
 		if parent.Err() != nil {

@@ -195,6 +195,7 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			b.rxDelay = time.Duration(max(ja.RXDelay&0x0F, 1)) * time.Second
 			b.ram.rx1Delay, b.ram.rx2Delay = b.rxDelay, b.rxDelay+time.Second
 			b.ram.rx2DR = int(ja.DLSettings.RX2DataRate)
+			b.macOut = nil // a new session: nothing pending from the old one
 		}
 		b.mu.Unlock()
 		if !okNonce {
@@ -361,17 +362,21 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 	// DevNonce: never reuse a counter value with the same session keys.
 	err := b.storeCountersLocked(r)
 	rec := b.rec
-	b.mu.Unlock()
 	if err != nil {
+		b.mu.Unlock()
 		return fmt.Errorf("stm32wl5: store FCntUp: %w", err)
 	}
+	// MAC answers and requests waiting for this uplink (maccommand.go); like
+	// LoRaMac-node, non-sticky commands are gone once transmitted.
+	fOpts := b.takeMACOutLocked()
+	b.mu.Unlock()
 	chIdx := int(fCnt) % len(eu868Channels)
 	sess := session{fNwkSIntKey: rec.nwkSKey, sNwkSIntKey: rec.sNwkSIntKey, nwkSEncKey: rec.nwkSEncKey, appSKey: rec.appSKey, v11: rec.session11}
 	var phy []byte
 	if sess.v11 {
-		phy, err = buildDataUp11(sess, rec.devAddr, fCnt, fPort, payload, !rec.adrOff, confirmed, uint8(ram.dr), uint8(chIdx))
+		phy, err = buildDataUp11(sess, rec.devAddr, fCnt, fPort, payload, !rec.adrOff, confirmed, uint8(ram.dr), uint8(chIdx), fOpts)
 	} else {
-		phy, err = buildDataUp(rec.nwkSKey, rec.appSKey, rec.devAddr, fCnt, fPort, payload, !rec.adrOff, confirmed)
+		phy, err = buildDataUp(rec.nwkSKey, rec.appSKey, rec.devAddr, fCnt, fPort, payload, !rec.adrOff, confirmed, fOpts)
 	}
 	if err != nil {
 		return err
@@ -393,38 +398,42 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 	}
 	b.trace(fmt.Sprintf("###### U/L FRAME:%04d | PORT:%d | DR:%d | PWR:%d | MSG TYPE:%s", fCnt, fPort, ram.dr, ram.txPower, mt))
 	_, err = b.rxWindows(ctx, down, sentUp.Seq, d1, d1+time.Second, ch, sf, ram, func(f radio.Frame, slot int) (bool, bool, error) {
-		var fc uint32
-		var port *uint8
-		var data []byte
-		var ack bool
+		var d dataDown
 		var err error
 		if sess.v11 {
 			var confFCnt uint32
 			if confirmed {
 				confFCnt = fCnt // B0 of an ACK carries the acknowledged uplink's FCnt
 			}
-			fc, port, data, ack, err = openDataDown11(f.PHYPayload, sess, rec.devAddr, confFCnt)
+			d, err = openDataDown11(f.PHYPayload, sess, rec.devAddr, confFCnt)
 		} else {
-			fc, port, data, ack, err = openDataDown(f.PHYPayload, rec.nwkSKey, rec.appSKey, rec.devAddr)
+			d, err = openDataDown(f.PHYPayload, rec.nwkSKey, rec.appSKey, rec.devAddr)
 		}
 		if err != nil {
 			return false, false, nil // not ours
 		}
 		p := -1
-		if port != nil {
-			p = int(*port)
+		if d.FPort != nil {
+			p = int(*d.FPort)
 		}
-		b.emit(Downlink, "FCnt %d FPort %d %d bytes slot RX%d ack=%t", fc, p, len(data), slot, ack)
+		ack := d.ACK
+		b.emit(Downlink, "FCnt %d FPort %d %d bytes slot RX%d ack=%t mac=%s", d.FCnt, p, len(d.Data), slot, ack, macNames(d.MAC))
+		linkCheck := b.handleDownlinkMAC(d.MAC, f.SNR)
 		// lora_at.c AT_event_receive: the payload line first, then the RX
-		// line (reference stm32wl-at.md §1.4).
-		if p > 0 && len(data) > 0 {
-			b.atEvent(fmt.Sprintf("%d:%02X:%X", p, len(data), data))
+		// line (reference stm32wl-at.md §1.4), with DMODM/GWN after a
+		// LinkCheckAns.
+		if p > 0 && len(d.Data) > 0 {
+			b.atEvent(fmt.Sprintf("%d:%02X:%X", p, len(d.Data), d.Data))
 		}
 		dr := ram.dr
 		if slot == 2 {
 			dr = ram.rx2DR
 		}
-		b.atEvent(fmt.Sprintf("RX_%d, PORT %d, DR %d, RSSI %d, SNR %d", slot, max(p, 0), dr, int(f.RSSI), int(f.SNR)))
+		line := fmt.Sprintf("RX_%d, PORT %d, DR %d, RSSI %d, SNR %d", slot, max(p, 0), dr, int(f.RSSI), int(f.SNR))
+		if linkCheck != nil {
+			line += fmt.Sprintf(", DMODM %d, GWN %d", linkCheck.Margin, linkCheck.GwCnt)
+		}
+		b.atEvent(line)
 		if confirmed && ack {
 			b.atEvent("SEND_CONFIRMED")
 		}

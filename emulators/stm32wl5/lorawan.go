@@ -96,8 +96,9 @@ func sessionKeys10(rootKey [16]byte, joinNonce uint32, netID [3]byte, devNonce u
 
 // buildDataUp returns a data uplink, unconfirmed or confirmed (1.0:
 // FRMPayload encrypted with AppSKey for FPort > 0, MIC over B0|msg with
-// NwkSKey — TS001-1.0.4 §4.3.3, §4.4). devAddr is MSB first.
-func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool) ([]byte, error) {
+// NwkSKey — TS001-1.0.4 §4.3.3, §4.4), with fOpts (encoded MAC commands, at
+// most 15 bytes) in the clear in FHDR. devAddr is MSB first.
+func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool, fOpts []byte) ([]byte, error) {
 	mt := lorawan.UnconfirmedDataUp
 	if confirmed {
 		mt = lorawan.ConfirmedDataUp
@@ -105,7 +106,7 @@ func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort 
 	p := lorawan.PHYPayload{
 		MHDR: lorawan.MHDR{MType: mt, Major: lorawan.LoRaWANR1},
 		MACPayload: &lorawan.MACPayload{
-			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: adr}, FCnt: fCnt},
+			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: adr}, FCnt: fCnt, FOpts: fOptsPayload(fOpts)},
 			FPort:      &fPort,
 			FRMPayload: []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), payload...)}},
 		},
@@ -124,33 +125,80 @@ func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort 
 	return b, nil
 }
 
-// openDataDown checks a data downlink for devAddr and returns FCnt, FPort,
-// the decrypted FRMPayload (nil FPort: no payload) and the FCtrl ACK bit.
-func openDataDown(phy []byte, nwkSKey, appSKey [16]byte, devAddr [4]byte) (fCnt uint32, fPort *uint8, data []byte, ack bool, err error) {
+func fOptsPayload(b []byte) []lorawan.Payload {
+	if len(b) == 0 {
+		return nil
+	}
+	return []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), b...)}}
+}
+
+// dataDown is a data downlink opened by the device.
+type dataDown struct {
+	FCnt  uint32
+	FPort *uint8 // nil: no FRMPayload
+	Data  []byte // decrypted application payload (FPort > 0)
+	ACK   bool
+	MAC   []lorawan.MACCommand // from FOpts, or the FRMPayload of FPort 0
+}
+
+// openDataDown checks a 1.0 data downlink for devAddr (MIC with NwkSKey) and
+// decrypts it: FPort > 0 with AppSKey, FPort 0 (MAC commands) with NwkSKey;
+// FOpts are in the clear in 1.0.
+func openDataDown(phy []byte, nwkSKey, appSKey [16]byte, devAddr [4]byte) (dataDown, error) {
+	p, mp, err := decodeDataDown(phy, devAddr)
+	if err != nil {
+		return dataDown{}, err
+	}
+	ok, err := p.ValidateDownlinkDataMIC(lorawan.LoRaWAN1_0, 0, lorawan.AES128Key(nwkSKey))
+	if err != nil || !ok {
+		return dataDown{}, errors.New("downlink MIC invalid")
+	}
+	if err := p.DecodeFOptsToMACCommands(); err != nil {
+		return dataDown{}, fmt.Errorf("FOpts: %w", err)
+	}
+	return decryptDataDown(p, mp, nwkSKey, appSKey)
+}
+
+func decodeDataDown(phy []byte, devAddr [4]byte) (*lorawan.PHYPayload, *lorawan.MACPayload, error) {
 	var p lorawan.PHYPayload
 	if err := p.UnmarshalBinary(phy); err != nil {
-		return 0, nil, nil, false, fmt.Errorf("decode: %w", err)
+		return nil, nil, fmt.Errorf("decode: %w", err)
 	}
 	if p.MHDR.MType != lorawan.UnconfirmedDataDown && p.MHDR.MType != lorawan.ConfirmedDataDown {
-		return 0, nil, nil, false, fmt.Errorf("mtype %s is not a data downlink", p.MHDR.MType)
+		return nil, nil, fmt.Errorf("mtype %s is not a data downlink", p.MHDR.MType)
 	}
 	mp, ok := p.MACPayload.(*lorawan.MACPayload)
 	if !ok || mp.FHDR.DevAddr != lorawan.DevAddr(devAddr) {
-		return 0, nil, nil, false, errors.New("not for this DevAddr")
+		return nil, nil, errors.New("not for this DevAddr")
 	}
-	ok, err = p.ValidateDownlinkDataMIC(lorawan.LoRaWAN1_0, 0, lorawan.AES128Key(nwkSKey))
-	if err != nil || !ok {
-		return 0, nil, nil, false, errors.New("downlink MIC invalid")
-	}
-	if mp.FPort != nil && *mp.FPort > 0 {
-		if err := p.DecryptFRMPayload(lorawan.AES128Key(appSKey)); err != nil {
-			return 0, nil, nil, false, fmt.Errorf("decrypt: %w", err)
+	return &p, mp, nil
+}
+
+// decryptDataDown decrypts the FRMPayload (FPort 0 with macKey, else appSKey)
+// and collects the MAC commands of FOpts (already decoded) or FPort 0.
+func decryptDataDown(p *lorawan.PHYPayload, mp *lorawan.MACPayload, macKey, appSKey [16]byte) (dataDown, error) {
+	d := dataDown{FCnt: mp.FHDR.FCnt, FPort: mp.FPort, ACK: mp.FHDR.FCtrl.ACK}
+	macPLs := mp.FHDR.FOpts
+	if mp.FPort != nil {
+		key := appSKey
+		if *mp.FPort == 0 {
+			key = macKey
 		}
-		if len(mp.FRMPayload) == 1 {
+		if err := p.DecryptFRMPayload(lorawan.AES128Key(key)); err != nil {
+			return dataDown{}, fmt.Errorf("decrypt: %w", err)
+		}
+		if *mp.FPort == 0 {
+			macPLs = mp.FRMPayload // decoded into MAC commands by DecryptFRMPayload
+		} else if len(mp.FRMPayload) == 1 {
 			if dp, ok := mp.FRMPayload[0].(*lorawan.DataPayload); ok {
-				data = dp.Bytes
+				d.Data = dp.Bytes
 			}
 		}
 	}
-	return mp.FHDR.FCnt, mp.FPort, data, mp.FHDR.FCtrl.ACK, nil
+	for _, pl := range macPLs {
+		if c, ok := pl.(*lorawan.MACCommand); ok {
+			d.MAC = append(d.MAC, *c)
+		}
+	}
+	return d, nil
 }

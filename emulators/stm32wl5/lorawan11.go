@@ -90,7 +90,7 @@ func sessionKeys11(nwkKey, appKey [16]byte, ja *lorawan.JoinAcceptPayload, joinE
 // SNwkSIntKey over B1 (ConfFCnt, TxDr, TxCh) and FNwkSIntKey over B0. No FOpts
 // are sent, so there is nothing to encrypt with NwkSEncKey. txCh is the index
 // of the uplink channel in the region's channel list.
-func buildDataUp11(s session, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool, txDR, txCh uint8) ([]byte, error) {
+func buildDataUp11(s session, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool, txDR, txCh uint8, fOpts []byte) ([]byte, error) {
 	mt := lorawan.UnconfirmedDataUp
 	if confirmed {
 		mt = lorawan.ConfirmedDataUp
@@ -98,10 +98,14 @@ func buildDataUp11(s session, devAddr [4]byte, fCnt uint32, fPort uint8, payload
 	p := lorawan.PHYPayload{
 		MHDR: lorawan.MHDR{MType: mt, Major: lorawan.LoRaWANR1},
 		MACPayload: &lorawan.MACPayload{
-			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: adr}, FCnt: fCnt},
+			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: adr}, FCnt: fCnt, FOpts: fOptsPayload(fOpts)},
 			FPort:      &fPort,
 			FRMPayload: []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), payload...)}},
 		},
+	}
+	// FOpts are encrypted with NwkSEncKey in 1.1 (§4.3.1.6).
+	if err := p.EncryptFOpts(lorawan.AES128Key(s.nwkSEncKey)); err != nil {
+		return nil, fmt.Errorf("stm32wl5: encrypt FOpts: %w", err)
 	}
 	key := s.appSKey
 	if fPort == 0 {
@@ -124,34 +128,21 @@ func buildDataUp11(s session, devAddr [4]byte, fCnt uint32, fPort uint8, payload
 
 // openDataDown11 checks a LoRaWAN 1.1 data downlink for devAddr (MIC with
 // SNwkSIntKey over B0 with ConfFCnt = the confirmed uplink's FCnt when ACK is
-// set) and returns FCnt, FPort, the FRMPayload decrypted with AppSKey (FPort >
-// 0) and the ACK bit. FOpts (encrypted with NwkSEncKey in 1.1) are not
-// interpreted.
-func openDataDown11(phy []byte, s session, devAddr [4]byte, confFCnt uint32) (fCnt uint32, fPort *uint8, data []byte, ack bool, err error) {
-	var p lorawan.PHYPayload
-	if err := p.UnmarshalBinary(phy); err != nil {
-		return 0, nil, nil, false, fmt.Errorf("decode: %w", err)
+// set) and decrypts it: FPort > 0 with AppSKey, FPort 0 and FOpts (MAC
+// commands) with NwkSEncKey (§4.3.1.6, §4.3.3).
+func openDataDown11(phy []byte, s session, devAddr [4]byte, confFCnt uint32) (dataDown, error) {
+	p, mp, err := decodeDataDown(phy, devAddr)
+	if err != nil {
+		return dataDown{}, err
 	}
-	if p.MHDR.MType != lorawan.UnconfirmedDataDown && p.MHDR.MType != lorawan.ConfirmedDataDown {
-		return 0, nil, nil, false, fmt.Errorf("mtype %s is not a data downlink", p.MHDR.MType)
-	}
-	mp, ok := p.MACPayload.(*lorawan.MACPayload)
-	if !ok || mp.FHDR.DevAddr != lorawan.DevAddr(devAddr) {
-		return 0, nil, nil, false, errors.New("not for this DevAddr")
-	}
-	ok, err = p.ValidateDownlinkDataMIC(lorawan.LoRaWAN1_1, confFCnt, lorawan.AES128Key(s.sNwkSIntKey))
+	ok, err := p.ValidateDownlinkDataMIC(lorawan.LoRaWAN1_1, confFCnt, lorawan.AES128Key(s.sNwkSIntKey))
 	if err != nil || !ok {
-		return 0, nil, nil, false, errors.New("downlink MIC invalid")
+		return dataDown{}, errors.New("downlink MIC invalid")
 	}
-	if mp.FPort != nil && *mp.FPort > 0 {
-		if err := p.DecryptFRMPayload(lorawan.AES128Key(s.appSKey)); err != nil {
-			return 0, nil, nil, false, fmt.Errorf("decrypt: %w", err)
-		}
-		if len(mp.FRMPayload) == 1 {
-			if dp, ok := mp.FRMPayload[0].(*lorawan.DataPayload); ok {
-				data = dp.Bytes
-			}
+	if len(mp.FHDR.FOpts) > 0 {
+		if err := p.DecryptFOpts(lorawan.AES128Key(s.nwkSEncKey)); err != nil {
+			return dataDown{}, fmt.Errorf("FOpts: %w", err)
 		}
 	}
-	return mp.FHDR.FCnt, mp.FPort, data, mp.FHDR.FCtrl.ACK, nil
+	return decryptDataDown(p, mp, s.nwkSEncKey, s.appSKey)
 }

@@ -1,0 +1,160 @@
+package chirpstack
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/brocaar/lorawan"
+	"github.com/chirpstack/chirpstack/api/go/v4/api"
+	"github.com/chirpstack/chirpstack/api/go/v4/integration"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// MAC commands (chirpstack/src/maccommand/, downlink/data.rs set_mac_commands).
+// Modelled: the two a provisioning test meets on every device —
+//   - DevStatusReq / DevStatusAns: requested when the device profile's
+//     device_status_req_interval (requests per day) is set, on the first
+//     downlink opportunity after the join and then once per interval
+//     (data.rs _request_device_status); the answer becomes the device's
+//     status (DeviceService.Get device_status) and a `status` event
+//     (maccommand/dev_status.rs);
+//   - LinkCheckReq / LinkCheckAns: margin = best uplink SNR − the SNR the
+//     spreading factor needs (config.rs get_required_snr_for_sf), floored at
+//     0; GwCnt = gateways that received the uplink (maccommand/link_check.rs).
+// Other commands are logged and ignored, as ChirpStack's "Handle mac-command
+// error" does for CIDs it cannot handle; ADR (LinkADRReq) is not modelled.
+
+// requiredSNR is ChirpStack's demodulation floor per spreading factor (dB).
+func requiredSNR(sf int) (float32, bool) {
+	switch sf {
+	case 6:
+		return -5, true
+	case 7:
+		return -7.5, true
+	case 8:
+		return -10, true
+	case 9:
+		return -12.5, true
+	case 10:
+		return -15, true
+	case 11:
+		return -17.5, true
+	case 12:
+		return -20, true
+	}
+	return 0, false
+}
+
+// uplinkMACCommands returns the MAC commands of a data uplink whose
+// FRMPayload has been decrypted (brocaar decodes an FPort 0 FRMPayload into
+// MAC commands then): those, else FOpts — clear in 1.0, encrypted with
+// NwkSEncKey in 1.1 (§4.3.1.6).
+func uplinkMACCommands(phy *lorawan.PHYPayload, ds *session) ([]lorawan.MACCommand, error) {
+	mac := phy.MACPayload.(*lorawan.MACPayload)
+	pls := mac.FHDR.FOpts
+	if mac.FPort != nil && *mac.FPort == 0 {
+		pls = mac.FRMPayload
+	} else if len(pls) > 0 {
+		var err error
+		if ds.macVersion == lorawan.LoRaWAN1_1 {
+			err = phy.DecryptFOpts(ds.keys.NwkSEncKey)
+		} else {
+			err = phy.DecodeFOptsToMACCommands()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode FOpts mac-commands: %w", err)
+		}
+		pls = mac.FHDR.FOpts
+	}
+	var out []lorawan.MACCommand
+	for _, p := range pls {
+		if c, ok := p.(*lorawan.MACCommand); ok {
+			out = append(out, *c)
+		}
+	}
+	return out, nil
+}
+
+// handleUplinkMACLocked handles the uplink's MAC commands and returns the
+// answers to send and the events they cause.
+func (s *Server) handleUplinkMACLocked(u *uplinkCtx, ds *session, dev *deviceRow, cmds []lorawan.MACCommand) ([]lorawan.MACCommand, []pendingEvent) {
+	var answers []lorawan.MACCommand
+	var evs []pendingEvent
+	for _, c := range cmds {
+		switch c.CID {
+		case lorawan.DevStatusAns:
+			pl, ok := c.Payload.(*lorawan.DevStatusAnsPayload)
+			if !ok {
+				continue
+			}
+			st := &api.DeviceStatus{Margin: int32(pl.Margin), ExternalPowerSource: pl.Battery == 0}
+			ev := &integration.StatusEvent{
+				DeduplicationId:         u.dedupID,
+				Time:                    timestamppb.New(u.time),
+				DeviceInfo:              s.deviceInfoLocked(dev),
+				Margin:                  int32(pl.Margin),
+				ExternalPowerSource:     pl.Battery == 0,
+				BatteryLevelUnavailable: pl.Battery == 255,
+			}
+			if pl.Battery > 0 && pl.Battery < 255 {
+				lvl := float32(pl.Battery) / 254 * 100
+				ev.BatteryLevel, st.BatteryLevel = lvl, lvl
+			}
+			dev.status = st
+			evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: ds.devEUI, typ: "status", msg: ev})
+		case lorawan.LinkCheckReq:
+			var sf int
+			if lora := u.txInfo.GetModulation().GetLora(); lora != nil {
+				sf = int(lora.GetSpreadingFactor())
+			}
+			req, ok := requiredSNR(sf)
+			if !ok {
+				s.logf("chirpstack: dev_eui=%s: LinkCheckReq: unknown sf %d", ds.devEUI, sf)
+				continue
+			}
+			var best float32
+			for i, rx := range u.rxInfos {
+				if i == 0 || rx.GetSnr() > best {
+					best = rx.GetSnr()
+				}
+			}
+			margin := max(best-req, 0)
+			answers = append(answers, lorawan.MACCommand{CID: lorawan.LinkCheckAns, Payload: &lorawan.LinkCheckAnsPayload{
+				Margin: uint8(margin), GwCnt: uint8(len(u.rxInfos)),
+			}})
+		default:
+			s.logf("chirpstack: dev_eui=%s: mac-command %s not handled", ds.devEUI, c.CID)
+		}
+	}
+	return answers, evs
+}
+
+// requestMACLocked adds the network's own requests to the answers:
+// DevStatusReq once per 24 h / device_status_req_interval.
+func (s *Server) requestMACLocked(ds *session, dev *deviceRow, now time.Time, cmds []lorawan.MACCommand) []lorawan.MACCommand {
+	dp := s.profiles[dev.pb.DeviceProfileId]
+	if dp == nil {
+		return cmds
+	}
+	if n := dp.pb.GetDeviceStatusReqInterval(); n > 0 {
+		every := 24 * time.Hour / time.Duration(n)
+		if ds.lastStatusReq.IsZero() || now.Sub(ds.lastStatusReq) >= every {
+			cmds = append(cmds, lorawan.MACCommand{CID: lorawan.DevStatusReq})
+			ds.lastStatusReq = now
+		}
+	}
+	return cmds
+}
+
+// macSize is the encoded size of cmds (FOpts holds at most 15 bytes).
+func macSize(cmds []lorawan.MACCommand) (int, error) {
+	n := 0
+	for _, c := range cmds {
+		b, err := c.MarshalBinary()
+		if err != nil {
+			return 0, err
+		}
+		n += len(b)
+	}
+	return n, nil
+}
