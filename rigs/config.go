@@ -51,6 +51,9 @@ type Network struct {
 	Tenant      string `yaml:"tenant"`
 	Application string `yaml:"application"`
 	MACVersion  string `yaml:"mac_version"` // 1.0.4 (default) | 1.1.0
+	// DeviceStatusReqInterval: DevStatusReq per day in the device profile
+	// (ChirpStack's device_status_req_interval; 0, the default, none).
+	DeviceStatusReqInterval uint32 `yaml:"device_status_req_interval"`
 }
 
 // Provisioning selects the HTTPS provisioning backend.

@@ -199,6 +199,7 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 	}
 	if r.ProfileID, err = client.EnsureDeviceProfile(ctx, tenant, "tap2join "+f.Network.MACVersion, lns.Profile{
 		MACVersion: f.Network.MACVersion, Region: f.Network.Region, SupportsOTAA: true,
+		DeviceStatusReqInterval: f.Network.DeviceStatusReqInterval,
 	}); err != nil {
 		return nil, fmt.Errorf("rigs: %w", err)
 	}

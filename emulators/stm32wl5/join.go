@@ -418,7 +418,7 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 		}
 		ack := d.ACK
 		b.emit(Downlink, "FCnt %d FPort %d %d bytes slot RX%d ack=%t mac=%s", d.FCnt, p, len(d.Data), slot, ack, macNames(d.MAC))
-		linkCheck := b.handleDownlinkMAC(d.MAC, f.SNR)
+		linkCheck := b.handleDownlinkMAC(d.MAC, int(f.SNR))
 		// lora_at.c AT_event_receive: the payload line first, then the RX
 		// line (reference stm32wl-at.md §1.4), with DMODM/GWN after a
 		// LinkCheckAns.

@@ -1,7 +1,6 @@
 package stm32wl5
 
 import (
-	"math"
 	"strings"
 
 	"github.com/brocaar/lorawan"
@@ -14,8 +13,9 @@ import (
 //     Battery from GetBatteryLevel (Core/Src/sys_app.c: VDD above VDD_BAT =
 //     254 "fully charged", below VDD_MIN = 0, linear in between; CubeMX's
 //     defaults BAT_CR2032 3000 mV and 1800 mV — UNCONFIRMED for the AT_Slave
-//     project), Margin the SNR of the downlink that carried the request,
-//     rounded, clamped to the 6-bit signed range −32..31 (TS001 §5.5);
+//     project), Margin the SNR of the downlink that carried the request as
+//     the radio reports it (an integer, the value the +EVT:RX line prints),
+//     clamped to the 6-bit signed range −32..31 (TS001 §5.5);
 //   - LinkCheckAns (answer to AT+LINKC's LinkCheckReq) → DMODM/GWN on the
 //     +EVT:RX line (lora_at.c AT_event_receive).
 // Other commands (LinkADRReq, RXParamSetupReq, …) are not answered: the
@@ -41,14 +41,14 @@ func batteryLevel(mv int) uint8 {
 
 // handleDownlinkMAC queues the answers to a downlink's MAC commands and
 // returns the LinkCheckAns it carried, if any.
-func (b *Board) handleDownlinkMAC(cmds []lorawan.MACCommand, snr float64) *lorawan.LinkCheckAnsPayload {
+func (b *Board) handleDownlinkMAC(cmds []lorawan.MACCommand, snr int) *lorawan.LinkCheckAnsPayload {
 	var lc *lorawan.LinkCheckAnsPayload
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, c := range cmds {
 		switch c.CID {
 		case lorawan.DevStatusReq:
-			margin := int8(max(-32, min(31, math.Round(snr))))
+			margin := int8(max(-32, min(31, snr)))
 			b.macOut = append(b.macOut, lorawan.MACCommand{CID: lorawan.DevStatusAns, Payload: &lorawan.DevStatusAnsPayload{
 				Battery: batteryLevel(b.cfg.BatteryMV), Margin: margin,
 			}})

@@ -119,6 +119,11 @@ func (p *Phone) Exchange(ctx context.Context, req []byte) (provproto.Frame, erro
 	for {
 		ok, err := p.tag.HostMessagePending(ctx)
 		if err != nil {
+			if ctx.Err() != nil && context.Cause(ctx) == context.DeadlineExceeded {
+				// The reply deadline ran out during the poll: that, not
+				// the interrupted read, is what went wrong.
+				return provproto.Frame{}, fmt.Errorf("no answer from the device within %v: %w", p.opts.ReplyTimeout, ctx.Err())
+			}
 			return provproto.Frame{}, fmt.Errorf("poll mailbox: %w", err)
 		}
 		if ok {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"time"
 
@@ -217,4 +218,78 @@ var _ = Describe("key read-back on the console", Label("security", "console"), f
 		// What the board printed is kept out of the transcript and errors.
 		Expect(rigs.FindIssuedKeys([]byte(board.FormatTranscript(b.Console.Transcript())))).To(BeEmpty())
 	}, SpecTimeout(time.Minute))
+})
+
+// awaitRX waits for the console's next downlink reception (+EVT:RX_<slot>).
+func awaitRX(ctx context.Context, con board.Console) board.RX {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var seen []string
+	for {
+		select {
+		case ev, ok := <-con.Events():
+			Expect(ok).To(BeTrue(), "console closed while waiting for +EVT:RX_")
+			if strings.HasPrefix(ev.Name, "RX_") {
+				rx, err := board.ParseRX(ev)
+				Expect(err).NotTo(HaveOccurred())
+				return rx
+			}
+			seen = append(seen, ev.Line)
+		case <-ctx.Done():
+			Fail(fmt.Sprintf("no +EVT:RX_ on the console (saw %q)", seen))
+		}
+	}
+}
+
+// requiredSNR is the demodulation floor ChirpStack subtracts for a
+// LinkCheckAns margin (config.rs get_required_snr_for_sf), EU868 DR0..5 =
+// SF12..7.
+func requiredSNR(dr uint32) float32 { return -20 + 2.5*float32(dr) }
+
+var _ = Describe("MAC commands on the AT console", Label("lorawan", "console", "mac"), func() {
+	It("answers the network's DevStatusReq with its battery and margin, and shows a link check", func(ctx SpecContext) {
+		f := loadRig()
+		f.Network.DeviceStatusReqInterval = 1 // once a day: the first downlink after the join asks
+		rig := upRig(ctx, f)
+		b := rig.Boards[0]
+		res := provision(ctx, rig, b)
+		awaitJoined(ctx, rig, b, res.DevEUI)
+
+		// The firmware's first uplink after the join is answered in RX1/RX2
+		// by a MAC-only downlink carrying DevStatusReq.
+		req := awaitRX(ctx, b.Console)
+		Expect(req.Port).To(BeZero(), "a MAC-only downlink has no application port")
+
+		// The next uplink carries DevStatusAns: the margin is the SNR the
+		// board printed for the request; the battery comes from VDD.
+		send(ctx, b.Console, 2, false, randomPayload(3))
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		st, err := rig.Network.AwaitStatus(sctx, lorawan.EUI64(res.DevEUI))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.Margin).To(Equal(max(-32, min(31, req.SNR))), "DevStatusAns margin vs the SNR on the RX line")
+		mv, err := b.Console.Command(ctx, "AT+BAT=?")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.BatteryUnavailable).To(BeFalse())
+		if !st.ExternalPower {
+			Expect(st.BatteryPercent).To(BeNumerically(">", 0))
+			Expect(st.BatteryPercent).To(BeNumerically("<=", 100))
+		}
+		AddReportEntry("device status", fmt.Sprintf("%s: margin %d dB, battery %.1f %% (AT+BAT %v mV), external power %t",
+			b.Name, st.Margin, st.BatteryPercent, strings.Join(mv, ""), st.ExternalPower))
+
+		// AT+LINKC piggybacks LinkCheckReq on the next uplink; the answer
+		// shows as DMODM/GWN on the RX line.
+		_, err = b.Console.Command(ctx, "AT+LINKC")
+		Expect(err).NotTo(HaveOccurred())
+		payload := randomPayload(2)
+		send(ctx, b.Console, 3, false, payload)
+		up := awaitUplink(ctx, rig.Network, res.DevEUI, 3, payload)
+		rx := awaitRX(ctx, b.Console)
+		Expect(rx.LinkCheck).NotTo(BeNil(), "no DMODM/GWN after AT+LINKC")
+		Expect(rx.LinkCheck.Gateways).To(Equal(len(up.Gateways)))
+		Expect(rx.LinkCheck.Margin).To(Equal(int(max(up.SNR-requiredSNR(up.DR), 0))),
+			"LinkCheckAns margin: uplink SNR %.1f dB at DR%d", up.SNR, up.DR)
+	}, SpecTimeout(2*time.Minute))
 })
