@@ -2,8 +2,10 @@ package rigs
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/tap2join/tap2join/emulators/gateway"
@@ -155,6 +157,22 @@ func (g *rigGateway) close() error {
 	err := g.gw.Close()
 	g.gw = nil
 	return err
+}
+
+// noReply passes the embedded network server's "no answer to this uplink"
+// to the emulated gateway that forwarded it (chirpstack.Config.Unanswered).
+func (r *Rig) noReply(gatewayID string, context []byte) {
+	for _, g := range r.gateways {
+		if !strings.EqualFold(hex.EncodeToString(g.cfg.ID[:]), gatewayID) {
+			continue
+		}
+		g.mu.Lock()
+		gw := g.gw
+		g.mu.Unlock()
+		if gw != nil {
+			gw.NoReply(context)
+		}
+	}
 }
 
 // CutGateways takes every emulated gateway off the network (it announces

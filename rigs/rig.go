@@ -149,6 +149,12 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		cfg.Logf = func(format string, a ...any) {
 			lg.Debug(fmt.Sprintf(format, a...), "part", "chirpstack")
 		}
+		// An uplink the server will not answer ends the device's receive
+		// windows at once, through the gateway that forwarded it, instead of
+		// after their wall-clock cap (RXWindowCap): the modelled time is the
+		// same, the wall time of every unanswered uplink drops from seconds
+		// to milliseconds.
+		cfg.Unanswered = r.noReply
 		cs, err := chirpstack.Start(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("rigs: embedded network server: %w", err)

@@ -48,6 +48,8 @@ type uplinkCtx struct {
 	rxInfos []*gw.UplinkRxInfo // best reception first
 	dr      int
 	channel int
+	// answered: a downlink for this uplink was published.
+	answered bool
 }
 
 // downlinkCtx remembers what a downlink was for, to handle its DownlinkTxAck.
@@ -172,6 +174,15 @@ func (s *Server) collectUplink(uf *gw.UplinkFrame, topicGW string, isJSON bool) 
 // handleFrameSet runs once per de-duplicated uplink.
 func (s *Server) handleFrameSet(fs *frameSet) {
 	u := &uplinkCtx{dedupID: newUUID(), time: fs.first, phyRaw: fs.phy, txInfo: fs.txInfo}
+	if hook := s.cfg.Unanswered; hook != nil {
+		defer func() {
+			if !u.answered {
+				for _, rx := range fs.rxInfos {
+					hook(rx.GetGatewayId(), rx.GetContext())
+				}
+			}
+		}()
+	}
 
 	// Gateway filter (uplink/mod.rs): without allow_unknown_gateways an
 	// unknown gateway's reception is removed; nothing left → abort.
@@ -316,5 +327,6 @@ func (s *Server) sendDownlink(u *uplinkCtx, phy []byte, rx1Delay time.Duration, 
 	if err := t.Error(); err != nil {
 		return fmt.Errorf("chirpstack: publish %s: %w", topic, err)
 	}
+	u.answered = true
 	return nil
 }

@@ -74,6 +74,15 @@ type Config struct {
 	// DeduplicationDelay is network.deduplication_delay: how long the first
 	// reception of a frame waits for copies from other gateways. Default 200 ms.
 	DeduplicationDelay time.Duration
+	// Unanswered, if set, is called for every reception of an uplink once the
+	// server is done with it and sends no downlink for it (nothing queued,
+	// no ACK or MAC command due, a JoinRequest rejected, a frame dropped):
+	// gatewayID and the rx_info.context the gateway sent. It is not a
+	// ChirpStack behaviour and puts nothing on the wire: an emulated gateway
+	// in the same process uses it to end the device's receive windows at
+	// once (radio.Air.EndReply) instead of letting them wait out their
+	// wall-clock cap for a frame that will not come.
+	Unanswered func(gatewayID string, context []byte)
 }
 
 // Server is a running embedded network server.

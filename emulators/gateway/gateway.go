@@ -121,6 +121,19 @@ func (g *Gateway) rememberUplink(ctxCounter uint32, seq uint64) uint32 {
 	return ctxCounter
 }
 
+// NoReply tells the gateway that the network will send nothing for the
+// uplink whose rx_info.context it forwarded (chirpstack.Config.Unanswered):
+// the devices waiting for that answer learn it at once (radio.Air.EndReply).
+func (g *Gateway) NoReply(context []byte) {
+	if len(context) < 4 {
+		return
+	}
+	g.mu.Lock()
+	seq := g.replies[binary.BigEndian.Uint32(context[:4])]
+	g.mu.Unlock()
+	g.cfg.Air.EndReply(seq)
+}
+
 // uplinkSeq returns the air Seq of the uplink a downlink item's context
 // names, or 0.
 func (g *Gateway) uplinkSeq(it *gw.DownlinkFrameItem) uint64 {

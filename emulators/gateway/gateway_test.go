@@ -257,3 +257,44 @@ func TestRealisticTimingTooLateFallsThrough(t *testing.T) {
 		t.Errorf("downlink sent after %s, before its scheduled instant", el)
 	}
 }
+
+// NoReply ends the receive windows of the device that sent the uplink whose
+// context the network names: its bound listener gets the EndOfReply notice.
+func TestNoReplyEndsTheSendersWindows(t *testing.T) {
+	_, url, msgs := broker(t)
+	air := radio.NewAir(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g, err := Start(ctx, Config{ID: gwID, MQTTURL: url, Region: "eu868", Air: air})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	await(t, msgs, "event/stats")
+	down, stop := air.Listen(false)
+	defer stop()
+	sent, err := air.Send(ctx, radio.Frame{Uplink: true, Frequency: 868100000, SF: 7, Bandwidth: 125, PHYPayload: []byte{0x40, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	air.Bind(down, sent.Seq)
+	var uf gw.UplinkFrame
+	if err := proto.Unmarshal(await(t, msgs, "event/up").payload, &uf); err != nil {
+		t.Fatal(err)
+	}
+	g.NoReply([]byte{0xff, 0xff, 0xff, 0xff}) // an uplink it never forwarded: nothing
+	g.NoReply(uf.GetRxInfo().GetContext())
+	select {
+	case f := <-down:
+		if !f.EndOfReply || f.ReplyTo != sent.Seq {
+			t.Fatalf("device heard %+v, want the end of the reply to uplink %d", f, sent.Seq)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no EndOfReply for the device")
+	}
+	select {
+	case f := <-down:
+		t.Fatalf("more than one notice: %+v", f)
+	default:
+	}
+}
