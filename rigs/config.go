@@ -42,6 +42,9 @@ type Network struct {
 	// here from this module, nothing pulled) | upstream (chirpstack/chirpstack,
 	// postgres, redis, mosquitto pulled from a registry: lab runners).
 	ImageSet string `yaml:"image_set"`
+	// GatewayUDPPort is the host port of the Gateway Bridge's Semtech UDP
+	// listener for real gateways (containers, image_set upstream). Default 1700.
+	GatewayUDPPort int `yaml:"gateway_udp_port"`
 	// For kind external: a running ChirpStack v4.
 	API   string `yaml:"api"`   // host:port of its gRPC API
 	Token string `yaml:"token"` // API key; "$VAR" reads the environment
@@ -131,8 +134,9 @@ func Load(path string) (*File, error) {
 }
 
 // Parse parses and validates rig YAML, filling defaults. A file that is
-// valid but asks for what Up cannot drive yet (real boards, real gateways)
-// fails with a *NotSupportedError; Validate accepts it (lab.go).
+// valid but asks for what Up cannot drive yet (a real gateway behind the
+// containers network) fails with a *NotSupportedError; Validate accepts it
+// (lab.go).
 func Parse(raw []byte) (*File, error) {
 	f, err := parse(raw)
 	if err != nil {
@@ -207,6 +211,12 @@ func (f *File) validate() error {
 		if f.Network.ImageSet != "" && f.Network.ImageSet != "local" && f.Network.ImageSet != "upstream" {
 			bad("network.image_set: %q is not local or upstream", f.Network.ImageSet)
 		}
+		if f.Network.GatewayUDPPort == 0 {
+			f.Network.GatewayUDPPort = 1700
+		}
+		if f.Network.GatewayUDPPort < 1 || f.Network.GatewayUDPPort > 65535 {
+			bad("network.gateway_udp_port: %d is not a port", f.Network.GatewayUDPPort)
+		}
 	case "external":
 		if f.Network.API == "" || f.Network.Token == "" || f.Network.MQTT == "" {
 			bad("network: kind external needs api, token and mqtt")
@@ -266,16 +276,16 @@ func (f *File) validate() error {
 		default:
 			bad("%s: nfc.transport %q is not direct or pcsc", where, b.NFC.Transport)
 		}
-		if !b.Emulated {
-			f.gaps = append(f.gaps, fmt.Sprintf("%s: real boards are not supported yet", where))
-		}
 	}
 	for i, g := range f.Gateways {
 		if !hex16.MatchString(g.ID) {
 			bad("gateways[%d]: id %q is not 16 hex digits", i, g.ID)
 		}
-		if !g.Emulated {
-			f.gaps = append(f.gaps, fmt.Sprintf("gateways[%d]: real gateways are not supported yet", i))
+		// A real gateway forwards to the network server by itself; the rig
+		// only registers it. Containers: the local image set has no Gateway
+		// Bridge and the upstream stack's UDP 1700 is not published yet.
+		if !g.Emulated && f.Network.Kind == "containers" && f.Network.ImageSet != "upstream" {
+			f.gaps = append(f.gaps, fmt.Sprintf("gateways[%d]: a real gateway needs the Gateway Bridge, which only image_set upstream has (or use network kind external)", i))
 		}
 	}
 	errs = append(errs, f.labErrors()...) // lab.go

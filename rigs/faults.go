@@ -197,7 +197,7 @@ func (r *Rig) RestoreGateways(ctx context.Context) error {
 	for _, g := range r.gateways {
 		g.mu.Lock()
 		if g.gw == nil {
-			gw, err := gateway.Start(ctx, g.cfg)
+			gw, err := gateway.Start(r.runCtx, g.cfg) // lives until Close; ctx only bounds this call
 			if err != nil {
 				g.mu.Unlock()
 				return fmt.Errorf("rigs: restore gateway %x: %w", g.cfg.ID, err)

@@ -8,11 +8,12 @@ import (
 	"time"
 )
 
-// Lab benches: real boards, readers and gateways. The rig file can describe
-// them completely (wiring, probes, leases) and Validate checks such a file;
-// Up cannot drive real boards yet, so Load and Parse refuse it with a
-// *NotSupportedError that lists exactly what is missing. See
-// rigs/lab-nucleo-wl55.yaml and the README's "Lab bench" section.
+// Lab benches: real boards, readers and gateways. The rig file describes
+// them completely (wiring, probes, leases); Up drives real boards through
+// their serial console and PC/SC reader and holds their leases (real.go).
+// Validate checks a file without bringing anything up and lists what Up
+// cannot do with it (Gaps), e.g. flashing, which the lab's job does before
+// the run. See rigs/lab-nucleo-wl55.yaml and the README's "Lab bench".
 
 // Hardware is a real board's bench description (rig file `hardware:`).
 type Hardware struct {
@@ -100,20 +101,8 @@ func Validate(path string) (*File, []string, error) {
 	f.Path = path
 	gaps := append([]string(nil), f.gaps...)
 	for i, b := range f.Boards {
-		if b.Emulated {
-			continue
-		}
-		where := fmt.Sprintf("boards[%d] (%s)", i, b.Name)
-		if b.Hardware != nil && b.Hardware.Firmware.Image != "" {
-			gaps = append(gaps, where+": hardware.firmware: flashing before the run is not implemented")
-		}
-		if b.Lease != nil {
-			gaps = append(gaps, where+": lease: Up does not take the lease yet (rigs/lease is ready)")
-		}
-	}
-	for i, g := range f.Gateways {
-		if !g.Emulated && f.Network.Kind == "containers" {
-			gaps = append(gaps, fmt.Sprintf("gateways[%d]: fixtures/containers does not publish the Gateway Bridge's UDP 1700 for a real gateway", i))
+		if !b.Emulated && b.Hardware != nil && b.Hardware.Firmware.Image != "" {
+			gaps = append(gaps, fmt.Sprintf("boards[%d] (%s): hardware.firmware.image is not flashed by Up (flash it in the job before the run; Up checks hardware.firmware.version)", i, b.Name))
 		}
 	}
 	return f, gaps, nil

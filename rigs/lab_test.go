@@ -2,13 +2,16 @@ package rigs
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
 
-// The lab example is a complete, valid rig file: Validate accepts it and
-// names what Up cannot drive yet; Load refuses it with the same list.
-func TestLabRigValidatesWithGaps(t *testing.T) {
+// The lab example is a complete, valid rig file: Load accepts it (Up drives
+// real boards), Validate reads the bench wiring and names the one thing Up
+// does not do, flashing; a real gateway behind the local image set (no
+// Gateway Bridge) is refused with a NotSupportedError.
+func TestLabRigLoads(t *testing.T) {
 	p, err := Find("rigs/lab-nucleo-wl55.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -21,16 +24,24 @@ func TestLabRigValidatesWithGaps(t *testing.T) {
 	if h == nil || h.I2C.Bus != "I2C2" || h.GPO.Pin != "PA6" || f.Boards[0].Lease.Resource != "nucleo-wl55-1" {
 		t.Fatalf("hardware/lease not read: %+v %+v", h, f.Boards[0].Lease)
 	}
-	joined := strings.Join(gaps, "\n")
-	for _, want := range []string{"real boards are not supported yet", "real gateways", "flashing", "lease"} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("gaps do not mention %q:\n%s", want, joined)
-		}
+	if f.Network.GatewayUDPPort != 1700 {
+		t.Errorf("gateway_udp_port default %d, want 1700", f.Network.GatewayUDPPort)
 	}
-	_, err = Load(p)
+	if len(gaps) != 1 || !strings.Contains(gaps[0], "not flashed by Up") {
+		t.Errorf("gaps = %q, want only the flashing note", gaps)
+	}
+	if _, err := Load(p); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse([]byte(strings.Replace(string(raw), "image_set: upstream", "image_set: local", 1)))
 	var ns *NotSupportedError
-	if !errors.As(err, &ns) || len(ns.Gaps) == 0 {
-		t.Fatalf("Load = %v, want a *NotSupportedError", err)
+	if !errors.As(err, &ns) || !strings.Contains(ns.Error(), "Gateway Bridge") {
+		t.Fatalf("real gateway on the local image set: %v, want a *NotSupportedError naming the Gateway Bridge", err)
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 // Close (before pcscd stops).
 func (r *Rig) pcscTransport(ctx context.Context, bs BoardSpec, tag *st25dv.Tag) (nfc.Transport, error) {
 	if !bs.Emulated {
-		return pcsc.Open(pcsc.Config{Reader: bs.NFC.Reader, Profile: pcsc.Profile(bs.NFC.Profile)})
+		return realPCSC(ctx, bs)
 	}
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -58,4 +58,26 @@ func (r *Rig) pcscTransport(ctx context.Context, bs BoardSpec, tag *st25dv.Tag) 
 	}
 	_ = tr.Close()
 	return nil, fmt.Errorf("nfc.transport pcsc: %s did not report the card: %w", tr.Reader(), startCtx.Err())
+}
+
+// realPCSC opens a bench's reader and waits until it sees the board's tag:
+// on a bench the tag lies in the reader's field for the whole run.
+func realPCSC(ctx context.Context, bs BoardSpec) (nfc.Transport, error) {
+	tr, err := pcsc.Open(pcsc.Config{Reader: bs.NFC.Reader, Profile: pcsc.Profile(bs.NFC.Profile)})
+	if err != nil {
+		return nil, fmt.Errorf("nfc.transport pcsc: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for p := range tr.Watch(wctx) {
+		if p.Err != nil {
+			_ = tr.Close()
+			return nil, fmt.Errorf("nfc.transport pcsc: %w", p.Err)
+		}
+		if p.Present {
+			return tr, nil
+		}
+	}
+	_ = tr.Close()
+	return nil, fmt.Errorf("nfc.transport pcsc: no tag in the field of %q within 10 s: lay the board's antenna on the reader (%w)", bs.NFC.Reader, wctx.Err())
 }

@@ -58,6 +58,7 @@ type Rig struct {
 	bgErrs  []error
 	pcsc    *pcscState // pcscd and vpcd slots of emulated PC/SC boards
 	noCons  bool       // Options.NoConsoles
+	detach  bool       // Options.DetachedConsoles
 	rxCap   time.Duration
 
 	// Fault injection (faults.go): the embedded network server and the
@@ -109,6 +110,11 @@ type Options struct {
 	// waits with select(2), which cannot watch a descriptor ≥ 1024, and each
 	// console costs two.
 	NoConsoles bool
+	// DetachedConsoles gives emulated boards their pty but opens no console
+	// on it (Board.Console is board.None(), Board.SerialPath is set): another
+	// program — a lab rig, a terminal, a real-board driver — owns the port.
+	// Two readers on one pty would split its lines between them.
+	DetachedConsoles bool
 	// RXWindowCap bounds the wall time an emulated board's receive window
 	// waits for a downlink when no gateway ends it (default 2 s, see
 	// stm32wl5.Config); fault specs without a gateway shorten it.
@@ -128,7 +134,7 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	r := &Rig{File: f, Clock: timing.NewClock(mode), cancel: cancel, Region: provproto.RegionEU868, noCons: opts.NoConsoles,
-		rxCap: opts.RXWindowCap, runCtx: runCtx}
+		rxCap: opts.RXWindowCap, runCtx: runCtx, detach: opts.DetachedConsoles}
 	defer func() {
 		if err != nil {
 			_ = r.Close()
@@ -171,6 +177,12 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		}
 		if f.Network.ImageSet == "upstream" {
 			copts = append(copts, containers.WithImageSet(containers.ImageSetUpstream))
+			for _, g := range f.Gateways {
+				if !g.Emulated { // its packet forwarder sends to <runner>:<port>
+					copts = append(copts, containers.WithGatewayUDPPort(f.Network.GatewayUDPPort))
+					break
+				}
+			}
 		}
 		if mode == timing.Instant {
 			copts = append(copts, containers.WithDeduplicationDelay(5*time.Millisecond)) // as embedded
@@ -222,10 +234,13 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		if err := client.EnsureGateway(ctx, tenant, strings.ToLower(g.ID)); err != nil {
 			return nil, fmt.Errorf("rigs: %w", err)
 		}
+		if !g.Emulated {
+			continue // a real gateway forwards to the network server itself
+		}
 		var id [8]byte
 		_, _ = hex.Decode(id[:], []byte(g.ID)) // validated by Parse
 		gcfg := gateway.Config{ID: id, MQTTURL: r.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air}
-		gwy, err := gateway.Start(ctx, gcfg)
+		gwy, err := gateway.Start(runCtx, gcfg) // runs until Close, not until the start-up ctx ends
 		if err != nil {
 			return nil, fmt.Errorf("rigs: gateway %s: %w", g.ID, err)
 		}
@@ -270,7 +285,13 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 	phoneOpts := opts.Phone
 	phoneOpts.Wrapped = phoneOpts.Wrapped || f.Provisioning.Wrapped
 	for _, bf := range f.Boards {
-		b, err := r.upBoard(runCtx, bf, lg, phoneOpts)
+		var b *Board
+		var err error
+		if bf.Emulated {
+			b, err = r.upBoard(runCtx, bf, lg, phoneOpts)
+		} else {
+			b, err = r.upRealBoard(ctx, bf, lg, phoneOpts) // real.go; ctx bounds the lease wait
+		}
 		if err != nil {
 			return nil, fmt.Errorf("rigs: board %s: %w", bf.Name, err)
 		}
@@ -332,8 +353,10 @@ func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po pho
 	b := &Board{Name: bs.Name, Tag: drv, transport: tr, Console: board.None(), events: tw.events, twin: tw}
 	if sp != nil {
 		b.SerialPath = sp.Path()
-		if b.Console, err = r.openConsole(ctx, board.Config{Port: sp.Path()}); err != nil {
-			return nil, err
+		if !r.detach {
+			if b.Console, err = r.openConsole(ctx, board.Config{Port: sp.Path()}); err != nil {
+				return nil, err
+			}
 		}
 	}
 	b.Phone = phone.New(phone.NFCTag(drv), backendAdapter{r.Backend}, po)

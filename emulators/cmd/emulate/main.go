@@ -87,7 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rig, err := rigs.Up(ctx, f, rigs.Options{Logger: lg})
+	// The serial ports are for other programs: the rig keeps no reader on them.
+	rig, err := rigs.Up(ctx, f, rigs.Options{Logger: lg, DetachedConsoles: true})
 	if err != nil {
 		return err
 	}

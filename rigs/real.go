@@ -1,0 +1,116 @@
+package rigs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/lease"
+	"github.com/tap2join/tap2join/rigs/nfc"
+	"github.com/tap2join/tap2join/rigs/phone"
+)
+
+// Real boards (rig file `emulated: false`): the rig reaches them only the
+// way a lab bench does — the AT console on a serial port (by path or by the
+// ST-LINK's USB serial number), the tag through a PC/SC reader — and holds
+// the board's lease (rigs/lease) while it runs, so two jobs never share a
+// board and a job that dies frees it within the lease's TTL. Nothing here
+// knows whether the other end is silicon or a twin behind a pty and vpcd;
+// suites/provisioning proves the path with the twin exactly that way.
+//
+// Not done by Up: flashing (hardware.firmware.image is flashed by the lab's
+// own job step, e.g. STM32_Programmer_CLI); Up checks the version the board
+// reports instead (hardware.firmware.version vs AT+VER).
+
+// upRealBoard connects to a real board.
+func (r *Rig) upRealBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po phone.Options) (*Board, error) {
+	if bs.Lease != nil {
+		if err := r.takeLease(ctx, bs, lg); err != nil {
+			return nil, err
+		}
+	}
+	b := &Board{Name: bs.Name, Console: board.None()}
+	if bs.Serial.Port != "" || bs.Serial.USBSerial != "" {
+		con, err := r.openConsole(ctx, board.Config{Port: bs.Serial.Port, USBSerial: bs.Serial.USBSerial})
+		if err != nil {
+			return nil, err
+		}
+		b.Console, b.SerialPath = con, bs.Serial.Port
+		if bs.Hardware != nil && bs.Hardware.Firmware.Version != "" {
+			if err := checkFirmware(ctx, con, bs.Hardware.Firmware); err != nil {
+				return nil, err
+			}
+		}
+	}
+	tr, err := r.nfcTransport(ctx, bs, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, tr.Close)
+	b.transport = tr
+	b.Tag = nfc.NewST25DV(tr)
+	b.Phone = phone.New(phone.NFCTag(b.Tag), backendAdapter{r.Backend}, po)
+	lg.Info("real board connected", "board", bs.Name, "reader", b.Reader(), "serial", bs.Serial.Port+bs.Serial.USBSerial)
+	return b, nil
+}
+
+// takeLease holds the board's lease until Close; losing it (a renewal came
+// too late and another job took the board) is a background error.
+func (r *Rig) takeLease(ctx context.Context, bs BoardSpec, lg *slog.Logger) error {
+	ttl := 30 * time.Second
+	if bs.Lease.TTL != "" {
+		d, err := time.ParseDuration(bs.Lease.TTL)
+		if err != nil {
+			return fmt.Errorf("lease.ttl: %w", err) // validated by Parse; kept for safety
+		}
+		ttl = d
+	}
+	lg.Info("taking lease", "board", bs.Name, "resource", bs.Lease.Resource, "ttl", ttl)
+	l, err := lease.Acquire(ctx, bs.Lease.Resource, lease.Options{Dir: bs.Lease.Dir, TTL: ttl})
+	if err != nil {
+		return fmt.Errorf("lease %s: %w", bs.Lease.Resource, err)
+	}
+	r.closers = append(r.closers, l.Release)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		select {
+		case <-l.Lost():
+			r.errMu.Lock()
+			r.bgErrs = append(r.bgErrs, fmt.Errorf("board %s: %w", bs.Name, l.Err()))
+			r.errMu.Unlock()
+		case <-r.runCtx.Done():
+		}
+	}()
+	return nil
+}
+
+// appVersion finds "V1.3.1" in the APPLICATION_VERSION line of AT+VER=?
+// (lora_at.c AT_version_get; older builds print APP_VERSION).
+var appVersion = regexp.MustCompile(`^APP(?:LICATION)?_VERSION:\s*V?([0-9]+\.[0-9]+\.[0-9]+)`)
+
+// checkFirmware compares the version the board reports with the rig's.
+func checkFirmware(ctx context.Context, con board.Console, fw FirmwareSpec) error {
+	want := fw.Version
+	lines, err := con.Command(ctx, "AT+VER=?")
+	if err != nil {
+		return fmt.Errorf("firmware version: AT+VER=?: %w", err)
+	}
+	for _, l := range lines {
+		if m := appVersion.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+			if m[1] != want {
+				what := "the firmware under test"
+				if fw.Image != "" {
+					what = fw.Image
+				}
+				return fmt.Errorf("firmware version: the board runs %s, the rig file wants %s (hardware.firmware.version): flash %s first", m[1], want, what)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("firmware version: no APPLICATION_VERSION line in AT+VER=? (%q)", lines)
+}
