@@ -72,7 +72,7 @@ type Provisioning struct {
 type Gateway struct {
 	ID       string `yaml:"id"`       // 16 hex digits
 	Emulated bool   `yaml:"emulated"` // an emulated gateway on the emulated air
-	// Hardware describes a real gateway (lab.go; validated, not driven yet).
+	// Hardware describes a real gateway (lab.go; registered with the network server, nothing started for it).
 	Hardware *GatewayHardware `yaml:"hardware"`
 }
 

@@ -29,7 +29,7 @@ func main() {
 		}
 		fmt.Printf("%s: rig %q valid: %d board(s), %d gateway(s)\n", p, f.Name, len(f.Boards), len(f.Gateways))
 		for _, g := range gaps {
-			fmt.Printf("  not driven yet: %s\n", g)
+			fmt.Printf("  not done by Up: %s\n", g)
 		}
 	}
 	os.Exit(status)
