@@ -86,7 +86,7 @@ type BoardSpec struct {
 	Serial   Serial `yaml:"serial"` // AT console (console.go)
 	Faults   Faults `yaml:"faults"`
 	// Hardware is a real board's bench wiring and Lease its exclusive lease
-	// (lab.go; validated, not driven by Up yet).
+	// (lab.go; Up takes the lease and checks firmware.version, real.go).
 	Hardware *Hardware  `yaml:"hardware"`
 	Lease    *LeaseSpec `yaml:"lease"`
 	// NVM is a file holding an emulated board's flash (its NVM context), so
