@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tap2join/tap2join/fixtures/provproto"
@@ -42,6 +43,9 @@ type Phone struct {
 	tag     Tag
 	backend Backend
 	opts    Options
+
+	mu    sync.Mutex
+	stale int // unread answers of earlier requests discarded (writeRequest)
 }
 
 // Options tune the app.
@@ -106,11 +110,44 @@ func ParseNDEFIdentity(b []byte) (NDEFIdentity, error) {
 	return id, nil
 }
 
+// writeRequest puts req into the mailbox. A Write Message refused with an
+// ISO error (DS §7.6.31: 0Fh while the mailbox holds a message) over an
+// answer nobody read — this phone or another was lifted before reading the
+// answer to an earlier request — reads that answer out, discards it (it
+// answers a request of an earlier tap; the device nonce makes sure it is
+// never mistaken for a fresh one) and writes again, once.
+func (p *Phone) writeRequest(ctx context.Context, req []byte) error {
+	err := p.tag.WriteMessage(ctx, req)
+	var iso *nfc.ISOError
+	if err == nil || !errors.As(err, &iso) {
+		return err
+	}
+	pending, perr := p.tag.HostMessagePending(ctx)
+	if perr != nil || !pending {
+		return err
+	}
+	if _, rerr := p.tag.ReadMessage(ctx); rerr != nil {
+		return fmt.Errorf("%w; reading out the unread answer of an earlier request: %v", err, rerr)
+	}
+	p.mu.Lock()
+	p.stale++
+	p.mu.Unlock()
+	return p.tag.WriteMessage(ctx, req)
+}
+
+// StaleAnswers counts the unread answers of earlier requests this phone
+// found in the mailbox and discarded.
+func (p *Phone) StaleAnswers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stale
+}
+
 // Exchange writes one request into the mailbox and waits for the device's
 // answer frame, returning its decoded frame. An ERROR answer becomes a
 // *provproto.Error carrying the device's status.
 func (p *Phone) Exchange(ctx context.Context, req []byte) (provproto.Frame, error) {
-	if err := p.tag.WriteMessage(ctx, req); err != nil {
+	if err := p.writeRequest(ctx, req); err != nil {
 		return provproto.Frame{}, fmt.Errorf("write request: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.ReplyTimeout)

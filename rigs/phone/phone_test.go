@@ -23,6 +23,13 @@ var uniqueID = [8]byte{0x00, 0x80, 0xE1, 0x15, 0, 0, 0, 7}
 // network on the air, and returns a phone tapping it.
 func board(t *testing.T, wrapped bool, opts phone.Options) *phone.Phone {
 	t.Helper()
+	p, _ := boardTag(t, wrapped, opts)
+	return p
+}
+
+// boardTag is board, also returning the phone's tag driver.
+func boardTag(t *testing.T, wrapped bool, opts phone.Options) (*phone.Phone, *nfc.ST25DV) {
+	t.Helper()
 	clock := timing.NewClock(timing.Instant)
 	tag := st25dv.New(st25dv.Config{Clock: clock})
 	tag.SetVCC(true)
@@ -49,7 +56,50 @@ func board(t *testing.T, wrapped bool, opts phone.Options) *phone.Phone {
 		}
 	}
 	tag.FieldOn()
-	return phone.New(phone.NFCTag(nfc.NewST25DV(nfc.NewDirect(tag))), nil, opts)
+	drv := nfc.NewST25DV(nfc.NewDirect(tag))
+	return phone.New(phone.NFCTag(drv), nil, opts), drv
+}
+
+// A phone lifted after its request but before the answer leaves that answer
+// in the mailbox; the device's next request then meets a busy mailbox (Write
+// Message → ISO error 0Fh, DS §7.6.31). The phone reads the stale answer out,
+// discards it and writes again.
+func TestStaleAnswerIsDrained(t *testing.T) {
+	p, drv := boardTag(t, false, phone.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := drv.WriteMessage(ctx, provproto.MarshalGetIdentity()); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, err := drv.MailboxStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.HostPut {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the device never answered the first request")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	// What the phone without draining would meet:
+	var iso *nfc.ISOError
+	if err := drv.WriteMessage(ctx, provproto.MarshalGetIdentity()); !errors.As(err, &iso) || iso.Code != 0x0F {
+		t.Fatalf("Write Message over an unread answer = %v, want ISO error 0Fh", err)
+	}
+	id, err := p.Identity(ctx)
+	if err != nil {
+		t.Fatalf("identity after a stale answer: %v", err)
+	}
+	if id.DevEUI != provproto.EUI64(uniqueID) {
+		t.Fatalf("identity %+v", id)
+	}
+	if n := p.StaleAnswers(); n != 1 {
+		t.Fatalf("StaleAnswers = %d, want 1", n)
+	}
 }
 
 func issued() phone.Issued {

@@ -123,6 +123,28 @@ var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
 	}, SpecTimeout(time.Minute))
 })
 
+var _ = Describe("the phone lifted before it read the answer", Label("faults"), func() {
+	It("leaves the answer in the mailbox; the next tap reads it out, discards it and provisions", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig(), rigs.Options{})
+		b := rig.Boards[0]
+		// GET_IDENTITY written, then the phone goes before the answer.
+		Expect(b.Tag.WriteMessage(ctx, provproto.MarshalGetIdentity())).To(Succeed())
+		Eventually(func(g Gomega) {
+			st, err := b.Tag.MailboxStatus(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(st.HostPut).To(BeTrue(), "the device's answer waits in the mailbox: %s", st)
+		}).WithContext(ctx).Should(Succeed())
+		skipUnlessEmulated(b.Lift())
+		Expect(b.Tap()).To(Succeed())
+
+		res, err := b.Phone.Provision(ctx, rig.Region, rig.Joins())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(b.Phone.StaleAnswers()).To(Equal(1), "the phone found the old answer and discarded it")
+		outcome("phone lifted before reading the IDENTITY answer",
+			fmt.Sprintf("the answer stayed in the mailbox; the next tap drained it (Write Message 0Fh → Read Message), provisioned (KCV %s) and joined as %s", res.KCV, res.DevAddr))
+	}, SpecTimeout(time.Minute))
+})
+
 var _ = Describe("corrupted and replayed PROVISION messages", Label("faults"), func() {
 	It("rejects them with BAD_CRC and REPLAY and keeps the key", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
