@@ -48,8 +48,9 @@ type uplinkCtx struct {
 	rxInfos []*gw.UplinkRxInfo // best reception first
 	dr      int
 	channel int
-	// answered: a downlink for this uplink was published.
-	answered bool
+	// answeredVia is the gateway a downlink for this uplink was published
+	// to ("" = none).
+	answeredVia string
 }
 
 // downlinkCtx remembers what a downlink was for, to handle its DownlinkTxAck.
@@ -176,8 +177,9 @@ func (s *Server) handleFrameSet(fs *frameSet) {
 	u := &uplinkCtx{dedupID: newUUID(), time: fs.first, phyRaw: fs.phy, txInfo: fs.txInfo}
 	if hook := s.cfg.Unanswered; hook != nil {
 		defer func() {
-			if !u.answered {
-				for _, rx := range fs.rxInfos {
+			// Every reception but the one the answer went through.
+			for _, rx := range fs.rxInfos {
+				if !strings.EqualFold(rx.GetGatewayId(), u.answeredVia) {
 					hook(rx.GetGatewayId(), rx.GetContext())
 				}
 			}
@@ -327,6 +329,6 @@ func (s *Server) sendDownlink(u *uplinkCtx, phy []byte, rx1Delay time.Duration, 
 	if err := t.Error(); err != nil {
 		return fmt.Errorf("chirpstack: publish %s: %w", topic, err)
 	}
-	u.answered = true
+	u.answeredVia = rx.GatewayId
 	return nil
 }

@@ -75,9 +75,10 @@ type Config struct {
 	// reception of a frame waits for copies from other gateways. Default 200 ms.
 	DeduplicationDelay time.Duration
 	// Unanswered, if set, is called for every reception of an uplink once the
-	// server is done with it and sends no downlink for it (nothing queued,
-	// no ACK or MAC command due, a JoinRequest rejected, a frame dropped):
-	// gatewayID and the rx_info.context the gateway sent. It is not a
+	// server is done with it and sends no downlink through that gateway
+	// (nothing queued, no ACK or MAC command due, a JoinRequest rejected, a
+	// frame dropped — or the answer went through another gateway): gatewayID
+	// and the rx_info.context the gateway sent. It is not a
 	// ChirpStack behaviour and puts nothing on the wire: an emulated gateway
 	// in the same process uses it to end the device's receive windows at
 	// once (radio.Air.EndReply) instead of letting them wait out their

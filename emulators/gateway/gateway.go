@@ -199,7 +199,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	g.cancel = cancel
-	ups, stop := cfg.Air.Listen(true)
+	ups, stop := cfg.Air.ListenGateway() // it ends every reply: EndReply after a downlink, NoReply without
 	g.wg.Add(2)
 	go func() { defer g.wg.Done(); defer stop(); g.uplinkLoop(rctx, ups) }()
 	go func() { defer g.wg.Done(); g.downlinkLoop(rctx) }()

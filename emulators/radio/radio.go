@@ -94,9 +94,10 @@ const (
 )
 
 type listener struct {
-	uplink bool
-	ch     chan Frame
-	seq    uint64 // Bind: the uplink whose receive windows this receiver follows (0: all)
+	uplink  bool
+	gateway bool // ListenGateway: calls EndReply for every uplink it receives
+	ch      chan Frame
+	seq     uint64 // Bind: the uplink whose receive windows this receiver follows (0: all)
 }
 
 // hears reports whether a downlink-side listener receives f: a receiver
@@ -118,6 +119,9 @@ type Air struct {
 	next      int
 	seq       uint64
 	listeners map[int]*listener
+	// awaiting counts, per uplink, the gateways that received it and have
+	// not yet said their network's answer is complete (EndReply).
+	awaiting map[uint64]int
 	captured  []Frame
 	dropped   int
 }
@@ -125,7 +129,7 @@ type Air struct {
 // NewAir returns an empty air whose airtime is accounted on clock (nil = instant).
 func NewAir(clock *timing.Clock) *Air {
 	return &Air{clock: clock, start: time.Now(), rssi: DefaultRSSI, snr: DefaultSNR, listeners: map[int]*listener{},
-		offUntil: map[dcKey]time.Duration{}}
+		offUntil: map[dcKey]time.Duration{}, awaiting: map[uint64]int{}}
 }
 
 // SetPathLoss sets the RSSI and SNR given to frames that do not carry their own.
@@ -214,18 +218,33 @@ func (a *Air) Send(ctx context.Context, f Frame) (Frame, error) {
 	a.accountLocked(f)
 	a.captured = append(a.captured, f)
 	a.capture.write(f)
+	gateways := 0
 	for _, l := range a.listeners {
 		if l.uplink != f.Uplink || (!f.Uplink && !l.hears(f)) {
 			continue
 		}
 		select {
 		case l.ch <- f:
+			if l.gateway {
+				gateways++
+			}
 		default:
 			a.dropped++
 		}
 	}
+	if gateways > 1 {
+		a.awaiting[f.Seq] = gateways
+		for s := range a.awaiting { // bounded: answers come within seconds
+			if s+maxAwaiting < f.Seq {
+				delete(a.awaiting, s)
+			}
+		}
+	}
 	return f, nil
 }
+
+// maxAwaiting is how many uplinks back EndReply bookkeeping is kept.
+const maxAwaiting = 4096
 
 // EndReply tells the devices listening for downlinks that the answer to
 // uplink seq is complete: the gateway that got the network's downlink command
@@ -234,12 +253,23 @@ func (a *Air) Send(ctx context.Context, f Frame) (Frame, error) {
 // windows for that uplink at once instead of waiting them out — which, in
 // Instant timing, is the only way to know "nothing more will come" short of a
 // wall-clock cap. Nothing goes on the air and nothing is captured.
+//
+// When several gateways received the uplink (each possibly serving its own
+// network server), the notice goes out when the last of them has called
+// EndReply: one network being done says nothing of the others.
 func (a *Air) EndReply(seq uint64) {
 	if seq == 0 {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if n, ok := a.awaiting[seq]; ok {
+		if n > 1 {
+			a.awaiting[seq] = n - 1
+			return
+		}
+		delete(a.awaiting, seq)
+	}
 	n := Frame{EndOfReply: true, ReplyTo: seq}
 	for _, l := range a.listeners {
 		if l.uplink || !l.hears(n) {
@@ -257,6 +287,17 @@ func (a *Air) EndReply(seq uint64) {
 // hears; false: what devices hear) transmitted from now on. stop detaches the
 // listener and closes the channel; it is safe to call more than once.
 func (a *Air) Listen(uplink bool) (frames <-chan Frame, stop func()) {
+	return a.listen(uplink, false)
+}
+
+// ListenGateway is Listen(true) for a gateway: it promises to call EndReply
+// for every uplink it receives once its network's answer is complete (sent,
+// or none coming), so devices wait for every gateway that heard them.
+func (a *Air) ListenGateway() (frames <-chan Frame, stop func()) {
+	return a.listen(true, true)
+}
+
+func (a *Air) listen(uplink, gateway bool) (frames <-chan Frame, stop func()) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	id := a.next
@@ -265,7 +306,7 @@ func (a *Air) Listen(uplink bool) (frames <-chan Frame, stop func()) {
 	if uplink {
 		size = gatewayListenerBuffer
 	}
-	l := &listener{uplink: uplink, ch: make(chan Frame, size)}
+	l := &listener{uplink: uplink, gateway: gateway, ch: make(chan Frame, size)}
 	a.listeners[id] = l
 	var once sync.Once
 	return l.ch, func() {

@@ -228,3 +228,38 @@ func TestSeqAndEndReply(t *testing.T) {
 	default:
 	}
 }
+
+// Two gateways heard the uplink (two networks, say): the device learns that
+// no answer is coming only when both have said so.
+func TestEndReplyWaitsForEveryGateway(t *testing.T) {
+	air := NewAir(nil)
+	ctx := context.Background()
+	g1, stop1 := air.ListenGateway()
+	defer stop1()
+	g2, stop2 := air.ListenGateway()
+	defer stop2()
+	down, stopDown := air.Listen(false)
+	defer stopDown()
+	up, err := air.Send(ctx, Frame{Uplink: true, Frequency: 868100000, SF: 7, Bandwidth: 125, PHYPayload: []byte{0x40}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	air.Bind(down, up.Seq)
+	<-g1
+	<-g2
+	air.EndReply(up.Seq)
+	select {
+	case f := <-down:
+		t.Fatalf("notice after one of two gateways: %+v", f)
+	default:
+	}
+	air.EndReply(up.Seq)
+	select {
+	case f := <-down:
+		if !f.EndOfReply || f.ReplyTo != up.Seq {
+			t.Fatalf("got %+v, want the end of the reply to %d", f, up.Seq)
+		}
+	default:
+		t.Fatal("no notice after both gateways ended")
+	}
+}

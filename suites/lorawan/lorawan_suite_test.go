@@ -26,6 +26,7 @@ import (
 	"github.com/brocaar/lorawan"
 
 	"github.com/tap2join/tap2join/emulators/radio"
+	"github.com/tap2join/tap2join/fixtures/lns"
 	"github.com/tap2join/tap2join/fixtures/provproto"
 	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/rigs"
@@ -130,6 +131,12 @@ func awaitEvent(ctx context.Context, con board.Console, name string) board.Event
 // a join the device never completed; those are counted in a report entry.
 func awaitJoined(ctx context.Context, rig *rigs.Rig, b *rigs.Board, dev provproto.EUI64) string {
 	GinkgoHelper()
+	return awaitJoinedOn(ctx, rig.Network, b, dev)
+}
+
+// awaitJoinedOn is awaitJoined with the join events of network server ns.
+func awaitJoinedOn(ctx context.Context, ns lns.NetworkServer, b *rigs.Board, dev provproto.EUI64) string {
+	GinkgoHelper()
 	awaitEvent(ctx, b.Console, "JOINED")
 	lines, err := b.Console.Command(ctx, "AT+DADDR=?")
 	Expect(err).NotTo(HaveOccurred())
@@ -139,7 +146,7 @@ func awaitJoined(ctx context.Context, rig *rigs.Rig, b *rigs.Board, dev provprot
 	defer cancel()
 	var uncompleted []string
 	for {
-		ev, err := rig.Network.AwaitJoin(wctx, lorawan.EUI64(dev))
+		ev, err := ns.AwaitJoin(wctx, lorawan.EUI64(dev))
 		Expect(err).NotTo(HaveOccurred(), "no network join event with the board's DevAddr %s (skipped %v)", addr, uncompleted)
 		if ev.DevAddr.String() == addr {
 			break

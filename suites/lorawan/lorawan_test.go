@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -291,5 +292,68 @@ var _ = Describe("MAC commands on the AT console", Label("lorawan", "console", "
 		Expect(rx.LinkCheck.Gateways).To(Equal(len(up.Gateways)))
 		Expect(rx.LinkCheck.Margin).To(Equal(int(max(up.SNR-requiredSNR(up.DR), 0))),
 			"LinkCheckAns margin: uplink SNR %.1f dB at DR%d", up.SNR, up.DR)
+	}, SpecTimeout(2*time.Minute))
+})
+
+var _ = Describe("moving a device to another network", Label("lorawan", "console", "reprovision"), func() {
+	It("re-provisions it over NFC with the other network's key; it rejoins there with that network's NetID", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig())
+		b := rig.Boards[0]
+		first := provision(ctx, rig, b)
+		addrA := awaitJoined(ctx, rig, b, first.DevEUI)
+
+		// Network B covers the same site: its own ChirpStack (NetID 000013),
+		// gateway and provisioning backend.
+		netB := lorawan.NetID{0x00, 0x00, 0x13}
+		other, err := rig.StartOtherNetwork(ctx, rigs.OtherNetworkConfig{
+			NetID: netB, GatewayID: [8]byte{0x00, 0x16, 0xC0, 0x01, 0xFF, 0x10, 0xB0, 0x02},
+			JoinEUI: provproto.EUI64{0x70, 0xB3, 0xD5, 0x7E, 0xD0, 0x00, 0x00, 0x02},
+		})
+		if errors.Is(err, rigs.ErrNotEmulated) {
+			Skip("a second network needs the emulated air: " + err.Error())
+		}
+		Expect(err).NotTo(HaveOccurred())
+
+		// The app registers the device with network B and gets B's key.
+		dev := first.DevEUI
+		reg, err := other.Backend.Register(ctx, dev, other.JoinEUI, nil)
+		Expect(err).NotTo(HaveOccurred())
+		iss := phone.Issued{JoinEUI: reg.JoinEUI, Keys: reg.Keys}
+
+		// Without the re-provisioning flag the provisioned device refuses
+		// (SPEC.md §5.3) and keeps network A's key.
+		p := other.Phone(b, phone.Options{})
+		id, err := p.Identity(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(id.State).To(Equal(provproto.StateJoined))
+		_, err = p.WriteKey(ctx, id, iss, rig.Region)
+		var perr *provproto.Error
+		Expect(errors.As(err, &perr)).To(BeTrue(), "device refusal expected, got %v", err)
+		Expect(perr.Status).To(Equal(provproto.AlreadyProvisioned))
+
+		// With it, after a fresh IDENTITY: the key is B's, and the board
+		// rejoins through B's gateway.
+		p = other.Phone(b, phone.Options{Reprovision: true})
+		id, err = p.Identity(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		ack, err := p.WriteKey(ctx, id, iss, rig.Region)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ack.AppKCV).To(Equal(reg.KCV))
+		Expect(reg.KCV).NotTo(Equal(first.KCV))
+		Expect(awaitEvent(ctx, b.Console, "NFC_PROVISIONED").Args).To(Equal("KCV=" + reg.KCV.String()))
+		var addrB lorawan.DevAddr
+		Expect(addrB.UnmarshalText([]byte(awaitJoinedOn(ctx, other.Network, b, dev)))).To(Succeed())
+		Expect(addrB.IsNetID(netB)).To(BeTrue(), "DevAddr %s is not in NetID %s", addrB, netB)
+		lines, err := b.Console.Command(ctx, "AT+APPEUI=?")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lines).To(Equal([]string{"70:B3:D5:7E:D0:00:00:02"}), "network B's JoinEUI")
+
+		// Its data now belongs to network B.
+		payload := randomPayload(5)
+		send(ctx, b.Console, 7, false, payload)
+		up := awaitUplink(ctx, other.Network, dev, 7, payload)
+		Expect(up.DevAddr).To(Equal(addrB))
+		AddReportEntry("moved to another network", fmt.Sprintf("%s: network A DevAddr %s → network B (NetID %s) DevAddr %s, AppKey KCV %s → %s",
+			b.Name, addrA, netB, addrB, first.KCV, reg.KCV))
 	}, SpecTimeout(2*time.Minute))
 })

@@ -1,0 +1,128 @@
+package rigs
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/brocaar/lorawan"
+
+	"github.com/tap2join/tap2join/emulators/chirpstack"
+	"github.com/tap2join/tap2join/emulators/gateway"
+	"github.com/tap2join/tap2join/emulators/timing"
+	"github.com/tap2join/tap2join/fixtures/lns"
+	"github.com/tap2join/tap2join/fixtures/provisioning"
+	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/rigs/phone"
+)
+
+// OtherNetwork is a second LoRaWAN network covering the rig's emulated air:
+// its own embedded ChirpStack (own NetID, so its DevAddrs differ), its own
+// gateway on the same air, and its own provisioning backend — what a device
+// meets when it is moved to another operator (SPEC.md §5.3, the brief's
+// "keys can be replaced later to move a device to another network").
+type OtherNetwork struct {
+	NetID         lorawan.NetID
+	Network       lns.NetworkServer
+	NetworkInfo   NetworkInfo
+	ApplicationID string
+	JoinEUI       provproto.EUI64
+	// Backend is the phone's client for this network's provisioning backend.
+	Backend *provisioning.Client
+	// Phone returns a phone on board b's tag that registers with this
+	// network's backend.
+	Phone func(b *Board, opts phone.Options) *phone.Phone
+}
+
+// OtherNetworkConfig names the second network.
+type OtherNetworkConfig struct {
+	NetID     lorawan.NetID   // e.g. 000013 (type 0, NwkID 13h)
+	GatewayID [8]byte         // its gateway's EUI (must differ from the rig's)
+	JoinEUI   provproto.EUI64 // the JoinEUI its backend gives devices
+}
+
+// StartOtherNetwork brings a second network up beside the rig's, on the same
+// emulated air. It needs an emulated air (ErrNotEmulated otherwise); it stops
+// at Close.
+func (r *Rig) StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*OtherNetwork, error) {
+	if r.air == nil || len(r.gateways) == 0 {
+		return nil, fmt.Errorf("other network: %w", ErrNotEmulated)
+	}
+	gwID := hex.EncodeToString(c.GatewayID[:])
+	for _, g := range r.gateways {
+		if g.cfg.ID == c.GatewayID {
+			return nil, fmt.Errorf("other network: gateway %s is the rig's own", gwID)
+		}
+	}
+	f := r.File
+	var gw atomic.Pointer[gateway.Gateway] // set once the server it serves is up
+	cfg := chirpstack.Config{Region: f.Network.Region, NetID: c.NetID}
+	if r.Clock.Mode() == timing.Instant {
+		cfg.DeduplicationDelay = 5 * time.Millisecond // as the rig's own (rig.go)
+	}
+	cfg.Unanswered = func(id string, rxContext []byte) {
+		if g := gw.Load(); g != nil && strings.EqualFold(id, gwID) {
+			g.NoReply(rxContext)
+		}
+	}
+	cs, err := chirpstack.Start(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("other network: %w", err)
+	}
+	r.closers = append(r.closers, cs.Close)
+	on := &OtherNetwork{NetID: c.NetID, JoinEUI: c.JoinEUI,
+		NetworkInfo: NetworkInfo{API: cs.APIAddr(), Token: cs.APIToken(), MQTT: cs.MQTTURL()}}
+	client, err := lns.Dial(ctx, lns.Config{API: on.NetworkInfo.API, Token: on.NetworkInfo.Token, MQTT: on.NetworkInfo.MQTT, Region: f.Network.Region})
+	if err != nil {
+		return nil, fmt.Errorf("other network: client: %w", err)
+	}
+	r.closers = append(r.closers, client.Close)
+	on.Network = client
+	tenant, err := client.EnsureTenant(ctx, f.Network.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("other network: %w", err)
+	}
+	if on.ApplicationID, err = client.EnsureApplication(ctx, tenant, f.Network.Application); err != nil {
+		return nil, fmt.Errorf("other network: %w", err)
+	}
+	profile, err := client.EnsureDeviceProfile(ctx, tenant, "tap2join "+f.Network.MACVersion, lns.Profile{
+		MACVersion: f.Network.MACVersion, Region: f.Network.Region, SupportsOTAA: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("other network: %w", err)
+	}
+	if err := client.Watch(ctx, on.ApplicationID); err != nil {
+		return nil, fmt.Errorf("other network: %w", err)
+	}
+	if err := client.EnsureGateway(ctx, tenant, gwID); err != nil {
+		return nil, fmt.Errorf("other network: %w", err)
+	}
+	g, err := gateway.Start(r.runCtx, gateway.Config{ID: c.GatewayID, MQTTURL: on.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air})
+	if err != nil {
+		return nil, fmt.Errorf("other network: gateway %s: %w", gwID, err)
+	}
+	gw.Store(g)
+	r.closers = append(r.closers, g.Close)
+	be, err := provisioning.Start(ctx, provisioning.Config{
+		Network:        &provisioning.LNSNetwork{NS: client, ApplicationID: on.ApplicationID, ProfileID: profile, MACVersion: f.Network.MACVersion},
+		DefaultJoinEUI: c.JoinEUI,
+		RateLimit:      &provisioning.RateLimit{},
+		MQTT:           on.NetworkInfo.MQTT, WatchJoins: true,
+		OnIssue:        func(_ provproto.EUI64, k provproto.Keys) { rememberIssued(k) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("other network: provisioning backend: %w", err)
+	}
+	r.closers = append(r.closers, be.Close)
+	on.Backend = provisioning.NewClient(be.URL(), be.Token(), be.CA().Pool())
+	on.Phone = func(b *Board, opts phone.Options) *phone.Phone {
+		return phone.New(phone.NFCTag(b.Tag), backendAdapter{on.Backend}, opts)
+	}
+	return on, nil
+}
+
+// Joins adapts the other network's client to the phone's JoinWaiter.
+func (on *OtherNetwork) Joins() phone.JoinWaiter { return joinAdapter{on.Network} }
