@@ -111,7 +111,7 @@ func (r *Rig) StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*Oth
 		DefaultJoinEUI: c.JoinEUI,
 		RateLimit:      &provisioning.RateLimit{},
 		MQTT:           on.NetworkInfo.MQTT, WatchJoins: true,
-		OnIssue:        func(_ provproto.EUI64, k provproto.Keys) { rememberIssued(k) },
+		OnIssue: func(_ provproto.EUI64, k provproto.Keys) { rememberIssued(k) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("other network: provisioning backend: %w", err)

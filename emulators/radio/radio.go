@@ -122,8 +122,8 @@ type Air struct {
 	// awaiting counts, per uplink, the gateways that received it and have
 	// not yet said their network's answer is complete (EndReply).
 	awaiting map[uint64]int
-	captured  []Frame
-	dropped   int
+	captured []Frame
+	dropped  int
 }
 
 // NewAir returns an empty air whose airtime is accounted on clock (nil = instant).
