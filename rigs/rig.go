@@ -130,7 +130,7 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 	}
 	lg := opts.Logger
 	if lg == nil {
-		lg = slog.New(slog.DiscardHandler)
+		lg = envLogger()
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	r := &Rig{File: f, Clock: timing.NewClock(mode), cancel: cancel, Region: provproto.RegionEU868, noCons: opts.NoConsoles,
@@ -239,7 +239,8 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		}
 		var id [8]byte
 		_, _ = hex.Decode(id[:], []byte(g.ID)) // validated by Parse
-		gcfg := gateway.Config{ID: id, MQTTURL: r.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air}
+		gcfg := gateway.Config{ID: id, MQTTURL: r.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air,
+			Logf: func(format string, a ...any) { lg.Debug(fmt.Sprintf(format, a...), "part", "gateway") }}
 		gwy, err := gateway.Start(runCtx, gcfg) // runs until Close, not until the start-up ctx ends
 		if err != nil {
 			return nil, fmt.Errorf("rigs: gateway %s: %w", g.ID, err)
@@ -473,4 +474,20 @@ func expandEnv(s string) string {
 		return os.Getenv(v)
 	}
 	return s
+}
+
+// envLogger is the rig's logger when Options.Logger is nil: silent, unless
+// TAP2JOIN_LOG names a level (debug, info, warn, error) — then text lines on
+// stderr, every part of the rig included (the firmware twins' traces and
+// the embedded ChirpStack at debug). For a failing spec: TAP2JOIN_LOG=debug.
+func envLogger() *slog.Logger {
+	v := os.Getenv("TAP2JOIN_LOG")
+	if v == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(v)); err != nil {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }

@@ -191,6 +191,10 @@ func (s *Server) processJoin(u *uplinkCtx, phy lorawan.PHYPayload, jr *lorawan.J
 		devEUI: jr.DevEUI, joinEUI: jr.JoinEUI, devAddr: devAddr,
 		macVersion: macVersion(dp.pb.MacVersion), keys: sk,
 		skipFCntCheck: dev.pb.SkipFcntCheck, rx1Delay: rxDelay1,
+		// The JoinAccept's CFList defines the extra channels (region
+		// extra_channels): all enabled; DR of the JoinRequest, power 0, one
+		// transmission (device_session.rs defaults after OTAA).
+		adr: adrState{dr: u.dr, nbTrans: 1, channels: s.band.GetEnabledUplinkChannelIndices()},
 	}
 	dev.devAddr, dev.joined = devAddr, true
 	dev.class = common.DeviceClass_CLASS_A

@@ -21,8 +21,9 @@ import (
 //   - LinkCheckReq / LinkCheckAns: margin = best uplink SNR − the SNR the
 //     spreading factor needs (config.rs get_required_snr_for_sf), floored at
 //     0; GwCnt = gateways that received the uplink (maccommand/link_check.rs).
+//   - LinkADRReq / LinkADRAns: the default ADR algorithm (adr.go).
 // Other commands are logged and ignored, as ChirpStack's "Handle mac-command
-// error" does for CIDs it cannot handle; ADR (LinkADRReq) is not modelled.
+// error" does for CIDs it cannot handle.
 
 // requiredSNR is ChirpStack's demodulation floor per spreading factor (dB).
 func requiredSNR(sf int) (float32, bool) {
@@ -102,6 +103,10 @@ func (s *Server) handleUplinkMACLocked(u *uplinkCtx, ds *session, dev *deviceRow
 			}
 			dev.status = st
 			evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: ds.devEUI, typ: "status", msg: ev})
+		case lorawan.LinkADRAns:
+			if pl, ok := c.Payload.(*lorawan.LinkADRAnsPayload); ok {
+				s.adrAnsLocked(ds, pl)
+			}
 		case lorawan.LinkCheckReq:
 			var sf int
 			if lora := u.txInfo.GetModulation().GetLora(); lora != nil {
@@ -129,12 +134,16 @@ func (s *Server) handleUplinkMACLocked(u *uplinkCtx, ds *session, dev *deviceRow
 	return answers, evs
 }
 
-// requestMACLocked adds the network's own requests to the answers:
-// DevStatusReq once per 24 h / device_status_req_interval.
+// requestMACLocked adds the network's own requests to the answers, in
+// set_mac_commands order: LinkADRReq when the ADR algorithm changes
+// something, DevStatusReq once per 24 h / device_status_req_interval.
 func (s *Server) requestMACLocked(ds *session, dev *deviceRow, now time.Time, cmds []lorawan.MACCommand) []lorawan.MACCommand {
 	dp := s.profiles[dev.pb.DeviceProfileId]
 	if dp == nil {
 		return cmds
+	}
+	if req := s.adrRequestLocked(ds); req != nil {
+		cmds = append(cmds, lorawan.MACCommand{CID: lorawan.LinkADRReq, Payload: req})
 	}
 	if n := dp.pb.GetDeviceStatusReqInterval(); n > 0 {
 		every := 24 * time.Hour / time.Duration(n)

@@ -74,6 +74,7 @@ type session struct {
 	skipFCntCheck   bool
 	rx1Delay        uint8
 	lastStatusReq   time.Time // last DevStatusReq sent (zero: none this session)
+	adr             adrState  // adr.go
 }
 
 // queueItem is one entry of a device's downlink queue (DeviceService.Enqueue).

@@ -135,6 +135,7 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 	if err != nil {
 		s.logf("chirpstack: dev_eui=%s: %v", ds.devEUI, err)
 	}
+	s.adrUplinkLocked(ds, u, mac.FHDR.FCtrl.ADR, full)
 	macAns, macEvs := s.handleUplinkMACLocked(u, ds, dev, cmds)
 	macOut := s.requestMACLocked(ds, dev, u.time, macAns)
 

@@ -188,7 +188,10 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 		SetConnectRetry(false).
 		// Like the bridge: the broker announces OFFLINE if we vanish.
 		SetBinaryWill(g.topic("state/conn"), offline, 0, true).
-		SetOnConnectHandler(func(c mqtt.Client) { g.onConnect(c) })
+		SetOnConnectHandler(func(c mqtt.Client) { g.onConnect(c) }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			g.cfg.Logf("gateway %s: connection to %s lost: %v (reconnecting)", g.id, cfg.MQTTURL, err)
+		})
 	g.client = mqtt.NewClient(opts)
 	tok := g.client.Connect()
 	if !tok.WaitTimeout(10 * time.Second) {
@@ -253,6 +256,22 @@ func (g *Gateway) marshal(m proto.Message) ([]byte, error) {
 	return b, nil
 }
 
+// publishAsync publishes without holding up the caller's loop: a broker
+// restart can leave a QoS 0 publish token pending for good (paho, while it
+// reconnects), and a downlink loop waiting on it would miss every command
+// that follows — the bridge publishes its events asynchronously too.
+// Failures are logged.
+func (g *Gateway) publishAsync(suffix string, payload []byte) {
+	tok := g.client.Publish(g.topic(suffix), 0, false, payload)
+	go func() {
+		if !tok.WaitTimeout(5 * time.Second) {
+			g.cfg.Logf("gateway %s: publish %s: no completion within 5 s", g.id, suffix)
+		} else if err := tok.Error(); err != nil {
+			g.cfg.Logf("gateway %s: publish %s: %v", g.id, suffix, err)
+		}
+	}()
+}
+
 func (g *Gateway) publish(suffix string, payload []byte, retained bool) error {
 	tok := g.client.Publish(g.topic(suffix), 0, retained, payload)
 	if !tok.WaitTimeout(5 * time.Second) {
@@ -269,6 +288,7 @@ func (g *Gateway) publish(suffix string, payload []byte, retained bool) error {
 // goroutine, so it must not wait on tokens of its own publishes in a way that
 // needs the same goroutine; with OrderMatters(false) paho delivers elsewhere.
 func (g *Gateway) onConnect(c mqtt.Client) {
+	g.cfg.Logf("gateway %s: connected, subscribing to %s", g.id, g.topic("command/down"))
 	c.Subscribe(g.topic("command/down"), 0, func(_ mqtt.Client, m mqtt.Message) {
 		select {
 		case g.downs <- append([]byte(nil), m.Payload()...):
@@ -378,7 +398,8 @@ func (g *Gateway) forwardUplink(f radio.Frame) error {
 	g.mu.Lock()
 	g.rxReceived++
 	g.mu.Unlock()
-	return g.publish("event/up", b, false)
+	g.publishAsync("event/up", b)
+	return nil
 }
 
 func (g *Gateway) downlinkLoop(ctx context.Context) {
@@ -431,7 +452,8 @@ func (g *Gateway) handleDownlink(ctx context.Context, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	return g.publish("event/ack", b, false)
+	g.publishAsync("event/ack", b)
+	return nil
 }
 
 func (g *Gateway) sendItem(ctx context.Context, it *gw.DownlinkFrameItem, replyTo uint64) gw.TxAckStatus {

@@ -124,6 +124,13 @@ type ramSettings struct {
 	rx2DR              int
 	rx2Freq            uint32
 	bootedAt           time.Time
+	// channels are the defined uplink channels (Hz; index = channel number):
+	// the three EU868 defaults, plus the JoinAccept's CFList. chMask enables
+	// them (LinkADRReq), nbRep is NbTrans (recorded; repetitions are not
+	// sent by this twin).
+	channels []uint32
+	chMask   uint16
+	nbRep    int
 }
 
 func defaultRAMSettings(cfg Config, r record) ramSettings {
@@ -133,7 +140,8 @@ func defaultRAMSettings(cfg Config, r record) ramSettings {
 	}
 	return ramSettings{vl: 2, dr: dr, dcs: true,
 		jn1Delay: joinAcceptDelay1, jn2Delay: joinAcceptDelay2, rx1Delay: receiveDelay1, rx2Delay: receiveDelay2,
-		rx2DR: 0, rx2Freq: rx2Frequency, bootedAt: time.Now()}
+		rx2DR: 0, rx2Freq: rx2Frequency, bootedAt: time.Now(),
+		channels: append([]uint32(nil), eu868Channels[:]...), chMask: 0b111, nbRep: 1}
 }
 
 // console is the firmware's UART TX side: lines go to the serial port's
@@ -802,7 +810,7 @@ func atSend(b *Board, s string) atStatus {
 	// The MAC's own duty-cycle check (AT+DCS): with an air that refuses
 	// violating frames, a restricted band answers AT_DUTYCYCLE_RESTRICTED;
 	// with a delaying air the frame is scheduled later, as LoRaMac-node does.
-	ch := eu868Channels[int(fCnt)%len(eu868Channels)]
+	_, ch := uplinkChannel(ram, fCnt)
 	if ram.dcs && b.cfg.Air.DutyCyclePolicy().Mode == radio.DutyCycleRefuse && b.cfg.Air.DutyCycleWait(b.sender(), ch) > 0 {
 		return atDutyCycleRestricted
 	}

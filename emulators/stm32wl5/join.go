@@ -16,6 +16,46 @@ import (
 // brocaar/lorawan band_eu863_870.go).
 var eu868Channels = [...]uint32{868100000, 868300000, 868500000}
 
+// uplinkChannel picks the data uplink's channel: the enabled channels (mask
+// of the defined ones) in turn by frame counter. LoRaMac-node draws one at
+// random among the enabled channels free of duty-cycle restrictions; turning
+// by FCnt keeps runs reproducible. idx is the channel number (the LoRaWAN
+// 1.1 uplink MIC covers it).
+func uplinkChannel(ram ramSettings, fCnt uint32) (idx int, freq uint32) {
+	var enabled []int
+	for i := range ram.channels {
+		if ram.chMask&(1<<i) != 0 && ram.channels[i] != 0 {
+			enabled = append(enabled, i)
+		}
+	}
+	if len(enabled) == 0 { // cannot happen: LinkADRReq never disables all
+		return 0, eu868Channels[0]
+	}
+	idx = enabled[int(fCnt)%len(enabled)]
+	return idx, ram.channels[idx]
+}
+
+// joinChannels is the channel table after a JoinAccept: the three default
+// channels, then a CFList of type 0 (EU868: up to five frequencies for
+// channels 3..7, RP002 §2.4.4; 0 = no channel), as RegionEU868ApplyCFList.
+func joinChannels(cf *lorawan.CFList) []uint32 {
+	chans := append([]uint32(nil), eu868Channels[:]...)
+	if cf == nil || cf.CFListType != lorawan.CFListChannel {
+		return chans
+	}
+	pl, ok := cf.Payload.(*lorawan.CFListChannelPayload)
+	if !ok {
+		return chans
+	}
+	for _, f := range pl.Channels {
+		chans = append(chans, f)
+	}
+	for len(chans) > 3 && chans[len(chans)-1] == 0 {
+		chans = chans[:len(chans)-1]
+	}
+	return chans
+}
+
 const (
 	rx2Frequency      = 869525000 // RX2 default, DR0 = SF12BW125
 	joinAcceptDelay1  = 5 * time.Second
@@ -195,6 +235,10 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			b.rxDelay = time.Duration(max(ja.RXDelay&0x0F, 1)) * time.Second
 			b.ram.rx1Delay, b.ram.rx2Delay = b.rxDelay, b.rxDelay+time.Second
 			b.ram.rx2DR = int(ja.DLSettings.RX2DataRate)
+			b.ram.channels, b.ram.chMask, b.ram.nbRep = joinChannels(ja.CFList), 0, 1
+			for i := range b.ram.channels {
+				b.ram.chMask |= 1 << i
+			}
 			b.macOut = nil // a new session: nothing pending from the old one
 		}
 		b.mu.Unlock()
@@ -370,7 +414,7 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 	// LoRaMac-node, non-sticky commands are gone once transmitted.
 	fOpts := b.takeMACOutLocked()
 	b.mu.Unlock()
-	chIdx := int(fCnt) % len(eu868Channels)
+	chIdx, ch := uplinkChannel(ram, fCnt)
 	sess := session{fNwkSIntKey: rec.nwkSKey, sNwkSIntKey: rec.sNwkSIntKey, nwkSEncKey: rec.nwkSEncKey, appSKey: rec.appSKey, v11: rec.session11}
 	var phy []byte
 	if sess.v11 {
@@ -381,7 +425,6 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 	if err != nil {
 		return err
 	}
-	ch := eu868Channels[chIdx]
 	sf := sfForDR(ram.dr)
 	down, stop := b.cfg.Air.Listen(false)
 	defer stop()

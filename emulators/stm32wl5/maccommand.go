@@ -17,8 +17,10 @@ import (
 //     the radio reports it (an integer, the value the +EVT:RX line prints),
 //     clamped to the 6-bit signed range −32..31 (TS001 §5.5);
 //   - LinkCheckAns (answer to AT+LINKC's LinkCheckReq) → DMODM/GWN on the
-//     +EVT:RX line (lora_at.c AT_event_receive).
-// Other commands (LinkADRReq, RXParamSetupReq, …) are not answered: the
+//     +EVT:RX line (lora_at.c AT_event_receive);
+//   - LinkADRReq → LinkADRAns, as RegionEU868LinkAdrReq and
+//     RegionCommonLinkAdrReqVerifyParams decide (linkADR below).
+// Other commands (RXParamSetupReq, NewChannelReq, …) are not answered: the
 // embedded network server does not send them; a real board answers them.
 
 // Battery thresholds of GetBatteryLevel (mV).
@@ -52,6 +54,10 @@ func (b *Board) handleDownlinkMAC(cmds []lorawan.MACCommand, snr int) *lorawan.L
 			b.macOut = append(b.macOut, lorawan.MACCommand{CID: lorawan.DevStatusAns, Payload: &lorawan.DevStatusAnsPayload{
 				Battery: batteryLevel(b.cfg.BatteryMV), Margin: margin,
 			}})
+		case lorawan.LinkADRReq:
+			if pl, ok := c.Payload.(*lorawan.LinkADRReqPayload); ok {
+				b.macOut = append(b.macOut, lorawan.MACCommand{CID: lorawan.LinkADRAns, Payload: b.linkADRLocked(*pl)})
+			}
 		case lorawan.LinkCheckAns:
 			if pl, ok := c.Payload.(*lorawan.LinkCheckAnsPayload); ok {
 				lc = pl
@@ -105,4 +111,74 @@ func macNames(cmds []lorawan.MACCommand) string {
 		names[i] = c.CID.String()
 	}
 	return strings.Join(names, ",")
+}
+
+// EU868 limits of this twin: data rates DR0..DR5 (SF12..SF7 at 125 kHz; DR6
+// SF7/250 kHz and DR7 FSK are not modelled by the air) and TX power indexes
+// 0..7 (RP002 EU868: max EIRP − 2·index dB).
+const (
+	maxADRDataRate = 5
+	maxTXPowerIdx  = 7
+)
+
+// linkADRLocked answers one LinkADRReq (TS001-1.0.4 §5.3) and applies it when
+// every part is acknowledged. b.mu held. From LoRaMac-node:
+//   - channel mask: ChMaskCntl 0 enables the channels whose bit is set; a bit
+//     for an undefined channel, or no channel left, is a mask NACK;
+//     ChMaskCntl 6 enables every defined channel; other values are RFU for
+//     EU868 (NACK);
+//   - with ADR off (AT+ADR=0) the data rate, TX power and NbTrans fields are
+//     ignored and the current ones kept (RegionCommonLinkAdrReqVerifyParams);
+//   - DR 0x0F / TXPower 0x0F keep the current value (LoRaWAN 1.0.4);
+//     a data rate the twin cannot send is a DR NACK, a TX power index above
+//     the region's is a power NACK;
+//   - NbTrans 0 means 1.
+func (b *Board) linkADRLocked(req lorawan.LinkADRReqPayload) *lorawan.LinkADRAnsPayload {
+	ans := &lorawan.LinkADRAnsPayload{ChannelMaskACK: true, DataRateACK: true, PowerACK: true}
+	var mask uint16
+	switch req.Redundancy.ChMaskCntl {
+	case 0:
+		for i, on := range req.ChMask {
+			if !on {
+				continue
+			}
+			if i >= len(b.ram.channels) || b.ram.channels[i] == 0 {
+				ans.ChannelMaskACK = false // an undefined channel
+			}
+			mask |= 1 << i
+		}
+		if mask == 0 {
+			ans.ChannelMaskACK = false
+		}
+	case 6:
+		for i := range b.ram.channels {
+			mask |= 1 << i
+		}
+	default:
+		ans.ChannelMaskACK = false
+	}
+	dr, power, nbRep := int(req.DataRate), int(req.TXPower), int(req.Redundancy.NbRep)
+	if b.rec.adrOff {
+		dr, power, nbRep = b.ram.dr, b.ram.txPower, b.ram.nbRep
+	}
+	if dr == 0x0F {
+		dr = b.ram.dr
+	} else if dr > maxADRDataRate {
+		ans.DataRateACK = false
+	}
+	if power == 0x0F {
+		power = b.ram.txPower
+	} else if power > maxTXPowerIdx {
+		ans.PowerACK = false
+	}
+	if nbRep == 0 {
+		nbRep = 1
+	}
+	if ans.ChannelMaskACK && ans.DataRateACK && ans.PowerACK {
+		if b.ram.dr != dr {
+			b.ctxDirty = true
+		}
+		b.ram.dr, b.ram.txPower, b.ram.nbRep, b.ram.chMask = dr, power, nbRep, mask
+	}
+	return ans
 }

@@ -2,6 +2,8 @@ package stm32wl5
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/brocaar/lorawan"
@@ -47,5 +49,61 @@ func TestMACAnswersInFOpts(t *testing.T) {
 	lc := b.handleDownlinkMAC([]lorawan.MACCommand{{CID: lorawan.LinkCheckAns, Payload: &lorawan.LinkCheckAnsPayload{Margin: 20, GwCnt: 2}}}, 0)
 	if lc == nil || lc.Margin != 20 || lc.GwCnt != 2 {
 		t.Fatalf("LinkCheckAns = %+v", lc)
+	}
+}
+
+// LinkADRReq 03 | DR<<4|TXPower | ChMask (LE) | ChMaskCntl<<4|NbTrans
+// (TS001-1.0.4 §5.3) → LinkADRAns 03 | RFU|PowerACK|DRACK|ChMaskACK.
+func TestLinkADRReq(t *testing.T) {
+	cfList := &lorawan.CFList{CFListType: lorawan.CFListChannel, Payload: &lorawan.CFListChannelPayload{
+		Channels: [5]uint32{867100000, 867300000, 867500000, 867700000, 867900000}}}
+	decode := func(t *testing.T, raw string) lorawan.MACCommand {
+		t.Helper()
+		var b []byte
+		for _, f := range strings.Fields(raw) {
+			v, err := strconv.ParseUint(f, 16, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = append(b, byte(v))
+		}
+		var c lorawan.MACCommand
+		if err := c.UnmarshalBinary(false, b); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name    string
+		cf      *lorawan.CFList
+		adrOff  bool
+		req     string
+		ans     byte
+		dr, pow int
+		mask    uint16
+	}{
+		{name: "DR5, power 2, channels 0-7 after a CFList", cf: cfList, req: "03 52 FF 00 01", ans: 0x07, dr: 5, pow: 2, mask: 0x00FF},
+		{name: "channels 3-7 undefined without a CFList", req: "03 52 FF 00 01", ans: 0x06, dr: 0, pow: 0, mask: 0x0007},
+		{name: "DR6 not modelled", cf: cfList, req: "03 62 FF 00 01", ans: 0x05, dr: 0, pow: 0, mask: 0x00FF},
+		{name: "power index 8 above EU868's 7", cf: cfList, req: "03 58 FF 00 01", ans: 0x03, dr: 0, pow: 0, mask: 0x00FF},
+		{name: "no channel left", cf: cfList, req: "03 52 00 00 01", ans: 0x06, dr: 0, pow: 0, mask: 0x00FF},
+		{name: "ChMaskCntl 6: every defined channel", cf: cfList, req: "03 31 00 00 61", ans: 0x07, dr: 3, pow: 1, mask: 0x00FF},
+		{name: "ADR off: mask applied, DR and power kept", cf: cfList, adrOff: true, req: "03 52 0F 00 01", ans: 0x07, dr: 0, pow: 0, mask: 0x000F},
+		{name: "0F keeps DR and power", cf: cfList, req: "03 FF 01 00 01", ans: 0x07, dr: 0, pow: 0, mask: 0x0001},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &Board{cfg: Config{BatteryMV: 3300}}
+			b.ram = defaultRAMSettings(b.cfg, b.rec)
+			b.rec.adrOff = tc.adrOff
+			b.ram.channels = joinChannels(tc.cf)
+			b.ram.chMask = 1<<len(b.ram.channels) - 1
+			b.handleDownlinkMAC([]lorawan.MACCommand{decode(t, tc.req)}, 0)
+			if got := b.takeMACOutLocked(); !bytes.Equal(got, []byte{0x03, tc.ans}) {
+				t.Fatalf("answer % X, want 03 %02X", got, tc.ans)
+			}
+			if b.ram.dr != tc.dr || b.ram.txPower != tc.pow || b.ram.chMask != tc.mask {
+				t.Fatalf("DR %d power %d mask %04X, want %d %d %04X", b.ram.dr, b.ram.txPower, b.ram.chMask, tc.dr, tc.pow, tc.mask)
+			}
+		})
 	}
 }

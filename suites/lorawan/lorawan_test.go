@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -249,7 +250,7 @@ func awaitRX(ctx context.Context, con board.Console) board.RX {
 func requiredSNR(dr uint32) float32 { return -20 + 2.5*float32(dr) }
 
 var _ = Describe("MAC commands on the AT console", Label("lorawan", "console", "mac"), func() {
-	It("answers the network's DevStatusReq with its battery and margin, and shows a link check", func(ctx SpecContext) {
+	It("answers the network's DevStatusReq with its battery and margin, follows its ADR, and shows a link check", func(ctx SpecContext) {
 		f := loadRig()
 		f.Network.DeviceStatusReqInterval = 1 // once a day: the first downlink after the join asks
 		rig := upRig(ctx, f)
@@ -262,9 +263,22 @@ var _ = Describe("MAC commands on the AT console", Label("lorawan", "console", "
 		req := awaitRX(ctx, b.Console)
 		Expect(req.Port).To(BeZero(), "a MAC-only downlink has no application port")
 
-		// The next uplink carries DevStatusAns: the margin is the SNR the
-		// board printed for the request; the battery comes from VDD.
-		send(ctx, b.Console, 2, false, randomPayload(3))
+		// ChirpStack's ADR rode along (the board's uplinks set ADR): the
+		// board now sends at the data rate the network chose, and the
+		// network sees it.
+		lines, err := b.Console.Command(ctx, "AT+DR=?")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lines).To(HaveLen(1))
+		dr, err := strconv.Atoi(lines[0])
+		Expect(err).NotTo(HaveOccurred())
+
+		// The next uplink carries DevStatusAns (and LinkADRAns): the margin
+		// is the SNR the board printed for the request; the battery comes
+		// from VDD.
+		statusPayload := randomPayload(3)
+		send(ctx, b.Console, 2, false, statusPayload)
+		Expect(awaitUplink(ctx, rig.Network, res.DevEUI, 2, statusPayload).DR).To(BeEquivalentTo(dr), "uplink DR vs AT+DR=? after ADR")
+		AddReportEntry("ADR", fmt.Sprintf("%s: data rate after the network's LinkADRReq: DR%d", b.Name, dr))
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		st, err := rig.Network.AwaitStatus(sctx, lorawan.EUI64(res.DevEUI))
