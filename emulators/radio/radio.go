@@ -39,7 +39,12 @@ type Frame struct {
 	RSSI       float64 // dBm at the receiver
 	SNR        float64 // dB at the receiver
 	Airtime    time.Duration
-	Sender     string // free-form name of the transmitter, for reports
+	// PowerBackoff is how many dB below its maximum the transmitter sends
+	// (EU868 TXPower index n: max EIRP − 2n dB, RP002 §2.4.3). The air
+	// lowers its default RSSI and SNR by it, so a network's ADR sees the
+	// link budget shrink as it turns the power down.
+	PowerBackoff float64
+	Sender       string // free-form name of the transmitter, for reports
 	// DutyCycleDelay is how long the transmission was held back to respect
 	// the sub-band's duty cycle (DutyCycleDelay mode; modelled time).
 	DutyCycleDelay time.Duration
@@ -205,7 +210,7 @@ func (a *Air) Send(ctx context.Context, f Frame) (Frame, error) {
 	}
 	a.mu.Lock()
 	if f.RSSI == 0 && f.SNR == 0 {
-		f.RSSI, f.SNR = a.rssi, a.snr
+		f.RSSI, f.SNR = a.rssi-f.PowerBackoff, a.snr-f.PowerBackoff
 	}
 	a.mu.Unlock()
 	if err := a.clock.Spend(ctx, d); err != nil {

@@ -263,3 +263,20 @@ func TestEndReplyWaitsForEveryGateway(t *testing.T) {
 		t.Fatal("no notice after both gateways ended")
 	}
 }
+
+// A transmitter backing off its power lowers what the receiver measures by
+// as many dB (the air's default link otherwise).
+func TestPowerBackoffLowersRSSIAndSNR(t *testing.T) {
+	air := NewAir(nil)
+	ups, stop := air.Listen(true)
+	defer stop()
+	for _, backoff := range []float64{0, 4} {
+		if _, err := air.Send(context.Background(), Frame{Uplink: true, Frequency: 868100000, SF: 7, Bandwidth: 125, PHYPayload: []byte{0x40}, PowerBackoff: backoff}); err != nil {
+			t.Fatal(err)
+		}
+		f := <-ups
+		if f.RSSI != DefaultRSSI-backoff || f.SNR != DefaultSNR-backoff {
+			t.Fatalf("backoff %v dB: RSSI %v SNR %v, want %v %v", backoff, f.RSSI, f.SNR, DefaultRSSI-backoff, DefaultSNR-backoff)
+		}
+	}
+}

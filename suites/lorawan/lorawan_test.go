@@ -278,7 +278,25 @@ var _ = Describe("MAC commands on the AT console", Label("lorawan", "console", "
 		statusPayload := randomPayload(3)
 		send(ctx, b.Console, 2, false, statusPayload)
 		Expect(awaitUplink(ctx, rig.Network, res.DevEUI, 2, statusPayload).DR).To(BeEquivalentTo(dr), "uplink DR vs AT+DR=? after ADR")
-		AddReportEntry("ADR", fmt.Sprintf("%s: data rate after the network's LinkADRReq: DR%d", b.Name, dr))
+		// ADR settles: as the board turns its power down the network sees
+		// the margin shrink, and within a few uplinks nothing changes any
+		// more (no oscillation).
+		// Seen from the network: the data rate and SNR of each uplink
+		// reflect the LinkADRReq answered in the one before.
+		var trail []string
+		prev := ""
+		settled := false
+		for i := 0; i < 8 && !settled; i++ {
+			p := randomPayload(2)
+			send(ctx, b.Console, 4, false, p)
+			up := awaitUplink(ctx, rig.Network, res.DevEUI, 4, p)
+			cur := fmt.Sprintf("DR%d@%.0fdB", up.DR, up.SNR)
+			trail = append(trail, cur)
+			settled = cur == prev
+			prev = cur
+		}
+		Expect(settled).To(BeTrue(), "ADR did not settle: %v", trail)
+		AddReportEntry("ADR", fmt.Sprintf("%s: after the network's LinkADRReq DR%d; then %v", b.Name, dr, trail))
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		st, err := rig.Network.AwaitStatus(sctx, lorawan.EUI64(res.DevEUI))
@@ -302,7 +320,9 @@ var _ = Describe("MAC commands on the AT console", Label("lorawan", "console", "
 		send(ctx, b.Console, 3, false, payload)
 		up := awaitUplink(ctx, rig.Network, res.DevEUI, 3, payload)
 		rx := awaitRX(ctx, b.Console)
-		Expect(rx.LinkCheck).NotTo(BeNil(), "no DMODM/GWN after AT+LINKC")
+		for rx.LinkCheck == nil { // RX lines of the ADR exchanges above come first
+			rx = awaitRX(ctx, b.Console)
+		}
 		Expect(rx.LinkCheck.Gateways).To(Equal(len(up.Gateways)))
 		Expect(rx.LinkCheck.Margin).To(Equal(int(max(up.SNR-requiredSNR(up.DR), 0))),
 			"LinkCheckAns margin: uplink SNR %.1f dB at DR%d", up.SNR, up.DR)
