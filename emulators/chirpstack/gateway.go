@@ -322,12 +322,13 @@ func (s *Server) sendDownlink(u *uplinkCtx, phy []byte, rx1Delay time.Duration, 
 		return fmt.Errorf("chirpstack: encode downlink frame: %w", err)
 	}
 	topic := s.region + "/gateway/" + rx.GatewayId + "/command/down"
-	t := s.mqc.Publish(topic, 0, false, b)
-	if !t.WaitTimeout(10 * time.Second) {
-		return fmt.Errorf("chirpstack: publish %s: timeout", topic)
-	}
-	if err := t.Error(); err != nil {
-		return fmt.Errorf("chirpstack: publish %s: %w", topic, err)
+	t := s.publishAsync(topic, b)
+	select {
+	case <-t.Done(): // refused at once (not connected, say)
+		if err := t.Error(); err != nil {
+			return fmt.Errorf("chirpstack: publish %s: %w", topic, err)
+		}
+	default: // on its way
 	}
 	u.answeredVia = rx.GatewayId
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/brocaar/lorawan"
 	"github.com/chirpstack/chirpstack/api/go/v4/integration"
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -71,13 +72,25 @@ func (s *Server) publishEvents(evs []pendingEvent) {
 			continue
 		}
 		topic := fmt.Sprintf("application/%s/device/%s/event/%s", e.appID, e.devEUI, e.typ)
-		t := s.mqc.Publish(topic, 0, false, b)
+		s.publishAsync(topic, b)
+	}
+}
+
+// publishAsync hands a QoS 0 message to the MQTT client and returns: like
+// ChirpStack's asynchronous MQTT client, the uplink path never waits on the
+// broker. (A broker restart can leave a paho publish token pending for
+// good; a handler waiting on it held Restart up for its 10 s timeout.)
+// Publish order is kept: paho queues in call order. Failures are logged.
+func (s *Server) publishAsync(topic string, b []byte) paho.Token {
+	t := s.mqc.Publish(topic, 0, false, b)
+	go func() {
 		if !t.WaitTimeout(10 * time.Second) {
-			s.logf("chirpstack: publish %s: timeout", topic)
+			s.logf("chirpstack: publish %s: no completion within 10 s", topic)
 		} else if err := t.Error(); err != nil {
 			s.logf("chirpstack: publish %s: %v", topic, err)
 		}
-	}
+	}()
+	return t
 }
 
 // deviceInfoLocked builds integration.DeviceInfo (join.rs set_device_info):
