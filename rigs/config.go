@@ -282,10 +282,21 @@ func (f *File) validate() error {
 			bad("gateways[%d]: id %q is not 16 hex digits", i, g.ID)
 		}
 		// A real gateway forwards to the network server by itself; the rig
-		// only registers it. Containers: the local image set has no Gateway
-		// Bridge and the upstream stack's UDP 1700 is not published yet.
-		if !g.Emulated && f.Network.Kind == "containers" && f.Network.ImageSet != "upstream" {
-			f.gaps = append(f.gaps, fmt.Sprintf("gateways[%d]: a real gateway needs the Gateway Bridge, which only image_set upstream has (or use network kind external)", i))
+		// only registers it, so the server must be reachable from it: an
+		// external one, or the upstream container stack, whose Gateway
+		// Bridge listens for Semtech UDP on network.gateway_udp_port. The
+		// embedded server (loopback, random port) and the local image set
+		// (no bridge) are not.
+		if !g.Emulated {
+			switch {
+			case f.Network.Kind == "external":
+			case f.Network.Kind == "containers" && f.Network.ImageSet == "upstream":
+				if g.Hardware != nil && g.Hardware.Forwarder != "" && g.Hardware.Forwarder != "semtech-udp" {
+					f.gaps = append(f.gaps, fmt.Sprintf("gateways[%d]: forwarder %s: the container stack publishes only the Gateway Bridge's Semtech UDP port (use semtech-udp, or network kind external)", i, g.Hardware.Forwarder))
+				}
+			default:
+				f.gaps = append(f.gaps, fmt.Sprintf("gateways[%d]: a real gateway cannot reach the %s network server: use network kind external, or containers with image_set upstream (its Gateway Bridge on UDP network.gateway_udp_port)", i, f.Network.Kind))
+			}
 		}
 	}
 	errs = append(errs, f.labErrors()...) // lab.go

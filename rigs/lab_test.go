@@ -74,3 +74,20 @@ gateways:
 		t.Error("hardware on an emulated board accepted")
 	}
 }
+
+// A real gateway must be able to reach the network server: not the embedded
+// one (loopback, random port), not a containers stack forwarding anything
+// but Semtech UDP.
+func TestRealGatewayNeedsAReachableServer(t *testing.T) {
+	for _, tc := range []struct{ network, forwarder, want string }{
+		{"{kind: embedded}", "semtech-udp", "cannot reach the embedded network server"},
+		{"{kind: containers, image_set: upstream}", "basic-station", "publishes only the Gateway Bridge's Semtech UDP port"},
+	} {
+		raw := "name: x\nnetwork: " + tc.network + "\ngateways:\n  - id: 0016C001FF10D3F6\n    emulated: false\n    hardware: {model: m, forwarder: " + tc.forwarder + "}\nboards:\n  - name: b\n    emulated: true\n    unique_id: 0080E11500000001\n    nfc: {transport: direct}\n"
+		_, err := Parse([]byte(raw))
+		var ns *NotSupportedError
+		if !errors.As(err, &ns) || !strings.Contains(ns.Error(), tc.want) {
+			t.Errorf("%s / %s: %v, want a NotSupportedError saying %q", tc.network, tc.forwarder, err, tc.want)
+		}
+	}
+}

@@ -100,7 +100,8 @@ func (r *Rig) StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*Oth
 	if err := client.EnsureGateway(ctx, tenant, gwID); err != nil {
 		return nil, fmt.Errorf("other network: %w", err)
 	}
-	g, err := gateway.Start(r.runCtx, gateway.Config{ID: c.GatewayID, MQTTURL: on.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air})
+	g, err := gateway.Start(r.runCtx, gateway.Config{ID: c.GatewayID, MQTTURL: on.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air,
+		ReportsNoReply: true})
 	if err != nil {
 		return nil, fmt.Errorf("other network: gateway %s: %w", gwID, err)
 	}

@@ -240,7 +240,8 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		var id [8]byte
 		_, _ = hex.Decode(id[:], []byte(g.ID)) // validated by Parse
 		gcfg := gateway.Config{ID: id, MQTTURL: r.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air,
-			Logf: func(format string, a ...any) { lg.Debug(fmt.Sprintf(format, a...), "part", "gateway") }}
+			ReportsNoReply: r.ns != nil, // the embedded server's Unanswered hook reaches it (noReply)
+			Logf:           func(format string, a ...any) { lg.Debug(fmt.Sprintf(format, a...), "part", "gateway") }}
 		gwy, err := gateway.Start(runCtx, gcfg) // runs until Close, not until the start-up ctx ends
 		if err != nil {
 			return nil, fmt.Errorf("rigs: gateway %s: %w", g.ID, err)

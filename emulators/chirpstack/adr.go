@@ -33,11 +33,14 @@ type adrState struct {
 	channels     []int // enabled_uplink_channel_indices
 	history      []adrHistory
 	pending      *lorawan.LinkADRReqPayload // sent, not yet answered
+	// maxPowerIdx is max_supported_tx_power_index: lowered when the device
+	// NACKs a TX power (0 = the region's).
+	maxPowerIdx int
 }
 
-// adrUplinkLocked records an uplink (set_adr, set_uplink_data_rate,
-// append_meta_data_to_uplink_history).
-func (s *Server) adrUplinkLocked(ds *session, u *uplinkCtx, adr bool, fCnt uint32) {
+// adrUplinkLocked takes the uplink's ADR bit and data rate (set_adr,
+// set_uplink_data_rate), before its MAC commands are handled.
+func (s *Server) adrUplinkLocked(ds *session, u *uplinkCtx, adr bool) {
 	a := &ds.adr
 	a.adr = adr
 	// The node changed its data rate, maybe resetting its TX power: reset
@@ -47,6 +50,13 @@ func (s *Server) adrUplinkLocked(ds *session, u *uplinkCtx, adr bool, fCnt uint3
 		a.history = nil
 	}
 	a.dr = u.dr
+}
+
+// adrHistoryLocked appends the uplink to the ADR history
+// (append_meta_data_to_uplink_history), after its MAC commands — a
+// LinkADRAns among them has set the TX power this uplink counts under.
+func (s *Server) adrHistoryLocked(ds *session, u *uplinkCtx, fCnt uint32) {
+	a := &ds.adr
 	if n := len(a.history); n > 0 && a.history[n-1].fCnt == fCnt {
 		return // a re-transmission
 	}
@@ -95,6 +105,11 @@ func (s *Server) adrAnsLocked(ds *session, ans *lorawan.LinkADRAnsPayload) {
 		if !ans.PowerACK && req.TXPower == 0 {
 			a.txPowerIndex = 1
 		}
+		// The device may not support every TX power index: try one lower
+		// next time (and lower again at the next NACK).
+		if !ans.PowerACK && req.TXPower > 0 {
+			a.maxPowerIdx = int(req.TXPower) - 1
+		}
 	}
 }
 
@@ -120,22 +135,30 @@ func (s *Server) adrRequestLocked(ds *session) *lorawan.LinkADRReqPayload {
 		dr = adrMaxDR
 	}
 	nb = adrNbTrans(a.nbTrans, adrPacketLoss(a.history))
-	sf := 12 - a.dr // EU868 DR0..5 = SF12..7
-	req, ok := requiredSNR(sf)
+	req, ok := 0.0, false
+	if a.dr <= adrMaxDR { // EU868 DR0..5 = SF12..7 at 125 kHz (DR6 is SF7/250, DR7 FSK)
+		var r float32
+		r, ok = requiredSNR(12 - a.dr)
+		req = float64(r)
+	}
 	if ok {
 		maxSNR := float32(-999)
 		for _, h := range a.history {
 			maxSNR = max(maxSNR, h.maxSNR)
 		}
-		step := int((maxSNR - req - adrInstallationMargin) / 3) // Rust `as isize` truncates toward zero
+		step := int((float64(maxSNR) - req - adrInstallationMargin) / 3) // Rust `as isize` truncates toward zero
 		count := 0
 		for _, h := range a.history {
 			if h.txPowerIndex == a.txPowerIndex {
 				count++
 			}
 		}
+		maxPower := adrMaxTXPowerIdx
+		if a.maxPowerIdx != 0 {
+			maxPower = a.maxPowerIdx
+		}
 		if step >= 0 || count == adrHistoryLen {
-			power, dr = adrIdeal(step, power, dr)
+			power, dr = adrIdeal(step, power, dr, maxPower)
 		}
 	}
 	if dr == a.dr && power == a.txPowerIndex && nb == a.nbTrans {
@@ -157,12 +180,12 @@ func (s *Server) adrRequestLocked(ds *session) *lorawan.LinkADRReqPayload {
 }
 
 // adrIdeal is get_ideal_tx_power_index_and_dr.
-func adrIdeal(step, power, dr int) (int, int) {
+func adrIdeal(step, power, dr, maxPower int) (int, int) {
 	for step != 0 {
 		if step > 0 {
 			if dr < adrMaxDR {
 				dr++
-			} else if power < adrMaxTXPowerIdx {
+			} else if power < maxPower {
 				power++ // a higher index is a lower power
 			}
 			step--

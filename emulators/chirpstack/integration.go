@@ -82,12 +82,12 @@ func (s *Server) publishEvents(evs []pendingEvent) {
 // good; a handler waiting on it held Restart up for its 10 s timeout.)
 // Publish order is kept: paho queues in call order. Failures are logged.
 func (s *Server) publishAsync(topic string, b []byte) paho.Token {
-	t := s.mqc.Publish(topic, 0, false, b)
+	t := s.mqc().Publish(topic, 0, false, b)
 	go func() {
 		if !t.WaitTimeout(10 * time.Second) {
-			s.logf("chirpstack: publish %s: no completion within 10 s", topic)
+			s.logLate("chirpstack: publish %s: no completion within 10 s", topic)
 		} else if err := t.Error(); err != nil {
-			s.logf("chirpstack: publish %s: %v", topic, err)
+			s.logLate("chirpstack: publish %s: %v", topic, err)
 		}
 	}()
 	return t

@@ -77,7 +77,7 @@ func (s *Server) Restart(ctx context.Context) error {
 	s.mu.Unlock()
 	s.grpcSrv.Stop()
 	s.wg.Wait()
-	s.mqc.Disconnect(100)
+	s.mqc().Disconnect(100)
 	s.mqttReady.Store(false)
 	if err := s.startAPI(addr); err != nil {
 		return fmt.Errorf("chirpstack: restart: %w", err)

@@ -95,6 +95,11 @@ type Server struct {
 	requireGateway bool
 	dedupDelay     time.Duration
 	logf           func(string, ...any)
+	// lateLog guards logging from goroutines that may outlive Close (the
+	// publish watchers): after Close they stay silent, never calling a test's
+	// t.Logf once the test has ended.
+	lateLog    sync.RWMutex
+	lateLogOff bool
 
 	secret []byte
 	token  string
@@ -117,7 +122,7 @@ type Server struct {
 	grpcSrv *grpc.Server
 	broker  *mqtt.Server
 	mqttURL string
-	mqc     paho.Client
+	mqcP    atomic.Pointer[paho.Client] // replaced by Restart while handlers may publish: read with mqc()
 	// mqttReady: the gateway backend is connected and subscribed (restart.go).
 	mqttReady atomic.Bool
 
@@ -291,8 +296,9 @@ func (s *Server) connectMQTT(ctx context.Context) error {
 		}
 	})
 	opts.SetConnectionLostHandler(func(paho.Client, error) { s.mqttReady.Store(false) })
-	s.mqc = paho.NewClient(opts)
-	t := s.mqc.Connect()
+	c := paho.NewClient(opts)
+	s.mqcP.Store(&c)
+	t := c.Connect()
 	select {
 	case <-t.Done():
 		if err := t.Error(); err != nil {
@@ -336,7 +342,29 @@ func (s *Server) MQTTURL() string { return s.mqttURL }
 
 // Close stops the API, the MQTT client, pending de-duplication timers and the
 // embedded broker. It is idempotent.
+// mqc is the current MQTT client (nil before the first connect).
+func (s *Server) mqc() paho.Client {
+	if p := s.mqcP.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// logLate logs from a goroutine that may outlive Close.
+func (s *Server) logLate(format string, args ...any) {
+	s.lateLog.RLock()
+	defer s.lateLog.RUnlock()
+	if !s.lateLogOff {
+		s.logf(format, args...)
+	}
+}
+
 func (s *Server) Close() error {
+	defer func() {
+		s.lateLog.Lock()
+		s.lateLogOff = true
+		s.lateLog.Unlock()
+	}()
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
@@ -351,8 +379,8 @@ func (s *Server) Close() error {
 			s.grpcSrv.Stop()
 		}
 		s.wg.Wait()
-		if s.mqc != nil {
-			s.mqc.Disconnect(100)
+		if c := s.mqc(); c != nil {
+			c.Disconnect(100)
 		}
 		if s.broker != nil {
 			// mochi's Close waits for every client goroutine (ClientsWg), which

@@ -135,8 +135,11 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 	if err != nil {
 		s.logf("chirpstack: dev_eui=%s: %v", ds.devEUI, err)
 	}
-	s.adrUplinkLocked(ds, u, mac.FHDR.FCtrl.ADR, full)
+	// uplink/data.rs order: ADR flag and data rate, MAC commands, then the
+	// ADR history, then the downlink's own MAC commands.
+	s.adrUplinkLocked(ds, u, mac.FHDR.FCtrl.ADR)
 	macAns, macEvs := s.handleUplinkMACLocked(u, ds, dev, cmds)
+	s.adrHistoryLocked(ds, u, full)
 	macOut := s.requestMACLocked(ds, dev, u.time, macAns)
 
 	rxInfos := make([]*gw.UplinkRxInfo, len(u.rxInfos))

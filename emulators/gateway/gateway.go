@@ -64,7 +64,14 @@ type Config struct {
 	UDP string
 	// KeepAlive is the PULL_DATA interval on UDP (default 5 s).
 	KeepAlive time.Duration
-	Logf      func(string, ...any)
+	// ReportsNoReply says the network server calls NoReply for every uplink
+	// it forwards and does not answer through it (an embedded ChirpStack
+	// with chirpstack.Config.Unanswered wired to this gateway). Only then
+	// does the gateway promise the air an EndReply for each uplink it hears
+	// (radio.Air.ListenGateway), so devices heard by several gateways wait
+	// for all of them; otherwise it never holds a device's windows open.
+	ReportsNoReply bool
+	Logf           func(string, ...any)
 }
 
 // Gateway is a running emulated gateway.
@@ -87,6 +94,9 @@ type Gateway struct {
 	// the keys oldest first.
 	replies map[uint32]uint64
 	order   []uint32
+
+	lateLog    sync.RWMutex // logLate
+	lateLogOff bool
 }
 
 // maxReplies bounds the uplink → downlink correspondence table; ChirpStack
@@ -202,7 +212,10 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	g.cancel = cancel
-	ups, stop := cfg.Air.ListenGateway() // it ends every reply: EndReply after a downlink, NoReply without
+	ups, stop := cfg.Air.Listen(true)
+	if cfg.ReportsNoReply { // it ends every reply: EndReply after a downlink, NoReply without
+		ups, stop = cfg.Air.ListenGateway()
+	}
 	g.wg.Add(2)
 	go func() { defer g.wg.Done(); defer stop(); g.uplinkLoop(rctx, ups) }()
 	go func() { defer g.wg.Done(); g.downlinkLoop(rctx) }()
@@ -217,7 +230,22 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 func (g *Gateway) ID() string { return g.id }
 
 // Close announces OFFLINE (retained), disconnects and stops forwarding.
+// logLate logs from a goroutine that may outlive Close (publish watchers):
+// silent once Close has returned, so a test's t.Logf is never called late.
+func (g *Gateway) logLate(format string, args ...any) {
+	g.lateLog.RLock()
+	defer g.lateLog.RUnlock()
+	if !g.lateLogOff {
+		g.cfg.Logf(format, args...)
+	}
+}
+
 func (g *Gateway) Close() error {
+	defer func() {
+		g.lateLog.Lock()
+		g.lateLogOff = true
+		g.lateLog.Unlock()
+	}()
 	if g.udp != nil {
 		g.cancel()
 		err := g.udp.close()
@@ -265,9 +293,9 @@ func (g *Gateway) publishAsync(suffix string, payload []byte) {
 	tok := g.client.Publish(g.topic(suffix), 0, false, payload)
 	go func() {
 		if !tok.WaitTimeout(5 * time.Second) {
-			g.cfg.Logf("gateway %s: publish %s: no completion within 5 s", g.id, suffix)
+			g.logLate("gateway %s: publish %s: no completion within 5 s", g.id, suffix)
 		} else if err := tok.Error(); err != nil {
-			g.cfg.Logf("gateway %s: publish %s: %v", g.id, suffix, err)
+			g.logLate("gateway %s: publish %s: %v", g.id, suffix, err)
 		}
 	}()
 }

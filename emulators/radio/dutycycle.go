@@ -73,10 +73,17 @@ type SubBand struct {
 	Limit     float64 // fraction of time, e.g. 0.01
 }
 
-// EU868SubBands are the ETSI sub-bands the EU868 LoRaWAN channels use.
+// EU868SubBands are the ETSI EN 300 220 (ERC/REC 70-03 annex 1) sub-bands
+// an EU868 device may use, as LoRaMac-node's RegionEU868 bands them: the
+// default channels (868.1/.3/.5) in g1, the CFList channels ChirpStack
+// hands out (867.1–867.9) in h1.4, RX2 (869.525) in g3.
 var EU868SubBands = []SubBand{
+	{Name: "h1.3", Low: 863000000, High: 865000000, Limit: 0.001},
+	{Name: "h1.4", Low: 865000000, High: 868000000, Limit: 0.01},
 	{Name: "g1", Low: 868000000, High: 868600000, Limit: 0.01},
+	{Name: "g2", Low: 868700000, High: 869200000, Limit: 0.001},
 	{Name: "g3", Low: 869400000, High: 869650000, Limit: 0.10},
+	{Name: "g4", Low: 869700000, High: 870000000, Limit: 0.01},
 }
 
 // DutyCycle configures enforcement.

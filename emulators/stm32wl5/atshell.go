@@ -138,10 +138,21 @@ func defaultRAMSettings(cfg Config, r record) ramSettings {
 	if r.drSet {
 		dr = int(r.dr)
 	}
-	return ramSettings{vl: 2, dr: dr, dcs: true,
+	ram := ramSettings{vl: 2, dr: dr, dcs: true,
 		jn1Delay: joinAcceptDelay1, jn2Delay: joinAcceptDelay2, rx1Delay: receiveDelay1, rx2Delay: receiveDelay2,
 		rx2DR: 0, rx2Freq: rx2Frequency, bootedAt: time.Now(),
 		channels: append([]uint32(nil), eu868Channels[:]...), chMask: 0b111, nbRep: 1}
+	// A restored session brings its MAC state back: the CFList channels and
+	// what LinkADRReq last set (LoRaMac-node restores them with the context).
+	if r.state == provproto.StateJoined && r.macSet {
+		ram.channels = append(ram.channels, r.chans[:]...)
+		for len(ram.channels) > len(eu868Channels) && ram.channels[len(ram.channels)-1] == 0 {
+			ram.channels = ram.channels[:len(ram.channels)-1]
+		}
+		ram.chMask = r.chMask
+		ram.dr, ram.txPower, ram.nbRep = int(r.macDR), int(r.macTXP), max(int(r.macNbTrans), 1)
+	}
+	return ram
 }
 
 // console is the firmware's UART TX side: lines go to the serial port's
@@ -630,7 +641,7 @@ func init() {
 				return atError
 			}
 			b.mu.Lock()
-			b.ram.dr, b.rec.dr, b.rec.drSet, b.ctxDirty = int(v), byte(v), true, true
+			b.ram.dr, b.rec.dr, b.rec.drSet, b.rec.macDR, b.ctxDirty = int(v), byte(v), true, byte(v), true
 			b.mu.Unlock()
 			return atOK
 		})},

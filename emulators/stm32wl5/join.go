@@ -230,15 +230,16 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			if sess.v11 {
 				nr.sNwkSIntKey, nr.nwkSEncKey = sess.sNwkSIntKey, sess.nwkSEncKey
 			}
+			chans := joinChannels(ja.CFList)
+			nr.macSet, nr.chans, nr.chMask, nr.macNbTrans = true, [5]uint32{}, 1<<len(chans)-1, 1
+			copy(nr.chans[:], chans[len(eu868Channels):])
+			nr.macDR, nr.macTXP = byte(b.ram.dr), byte(b.ram.txPower)
 			serr = b.storeCountersLocked(nr)
 			// RxDelay: bits 3..0 in seconds, 0 means 1 (TS001-1.0.4 §5.7).
 			b.rxDelay = time.Duration(max(ja.RXDelay&0x0F, 1)) * time.Second
 			b.ram.rx1Delay, b.ram.rx2Delay = b.rxDelay, b.rxDelay+time.Second
 			b.ram.rx2DR = int(ja.DLSettings.RX2DataRate)
-			b.ram.channels, b.ram.chMask, b.ram.nbRep = joinChannels(ja.CFList), 0, 1
-			for i := range b.ram.channels {
-				b.ram.chMask |= 1 << i
-			}
+			b.ram.channels, b.ram.chMask, b.ram.nbRep = chans, nr.chMask, 1
 			b.macOut = nil // a new session: nothing pending from the old one
 		}
 		b.mu.Unlock()
@@ -402,6 +403,8 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 	d1 := ram.rx1Delay
 	fCnt := r.fCntUp
 	r.fCntUp++
+	// The MAC state LinkADRReq changed rides along with the counter.
+	r.chMask, r.macDR, r.macTXP, r.macNbTrans = ram.chMask, byte(ram.dr), byte(ram.txPower), byte(ram.nbRep)
 	// The frame counter is persisted before use for the same reason as the
 	// DevNonce: never reuse a counter value with the same session keys.
 	err := b.storeCountersLocked(r)
@@ -411,9 +414,28 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 		return fmt.Errorf("stm32wl5: store FCntUp: %w", err)
 	}
 	// MAC answers and requests waiting for this uplink (maccommand.go); like
-	// LoRaMac-node, non-sticky commands are gone once transmitted.
-	fOpts := b.takeMACOutLocked()
+	// LoRaMac-node, non-sticky commands are gone once transmitted. They ride
+	// along only if the frame stays within the data rate's maximum
+	// (LoRaMacQueryTxPossible); otherwise they wait for the next uplink —
+	// a simplification: LmHandlerSend would send an empty frame to flush
+	// them and drop the application payload.
+	var fOpts []byte
+	var taken []lorawan.MACCommand
+	if b.macOutSizeLocked()+len(payload) <= eu868MaxPayload(ram.dr) {
+		taken = append(taken, b.macOut...)
+		fOpts = b.takeMACOutLocked()
+		taken = taken[:len(taken)-len(b.macOut)]
+	}
 	b.mu.Unlock()
+	// A frame that never made it to the air takes its MAC commands back.
+	sentOK := false
+	defer func() {
+		if !sentOK && len(taken) > 0 {
+			b.mu.Lock()
+			b.macOut = append(taken, b.macOut...)
+			b.mu.Unlock()
+		}
+	}()
 	chIdx, ch := uplinkChannel(ram, fCnt)
 	sess := session{fNwkSIntKey: rec.nwkSKey, sNwkSIntKey: rec.sNwkSIntKey, nwkSEncKey: rec.nwkSEncKey, appSKey: rec.appSKey, v11: rec.session11}
 	var phy []byte
@@ -434,6 +456,7 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 	if err != nil {
 		return fmt.Errorf("stm32wl5: transmit uplink: %w", err)
 	}
+	sentOK = true
 	b.cfg.Air.Bind(down, sentUp.Seq) // RX1/RX2 follow this uplink (radio/bind.go)
 	b.emit(Uplink, "DevAddr %X FCnt %d FPort %d %d bytes %.1f MHz SF%d confirmed=%t", rec.devAddr, fCnt, fPort, len(payload), float64(ch)/1e6, sf, confirmed)
 	mt := "UNCONFIRMED"

@@ -101,6 +101,23 @@ func (b *Board) takeMACOutLocked() []byte {
 	return out
 }
 
+// macOutSizeLocked is the encoded size of the queued MAC commands that fit
+// in FOpts (what takeMACOutLocked would take). b.mu held.
+func (b *Board) macOutSizeLocked() int {
+	n := 0
+	for _, c := range b.macOut {
+		enc, err := c.MarshalBinary()
+		if err != nil {
+			continue
+		}
+		if n+len(enc) > 15 {
+			break
+		}
+		n += len(enc)
+	}
+	return n
+}
+
 // macNames lists commands by name for events ("-" for none).
 func macNames(cmds []lorawan.MACCommand) string {
 	if len(cmds) == 0 {

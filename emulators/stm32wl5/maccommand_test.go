@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/brocaar/lorawan"
+
+	"github.com/tap2join/tap2join/fixtures/provproto"
 )
 
 // GetBatteryLevel (sys_app.c): above VDD_BAT 254, below VDD_MIN 0, linear.
@@ -105,5 +107,29 @@ func TestLinkADRReq(t *testing.T) {
 				t.Fatalf("DR %d power %d mask %04X, want %d %d %04X", b.ram.dr, b.ram.txPower, b.ram.chMask, tc.dr, tc.pow, tc.mask)
 			}
 		})
+	}
+}
+
+// The MAC state survives a reset: a record written after a JoinAccept with
+// a CFList and a LinkADRReq brings back the eight channels, the mask and
+// the data rate and power ADR set (layout 4, read back by a new boot).
+func TestMACStateSurvivesReset(t *testing.T) {
+	r := record{state: provproto.StateJoined, macSet: true, chans: [5]uint32{867100000, 867300000, 867500000, 867700000, 867900000},
+		chMask: 0x00FF, macDR: 5, macTXP: 2, macNbTrans: 1}
+	slot := r.marshal()
+	back, ok := unmarshalRecord(slot[:])
+	if !ok {
+		t.Fatal("record does not read back")
+	}
+	ram := defaultRAMSettings(Config{}, back)
+	if len(ram.channels) != 8 || ram.channels[3] != 867100000 || ram.chMask != 0x00FF || ram.dr != 5 || ram.txPower != 2 || ram.nbRep != 1 {
+		t.Fatalf("restored MAC state: channels %v mask %04X DR %d power %d nbRep %d", ram.channels, ram.chMask, ram.dr, ram.txPower, ram.nbRep)
+	}
+	// A LinkADRReq for channels 0..7 is then acknowledged, not refused.
+	b := &Board{cfg: Config{BatteryMV: 3300}, ram: ram, rec: back}
+	b.handleDownlinkMAC([]lorawan.MACCommand{{CID: lorawan.LinkADRReq, Payload: &lorawan.LinkADRReqPayload{DataRate: 5, TXPower: 3,
+		ChMask: lorawan.ChMask{true, true, true, true, true, true, true, true}, Redundancy: lorawan.Redundancy{NbRep: 1}}}}, 0)
+	if got := b.takeMACOutLocked(); !bytes.Equal(got, []byte{0x03, 0x07}) {
+		t.Fatalf("LinkADRAns after a reset: % X, want 03 07", got)
 	}
 }

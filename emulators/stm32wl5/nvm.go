@@ -28,9 +28,11 @@ import (
 
 const (
 	slotSize   = 256
-	recordSize = 175 // bytes covered by the layout below, CRC included
-	// recordSize2 is the size of a layout-2 record (before the LoRaWAN 1.1
-	// session keys were added); such a record is still read at boot.
+	recordSize = 200 // bytes covered by the layout below, CRC included
+	// recordSize3 and recordSize2 are the sizes of layout-3 records (before
+	// the MAC channel/ADR state) and layout-2 ones (before the LoRaWAN 1.1
+	// session keys); such records are still read at boot.
+	recordSize3 = 175
 	recordSize2 = 143
 	dwords      = slotSize / 8
 	// SaveSteps is the number of flash steps one NVM write takes: one page
@@ -43,7 +45,8 @@ const (
 )
 
 var (
-	nvmMagic  = [4]byte{'T', '2', 'J', '3'} // layout 3: LoRaWAN 1.1 session keys added
+	nvmMagic  = [4]byte{'T', '2', 'J', '4'} // layout 4: MAC channel and ADR state added
+	nvmMagic3 = [4]byte{'T', '2', 'J', '3'} // layout 3: LoRaWAN 1.1 session keys added (read only)
 	nvmMagic2 = [4]byte{'T', '2', 'J', '2'} // layout 2: AT-shell settings added (read only)
 )
 
@@ -56,8 +59,10 @@ var ErrPowerLoss = errors.New("stm32wl5: power lost during NVM write")
 // AppKey(16) DevNonce(2) JoinNonce(4) DevAddr(4, MSB first) NwkSKey(16)
 // AppSKey(16) FCntUp(4) X25519 private key(32) DevEUI(8, MSB first; zero =
 // the chip's unique id) ATAppKey(16) DR(1) settings(1: b0 ADR off, b1 DR set)
-// NwkID(1) SNwkSIntKey(16) NwkSEncKey(16)
-// CRC-32(4), padded with FFh. flags: b0 key pair, b1 LoRaWAN 1.1 keys, b2 the
+// NwkID(1) SNwkSIntKey(16) NwkSEncKey(16) CFList channels 3..7(5×4 Hz)
+// ChMask(2) MAC DR(1) TXPower(1) NbTrans(1) CRC-32(4), padded with FFh.
+// settings b2: the MAC channel/ADR state is valid (LoRaMac-node keeps its
+// channels, data rate, TX power and NbTrans in the MAC context it restores). flags: b0 key pair, b1 LoRaWAN 1.1 keys, b2 the
 // session is a LoRaWAN 1.1 one (JoinAccept with OptNeg=1).
 //
 // LoRaWAN 1.1 (flags b1): appKey holds the NwkKey (ST's NWK_KEY, the root
@@ -91,6 +96,14 @@ type record struct {
 	// LoRaWAN 1.1 session keys besides nwkSKey (= FNwkSIntKey) and appSKey.
 	sNwkSIntKey [16]byte
 	nwkSEncKey  [16]byte
+
+	// MAC state of the session (valid if macSet): the CFList channels
+	// 3..7 (0 = none), the enabled-channel mask and what LinkADRReq set.
+	macSet        bool
+	chans         [5]uint32
+	chMask        uint16
+	macDR, macTXP byte
+	macNbTrans    byte
 }
 
 func (r record) marshal() [slotSize]byte {
@@ -130,9 +143,17 @@ func (r record) marshal() [slotSize]byte {
 	if r.drSet {
 		set |= 2
 	}
+	if r.macSet {
+		set |= 4
+	}
 	b = append(b, r.dr, set, r.nwkID)
 	b = append(b, r.sNwkSIntKey[:]...)
 	b = append(b, r.nwkSEncKey[:]...)
+	for _, c := range r.chans {
+		b = binary.LittleEndian.AppendUint32(b, c)
+	}
+	b = binary.LittleEndian.AppendUint16(b, r.chMask)
+	b = append(b, r.macDR, r.macTXP, r.macNbTrans)
 	binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return s
 }
@@ -141,6 +162,8 @@ func unmarshalRecord(s []byte) (record, bool) {
 	size := recordSize
 	switch {
 	case len(s) >= recordSize && [4]byte(s[0:4]) == nvmMagic:
+	case len(s) >= recordSize3 && [4]byte(s[0:4]) == nvmMagic3:
+		size = recordSize3
 	case len(s) >= recordSize2 && [4]byte(s[0:4]) == nvmMagic2:
 		size = recordSize2
 	default:
@@ -171,9 +194,17 @@ func unmarshalRecord(s []byte) (record, bool) {
 	copy(r.priv[:], s[80:112])
 	copy(r.devEUI[:], s[112:120])
 	copy(r.atAppKey[:], s[120:136])
-	if size == recordSize {
+	if size >= recordSize3 {
 		copy(r.sNwkSIntKey[:], s[139:155])
 		copy(r.nwkSEncKey[:], s[155:171])
+	}
+	if size >= recordSize {
+		r.macSet = s[137]&4 != 0
+		for i := range r.chans {
+			r.chans[i] = binary.LittleEndian.Uint32(s[171+4*i:])
+		}
+		r.chMask = binary.LittleEndian.Uint16(s[191:193])
+		r.macDR, r.macTXP, r.macNbTrans = s[193], s[194], s[195]
 	}
 	return r, true
 }
