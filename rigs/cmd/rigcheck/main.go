@@ -1,6 +1,7 @@
-// Command rigcheck validates rig files in "validate only" mode: every setting
-// is checked as a run would, and parts the framework cannot drive yet (real
-// boards, real gateways, flashing, leases in Up) are listed, not refused.
+// Command rigcheck validates rig files without bringing anything up: every
+// setting is checked as a run would, and what Up leaves to the lab's job or
+// cannot do with the file (flashing; a real gateway that cannot reach its
+// network server) is listed, not refused.
 //
 //	go run ./rigs/cmd/rigcheck rigs/lab-nucleo-wl55.yaml
 //
