@@ -75,28 +75,11 @@ func (r *Rig) StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*Oth
 	r.closers = append(r.closers, cs.Close)
 	on := &OtherNetwork{NetID: c.NetID, JoinEUI: c.JoinEUI,
 		NetworkInfo: NetworkInfo{API: cs.APIAddr(), Token: cs.APIToken(), MQTT: cs.MQTTURL()}}
-	client, err := lns.Dial(ctx, lns.Config{API: on.NetworkInfo.API, Token: on.NetworkInfo.Token, MQTT: on.NetworkInfo.MQTT, Region: f.Network.Region})
-	if err != nil {
-		return nil, fmt.Errorf("other network: client: %w", err)
-	}
-	r.closers = append(r.closers, client.Close)
-	on.Network = client
-	tenant, err := client.EnsureTenant(ctx, f.Network.Tenant)
+	client, tenant, app, profile, err := r.dialNetwork(ctx, on.NetworkInfo, lns.Profile{})
 	if err != nil {
 		return nil, fmt.Errorf("other network: %w", err)
 	}
-	if on.ApplicationID, err = client.EnsureApplication(ctx, tenant, f.Network.Application); err != nil {
-		return nil, fmt.Errorf("other network: %w", err)
-	}
-	profile, err := client.EnsureDeviceProfile(ctx, tenant, "tap2join "+f.Network.MACVersion, lns.Profile{
-		MACVersion: f.Network.MACVersion, Region: f.Network.Region, SupportsOTAA: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("other network: %w", err)
-	}
-	if err := client.Watch(ctx, on.ApplicationID); err != nil {
-		return nil, fmt.Errorf("other network: %w", err)
-	}
+	on.Network, on.ApplicationID = client, app
 	if err := client.EnsureGateway(ctx, tenant, gwID); err != nil {
 		return nil, fmt.Errorf("other network: %w", err)
 	}
@@ -107,18 +90,11 @@ func (r *Rig) StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*Oth
 	}
 	gw.Store(g)
 	r.closers = append(r.closers, g.Close)
-	be, err := provisioning.Start(ctx, provisioning.Config{
-		Network:        &provisioning.LNSNetwork{NS: client, ApplicationID: on.ApplicationID, ProfileID: profile, MACVersion: f.Network.MACVersion},
-		DefaultJoinEUI: c.JoinEUI,
-		RateLimit:      &provisioning.RateLimit{},
-		MQTT:           on.NetworkInfo.MQTT, WatchJoins: true,
-		OnIssue: func(_ provproto.EUI64, k provproto.Keys) { rememberIssued(k) },
-	})
+	_, backend, err := r.startBackend(ctx, client, on.ApplicationID, profile, on.NetworkInfo.MQTT, c.JoinEUI, r.log.With("network", c.NetID.String()))
 	if err != nil {
 		return nil, fmt.Errorf("other network: provisioning backend: %w", err)
 	}
-	r.closers = append(r.closers, be.Close)
-	on.Backend = provisioning.NewClient(be.URL(), be.Token(), be.CA().Pool())
+	on.Backend = backend
 	on.Phone = func(b *Board, opts phone.Options) *phone.Phone {
 		return phone.New(phone.NFCTag(b.Tag), backendAdapter{on.Backend}, opts)
 	}

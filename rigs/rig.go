@@ -59,6 +59,7 @@ type Rig struct {
 	pcsc    *pcscState // pcscd and vpcd slots of emulated PC/SC boards
 	noCons  bool       // Options.NoConsoles
 	detach  bool       // Options.DetachedConsoles
+	log     *slog.Logger
 	rxCap   time.Duration
 
 	// Fault injection (faults.go): the embedded network server and the
@@ -134,7 +135,7 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	r := &Rig{File: f, Clock: timing.NewClock(mode), cancel: cancel, Region: provproto.RegionEU868, noCons: opts.NoConsoles,
-		rxCap: opts.RXWindowCap, runCtx: runCtx, detach: opts.DetachedConsoles}
+		rxCap: opts.RXWindowCap, runCtx: runCtx, detach: opts.DetachedConsoles, log: lg}
 	defer func() {
 		if err != nil {
 			_ = r.Close()
@@ -202,28 +203,11 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 	default:
 		return nil, fmt.Errorf("rigs: network kind %q is not available yet", f.Network.Kind)
 	}
-	client, err := lns.Dial(ctx, lns.Config{API: r.NetworkInfo.API, Token: r.NetworkInfo.Token, MQTT: r.NetworkInfo.MQTT, Region: f.Network.Region})
-	if err != nil {
-		return nil, fmt.Errorf("rigs: network server client: %w", err)
-	}
-	r.closers = append(r.closers, client.Close)
-	r.Network = client
-	tenant, err := client.EnsureTenant(ctx, f.Network.Tenant)
+	client, tenant, app, profile, err := r.dialNetwork(ctx, r.NetworkInfo, lns.Profile{DeviceStatusReqInterval: f.Network.DeviceStatusReqInterval})
 	if err != nil {
 		return nil, fmt.Errorf("rigs: %w", err)
 	}
-	if r.ApplicationID, err = client.EnsureApplication(ctx, tenant, f.Network.Application); err != nil {
-		return nil, fmt.Errorf("rigs: %w", err)
-	}
-	if r.ProfileID, err = client.EnsureDeviceProfile(ctx, tenant, "tap2join "+f.Network.MACVersion, lns.Profile{
-		MACVersion: f.Network.MACVersion, Region: f.Network.Region, SupportsOTAA: true,
-		DeviceStatusReqInterval: f.Network.DeviceStatusReqInterval,
-	}); err != nil {
-		return nil, fmt.Errorf("rigs: %w", err)
-	}
-	if err := client.Watch(ctx, r.ApplicationID); err != nil {
-		return nil, fmt.Errorf("rigs: %w", err)
-	}
+	r.Network, r.ApplicationID, r.ProfileID = client, app, profile
 
 	// The air and the gateways.
 	r.air = radio.NewAir(r.Clock)
@@ -256,25 +240,11 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 	_, _ = hex.Decode(joinEUI[:], []byte(f.Provisioning.JoinEUI))
 	switch f.Provisioning.Kind {
 	case "embedded":
-		be, err := provisioning.Start(ctx, provisioning.Config{
-			Network:        &provisioning.LNSNetwork{NS: client, ApplicationID: r.ApplicationID, ProfileID: r.ProfileID, MACVersion: f.Network.MACVersion},
-			DefaultJoinEUI: joinEUI,
-			Logger:         lg.With("part", "provisioning"),
-			// A bench registers devices back to back (benchmarks: hundreds
-			// per second); the per-token limit is the backend's own concern.
-			RateLimit: &provisioning.RateLimit{},
-			// Notifications on the network server's broker; joins come from
-			// its integration events there.
-			MQTT: r.NetworkInfo.MQTT, WatchJoins: true,
-			// Wrapped mode keeps keys off the phone; the rig still learns
-			// them so runs can prove their logs and reports hold none.
-			OnIssue: func(_ provproto.EUI64, k provproto.Keys) { rememberIssued(k) },
-		})
+		be, c, err := r.startBackend(ctx, client, r.ApplicationID, r.ProfileID, r.NetworkInfo.MQTT, joinEUI, lg)
 		if err != nil {
 			return nil, fmt.Errorf("rigs: provisioning backend: %w", err)
 		}
-		r.closers = append(r.closers, be.Close)
-		r.Backend = provisioning.NewClient(be.URL(), be.Token(), be.CA().Pool())
+		r.Backend = c
 		if err := shareBackendConnection(ctx, r.Backend); err != nil { // backend.go
 			return nil, err
 		}
@@ -475,6 +445,57 @@ func expandEnv(s string) string {
 		return os.Getenv(v)
 	}
 	return s
+}
+
+// dialNetwork connects the network-server client (closed at Close) and
+// finds or creates the rig's tenant, application and device profile
+// (p.MACVersion, Region and SupportsOTAA come from the rig file), watching
+// the application's integration events.
+func (r *Rig) dialNetwork(ctx context.Context, info NetworkInfo, p lns.Profile) (client *lns.Client, tenant, app, profile string, err error) {
+	f := r.File
+	client, err = lns.Dial(ctx, lns.Config{API: info.API, Token: info.Token, MQTT: info.MQTT, Region: f.Network.Region})
+	if err != nil {
+		return nil, "", "", "", fmt.Errorf("network server client: %w", err)
+	}
+	r.closers = append(r.closers, client.Close)
+	if tenant, err = client.EnsureTenant(ctx, f.Network.Tenant); err != nil {
+		return nil, "", "", "", err
+	}
+	if app, err = client.EnsureApplication(ctx, tenant, f.Network.Application); err != nil {
+		return nil, "", "", "", err
+	}
+	p.MACVersion, p.Region, p.SupportsOTAA = f.Network.MACVersion, f.Network.Region, true
+	if profile, err = client.EnsureDeviceProfile(ctx, tenant, "tap2join "+f.Network.MACVersion, p); err != nil {
+		return nil, "", "", "", err
+	}
+	if err := client.Watch(ctx, app); err != nil {
+		return nil, "", "", "", err
+	}
+	return client, tenant, app, profile, nil
+}
+
+// startBackend starts an embedded provisioning backend (closed at Close)
+// registering devices with ns, and returns it with the phone's client.
+func (r *Rig) startBackend(ctx context.Context, ns lns.NetworkServer, app, profile, mqtt string, joinEUI provproto.EUI64, lg *slog.Logger) (*provisioning.Server, *provisioning.Client, error) {
+	be, err := provisioning.Start(ctx, provisioning.Config{
+		Network:        &provisioning.LNSNetwork{NS: ns, ApplicationID: app, ProfileID: profile, MACVersion: r.File.Network.MACVersion},
+		DefaultJoinEUI: joinEUI,
+		Logger:         lg.With("part", "provisioning"),
+		// A bench registers devices back to back (benchmarks: hundreds
+		// per second); the per-token limit is the backend's own concern.
+		RateLimit: &provisioning.RateLimit{},
+		// Notifications on the network server's broker; joins come from
+		// its integration events there.
+		MQTT: mqtt, WatchJoins: true,
+		// Wrapped mode keeps keys off the phone; the rig still learns
+		// them so runs can prove their logs and reports hold none.
+		OnIssue: func(_ provproto.EUI64, k provproto.Keys) { rememberIssued(k) },
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	r.closers = append(r.closers, be.Close)
+	return be, provisioning.NewClient(be.URL(), be.Token(), be.CA().Pool()), nil
 }
 
 // envLogger is the rig's logger when Options.Logger is nil: silent, unless

@@ -451,7 +451,7 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 	down, stop := b.cfg.Air.Listen(false)
 	defer stop()
 	sentUp, err := b.cfg.Air.Send(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
-		PowerBackoff: 2 * float64(ram.txPower), // EU868: 2 dB per TXPower index
+		PowerBackoff: 2 * float64(ram.txPower), // EU868: 2 dB per TXPower index (RP002 table; not in ../shared/reference)
 		PHYPayload:   phy, Sender: b.sender()})
 	if err != nil {
 		return fmt.Errorf("stm32wl5: transmit uplink: %w", err)

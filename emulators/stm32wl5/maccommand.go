@@ -83,12 +83,25 @@ func (b *Board) queueLinkCheck() {
 // most 15 bytes; what does not fit waits for the next uplink) and removes
 // them. b.mu held.
 func (b *Board) takeMACOutLocked() []byte {
-	var out []byte
-	n := 0
-	for _, c := range b.macOut {
+	out, n := fitFOpts(b.macOut)
+	b.macOut = b.macOut[n:]
+	return out
+}
+
+// macOutSizeLocked is the encoded size of the queued MAC commands that fit
+// in FOpts (what takeMACOutLocked would take). b.mu held.
+func (b *Board) macOutSizeLocked() int {
+	out, _ := fitFOpts(b.macOut)
+	return len(out)
+}
+
+// fitFOpts encodes the leading commands that fit in FOpts' 15 bytes and
+// says how many it consumed (a malformed one is consumed and dropped).
+func fitFOpts(cmds []lorawan.MACCommand) (out []byte, n int) {
+	for _, c := range cmds {
 		enc, err := c.MarshalBinary()
 		if err != nil {
-			n++ // malformed: drop it
+			n++
 			continue
 		}
 		if len(out)+len(enc) > 15 {
@@ -97,25 +110,7 @@ func (b *Board) takeMACOutLocked() []byte {
 		out = append(out, enc...)
 		n++
 	}
-	b.macOut = b.macOut[n:]
-	return out
-}
-
-// macOutSizeLocked is the encoded size of the queued MAC commands that fit
-// in FOpts (what takeMACOutLocked would take). b.mu held.
-func (b *Board) macOutSizeLocked() int {
-	n := 0
-	for _, c := range b.macOut {
-		enc, err := c.MarshalBinary()
-		if err != nil {
-			continue
-		}
-		if n+len(enc) > 15 {
-			break
-		}
-		n += len(enc)
-	}
-	return n
+	return out, n
 }
 
 // macNames lists commands by name for events ("-" for none).
@@ -139,7 +134,9 @@ const (
 )
 
 // linkADRLocked answers one LinkADRReq (TS001-1.0.4 §5.3) and applies it when
-// every part is acknowledged. b.mu held. From LoRaMac-node:
+// every part is acknowledged. b.mu held. UNCONFIRMED: these rules follow
+// LoRaMac-node's RegionEU868LinkAdrReq / RegionCommonLinkAdrReqVerifyParams
+// as remembered, not checked against ../shared/reference or the source here:
 //   - channel mask: ChMaskCntl 0 enables the channels whose bit is set; a bit
 //     for an undefined channel, or no channel left, is a mask NACK;
 //     ChMaskCntl 6 enables every defined channel; other values are RFU for

@@ -92,35 +92,28 @@ func JSEncKey(nwkKey lorawan.AES128Key, devEUI lorawan.EUI64) (lorawan.AES128Key
 }
 
 func sKey10(typ byte, key lorawan.AES128Key, netID lorawan.NetID, joinNonce lorawan.JoinNonce, devNonce lorawan.DevNonce) (lorawan.AES128Key, error) {
-	jn, err := joinNonce.MarshalBinary()
-	if err != nil {
-		return lorawan.AES128Key{}, fmt.Errorf("lwkeys: join nonce: %w", err)
-	}
 	nid, err := netID.MarshalBinary()
 	if err != nil {
 		return lorawan.AES128Key{}, fmt.Errorf("lwkeys: net id: %w", err)
 	}
-	dn, err := devNonce.MarshalBinary()
-	if err != nil {
-		return lorawan.AES128Key{}, fmt.Errorf("lwkeys: dev nonce: %w", err)
-	}
-	b := make([]byte, 0, 16)
-	b = append(b, typ)
-	b = append(b, jn...)
-	b = append(b, nid...)
-	b = append(b, dn...)
-	return encryptBlock(key, b)
+	return sKey(typ, key, nid, joinNonce, devNonce)
 }
 
 func sKey11(typ byte, key lorawan.AES128Key, joinEUI lorawan.EUI64, joinNonce lorawan.JoinNonce, devNonce lorawan.DevNonce) (lorawan.AES128Key, error) {
-	jn, err := joinNonce.MarshalBinary()
-	if err != nil {
-		return lorawan.AES128Key{}, fmt.Errorf("lwkeys: join nonce: %w", err)
-	}
 	je, err := joinEUI.MarshalBinary()
 	if err != nil {
 		return lorawan.AES128Key{}, fmt.Errorf("lwkeys: join eui: %w", err)
 	}
+	return sKey(typ, key, je, joinNonce, devNonce)
+}
+
+// sKey encrypts typ | JoinNonce | mid | DevNonce | pad16 with key: mid is the
+// NetID in 1.0 (§6.2.5) and the JoinEUI in 1.1 (§6.2.2).
+func sKey(typ byte, key lorawan.AES128Key, mid []byte, joinNonce lorawan.JoinNonce, devNonce lorawan.DevNonce) (lorawan.AES128Key, error) {
+	jn, err := joinNonce.MarshalBinary()
+	if err != nil {
+		return lorawan.AES128Key{}, fmt.Errorf("lwkeys: join nonce: %w", err)
+	}
 	dn, err := devNonce.MarshalBinary()
 	if err != nil {
 		return lorawan.AES128Key{}, fmt.Errorf("lwkeys: dev nonce: %w", err)
@@ -128,7 +121,7 @@ func sKey11(typ byte, key lorawan.AES128Key, joinEUI lorawan.EUI64, joinNonce lo
 	b := make([]byte, 0, 16)
 	b = append(b, typ)
 	b = append(b, jn...)
-	b = append(b, je...)
+	b = append(b, mid...)
 	b = append(b, dn...)
 	return encryptBlock(key, b)
 }
