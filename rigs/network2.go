@@ -14,8 +14,8 @@ import (
 	"github.com/tap2join/tap2join/emulators/gateway"
 	"github.com/tap2join/tap2join/emulators/timing"
 	"github.com/tap2join/tap2join/fixtures/lns"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/fixtures/provisioning"
-	"github.com/tap2join/tap2join/fixtures/provproto"
 	"github.com/tap2join/tap2join/rigs/phone"
 )
 

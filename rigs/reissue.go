@@ -9,7 +9,7 @@ import (
 	"github.com/brocaar/lorawan"
 
 	"github.com/tap2join/tap2join/fixtures/lns"
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs/phone"
 )
 

@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"sync"
 
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // issued remembers, in this process's memory only, every key the rig's phones

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/tap2join/tap2join/emulators/chirpstack/lwkeys"
+	"github.com/tap2join/tap2join/fixtures/proto/lwkeys"
 )
 
 // ChirpStack's integration JSON keeps zero scalars (pbjson emit_fields) and

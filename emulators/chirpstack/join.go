@@ -11,7 +11,7 @@ import (
 	"github.com/chirpstack/chirpstack/api/go/v4/integration"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/tap2join/tap2join/emulators/chirpstack/lwkeys"
+	"github.com/tap2join/tap2join/fixtures/proto/lwkeys"
 )
 
 // Join server for devices whose keys are stored in the server (ChirpStack's

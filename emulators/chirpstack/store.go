@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tap2join/tap2join/emulators/chirpstack/lwkeys"
+	"github.com/tap2join/tap2join/fixtures/proto/lwkeys"
 )
 
 // The in-memory "database". All maps are guarded by Server.mu. Stored protobuf

@@ -8,7 +8,7 @@ import (
 
 	"github.com/tap2join/tap2join/emulators/bus"
 	"github.com/tap2join/tap2join/emulators/st25dv"
-	"github.com/tap2join/tap2join/rigs/nfc/ndef" // leaf codec: the one rigs/ import emulators may use
+	"github.com/tap2join/tap2join/fixtures/proto/ndef" // leaf codec: the one rigs/ import emulators may use
 )
 
 // TestAndroidSequence replays the frames Android's NFC stack sends to an

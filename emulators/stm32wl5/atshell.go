@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tap2join/tap2join/emulators/radio"
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // The AT command interface of ST's LoRaWAN_AT_Slave (STM32CubeWL v1.3.1),

@@ -36,7 +36,7 @@ import (
 	"github.com/tap2join/tap2join/emulators/bus"
 	"github.com/tap2join/tap2join/emulators/radio"
 	"github.com/tap2join/tap2join/emulators/timing"
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // Faults are fault-injection switches for negative tests.

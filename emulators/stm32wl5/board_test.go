@@ -14,7 +14,7 @@ import (
 
 	"github.com/tap2join/tap2join/emulators/radio"
 	"github.com/tap2join/tap2join/emulators/timing"
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 var (

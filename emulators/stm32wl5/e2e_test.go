@@ -7,7 +7,7 @@ import (
 
 	"github.com/brocaar/lorawan"
 
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // provisionAndJoin drives a full flow on a rig: phone provisions, the test

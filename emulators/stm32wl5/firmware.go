@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // The device side of the firmware transfer extension (SPEC.md §7): FW_BEGIN

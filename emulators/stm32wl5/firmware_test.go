@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // rfPending reports whether the phone's last message is still unread.

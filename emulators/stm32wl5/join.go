@@ -9,7 +9,7 @@ import (
 	"github.com/brocaar/lorawan"
 
 	"github.com/tap2join/tap2join/emulators/radio"
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // EU868 parameters (RP002-1.0.3 §2.4; reference/lorawan-chirpstack.md §1.6;

@@ -6,13 +6,13 @@ import (
 
 	"github.com/brocaar/lorawan"
 
-	"github.com/tap2join/tap2join/emulators/chirpstack/lwkeys"
+	"github.com/tap2join/tap2join/fixtures/proto/lwkeys"
 )
 
 // LoRaWAN 1.0.4 end-device frames. Frame building, MICs and the JoinAccept
 // cipher come from brocaar/lorawan; the session-key derivations, which the
 // library keeps unexported (backend/joinserver getSKey), come from
-// emulators/chirpstack/lwkeys, a leaf package shared with the network server.
+// fixtures/proto/lwkeys, a leaf package shared with the network server.
 //
 // Key naming: in the STM32CubeWL 1.0.4 build the root key that signs the
 // JoinRequest, decrypts the JoinAccept and derives the session keys is NWK_KEY

@@ -11,7 +11,7 @@ import (
 	// for the LoRaWAN 1.1 session and join-server keys rather than keeping a
 	// second copy of the same formulas. It pulls in nothing of the network
 	// server.
-	"github.com/tap2join/tap2join/emulators/chirpstack/lwkeys"
+	"github.com/tap2join/tap2join/fixtures/proto/lwkeys"
 )
 
 // LoRaWAN 1.1 end-device side (LoRaWAN 1.1 §6.2; reference

@@ -8,8 +8,8 @@ import (
 
 	"github.com/brocaar/lorawan"
 
-	"github.com/tap2join/tap2join/emulators/chirpstack/lwkeys"
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/lwkeys"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // Mismatches are reported by key check value only.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/brocaar/lorawan"
 
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // GetBatteryLevel (sys_app.c): above VDD_BAT 254, below VDD_MIN 0, linear.

@@ -11,7 +11,7 @@ import (
 	"github.com/tap2join/tap2join/emulators/radio"
 	"github.com/tap2join/tap2join/emulators/st25dv"
 	"github.com/tap2join/tap2join/emulators/timing"
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // rfPhone is the phone app's side against the real tag twin: ISO 15693

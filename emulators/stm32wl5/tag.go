@@ -9,8 +9,8 @@ import (
 
 	"github.com/tap2join/tap2join/emulators/bus"
 	"github.com/tap2join/tap2join/emulators/timing"
-	"github.com/tap2join/tap2join/fixtures/provproto"
-	"github.com/tap2join/tap2join/rigs/nfc/ndef"
+	"github.com/tap2join/tap2join/fixtures/proto/ndef"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // The MCU's ST25DV64KC driver: the I2C accesses the firmware makes, written
@@ -222,7 +222,7 @@ func (d *tagDriver) writeMessage(ctx context.Context, msg []byte) error {
 }
 
 // ndefIdentity encodes the tag image of SPEC.md §6 with the project's one
-// NDEF codec (rigs/nfc/ndef, a leaf package emulators may import — see its
+// NDEF codec (fixtures/proto/ndef, a leaf package emulators may import — see its
 // package comment): a Type 5 capability container E1 40 FF 01 (NFC Forum
 // T5T, AN4911 §3.1: magic E1h, version 1.0 all access, MLEN = 2040/8 = FFh,
 // the E1 maximum, MBREAD), an NDEF TLV (03h) holding one external record

@@ -36,7 +36,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // Console is an AT console: the seam between suites and a board's serial port.

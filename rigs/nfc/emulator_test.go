@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/tap2join/tap2join/emulators/st25dv"
+	"github.com/tap2join/tap2join/fixtures/proto/ndef"
 	"github.com/tap2join/tap2join/rigs/nfc"
-	"github.com/tap2join/tap2join/rigs/nfc/ndef"
 )
 
 const (

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/tap2join/tap2join/rigs/nfc/ndef"
+	"github.com/tap2join/tap2join/fixtures/proto/ndef"
 )
 
 // NDEFRecord is an NDEF record (TNF, type, ID, payload).

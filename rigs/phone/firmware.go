@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // The phone side of the firmware transfer extension (SPEC.md §7): FW_BEGIN,

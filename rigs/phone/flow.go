@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // Location and Issued mirror the backend's types so this package needs no

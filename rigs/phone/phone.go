@@ -3,7 +3,7 @@
 // backend register it and issue its AppKey, writes the key through the mailbox
 // and checks the device's acknowledgement by key check value.
 //
-// It speaks the protocol of fixtures/provproto/SPEC.md through any Tag (the
+// It speaks the protocol of fixtures/proto/provproto/SPEC.md through any Tag (the
 // rigs/nfc ST25DV driver over a direct or PC/SC transport), so the same code
 // drives an emulated board and a real one.
 package phone
@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/ndef"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs/nfc"
-	"github.com/tap2join/tap2join/rigs/nfc/ndef"
 )
 
 // Tag is the part of the ST25DV driver the app needs.

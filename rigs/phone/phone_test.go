@@ -12,7 +12,7 @@ import (
 	"github.com/tap2join/tap2join/emulators/st25dv"
 	"github.com/tap2join/tap2join/emulators/stm32wl5"
 	"github.com/tap2join/tap2join/emulators/timing"
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/phone"
 )

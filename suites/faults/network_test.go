@@ -13,7 +13,7 @@ import (
 
 	"github.com/tap2join/tap2join/fixtures/containers"
 	"github.com/tap2join/tap2join/fixtures/lns"
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/board"
 	"github.com/tap2join/tap2join/rigs/phone"

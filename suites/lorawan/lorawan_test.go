@@ -15,7 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/tap2join/tap2join/fixtures/lns"
-	"github.com/tap2join/tap2join/fixtures/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/board"

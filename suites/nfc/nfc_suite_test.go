@@ -20,8 +20,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/tap2join/tap2join/emulators/st25dv"
+	"github.com/tap2join/tap2join/fixtures/proto/ndef"
 	"github.com/tap2join/tap2join/rigs/nfc"
-	"github.com/tap2join/tap2join/rigs/nfc/ndef"
 )
 
 func TestNFC(t *testing.T) {

@@ -42,7 +42,7 @@ var _ = Describe("NFC provisioning through a PC/SC reader", Label("e2e", "needs:
 // network server by URL and API token, and holds the board's lease — exactly
 // what it does on a NUCLEO-WL55JC bench (rigs/lab-nucleo-wl55.yaml). Behind
 // those interfaces sits a second, emulated rig in the role of the hardware
-// (like `go run ./emulators/cmd/emulate --rig rigs/emulated-pcsc.yaml`): the
+// (like `go run ./rigs/cmd/emulate --rig rigs/emulated-pcsc.yaml`): the
 // twin's AT shell on a pty, its tag as a card in vpcd, its gateway forwarding
 // to the embedded ChirpStack.
 var _ = Describe("a lab rig driving a board through its serial port and PC/SC reader", Label("e2e", "lab", "needs:pcscd"), func() {

@@ -2,7 +2,7 @@
 // until SIGINT or SIGTERM, so tools outside Go (a phone app under test,
 // pcsc_scan, scriptor, a ChirpStack client) can use it:
 //
-//	go run ./emulators/cmd/emulate --rig rigs/emulated-pcsc.yaml
+//	go run ./rigs/cmd/emulate --rig rigs/emulated-pcsc.yaml
 //
 // Once the rig is up it prints exactly one JSON line on stdout with its
 // endpoints, e.g.
