@@ -9,7 +9,7 @@ import (
 
 	"github.com/tap2join/tap2join/emulators/radio"
 	"github.com/tap2join/tap2join/emulators/stm32wl5"
-	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/at"
 )
 
 // Serial says where a board's AT console is (rig file `serial:`).
@@ -53,7 +53,7 @@ func (r *Rig) setupAir(opts Options) error {
 
 // startSerial gives an emulated board its pty console (before it boots, so
 // the first banner reaches the port).
-func (r *Rig) startSerial(mcu *stm32wl5.Board, bs BoardSpec) (*stm32wl5.SerialPort, error) {
+func (r *Rig) startSerial(mcu *stm32wl5.MCU, bs BoardSpec) (*stm32wl5.SerialPort, error) {
 	dir, err := os.MkdirTemp("", "tap2join-serial-")
 	if err != nil {
 		return nil, fmt.Errorf("serial: %w", err)
@@ -72,8 +72,8 @@ func (r *Rig) startSerial(mcu *stm32wl5.Board, bs BoardSpec) (*stm32wl5.SerialPo
 
 // openConsole opens a board's AT console through go.bug.st/serial — the
 // same driver for a real port and an emulated board's pty.
-func (r *Rig) openConsole(ctx context.Context, cfg board.Config) (board.Console, error) {
-	con, err := board.Open(ctx, cfg)
+func (r *Rig) openConsole(ctx context.Context, cfg at.Config) (at.Console, error) {
+	con, err := at.Open(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}

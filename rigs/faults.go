@@ -27,7 +27,7 @@ type twin struct {
 	name string
 	rig  *Rig
 	tag  *st25dv.Tag
-	mcu  *stm32wl5.Board
+	mcu  *stm32wl5.MCU
 
 	events <-chan stm32wl5.Event
 	mu     sync.Mutex

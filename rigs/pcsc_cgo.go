@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"time"
 
-	epcsc "github.com/tap2join/tap2join/emulators/pcsc"
 	"github.com/tap2join/tap2join/emulators/st25dv"
+	"github.com/tap2join/tap2join/emulators/vpcd"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/nfc/pcsc"
 )
 
 // pcscTransport puts an emulated board's tag into a vpcd reader as a virtual
-// card (emulators/pcsc), taps it, and returns the rigs/nfc/pcsc transport to
+// card (emulators/vpcd), taps it, and returns the rigs/nfc/pcsc transport to
 // that reader — the same driver path as a USB reader. The card is lifted at
 // Close (before pcscd stops).
 func (r *Rig) pcscTransport(ctx context.Context, bs BoardSpec, tag *st25dv.Tag) (nfc.Transport, error) {
@@ -31,15 +31,15 @@ func (r *Rig) pcscTransport(ctx context.Context, bs BoardSpec, tag *st25dv.Tag) 
 	if err != nil {
 		return nil, err
 	}
-	emu := epcsc.ProfileTransparent
+	emu := vpcd.ProfileTransparent
 	if bs.NFC.Profile == string(pcsc.ACR1552) {
-		emu = epcsc.ProfileACR1552
+		emu = vpcd.ProfileACR1552
 	}
 	tr, err := pcsc.Open(pcsc.Config{Reader: st.daemon.ReaderName(slot), Profile: pcsc.Profile(bs.NFC.Profile)})
 	if err != nil {
 		return nil, err
 	}
-	card := epcsc.NewCard(tag, epcsc.WithProfile(emu))
+	card := vpcd.NewCard(tag, vpcd.WithProfile(emu))
 	w := tr.Watch(startCtx)
 	if err := card.Insert(startCtx, st.daemon.VPCDAddr(slot)); err != nil {
 		_ = tr.Close()

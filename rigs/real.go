@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/lease"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/phone"
@@ -33,9 +33,9 @@ func (r *Rig) upRealBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po
 			return nil, err
 		}
 	}
-	b := &Board{Name: bs.Name, Console: board.None()}
+	b := &Board{Name: bs.Name, Console: at.None()}
 	if bs.Serial.Port != "" || bs.Serial.USBSerial != "" {
-		con, err := r.openConsole(ctx, board.Config{Port: bs.Serial.Port, USBSerial: bs.Serial.USBSerial})
+		con, err := r.openConsole(ctx, at.Config{Port: bs.Serial.Port, USBSerial: bs.Serial.USBSerial})
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +94,7 @@ func (r *Rig) takeLease(ctx context.Context, bs BoardSpec, lg *slog.Logger) erro
 var appVersion = regexp.MustCompile(`^APP(?:LICATION)?_VERSION:\s*V?([0-9]+\.[0-9]+\.[0-9]+)`)
 
 // checkFirmware compares the version the board reports with the rig's.
-func checkFirmware(ctx context.Context, con board.Console, fw FirmwareSpec) error {
+func checkFirmware(ctx context.Context, con at.Console, fw FirmwareSpec) error {
 	want := fw.Version
 	lines, err := con.Command(ctx, "AT+VER=?")
 	if err != nil {

@@ -24,7 +24,7 @@ import (
 	"github.com/tap2join/tap2join/fixtures/lns"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/fixtures/provisioning"
-	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/phone"
 )
@@ -83,9 +83,9 @@ type Board struct {
 	Name  string
 	Tag   *nfc.ST25DV
 	Phone *phone.Phone
-	// Console is the board's AT console (rigs/board); board.None() when the
+	// Console is the board's AT console (rigs/at); at.None() when the
 	// board has no serial port, so it is always safe to call.
-	Console board.Console
+	Console at.Console
 	// SerialPath is the console's port path ("" without one).
 	SerialPath string
 
@@ -107,12 +107,12 @@ type Options struct {
 	// (default off: accounted, not enforced).
 	DutyCycle radio.DutyCycleMode
 	// NoConsoles gives emulated boards no AT console (no pty, no serial
-	// reader; Board.Console is board.None()). For fleets: go.bug.st/serial
+	// reader; Board.Console is at.None()). For fleets: go.bug.st/serial
 	// waits with select(2), which cannot watch a descriptor ≥ 1024, and each
 	// console costs two.
 	NoConsoles bool
 	// DetachedConsoles gives emulated boards their pty but opens no console
-	// on it (Board.Console is board.None(), Board.SerialPath is set): another
+	// on it (Board.Console is at.None(), Board.SerialPath is set): another
 	// program — a lab rig, a terminal, a real-board driver — owns the port.
 	// Two readers on one pty would split its lines between them.
 	DetachedConsoles bool
@@ -322,11 +322,11 @@ func (r *Rig) upBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po pho
 		return nil, err
 	}
 	drv := nfc.NewST25DV(tr)
-	b := &Board{Name: bs.Name, Tag: drv, transport: tr, Console: board.None(), events: tw.events, twin: tw}
+	b := &Board{Name: bs.Name, Tag: drv, transport: tr, Console: at.None(), events: tw.events, twin: tw}
 	if sp != nil {
 		b.SerialPath = sp.Path()
 		if !r.detach {
-			if b.Console, err = r.openConsole(ctx, board.Config{Port: sp.Path()}); err != nil {
+			if b.Console, err = r.openConsole(ctx, at.Config{Port: sp.Path()}); err != nil {
 				return nil, err
 			}
 		}

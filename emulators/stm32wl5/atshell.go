@@ -178,22 +178,22 @@ func (c *console) reset() {
 	}
 }
 
-func (b *Board) atPrint(s string) {
+func (b *MCU) atPrint(s string) {
 	if b.con != nil {
 		b.con.write(s)
 	}
 }
 
 // atValue prints a getter's value line.
-func (b *Board) atValue(format string, a ...any) { b.atPrint(fmt.Sprintf(format, a...) + "\r\n") }
+func (b *MCU) atValue(format string, a ...any) { b.atPrint(fmt.Sprintf(format, a...) + "\r\n") }
 
 // atEvent prints an asynchronous "+EVT:" line (lora_at.c AT_event_*).
-func (b *Board) atEvent(body string) { b.atPrint("+EVT:" + body + "\r\n") }
+func (b *MCU) atEvent(body string) { b.atPrint("+EVT:" + body + "\r\n") }
 
 // trace prints a middleware trace line at verbose level M or higher
 // (APP_LOG at VLEVEL_M; hosts must ignore such lines, reference §1.1). The
 // exact text of ST's traces is paraphrased.
-func (b *Board) trace(line string) {
+func (b *MCU) trace(line string) {
 	b.mu.Lock()
 	vl := b.ram.vl
 	b.mu.Unlock()
@@ -202,7 +202,7 @@ func (b *Board) trace(line string) {
 	}
 }
 
-func (b *Board) atStatusLine(st atStatus) {
+func (b *MCU) atStatusLine(st atStatus) {
 	if st == atNoStatus {
 		return
 	}
@@ -213,7 +213,7 @@ func (b *Board) atStatusLine(st atStatus) {
 	b.atPrint("\r\n" + tok + "\r\n")
 }
 
-func (b *Board) versionLines() []string {
+func (b *MCU) versionLines() []string {
 	fw := b.cfg.Firmware
 	return []string{
 		fmt.Sprintf("APPLICATION_VERSION: V%X.%X.%X", fw[0], fw[1], fw[2]),
@@ -228,7 +228,7 @@ func (b *Board) versionLines() []string {
 // NVM DATA RESTORED, the secure element's dump. Keys are dumped only by a
 // KEY_EXTRACTABLE build (KeyReadBack); the identifiers always (whether ST
 // prints them without KEY_EXTRACTABLE is UNCONFIRMED).
-func (b *Board) printBanner() {
+func (b *MCU) printBanner() {
 	if b.con == nil {
 		return
 	}
@@ -243,7 +243,7 @@ func (b *Board) printBanner() {
 	if b.cfg.KeyReadBack {
 		out = append(out,
 			"###### AppKey:      "+colonHex(rec.atAppKey[:]),
-			"###### NwkKey:      "+colonHex(rec.appKey[:]),
+			"###### NwkKey:      "+colonHex(rec.rootKey[:]),
 			"###### AppSKey:     "+colonHex(rec.appSKey[:]),
 			"###### NwkSKey:     "+colonHex(rec.nwkSKey[:]))
 	}
@@ -255,7 +255,7 @@ func (b *Board) printBanner() {
 }
 
 // printReady ends the banner: the UART now takes commands.
-func (b *Board) printReady() {
+func (b *MCU) printReady() {
 	b.atPrint("ATtention command interface\r\nAT? to list all available functions\r\n")
 }
 
@@ -292,7 +292,7 @@ func parseColonHex(s string, n int) ([]byte, bool) {
 type atLine struct{ buf []byte }
 
 // atInput feeds received UART bytes to the shell (serial reader goroutine).
-func (b *Board) atInput(p []byte) {
+func (b *MCU) atInput(p []byte) {
 	for _, c := range p {
 		b.mu.Lock()
 		up := b.booted
@@ -328,13 +328,13 @@ func (b *Board) atInput(p []byte) {
 type atCommand struct {
 	name string // after "AT", e.g. "+DEUI" or "Z"
 	help string
-	run  func(b *Board) atStatus
-	get  func(b *Board) atStatus
-	set  func(b *Board, v string) atStatus
+	run  func(b *MCU) atStatus
+	get  func(b *MCU) atStatus
+	set  func(b *MCU, v string) atStatus
 }
 
 // atExec parses and runs one line and returns its status.
-func (b *Board) atExec(line string) atStatus {
+func (b *MCU) atExec(line string) atStatus {
 	rest, ok := strings.CutPrefix(line, "AT")
 	if !ok {
 		return atError
@@ -394,11 +394,11 @@ func (b *Board) atExec(line string) atStatus {
 
 // Helpers for the command table.
 
-func (b *Board) joinedLocked() bool { return b.rec.state == provproto.StateJoined }
+func (b *MCU) joinedLocked() bool { return b.rec.state == provproto.StateJoined }
 
 // lockedSetter runs f with b.mu held after the common "not while joined /
 // busy" checks of LmHandler setters.
-func (b *Board) lockedSetter(whenJoined atStatus, f func() atStatus) atStatus {
+func (b *MCU) lockedSetter(whenJoined atStatus, f func() atStatus) atStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.joining || b.sending {
@@ -415,8 +415,8 @@ func (b *Board) lockedSetter(whenJoined atStatus, f func() atStatus) atStatus {
 }
 
 // keyGetter reads a key; gated by KeyReadBack (see the file comment).
-func keyGetter(pick func(r *record) []byte) func(*Board) atStatus {
-	return func(b *Board) atStatus {
+func keyGetter(pick func(r *record) []byte) func(*MCU) atStatus {
+	return func(b *MCU) atStatus {
 		if !b.cfg.KeyReadBack {
 			return atError
 		}
@@ -428,8 +428,8 @@ func keyGetter(pick func(r *record) []byte) func(*Board) atStatus {
 	}
 }
 
-func keySetter(pick func(r *record) []byte) func(*Board, string) atStatus {
-	return func(b *Board, v string) atStatus {
+func keySetter(pick func(r *record) []byte) func(*MCU, string) atStatus {
+	return func(b *MCU, v string) atStatus {
 		k, ok := parseColonHex(v, 16)
 		if !ok {
 			return atParamError
@@ -441,8 +441,8 @@ func keySetter(pick func(r *record) []byte) func(*Board, string) atStatus {
 	}
 }
 
-func uintSetter(lo, hi uint64, apply func(b *Board, v uint64) atStatus) func(*Board, string) atStatus {
-	return func(b *Board, s string) atStatus {
+func uintSetter(lo, hi uint64, apply func(b *MCU, v uint64) atStatus) func(*MCU, string) atStatus {
+	return func(b *MCU, s string) atStatus {
 		v, err := strconv.ParseUint(s, 10, 32)
 		if err != nil || v < lo || v > hi {
 			return atParamError
@@ -451,15 +451,15 @@ func uintSetter(lo, hi uint64, apply func(b *Board, v uint64) atStatus) func(*Bo
 	}
 }
 
-func msSetting(pick func(r *ramSettings) *time.Duration) (func(*Board) atStatus, func(*Board, string) atStatus) {
-	get := func(b *Board) atStatus {
+func msSetting(pick func(r *ramSettings) *time.Duration) (func(*MCU) atStatus, func(*MCU, string) atStatus) {
+	get := func(b *MCU) atStatus {
 		b.mu.Lock()
 		d := *pick(&b.ram)
 		b.mu.Unlock()
 		b.atValue("%d", d.Milliseconds())
 		return atOK
 	}
-	set := uintSetter(0, 0xFFFFFFFF, func(b *Board, v uint64) atStatus {
+	set := uintSetter(0, 0xFFFFFFFF, func(b *MCU, v uint64) atStatus {
 		b.mu.Lock()
 		*pick(&b.ram) = time.Duration(v) * time.Millisecond
 		b.mu.Unlock()
@@ -492,23 +492,23 @@ func init() {
 	rx1Get, rx1Set := msSetting(func(r *ramSettings) *time.Duration { return &r.rx1Delay })
 	rx2Get, rx2Set := msSetting(func(r *ramSettings) *time.Duration { return &r.rx2Delay })
 	atCommands = []atCommand{
-		{name: "Z", help: ": Trig a MCU reset", run: func(b *Board) atStatus {
+		{name: "Z", help: ": Trig a MCU reset", run: func(b *MCU) atStatus {
 			b.requestReset(resetMCU)
 			return atNoStatus
 		}},
-		{name: "+VER", help: ": Get the FW version", get: func(b *Board) atStatus {
+		{name: "+VER", help: ": Get the FW version", get: func(b *MCU) atStatus {
 			for _, l := range b.versionLines() {
 				b.atValue("%s", l)
 			}
 			return atOK
 		}},
-		{name: "+VL", help: "=<Level><CR><LF>: Set the verbose level 0..3", get: func(b *Board) atStatus {
+		{name: "+VL", help: "=<Level><CR><LF>: Set the verbose level 0..3", get: func(b *MCU) atStatus {
 			b.mu.Lock()
 			v := b.ram.vl
 			b.mu.Unlock()
 			b.atValue("%d", v)
 			return atOK
-		}, set: func(b *Board, s string) atStatus {
+		}, set: func(b *MCU, s string) atStatus {
 			v, err := strconv.Atoi(s)
 			if err != nil || v < 0 || v > 3 {
 				b.atValue("AT+VL: verbose level is not 0..3")
@@ -519,7 +519,7 @@ func init() {
 			b.mu.Unlock()
 			return atOK
 		}},
-		{name: "+LTIME", help: ": Get the local time in UTC format", get: func(b *Board) atStatus {
+		{name: "+LTIME", help: ": Get the local time in UTC format", get: func(b *MCU) atStatus {
 			// Unsynchronised system time (no DeviceTimeReq): seconds since
 			// boot from the epoch, −18 s GPS leap, +2 h (lora_at.c).
 			b.mu.Lock()
@@ -529,18 +529,18 @@ func init() {
 			b.atValue("LTIME:%02dh%02dm%02ds on %02d/%02d/%04d", t.Hour(), t.Minute(), t.Second(), t.Day(), int(t.Month()), t.Year())
 			return atOK
 		}},
-		{name: "+RFS", help: ": Restore EEPROM Factory Settings", run: func(b *Board) atStatus {
+		{name: "+RFS", help: ": Restore EEPROM Factory Settings", run: func(b *MCU) atStatus {
 			b.requestReset(resetFactory)
 			return atNoStatus
 		}},
 		{name: "+CS", help: ": Store current context", run: atStoreContext},
-		{name: "+APPEUI", help: "=<XX:XX:XX:XX:XX:XX:XX:XX><CR><LF>: Get or Set the App Eui", get: func(b *Board) atStatus {
+		{name: "+APPEUI", help: "=<XX:XX:XX:XX:XX:XX:XX:XX><CR><LF>: Get or Set the App Eui", get: func(b *MCU) atStatus {
 			b.mu.Lock()
 			v := b.rec.joinEUI
 			b.mu.Unlock()
 			b.atValue("%s", colonHex(v[:]))
 			return atOK
-		}, set: func(b *Board, s string) atStatus {
+		}, set: func(b *MCU, s string) atStatus {
 			v, ok := parseColonHex(s, 8)
 			if !ok {
 				return atParamError
@@ -551,21 +551,21 @@ func init() {
 			}
 			return st
 		}},
-		{name: "+NWKKEY", help: "=<XX:...:XX><CR><LF>: Get or Set the Network Key", get: keyGetter(func(r *record) []byte { return r.appKey[:] }),
-			set: keySetter(func(r *record) []byte { return r.appKey[:] })},
+		{name: "+NWKKEY", help: "=<XX:...:XX><CR><LF>: Get or Set the Network Key", get: keyGetter(func(r *record) []byte { return r.rootKey[:] }),
+			set: keySetter(func(r *record) []byte { return r.rootKey[:] })},
 		{name: "+APPKEY", help: "=<XX:...:XX><CR><LF>: Get or Set the Application Key", get: keyGetter(func(r *record) []byte { return r.atAppKey[:] }),
 			set: keySetter(func(r *record) []byte { return r.atAppKey[:] })},
 		{name: "+NWKSKEY", help: "=<XX:...:XX><CR><LF>: Get or Set the Network Session Key", get: keyGetter(func(r *record) []byte { return r.nwkSKey[:] }),
 			set: keySetter(func(r *record) []byte { return r.nwkSKey[:] })},
 		{name: "+APPSKEY", help: "=<XX:...:XX><CR><LF>: Get or Set the Application Session Key", get: keyGetter(func(r *record) []byte { return r.appSKey[:] }),
 			set: keySetter(func(r *record) []byte { return r.appSKey[:] })},
-		{name: "+DADDR", help: "=<XXXXXXXX><CR><LF>: Get or Set the Device address", get: func(b *Board) atStatus {
+		{name: "+DADDR", help: "=<XXXXXXXX><CR><LF>: Get or Set the Device address", get: func(b *MCU) atStatus {
 			b.mu.Lock()
 			v := b.rec.devAddr
 			b.mu.Unlock()
 			b.atValue("%s", colonHex(v[:]))
 			return atOK
-		}, set: func(b *Board, s string) atStatus {
+		}, set: func(b *MCU, s string) atStatus {
 			// The help says XXXXXXXX but the setter parses colon-separated
 			// bytes (reference §1.3).
 			v, ok := parseColonHex(s, 4)
@@ -574,11 +574,11 @@ func init() {
 			}
 			return b.lockedSetter(atError, func() atStatus { copy(b.rec.devAddr[:], v); return atOK })
 		}},
-		{name: "+DEUI", help: "=<XX:XX:XX:XX:XX:XX:XX:XX><CR><LF>: Get or Set the Device EUI", get: func(b *Board) atStatus {
+		{name: "+DEUI", help: "=<XX:XX:XX:XX:XX:XX:XX:XX><CR><LF>: Get or Set the Device EUI", get: func(b *MCU) atStatus {
 			v := b.DevEUI()
 			b.atValue("%s", colonHex(v[:]))
 			return atOK
-		}, set: func(b *Board, s string) atStatus {
+		}, set: func(b *MCU, s string) atStatus {
 			v, ok := parseColonHex(s, 8)
 			if !ok {
 				return atParamError
@@ -593,13 +593,13 @@ func init() {
 			}
 			return st
 		}},
-		{name: "+NWKID", help: "=<NwkID><CR><LF>: Get or Set the Network ID 0..127", get: func(b *Board) atStatus {
+		{name: "+NWKID", help: "=<NwkID><CR><LF>: Get or Set the Network ID 0..127", get: func(b *MCU) atStatus {
 			b.mu.Lock()
 			v := b.rec.nwkID
 			b.mu.Unlock()
 			b.atValue("%d", v)
 			return atOK
-		}, set: uintSetter(0, 127, func(b *Board, v uint64) atStatus {
+		}, set: uintSetter(0, 127, func(b *MCU, v uint64) atStatus {
 			return b.lockedSetter(atError, func() atStatus { b.rec.nwkID = byte(v); return atOK })
 		})},
 		{name: "+JOIN", help: "=<Mode><CR><LF>: Join network operation: 0 ABP, 1 OTAA", set: atJoin},
@@ -607,18 +607,18 @@ func init() {
 		// LmHandlerLinkCheckReq: an MLME_LINK_CHECK that piggybacks a
 		// LinkCheckReq on the next uplink; the answer shows as DMODM/GWN on
 		// the +EVT:RX line.
-		{name: "+LINKC", help: ": Piggyback a Link Check Request to the next uplink", run: func(b *Board) atStatus {
+		{name: "+LINKC", help: ": Piggyback a Link Check Request to the next uplink", run: func(b *MCU) atStatus {
 			b.queueLinkCheck()
 			return atOK
 		}},
 		{name: "+SEND", help: "=<Port>:<Ack>:<Payload><CR><LF>: Send binary data with the application port, the acknowledge flag and the hex payload", set: atSend},
-		{name: "+ADR", help: "=<ADR><CR><LF>: Get or Set the Adaptive Data Rate setting. (0: off, 1: on)", get: func(b *Board) atStatus {
+		{name: "+ADR", help: "=<ADR><CR><LF>: Get or Set the Adaptive Data Rate setting. (0: off, 1: on)", get: func(b *MCU) atStatus {
 			b.mu.Lock()
 			on := !b.rec.adrOff
 			b.mu.Unlock()
 			b.atValue("%d", boolInt(on))
 			return atOK
-		}, set: func(b *Board, s string) atStatus {
+		}, set: func(b *MCU, s string) atStatus {
 			if s != "0" && s != "1" {
 				return atParamError
 			}
@@ -628,13 +628,13 @@ func init() {
 			b.mu.Unlock()
 			return atOK
 		}},
-		{name: "+DR", help: "=<DataRate><CR><LF>: Get or Set the Tx DataRate (0..7)", get: func(b *Board) atStatus {
+		{name: "+DR", help: "=<DataRate><CR><LF>: Get or Set the Tx DataRate (0..7)", get: func(b *MCU) atStatus {
 			b.mu.Lock()
 			v := b.ram.dr
 			b.mu.Unlock()
 			b.atValue("%d", v)
 			return atOK
-		}, set: uintSetter(0, 15, func(b *Board, v uint64) atStatus {
+		}, set: uintSetter(0, 15, func(b *MCU, v uint64) atStatus {
 			if v > 5 {
 				// DR6 (SF7BW250), DR7 (FSK) and above are not modelled by
 				// this air: the MAC refuses them (LmHandlerSetTxDatarate).
@@ -645,29 +645,29 @@ func init() {
 			b.mu.Unlock()
 			return atOK
 		})},
-		{name: "+BAND", help: "=<BandID><CR><LF>: Get or Set the Active Region BandID", get: func(b *Board) atStatus {
+		{name: "+BAND", help: "=<BandID><CR><LF>: Get or Set the Active Region BandID", get: func(b *MCU) atStatus {
 			b.atValue("%d:%s", bandEU868, bandNames[bandEU868])
 			return atOK
-		}, set: uintSetter(0, 9, func(b *Board, v uint64) atStatus {
+		}, set: uintSetter(0, 9, func(b *MCU, v uint64) atStatus {
 			if v != bandEU868 {
 				return atParamError // region not compiled in
 			}
 			return b.lockedSetter(atParamError, func() atStatus { return atOK })
 		})},
-		{name: "+CLASS", help: "=<Class><CR><LF>: Get or Set the Device Class (A, B, C)", get: func(b *Board) atStatus {
+		{name: "+CLASS", help: "=<Class><CR><LF>: Get or Set the Device Class (A, B, C)", get: func(b *MCU) atStatus {
 			b.mu.Lock()
 			c := b.ram.classC
 			b.mu.Unlock()
 			b.atValue("%s", map[bool]string{false: "A", true: "C"}[c])
 			return atOK
 		}, set: atClass},
-		{name: "+DCS", help: "=<DutyCycle><CR><LF>: Get or Set the ETSI Duty Cycle setting - 0=disable, 1=enable - Only for testing", get: func(b *Board) atStatus {
+		{name: "+DCS", help: "=<DutyCycle><CR><LF>: Get or Set the ETSI Duty Cycle setting - 0=disable, 1=enable - Only for testing", get: func(b *MCU) atStatus {
 			b.mu.Lock()
 			v := b.ram.dcs
 			b.mu.Unlock()
 			b.atValue("%d", boolInt(v))
 			return atOK
-		}, set: func(b *Board, s string) atStatus {
+		}, set: func(b *MCU, s string) atStatus {
 			if s != "0" && s != "1" {
 				return atParamError
 			}
@@ -680,13 +680,13 @@ func init() {
 		{name: "+JN2DL", help: "=<Delay><CR><LF>: Get or Set the Join Accept Delay between the end of the Tx and the Join Rx Window 2 in ms", get: jn2Get, set: jn2Set},
 		{name: "+RX1DL", help: "=<Delay><CR><LF>: Get or Set the delay between the end of the Tx and the Rx Window 1 in ms", get: rx1Get, set: rx1Set},
 		{name: "+RX2DL", help: "=<Delay><CR><LF>: Get or Set the delay between the end of the Tx and the Rx Window 2 in ms", get: rx2Get, set: rx2Set},
-		{name: "+RX2DR", help: "=<DataRate><CR><LF>: Get or Set the Rx2 window DataRate (0..7)", get: func(b *Board) atStatus {
+		{name: "+RX2DR", help: "=<DataRate><CR><LF>: Get or Set the Rx2 window DataRate (0..7)", get: func(b *MCU) atStatus {
 			b.mu.Lock()
 			v := b.ram.rx2DR
 			b.mu.Unlock()
 			b.atValue("%d", v)
 			return atOK
-		}, set: uintSetter(0, 15, func(b *Board, v uint64) atStatus {
+		}, set: uintSetter(0, 15, func(b *MCU, v uint64) atStatus {
 			if v > 5 {
 				return atError
 			}
@@ -695,31 +695,31 @@ func init() {
 			b.mu.Unlock()
 			return atOK
 		})},
-		{name: "+RX2FQ", help: "=<Freq><CR><LF>: Get or Set the Rx2 window frequency in Hz", get: func(b *Board) atStatus {
+		{name: "+RX2FQ", help: "=<Freq><CR><LF>: Get or Set the Rx2 window frequency in Hz", get: func(b *MCU) atStatus {
 			b.mu.Lock()
 			v := b.ram.rx2Freq
 			b.mu.Unlock()
 			b.atValue("%d", v)
 			return atOK
-		}, set: uintSetter(863000000, 870000000, func(b *Board, v uint64) atStatus {
+		}, set: uintSetter(863000000, 870000000, func(b *MCU, v uint64) atStatus {
 			b.mu.Lock()
 			b.ram.rx2Freq = uint32(v)
 			b.mu.Unlock()
 			return atOK
 		})},
-		{name: "+TXP", help: "=<Power><CR><LF>: Get or Set the Transmit Power (0..7 in EU868)", get: func(b *Board) atStatus {
+		{name: "+TXP", help: "=<Power><CR><LF>: Get or Set the Transmit Power (0..7 in EU868)", get: func(b *MCU) atStatus {
 			b.mu.Lock()
 			v := b.ram.txPower
 			b.mu.Unlock()
 			b.atValue("%d", v)
 			return atOK
-		}, set: uintSetter(0, 7, func(b *Board, v uint64) atStatus {
+		}, set: uintSetter(0, 7, func(b *MCU, v uint64) atStatus {
 			b.mu.Lock()
 			b.ram.txPower = int(v)
 			b.mu.Unlock()
 			return atOK
 		})},
-		{name: "+BAT", help: ": Get the battery Level in mV", get: func(b *Board) atStatus {
+		{name: "+BAT", help: ": Get the battery Level in mV", get: func(b *MCU) atStatus {
 			b.atValue("%d", b.cfg.BatteryMV)
 			return atOK
 		}},
@@ -734,7 +734,7 @@ func boolInt(v bool) int {
 }
 
 // atStoreContext is AT+CS (lora_at.c AT_store_context, reference §2.5).
-func atStoreContext(b *Board) atStatus {
+func atStoreContext(b *MCU) atStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.joining || b.sending {
@@ -754,7 +754,7 @@ func atStoreContext(b *Board) atStatus {
 
 // atJoin is AT+JOIN=<0|1>: returns at once; the result comes as +EVT:JOINED
 // or +EVT:JOIN FAILED (one attempt, reference §1.3/§1.4).
-func atJoin(b *Board, s string) atStatus {
+func atJoin(b *MCU, s string) atStatus {
 	switch s {
 	case "1":
 		b.mu.Lock()
@@ -783,7 +783,7 @@ func atJoin(b *Board, s string) atStatus {
 }
 
 // atSend is AT+SEND=<port>:<ack>:<hex> (lora_at.c AT_Send, reference §1.3).
-func atSend(b *Board, s string) atStatus {
+func atSend(b *MCU, s string) atStatus {
 	portS, rest, ok := strings.Cut(s, ":")
 	port, err := strconv.ParseUint(portS, 10, 8)
 	if !ok || err != nil {
@@ -839,7 +839,7 @@ func atSend(b *Board, s string) atStatus {
 }
 
 // atClass is AT+CLASS=<A|B|C>.
-func atClass(b *Board, s string) atStatus {
+func atClass(b *MCU, s string) atStatus {
 	switch s {
 	case "A", "C":
 	case "B":

@@ -13,7 +13,7 @@ import (
 )
 
 // atRig is a board with an in-memory console (the pty path is tested through
-// the rigs/board driver).
+// the rigs/at driver).
 type atRig struct {
 	*rig
 	pending []string // output lines not consumed yet

@@ -192,7 +192,7 @@ func (p fakePhone) exchange(t *testing.T, req []byte) []byte {
 }
 
 // waitEvent returns the next event of kind k (skipping others).
-func waitEvent(t *testing.T, b *Board, k EventKind) Event {
+func waitEvent(t *testing.T, b *MCU, k EventKind) Event {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {

@@ -48,7 +48,7 @@ type StagedImage struct {
 }
 
 // StagedFirmware returns the last image that passed its SHA-256 check, or nil.
-func (b *Board) StagedFirmware() *StagedImage {
+func (b *MCU) StagedFirmware() *StagedImage {
 	b.fw.mu.Lock()
 	defer b.fw.mu.Unlock()
 	return b.fw.staged
@@ -57,7 +57,7 @@ func (b *Board) StagedFirmware() *StagedImage {
 // fwData takes msg as image data when a transfer is open. It reports
 // whether it did; resp is then nil (a chunk is not answered) or an ERROR
 // frame when the chunk overflows the announced size.
-func (b *Board) fwData(msg []byte) (resp []byte, consumed bool) {
+func (b *MCU) fwData(msg []byte) (resp []byte, consumed bool) {
 	rx := &b.fw
 	rx.mu.Lock()
 	defer rx.mu.Unlock()
@@ -83,7 +83,7 @@ func (b *Board) fwData(msg []byte) (resp []byte, consumed bool) {
 }
 
 // fwBegin answers FW_BEGIN with FW_READY (SPEC.md §7.1).
-func (b *Board) fwBegin(body []byte) ([]byte, error) {
+func (b *MCU) fwBegin(body []byte) ([]byte, error) {
 	m, err := provproto.ParseFWBegin(body)
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func (b *Board) fwBegin(body []byte) ([]byte, error) {
 }
 
 // fwEnd verifies the image and answers FW_RESULT (SPEC.md §7.3).
-func (b *Board) fwEnd() ([]byte, error) {
+func (b *MCU) fwEnd() ([]byte, error) {
 	rx := &b.fw
 	rx.mu.Lock()
 	defer rx.mu.Unlock()
@@ -126,14 +126,14 @@ func (b *Board) fwEnd() ([]byte, error) {
 }
 
 // bootContext identifies the current boot (runOnce's context).
-func (b *Board) bootContext() context.Context {
+func (b *MCU) bootContext() context.Context {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.runCtx
 }
 
 // fwOffset is the number of image bytes received so far (for tests).
-func (b *Board) fwOffset() int {
+func (b *MCU) fwOffset() int {
 	b.fw.mu.Lock()
 	defer b.fw.mu.Unlock()
 	return len(b.fw.buf)

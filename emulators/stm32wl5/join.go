@@ -81,7 +81,7 @@ var ErrNotJoined = errors.New("stm32wl5: not joined")
 // being served; a PROVISION meanwhile gets BUSY): up to attempts
 // JoinRequests, then, if firstUplink, one uplink. It reports false if the
 // MAC was busy.
-func (b *Board) startJoin(ctx context.Context, attempts int, firstUplink bool) bool {
+func (b *MCU) startJoin(ctx context.Context, attempts int, firstUplink bool) bool {
 	b.mu.Lock()
 	if b.joining {
 		b.mu.Unlock()
@@ -120,7 +120,7 @@ func (b *Board) startJoin(ctx context.Context, attempts int, firstUplink bool) b
 // Every attempt without a valid JoinAccept prints +EVT:JOIN FAILED: ST's
 // AT slave makes one attempt per LmHandlerJoin call and reports each
 // (reference stm32wl-at.md §1.4, lora_at.c AT_event_join).
-func (b *Board) join(ctx context.Context, attempts int) (bool, error) {
+func (b *MCU) join(ctx context.Context, attempts int) (bool, error) {
 	for attempt := 1; attempt <= attempts; attempt++ {
 		if attempt > 1 {
 			// Back-off between attempts (modelled; LoRaWAN 1.0.4 §7 /
@@ -148,7 +148,7 @@ func (b *Board) join(ctx context.Context, attempts int) (bool, error) {
 }
 
 // joinAttempt sends one JoinRequest and runs RX1/RX2.
-func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
+func (b *MCU) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 	b.mu.Lock()
 	r := b.rec
 	if r.devNonce == 0xFFFF {
@@ -165,9 +165,9 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("store DevNonce: %w", err)
 	}
-	// rec.appKey is the root key of the network side: the 1.0.x AppKey, or
+	// rec.rootKey is the root key of the network side: the 1.0.x AppKey, or
 	// the 1.1 NwkKey (ST's NWK_KEY either way), which signs the JoinRequest.
-	phy, err := buildJoinRequest(rec.appKey, rec.joinEUI, devEUI, rec.devNonce)
+	phy, err := buildJoinRequest(rec.rootKey, rec.joinEUI, devEUI, rec.devNonce)
 	if err != nil {
 		return false, err
 	}
@@ -191,15 +191,15 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 		var ja *lorawan.JoinAcceptPayload
 		var sess session
 		if rec.lorawan11 {
-			ja, err = openJoinAccept11(f.PHYPayload, rec.appKey, rec.joinEUI, devEUI, rec.devNonce)
+			ja, err = openJoinAccept11(f.PHYPayload, rec.rootKey, rec.joinEUI, devEUI, rec.devNonce)
 		} else {
-			ja, err = openJoinAccept(f.PHYPayload, rec.appKey, rec.joinEUI, rec.devNonce)
+			ja, err = openJoinAccept(f.PHYPayload, rec.rootKey, rec.joinEUI, rec.devNonce)
 		}
 		if err == nil {
 			if rec.lorawan11 {
-				sess, err = sessionKeys11(rec.appKey, rec.atAppKey, ja, rec.joinEUI, rec.devNonce)
+				sess, err = sessionKeys11(rec.rootKey, rec.atAppKey, ja, rec.joinEUI, rec.devNonce)
 			} else {
-				nwk, app := sessionKeys10(rec.appKey, uint32(ja.JoinNonce), ja.HomeNetID, rec.devNonce)
+				nwk, app := sessionKeys10(rec.rootKey, uint32(ja.JoinNonce), ja.HomeNetID, rec.devNonce)
 				sess = session{fNwkSIntKey: nwk, sNwkSIntKey: nwk, nwkSEncKey: nwk, appSKey: app}
 			}
 		}
@@ -287,7 +287,7 @@ func (b *Board) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 // network's answer to it is complete (radio.Air.EndReply) the remaining
 // windows are left at once — their modelled time is still spent — instead of
 // waiting out RXWindowCap of wall time for a frame that cannot come.
-func (b *Board) rxWindows(ctx context.Context, down <-chan radio.Frame, seq uint64, d1, d2 time.Duration, freq uint32, sf int,
+func (b *MCU) rxWindows(ctx context.Context, down <-chan radio.Frame, seq uint64, d1, d2 time.Duration, freq uint32, sf int,
 	ram ramSettings, handle rxHandler) (bool, error) {
 	if err := b.cfg.Clock.Spend(ctx, d1); err != nil {
 		return false, err
@@ -309,7 +309,7 @@ func (b *Board) rxWindows(ctx context.Context, down <-chan radio.Frame, seq uint
 // rxHandler handles a frame demodulated in RX slot 1 or 2.
 type rxHandler func(f radio.Frame, slot int) (valid, closeWindow bool, err error)
 
-func (b *Board) window(ctx context.Context, down <-chan radio.Frame, seq uint64, ended *bool, freq uint32, sf, slot int, handle rxHandler) (bool, error) {
+func (b *MCU) window(ctx context.Context, down <-chan radio.Frame, seq uint64, ended *bool, freq uint32, sf, slot int, handle rxHandler) (bool, error) {
 	t := time.NewTimer(b.cfg.RXWindowCap)
 	defer t.Stop()
 	for {
@@ -350,7 +350,7 @@ func (b *Board) window(ctx context.Context, down <-chan radio.Frame, seq uint64,
 
 // sendFirstUplink sends one unconfirmed uplink on FPort 2 so the network
 // server sees data, then runs its receive windows.
-func (b *Board) sendFirstUplink(ctx context.Context) error {
+func (b *MCU) sendFirstUplink(ctx context.Context) error {
 	b.mu.Lock()
 	if b.joining || b.sending {
 		b.mu.Unlock()
@@ -364,7 +364,7 @@ func (b *Board) sendFirstUplink(ctx context.Context) error {
 // SendUplink sends an unconfirmed data uplink (like AT+SEND=<port>:0:<hex>)
 // and then opens RX1/RX2 for a downlink. The board must be joined and the
 // MAC idle (ErrNotJoined, ErrMACBusy).
-func (b *Board) SendUplink(ctx context.Context, fPort uint8, payload []byte) error {
+func (b *MCU) SendUplink(ctx context.Context, fPort uint8, payload []byte) error {
 	if err := b.claimSend(); err != nil {
 		return err
 	}
@@ -372,7 +372,7 @@ func (b *Board) SendUplink(ctx context.Context, fPort uint8, payload []byte) err
 }
 
 // claimSend marks the MAC busy with an uplink.
-func (b *Board) claimSend() error {
+func (b *MCU) claimSend() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.rec.state != provproto.StateJoined {
@@ -387,7 +387,7 @@ func (b *Board) claimSend() error {
 
 // sendUplink runs one uplink and its receive windows; the caller has set
 // b.sending, which is cleared on return.
-func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, payload []byte) error {
+func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, payload []byte) error {
 	defer func() {
 		b.mu.Lock()
 		b.sending = false
@@ -513,7 +513,7 @@ func (b *Board) sendUplink(ctx context.Context, fPort uint8, confirmed bool, pay
 }
 
 // waitSendDone waits until no uplink is in progress.
-func (b *Board) waitSendDone(ctx context.Context) error {
+func (b *MCU) waitSendDone(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -532,4 +532,4 @@ func (b *Board) waitSendDone(ctx context.Context) error {
 }
 
 // sender names the board's radio on the air (duty-cycle accounting key).
-func (b *Board) sender() string { return fmt.Sprintf("stm32wl5 %X", b.cfg.UniqueID) }
+func (b *MCU) sender() string { return fmt.Sprintf("stm32wl5 %X", b.cfg.UniqueID) }

@@ -43,7 +43,7 @@ func batteryLevel(mv int) uint8 {
 
 // handleDownlinkMAC queues the answers to a downlink's MAC commands and
 // returns the LinkCheckAns it carried, if any.
-func (b *Board) handleDownlinkMAC(cmds []lorawan.MACCommand, snr int) *lorawan.LinkCheckAnsPayload {
+func (b *MCU) handleDownlinkMAC(cmds []lorawan.MACCommand, snr int) *lorawan.LinkCheckAnsPayload {
 	var lc *lorawan.LinkCheckAnsPayload
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -68,7 +68,7 @@ func (b *Board) handleDownlinkMAC(cmds []lorawan.MACCommand, snr int) *lorawan.L
 }
 
 // queueLinkCheck adds a LinkCheckReq to the next uplink (AT+LINKC).
-func (b *Board) queueLinkCheck() {
+func (b *MCU) queueLinkCheck() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, c := range b.macOut {
@@ -82,7 +82,7 @@ func (b *Board) queueLinkCheck() {
 // takeMACOutLocked encodes the queued MAC commands for an uplink's FOpts (at
 // most 15 bytes; what does not fit waits for the next uplink) and removes
 // them. b.mu held.
-func (b *Board) takeMACOutLocked() []byte {
+func (b *MCU) takeMACOutLocked() []byte {
 	out, n := fitFOpts(b.macOut)
 	b.macOut = b.macOut[n:]
 	return out
@@ -90,7 +90,7 @@ func (b *Board) takeMACOutLocked() []byte {
 
 // macOutSizeLocked is the encoded size of the queued MAC commands that fit
 // in FOpts (what takeMACOutLocked would take). b.mu held.
-func (b *Board) macOutSizeLocked() int {
+func (b *MCU) macOutSizeLocked() int {
 	out, _ := fitFOpts(b.macOut)
 	return len(out)
 }
@@ -147,7 +147,7 @@ const (
 //     a data rate the twin cannot send is a DR NACK, a TX power index above
 //     the region's is a power NACK;
 //   - NbTrans 0 means 1.
-func (b *Board) linkADRLocked(req lorawan.LinkADRReqPayload) *lorawan.LinkADRAnsPayload {
+func (b *MCU) linkADRLocked(req lorawan.LinkADRReqPayload) *lorawan.LinkADRAnsPayload {
 	ans := &lorawan.LinkADRAnsPayload{ChannelMaskACK: true, DataRateACK: true, PowerACK: true}
 	var mask uint16
 	switch req.Redundancy.ChMaskCntl {

@@ -25,7 +25,7 @@ func TestBatteryLevel(t *testing.T) {
 // LinkCheckReq from AT+LINKC is the single byte 02 (§5.2); FOpts hold at most
 // 15 bytes and what is sent is gone.
 func TestMACAnswersInFOpts(t *testing.T) {
-	b := &Board{cfg: Config{BatteryMV: 3300}}
+	b := &MCU{cfg: Config{BatteryMV: 3300}}
 	if lc := b.handleDownlinkMAC([]lorawan.MACCommand{{CID: lorawan.DevStatusReq}}, -5); lc != nil {
 		t.Fatalf("LinkCheckAns from a DevStatusReq: %+v", lc)
 	}
@@ -94,7 +94,7 @@ func TestLinkADRReq(t *testing.T) {
 		{name: "0F keeps DR and power", cf: cfList, req: "03 FF 01 00 01", ans: 0x07, dr: 0, pow: 0, mask: 0x0001},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := &Board{cfg: Config{BatteryMV: 3300}}
+			b := &MCU{cfg: Config{BatteryMV: 3300}}
 			b.ram = defaultRAMSettings(b.cfg, b.rec)
 			b.rec.adrOff = tc.adrOff
 			b.ram.channels = joinChannels(tc.cf)
@@ -126,7 +126,7 @@ func TestMACStateSurvivesReset(t *testing.T) {
 		t.Fatalf("restored MAC state: channels %v mask %04X DR %d power %d nbRep %d", ram.channels, ram.chMask, ram.dr, ram.txPower, ram.nbRep)
 	}
 	// A LinkADRReq for channels 0..7 is then acknowledged, not refused.
-	b := &Board{cfg: Config{BatteryMV: 3300}, ram: ram, rec: back}
+	b := &MCU{cfg: Config{BatteryMV: 3300}, ram: ram, rec: back}
 	b.handleDownlinkMAC([]lorawan.MACCommand{{CID: lorawan.LinkADRReq, Payload: &lorawan.LinkADRReqPayload{DataRate: 5, TXPower: 3,
 		ChMask: lorawan.ChMask{true, true, true, true, true, true, true, true}, Redundancy: lorawan.Redundancy{NbRep: 1}}}}, 0)
 	if got := b.takeMACOutLocked(); !bytes.Equal(got, []byte{0x03, 0x07}) {

@@ -65,7 +65,7 @@ var ErrPowerLoss = errors.New("stm32wl5: power lost during NVM write")
 // channels, data rate, TX power and NbTrans in the MAC context it restores). flags: b0 key pair, b1 LoRaWAN 1.1 keys, b2 the
 // session is a LoRaWAN 1.1 one (JoinAccept with OptNeg=1).
 //
-// LoRaWAN 1.1 (flags b1): appKey holds the NwkKey (ST's NWK_KEY, the root
+// LoRaWAN 1.1 (flags b1): rootKey holds the NwkKey (ST's NWK_KEY, the root
 // key of the network side) and atAppKey the AppKey (ST's APP_KEY); nwkSKey
 // holds FNwkSIntKey, and sNwkSIntKey/nwkSEncKey the other two network
 // session keys. In 1.0.x the latter two are zero.
@@ -76,7 +76,7 @@ type record struct {
 	lorawan11  bool // provisioned with LoRaWAN 1.1 keys (NwkKey + AppKey)
 	session11  bool // the current session was negotiated as LoRaWAN 1.1 (OptNeg=1)
 	joinEUI    [8]byte
-	appKey     [16]byte
+	rootKey    [16]byte
 	devNonce   uint16 // last DevNonce used (LoRaWAN 1.0.4 §6.2.5: never reused)
 	joinNonce  uint32 // last accepted JoinNonce
 	devAddr    [4]byte
@@ -87,7 +87,7 @@ type record struct {
 
 	// Settings the AT shell writes (reference stm32wl-at.md §1.3).
 	devEUI   [8]byte  // AT+DEUI; zero = LORAWAN_DEVICE_EUI all zero → GetUniqueId (§2.2)
-	atAppKey [16]byte // ST's APP_KEY (AT+APPKEY); appKey above is the 1.0.x root key, ST's NWK_KEY (§2.3)
+	atAppKey [16]byte // ST's APP_KEY (AT+APPKEY); rootKey above is the 1.0.x AppKey, the root key, ST's NWK_KEY (§2.3)
 	dr       byte     // AT+DR (valid if drSet)
 	drSet    bool     // AT+DR was used; else Config.DataRate
 	adrOff   bool     // AT+ADR=0 (ADR is on by default, Commissioning.h)
@@ -126,7 +126,7 @@ func (r record) marshal() [slotSize]byte {
 	}
 	b = append(b, byte(r.state), flags)
 	b = append(b, r.joinEUI[:]...)
-	b = append(b, r.appKey[:]...)
+	b = append(b, r.rootKey[:]...)
 	b = binary.LittleEndian.AppendUint16(b, r.devNonce)
 	b = binary.LittleEndian.AppendUint32(b, r.joinNonce)
 	b = append(b, r.devAddr[:]...)
@@ -187,7 +187,7 @@ func unmarshalRecord(s []byte) (record, bool) {
 		nwkID:      s[138],
 	}
 	copy(r.joinEUI[:], s[10:18])
-	copy(r.appKey[:], s[18:34])
+	copy(r.rootKey[:], s[18:34])
 	copy(r.devAddr[:], s[40:44])
 	copy(r.nwkSKey[:], s[44:60])
 	copy(r.appSKey[:], s[60:76])

@@ -11,8 +11,8 @@ import (
 
 func sampleRecord(fill byte) record {
 	r := record{state: provproto.StateProvisioned, devNonce: uint16(fill), joinNonce: uint32(fill) * 3, fCntUp: uint32(fill) * 7, hasKeyPair: true}
-	for i := range r.appKey {
-		r.appKey[i] = fill
+	for i := range r.rootKey {
+		r.rootKey[i] = fill
 		r.nwkSKey[i] = fill ^ 0x11
 		r.appSKey[i] = fill ^ 0x22
 	}

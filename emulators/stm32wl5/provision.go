@@ -12,7 +12,7 @@ import (
 // handle answers one mailbox request (SPEC.md §2–§5). It always returns a
 // frame to post: the answer, or ERROR with the status — except for a raw
 // firmware chunk (SPEC.md §7.2, firmware.go), which gets nil: no answer.
-func (b *Board) handle(ctx context.Context, msg []byte) []byte {
+func (b *MCU) handle(ctx context.Context, msg []byte) []byte {
 	if resp, ok := b.fwData(msg); ok {
 		return resp
 	}
@@ -54,7 +54,7 @@ func (b *Board) handle(ctx context.Context, msg []byte) []byte {
 	return resp
 }
 
-func (b *Board) identity() ([]byte, error) {
+func (b *MCU) identity() ([]byte, error) {
 	var nb [4]byte
 	if _, err := rand.Read(nb[:]); err != nil {
 		return nil, &provproto.Error{Status: provproto.Busy, Detail: "rng"}
@@ -82,7 +82,7 @@ func reject(s provproto.Status, detail string) error {
 	return &provproto.Error{Status: s, Detail: detail}
 }
 
-func (b *Board) provision(ctx context.Context, body []byte) ([]byte, error) {
+func (b *MCU) provision(ctx context.Context, body []byte) ([]byte, error) {
 	req, err := provproto.ParseProvision(body)
 	b.mu.Lock()
 	// SPEC §5.1: the nonce is single-use; any PROVISION consumes it.
@@ -141,17 +141,17 @@ func (b *Board) provision(ctx context.Context, body []byte) ([]byte, error) {
 		// JoinAccept cipher, network session keys) and APP_KEY the AppKey
 		// (AppSKey) — LoRaMacCrypto.c DeriveSessionKey11x.
 		r.lorawan11 = true
-		r.appKey = *keys.NwkKey
+		r.rootKey = *keys.NwkKey
 		r.atAppKey = keys.AppKey
 	} else {
 		r.lorawan11 = false
-		r.appKey = keys.AppKey
+		r.rootKey = keys.AppKey
 		// ST's APP_KEY follows the root key (reference stm32wl-at.md §2.3:
 		// "setting both AT keys to the same value avoids surprises").
 		r.atAppKey = keys.AppKey
 	}
 	if b.cfg.Faults.StoreCorruptKey {
-		r.appKey[0] ^= 0x5A // the injected firmware bug
+		r.rootKey[0] ^= 0x5A // the injected firmware bug
 	}
 	// SPEC §5.3: the session is discarded, the DevNonce counter kept (TS001
 	// 1.0.4 §6.2.5: never reused). The JoinNonce reference is reset: the new
@@ -190,13 +190,13 @@ func (b *Board) provision(ctx context.Context, body []byte) ([]byte, error) {
 	return resp, nil
 }
 
-func (b *Board) rejected(err error) {
+func (b *MCU) rejected(err error) {
 	st, _ := provproto.StatusOf(err)
 	b.emit(ProvisionRejected, "%s", st)
 	b.atEvent("NFC_REJECTED " + st.String())
 }
 
-func (b *Board) getLog(body []byte) ([]byte, error) {
+func (b *MCU) getLog(body []byte) ([]byte, error) {
 	off, err := provproto.ParseGetLog(body)
 	if err != nil {
 		return nil, err

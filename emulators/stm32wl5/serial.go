@@ -27,7 +27,7 @@ import (
 // like an MCU-native USB CDC port instead: on a reset the pty is closed (the
 // host's reads fail), the link vanishes for ReenumerateDelay, and a new pty
 // appears behind the same link — what a host sees when a USB device
-// re-enumerates. Drivers must survive both (rigs/board does).
+// re-enumerates. Drivers must survive both (rigs/at does).
 //
 // The twin keeps its own handle on the slave so the tty exists while no host
 // has it open; output written meanwhile waits in the tty's input queue, and
@@ -49,7 +49,7 @@ type SerialOptions struct {
 
 // SerialPort is the board's serial console as the host sees it.
 type SerialPort struct {
-	b      *Board
+	b      *MCU
 	opts   SerialOptions
 	link   string
 	ownDir bool
@@ -67,7 +67,7 @@ type SerialPort struct {
 
 // StartSerial gives the board its serial console. Call it before Run so the
 // first boot banner reaches the port.
-func (b *Board) StartSerial(opts SerialOptions) (*SerialPort, error) {
+func (b *MCU) StartSerial(opts SerialOptions) (*SerialPort, error) {
 	if b.con != nil {
 		return nil, errors.New("stm32wl5: serial console already started")
 	}

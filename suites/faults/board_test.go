@@ -15,7 +15,7 @@ import (
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/rigs"
-	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/phone"
 )
 
@@ -26,7 +26,7 @@ var _ = Describe("the serial port vanishing and returning", Label("faults"), fun
 		rig := upRig(ctx, f, rigs.Options{})
 		b := rig.Boards[0]
 		con := b.Console
-		if _, err := con.Command(ctx, "AT"); err == board.ErrNoConsole {
+		if _, err := con.Command(ctx, "AT"); err == at.ErrNoConsole {
 			Skip("the board has no serial console")
 		}
 		deui, err := con.Command(ctx, "AT+DEUI=?")
@@ -47,9 +47,9 @@ var _ = Describe("the serial port vanishing and returning", Label("faults"), fun
 		var lost, open time.Time
 		for _, l := range con.Transcript()[before:] {
 			switch {
-			case l.Dir == board.Note && strings.HasPrefix(l.Text, "port lost") && lost.IsZero():
+			case l.Dir == at.Note && strings.HasPrefix(l.Text, "port lost") && lost.IsZero():
 				lost = l.Time
-			case l.Dir == board.Note && strings.Contains(l.Text, " open (") && !lost.IsZero() && open.IsZero():
+			case l.Dir == at.Note && strings.Contains(l.Text, " open (") && !lost.IsZero() && open.IsZero():
 				open = l.Time
 			}
 		}

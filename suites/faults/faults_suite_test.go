@@ -33,7 +33,7 @@ import (
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/fixtures/provisioning"
 	"github.com/tap2join/tap2join/rigs"
-	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/phone"
 )
 
@@ -71,7 +71,7 @@ func upRig(ctx context.Context, f *rigs.File, opts rigs.Options) *rigs.Rig {
 	}
 	DeferCleanup(func() {
 		for _, b := range rig.Boards {
-			tr := board.FormatTranscript(b.Console.Transcript())
+			tr := at.FormatTranscript(b.Console.Transcript())
 			Expect(rigs.FindIssuedKeys([]byte(tr))).To(BeEmpty(), "console transcript of %s holds an issued key", b.Name)
 			AddReportEntry("console transcript "+b.Name, tr, ReportEntryVisibilityFailureOrVerbose)
 		}
@@ -154,7 +154,7 @@ func keyKCVs(ctx context.Context, b *rigs.Board) (root, app provproto.KCV, ok bo
 	GinkgoHelper()
 	read := func(cmd string) (provproto.KCV, bool) {
 		lines, err := b.Console.Command(ctx, cmd)
-		if errors.Is(err, board.ErrNoConsole) {
+		if errors.Is(err, at.ErrNoConsole) {
 			return provproto.KCV{}, false
 		}
 		Expect(err).NotTo(HaveOccurred(), "%s on %s", cmd, b.Name)
@@ -162,7 +162,7 @@ func keyKCVs(ctx context.Context, b *rigs.Board) (root, app provproto.KCV, ok bo
 		// late may come first). Lines are never put in a failure message.
 		var kcvs []provproto.KCV
 		for _, l := range lines {
-			if k, parsed := board.ParseKey(l); parsed {
+			if k, parsed := at.ParseKey(l); parsed {
 				kcvs = append(kcvs, provproto.CheckValue(k))
 			}
 		}
@@ -187,11 +187,11 @@ func deviceState(ctx context.Context, b *rigs.Board) provproto.Identity {
 
 // awaitEvents reads console events until want returns true for one; it
 // returns every event seen.
-func awaitEvents(ctx context.Context, con board.Console, want func(board.Event) bool) []board.Event {
+func awaitEvents(ctx context.Context, con at.Console, want func(at.Event) bool) []at.Event {
 	GinkgoHelper()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	var seen []board.Event
+	var seen []at.Event
 	for {
 		select {
 		case ev, ok := <-con.Events():
@@ -210,8 +210,8 @@ func awaitEvents(ctx context.Context, con board.Console, want func(board.Event) 
 	}
 }
 
-func named(names ...string) func(board.Event) bool {
-	return func(e board.Event) bool {
+func named(names ...string) func(at.Event) bool {
+	return func(e at.Event) bool {
 		for _, n := range names {
 			if e.Name == n {
 				return true

@@ -15,7 +15,7 @@ import (
 	"github.com/tap2join/tap2join/fixtures/lns"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs"
-	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/phone"
 )
 
@@ -50,7 +50,7 @@ var _ = Describe("the MQTT broker and the network server restarting", Label("fau
 
 		// The server kept its state (ChirpStack's database survives a
 		// restart): the first device's session still decrypts its uplinks.
-		if _, err := before.Console.Command(ctx, "AT"); err != board.ErrNoConsole {
+		if _, err := before.Console.Command(ctx, "AT"); err != at.ErrNoConsole {
 			// The MAC may still run the first uplink's receive windows
 			// (AT_BUSY_ERROR): the send is retried until it is taken.
 			Eventually(func() error {
@@ -76,7 +76,7 @@ var _ = Describe("the gateway lost", Label("faults"), func() {
 	It("fails the join after the device's attempts, naming the join phase; with the gateway back a rejoin succeeds", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
-		if _, err := b.Console.Command(ctx, "AT"); err == board.ErrNoConsole {
+		if _, err := b.Console.Command(ctx, "AT"); err == at.ErrNoConsole {
 			Skip("the join attempts are counted on the console")
 		}
 		skipUnlessEmulated(rig.CutGateways())
@@ -95,7 +95,7 @@ var _ = Describe("the gateway lost", Label("faults"), func() {
 		// The firmware makes its attempts (4 by default), each answered by
 		// nobody, then gives up.
 		failed := 0
-		awaitEvents(ctx, b.Console, func(e board.Event) bool {
+		awaitEvents(ctx, b.Console, func(e at.Event) bool {
 			if e.Name == "JOINED" {
 				Fail("joined without a gateway")
 			}

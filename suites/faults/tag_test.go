@@ -12,7 +12,7 @@ import (
 
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs"
-	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/phone"
 )
@@ -187,7 +187,7 @@ var _ = Describe("corrupted and replayed PROVISION messages", Label("faults"), f
 		st, ok = provproto.StatusOf(err)
 		Expect(ok).To(BeTrue(), "an ERROR answer: %v", err)
 		Expect(st).To(Equal(provproto.Replay))
-		awaitEvents(ctx, b.Console, func(e board.Event) bool { return e.Line == "+EVT:NFC_REJECTED REPLAY" })
+		awaitEvents(ctx, b.Console, func(e at.Event) bool { return e.Line == "+EVT:NFC_REJECTED REPLAY" })
 		unchanged("after the replay")
 		// And after a fresh IDENTITY (a new nonce) it is still a replay.
 		_, err = p.Identity(ctx)

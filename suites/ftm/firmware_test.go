@@ -24,7 +24,7 @@ import (
 // 1 MHz and the GPO line), and the phone app on the reader side.
 type firmwareBench struct {
 	*bench
-	board *stm32wl5.Board
+	board *stm32wl5.MCU
 	tag   phone.Tag
 	phone *phone.Phone
 }

@@ -3,7 +3,7 @@
 // and a re-provisioning, answers ST's AT command set on its serial console,
 // and does not leak its AppKey there.
 //
-// Every console exchange goes through rigs/board over go.bug.st/serial — a
+// Every console exchange goes through rigs/at over go.bug.st/serial — a
 // real /dev/ttyACM* on a bench, the firmware twin's pty here — never an
 // in-process shortcut. The rig file (TAP2JOIN_RIG, default rigs/emulated.yaml)
 // decides what is real.
@@ -30,7 +30,7 @@ import (
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/rigs"
-	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/phone"
 )
 
@@ -70,7 +70,7 @@ func upRig(ctx context.Context, f *rigs.File) *rigs.Rig {
 	Expect(err).NotTo(HaveOccurred(), "bring up rig %s", f.Name)
 	DeferCleanup(func() {
 		for _, b := range rig.Boards {
-			tr := board.FormatTranscript(b.Console.Transcript())
+			tr := at.FormatTranscript(b.Console.Transcript())
 			Expect(rigs.FindIssuedKeys([]byte(tr))).To(BeEmpty(), "console transcript of %s holds an issued key", b.Name)
 			AddReportEntry("console transcript "+b.Name, tr, ReportEntryVisibilityFailureOrVerbose)
 		}
@@ -104,7 +104,7 @@ func provision(ctx context.Context, rig *rigs.Rig, b *rigs.Board) phone.Result {
 
 // awaitEvent reads the console's events until one named name arrives (others
 // are skipped) and returns it.
-func awaitEvent(ctx context.Context, con board.Console, name string) board.Event {
+func awaitEvent(ctx context.Context, con at.Console, name string) at.Event {
 	GinkgoHelper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -163,7 +163,7 @@ func awaitJoinedOn(ctx context.Context, ns lns.NetworkServer, b *rigs.Board, dev
 // send runs AT+SEND, retrying while the MAC is busy (receive windows of the
 // previous uplink): AT_BUSY_ERROR is ST's answer then (reference §1.3). It
 // returns when the board accepted the command.
-func send(ctx context.Context, con board.Console, port uint8, confirmed bool, payload []byte) time.Time {
+func send(ctx context.Context, con at.Console, port uint8, confirmed bool, payload []byte) time.Time {
 	GinkgoHelper()
 	ack := 0
 	if confirmed {
@@ -172,7 +172,7 @@ func send(ctx context.Context, con board.Console, port uint8, confirmed bool, pa
 	cmd := fmt.Sprintf("AT+SEND=%d:%d:%X", port, ack, payload)
 	Eventually(ctx, func() error {
 		_, err := con.Command(ctx, cmd)
-		if err != nil && !errors.Is(err, board.ErrBusy) {
+		if err != nil && !errors.Is(err, at.ErrBusy) {
 			return StopTrying("AT+SEND failed").Wrap(err)
 		}
 		return err
@@ -183,16 +183,16 @@ func send(ctx context.Context, con board.Console, port uint8, confirmed bool, pa
 // keyLeak is the security check: it reads the root keys over the console
 // and reports whether a printed value is the issued AppKey, compared by key
 // check value only (the value itself is never printed or stored).
-func keyLeak(ctx context.Context, con board.Console, kcv provproto.KCV) (leakedBy []string) {
+func keyLeak(ctx context.Context, con at.Console, kcv provproto.KCV) (leakedBy []string) {
 	GinkgoHelper()
 	for _, cmd := range []string{"AT+APPKEY=?", "AT+NWKKEY=?"} {
 		lines, err := con.Command(ctx, cmd)
-		if errors.Is(err, board.ErrAT) {
+		if errors.Is(err, at.ErrAT) {
 			continue // the firmware refuses the read: what we want
 		}
 		Expect(err).NotTo(HaveOccurred(), "%s", cmd)
 		for _, l := range lines {
-			if k, ok := board.ParseKey(l); ok && provproto.CheckValue(k) == kcv {
+			if k, ok := at.ParseKey(l); ok && provproto.CheckValue(k) == kcv {
 				leakedBy = append(leakedBy, cmd)
 			}
 		}

@@ -18,7 +18,7 @@ import (
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/rigs"
-	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/phone"
 )
 
@@ -167,7 +167,7 @@ var _ = Describe("LoRaWAN on the AT console", Label("lorawan", "console"), func(
 		Expect(err).NotTo(HaveOccurred())
 		lines, err = con.Command(ctx, "AT+DEUI=?")
 		Expect(err).NotTo(HaveOccurred())
-		Expect(lines).To(Equal([]string{board.FormatEUI(nid.DevEUI)}), "the console's DevEUI is the one on the NFC tag")
+		Expect(lines).To(Equal([]string{at.FormatEUI(nid.DevEUI)}), "the console's DevEUI is the one on the NFC tag")
 
 		lines, err = con.Command(ctx, "AT+BAND=?")
 		Expect(err).NotTo(HaveOccurred())
@@ -177,16 +177,16 @@ var _ = Describe("LoRaWAN on the AT console", Label("lorawan", "console"), func(
 			cmd  string
 			want error
 		}{
-			{"AT+FOO=?", board.ErrAT},           // unknown command
-			{"ATFOO", board.ErrAT},              // unknown command
-			{"AT+VER=1", board.ErrAT},           // operation the command does not have
-			{"AT+JOINEUI=?", board.ErrAT},       // not in ST's set: it is AT+APPEUI
-			{"AT+DR=42", board.ErrParam},        // out of range
-			{"AT+SEND=2", board.ErrParam},       // no ack flag, no payload
-			{"AT+SEND=2:0:ABC", board.ErrParam}, // odd hex
-			{"AT+DEUI=00:11", board.ErrParam},   // short EUI
-			{"AT+SEND=2:0:AB", board.ErrNotJoined},
-			{"AT+CLASS=B", board.ErrNoClassB},
+			{"AT+FOO=?", at.ErrAT},           // unknown command
+			{"ATFOO", at.ErrAT},              // unknown command
+			{"AT+VER=1", at.ErrAT},           // operation the command does not have
+			{"AT+JOINEUI=?", at.ErrAT},       // not in ST's set: it is AT+APPEUI
+			{"AT+DR=42", at.ErrParam},        // out of range
+			{"AT+SEND=2", at.ErrParam},       // no ack flag, no payload
+			{"AT+SEND=2:0:ABC", at.ErrParam}, // odd hex
+			{"AT+DEUI=00:11", at.ErrParam},   // short EUI
+			{"AT+SEND=2:0:AB", at.ErrNotJoined},
+			{"AT+CLASS=B", at.ErrNoClassB},
 		} {
 			_, err := con.Command(ctx, c.cmd)
 			Expect(err).To(MatchError(c.want), "%s", c.cmd)
@@ -201,7 +201,7 @@ var _ = Describe("key read-back on the console", Label("security", "console"), f
 		res := provision(ctx, rig, b)
 		Expect(keyLeak(ctx, b.Console, res.KCV)).To(BeEmpty(), "the firmware prints its AppKey")
 		_, err := b.Console.Command(ctx, "AT+APPKEY=?")
-		Expect(err).To(MatchError(board.ErrAT), "a refused key read answers AT_ERROR")
+		Expect(err).To(MatchError(at.ErrAT), "a refused key read answers AT_ERROR")
 	}, SpecTimeout(time.Minute))
 
 	It("reports a board whose firmware prints the AppKey on AT+APPKEY=?", func(ctx SpecContext) {
@@ -218,12 +218,12 @@ var _ = Describe("key read-back on the console", Label("security", "console"), f
 		Expect(leaks).To(ContainElement("AT+APPKEY=?"), "the check must detect the leak")
 		AddReportEntry("key leak detected", "AppKey KCV "+res.KCV.String()+" printed by "+strings.Join(leaks, ", "))
 		// What the board printed is kept out of the transcript and errors.
-		Expect(rigs.FindIssuedKeys([]byte(board.FormatTranscript(b.Console.Transcript())))).To(BeEmpty())
+		Expect(rigs.FindIssuedKeys([]byte(at.FormatTranscript(b.Console.Transcript())))).To(BeEmpty())
 	}, SpecTimeout(time.Minute))
 })
 
 // awaitRX waits for the console's next downlink reception (+EVT:RX_<slot>).
-func awaitRX(ctx context.Context, con board.Console) board.RX {
+func awaitRX(ctx context.Context, con at.Console) at.RX {
 	GinkgoHelper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -233,7 +233,7 @@ func awaitRX(ctx context.Context, con board.Console) board.RX {
 		case ev, ok := <-con.Events():
 			Expect(ok).To(BeTrue(), "console closed while waiting for +EVT:RX_")
 			if strings.HasPrefix(ev.Name, "RX_") {
-				rx, err := board.ParseRX(ev)
+				rx, err := at.ParseRX(ev)
 				Expect(err).NotTo(HaveOccurred())
 				return rx
 			}

@@ -1,7 +1,7 @@
 // Package nfc_test is the ST25DV64KC conformance suite of the reader-side
 // driver (rigs/nfc): the same specs run over every transport — "direct"
 // (in-process, no reader) and "pcsc" (the real pcsc-lite stack, the vpcd
-// reader of emulators/pcsc, the rigs/nfc/pcsc transport). What passes here
+// reader of emulators/vpcd, the rigs/nfc/pcsc transport). What passes here
 // over pcsc is what the driver will do through a USB reader.
 //
 // The MCU side of the tag is played by the specs over the twin's I2C target

@@ -8,8 +8,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	epcsc "github.com/tap2join/tap2join/emulators/pcsc"
 	"github.com/tap2join/tap2join/emulators/st25dv"
+	"github.com/tap2join/tap2join/emulators/vpcd"
 	"github.com/tap2join/tap2join/fixtures/pcscd"
 	"github.com/tap2join/tap2join/rigs/nfc/pcsc"
 )
@@ -36,7 +36,7 @@ var _ = conformance(Transport{
 	New: func(ctx SpecContext, cfg st25dv.Config) *Bench {
 		tag := st25dv.New(cfg)
 		tag.SetVCC(true)
-		card := epcsc.NewCard(tag)
+		card := vpcd.NewCard(tag)
 		tr, err := pcsc.Open(pcsc.Config{Reader: daemon.ReaderName(0)})
 		Expect(err).NotTo(HaveOccurred())
 		wctx, cancel := context.WithCancel(context.Background())

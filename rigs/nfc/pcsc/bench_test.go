@@ -8,15 +8,15 @@ import (
 
 	"github.com/ebfe/scard"
 
-	epcsc "github.com/tap2join/tap2join/emulators/pcsc"
 	"github.com/tap2join/tap2join/emulators/st25dv"
+	"github.com/tap2join/tap2join/emulators/vpcd"
 	"github.com/tap2join/tap2join/fixtures/pcscd"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/nfc/pcsc"
 )
 
 // BenchmarkAPDURoundTrip times one APDU through the real stack: ebfe/scard →
-// pcscd → vpcd → TCP → emulators/pcsc → ST25DV twin and back. It reports the
+// pcscd → vpcd → TCP → emulators/vpcd → ST25DV twin and back. It reports the
 // median per APDU (ms/APDU-median; target ≤ 0.2 ms). "quickack" is the
 // emulator as shipped; "no-quickack" shows the Nagle/delayed-ACK trap of
 // reference §4.5 (~48 ms) — run it with -benchtime=20x.
@@ -25,13 +25,13 @@ import (
 func BenchmarkAPDURoundTrip(b *testing.B) {
 	for _, tc := range []struct {
 		name string
-		opt  epcsc.Option
-	}{{"quickack", epcsc.WithQuickAck(true)}, {"no-quickack", epcsc.WithQuickAck(false)}} {
+		opt  vpcd.Option
+	}{{"quickack", vpcd.WithQuickAck(true)}, {"no-quickack", vpcd.WithQuickAck(false)}} {
 		b.Run(tc.name, func(b *testing.B) {
 			d := pcscd.Require(b)
 			tag := st25dv.New(st25dv.Config{})
 			tag.SetVCC(true)
-			card := epcsc.NewCard(tag, tc.opt)
+			card := vpcd.NewCard(tag, tc.opt)
 			tr, err := pcsc.Open(pcsc.Config{Reader: d.ReaderName(0)})
 			if err != nil {
 				b.Fatal(err)
@@ -78,7 +78,7 @@ func BenchmarkAPDURoundTrip(b *testing.B) {
 // BenchmarkST25DVOverPCSC times a driver call (Read Single Block through the
 // transparent exchange: one FF C2 APDU + a PC/SC transaction) end to end.
 func BenchmarkST25DVOverPCSC(b *testing.B) {
-	bb := setup(b, epcsc.ProfileTransparent, pcsc.Transparent)
+	bb := setup(b, vpcd.ProfileTransparent, pcsc.Transparent)
 	d := nfc.NewST25DV(bb.tr)
 	ctx := context.Background()
 	if _, err := d.ReadBlocks(ctx, 0, 1); err != nil {

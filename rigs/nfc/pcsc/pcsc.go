@@ -1,5 +1,5 @@
 // Package pcsc is an nfc.Transport over a PC/SC contactless reader (USB
-// reader or the emulated vpcd reader of emulators/pcsc) through
+// reader or the emulated vpcd reader of emulators/vpcd) through
 // github.com/ebfe/scard. It lives in its own package because ebfe/scard is
 // cgo and needs libpcsclite-dev to build; rigs/nfc stays pure Go.
 //

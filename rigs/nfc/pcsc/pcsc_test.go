@@ -1,7 +1,7 @@
 package pcsc_test
 
 // These tests run the ST25DV driver through the real PC/SC stack: pcscd with
-// vpcd (fixtures/pcscd), the tag twin in the emulated reader (emulators/pcsc)
+// vpcd (fixtures/pcscd), the tag twin in the emulated reader (emulators/vpcd)
 // and this transport over ebfe/scard. Importing emulators/ is allowed in
 // _test.go files only.
 
@@ -14,8 +14,8 @@ import (
 
 	"github.com/ebfe/scard"
 
-	epcsc "github.com/tap2join/tap2join/emulators/pcsc"
 	"github.com/tap2join/tap2join/emulators/st25dv"
+	"github.com/tap2join/tap2join/emulators/vpcd"
 	"github.com/tap2join/tap2join/fixtures/pcscd"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/nfc/pcsc"
@@ -50,18 +50,18 @@ func waitPresence(t testing.TB, w <-chan pcsc.Presence, present bool) pcsc.Prese
 type bench struct {
 	d    *pcscd.Daemon
 	tag  *st25dv.Tag
-	card *epcsc.Card
+	card *vpcd.Card
 	tr   *pcsc.Transport
 	w    <-chan pcsc.Presence
 }
 
-func setup(t testing.TB, emu epcsc.Profile, prof pcsc.Profile) *bench {
+func setup(t testing.TB, emu vpcd.Profile, prof pcsc.Profile) *bench {
 	t.Helper()
 	d := pcscd.Require(t)
 	b := &bench{d: d}
 	b.tag = st25dv.New(st25dv.Config{})
 	b.tag.SetVCC(true)
-	b.card = epcsc.NewCard(b.tag, epcsc.WithProfile(emu))
+	b.card = vpcd.NewCard(b.tag, vpcd.WithProfile(emu))
 	tr, err := pcsc.Open(pcsc.Config{Reader: d.ReaderName(0), Profile: prof})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func (b *bench) tap(t testing.TB) {
 		t.Fatal(err)
 	}
 	p := waitPresence(t, b.w, true)
-	if !bytes.Equal(p.ATR, epcsc.ATR(0)) {
+	if !bytes.Equal(p.ATR, vpcd.ATR(0)) {
 		t.Fatalf("ATR % X", p.ATR)
 	}
 }
@@ -101,11 +101,11 @@ func (b *bench) lift(t testing.TB) {
 func TestDriverOverPCSC(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		emu  epcsc.Profile
+		emu  vpcd.Profile
 		prof pcsc.Profile
 	}{
-		{"transparent", epcsc.ProfileTransparent, ""}, // chosen from "Virtual PCD 00 00"
-		{"acr1552", epcsc.ProfileACR1552, pcsc.ACR1552},
+		{"transparent", vpcd.ProfileTransparent, ""}, // chosen from "Virtual PCD 00 00"
+		{"acr1552", vpcd.ProfileACR1552, pcsc.ACR1552},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
@@ -182,7 +182,7 @@ func TestDriverOverPCSC(t *testing.T) {
 
 func TestTransactionAndErrors(t *testing.T) {
 	ctx := t.Context()
-	b := setup(t, epcsc.ProfileTransparent, pcsc.Transparent)
+	b := setup(t, vpcd.ProfileTransparent, pcsc.Transparent)
 	d := nfc.NewST25DV(b.tr)
 	err := b.tr.Transaction(ctx, func(ctx context.Context) error {
 		if _, err := d.ReadBlocks(ctx, 0, 4); err != nil {
@@ -236,7 +236,7 @@ func TestProfileFor(t *testing.T) {
 			t.Errorf("ProfileFor(%q) = %s, want %s", name, got, want)
 		}
 	}
-	if pcsc.IsISO15693ATR(epcsc.ATR(0)) != true || pcsc.IsISO15693ATR([]byte{0x3B, 0x00}) {
+	if pcsc.IsISO15693ATR(vpcd.ATR(0)) != true || pcsc.IsISO15693ATR([]byte{0x3B, 0x00}) {
 		t.Error("IsISO15693ATR")
 	}
 }

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package pcsc
+package vpcd
 
 import "net"
 

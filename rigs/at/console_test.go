@@ -1,4 +1,4 @@
-package board_test
+package at_test
 
 import (
 	"context"
@@ -15,14 +15,14 @@ import (
 	"github.com/tap2join/tap2join/emulators/st25dv"
 	"github.com/tap2join/tap2join/emulators/stm32wl5"
 	"github.com/tap2join/tap2join/emulators/timing"
-	"github.com/tap2join/tap2join/rigs/board"
+	"github.com/tap2join/tap2join/rigs/at"
 )
 
 var uid = stm32wl5.UniqueIDFrom([3]byte{0x00, 0x80, 0xE1}, 0x15, 0x00000042)
 
 // twin starts the firmware twin with its console on a real pty and opens
 // the driver on the pty's stable path, through go.bug.st/serial.
-func twin(t *testing.T, so stm32wl5.SerialOptions, mod func(*stm32wl5.Config)) (*board.Serial, *stm32wl5.SerialPort, *stm32wl5.Board) {
+func twin(t *testing.T, so stm32wl5.SerialOptions, mod func(*stm32wl5.Config)) (*at.Serial, *stm32wl5.SerialPort, *stm32wl5.MCU) {
 	t.Helper()
 	clock := timing.NewClock(timing.Instant)
 	tag := st25dv.New(st25dv.Config{Clock: clock})
@@ -48,7 +48,7 @@ func twin(t *testing.T, so stm32wl5.SerialOptions, mod func(*stm32wl5.Config)) (
 	go func() { done <- b.Run(ctx) }()
 	octx, ocancel := context.WithTimeout(ctx, 5*time.Second)
 	defer ocancel()
-	con, err := board.Open(octx, board.Config{Port: sp.Path()})
+	con, err := at.Open(octx, at.Config{Port: sp.Path()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func twin(t *testing.T, so stm32wl5.SerialOptions, mod func(*stm32wl5.Config)) (
 	return con, sp, b
 }
 
-func ready(t *testing.T, con *board.Serial) {
+func ready(t *testing.T, con *at.Serial) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -92,31 +92,31 @@ func TestCommandsStatusesAndTranscript(t *testing.T) {
 		t.Fatalf("AT+VER=? → %q %v", lines, err)
 	}
 	lines, err = con.Command(ctx, "AT+DEUI=?")
-	if err != nil || len(lines) != 1 || lines[0] != board.FormatEUI(uid) {
+	if err != nil || len(lines) != 1 || lines[0] != at.FormatEUI(uid) {
 		t.Fatalf("AT+DEUI=? → %q %v", lines, err)
 	}
 	for _, c := range []struct {
 		cmd  string
 		want error
 	}{
-		{"AT+NOPE", board.ErrAT},
-		{"AT+DR=99", board.ErrParam},
-		{"AT+SEND=2:0:01", board.ErrNotJoined},
-		{"AT+CLASS=B", board.ErrNoClassB},
-		{"AT+APPKEY=?", board.ErrAT}, // key read-back is off in the provisioning firmware
+		{"AT+NOPE", at.ErrAT},
+		{"AT+DR=99", at.ErrParam},
+		{"AT+SEND=2:0:01", at.ErrNotJoined},
+		{"AT+CLASS=B", at.ErrNoClassB},
+		{"AT+APPKEY=?", at.ErrAT}, // key read-back is off in the provisioning firmware
 	} {
 		_, err := con.Command(ctx, c.cmd)
-		var ae *board.ATError
+		var ae *at.ATError
 		if !errors.Is(err, c.want) || !errors.As(err, &ae) || ae.Command != c.cmd {
 			t.Errorf("%s → %v, want %v", c.cmd, err, c.want)
 		}
 	}
 	_, err = con.Command(ctx, "AT+SEND=x")
-	var ae *board.ATError
-	if !errors.As(err, &ae) || ae.Status != board.StatusParamError || len(ae.Lines) != 1 {
+	var ae *at.ATError
+	if !errors.As(err, &ae) || ae.Status != at.StatusParamError || len(ae.Lines) != 1 {
 		t.Errorf("AT+SEND=x → %#v", err)
 	}
-	tr := board.FormatTranscript(con.Transcript())
+	tr := at.FormatTranscript(con.Transcript())
 	for _, want := range []string{"> AT+VER=?", "< APPLICATION_VERSION: V1.3.1", "< OK", "< AT_PARAM_ERROR", "# port "} {
 		if !strings.Contains(tr, want) {
 			t.Errorf("transcript lacks %q:\n%s", want, tr)
@@ -136,7 +136,7 @@ func TestKeysAreRedactedAndEventsArrive(t *testing.T) {
 		t.Fatalf("read-back firmware: %q %v", lines, err)
 	}
 	// The raw lines are the caller's; the transcript and errors show KCVs.
-	tr := board.FormatTranscript(con.Transcript())
+	tr := at.FormatTranscript(con.Transcript())
 	if strings.Contains(strings.ReplaceAll(tr, ":", ""), "00112233445566778899AABBCCDDEEFF") {
 		t.Fatalf("key in transcript:\n%s", tr)
 	}
@@ -174,7 +174,7 @@ func TestResetKeepsTheSTLinkPort(t *testing.T) {
 	if con.Reopens() != 0 || sp.TTY() != tty {
 		t.Fatalf("port changed: reopens %d tty %s→%s", con.Reopens(), tty, sp.TTY())
 	}
-	if !strings.Contains(board.FormatTranscript(con.Transcript()), "< "+board.BannerEnd) {
+	if !strings.Contains(at.FormatTranscript(con.Transcript()), "< "+at.BannerEnd) {
 		t.Fatal("banner not in transcript")
 	}
 }
@@ -185,7 +185,7 @@ func TestResetWithReenumerationReopensThePort(t *testing.T) {
 	tty := sp.TTY()
 	start := time.Now()
 	if _, err := con.Command(ctx, "ATZ"); err != nil {
-		t.Fatalf("%v\n%s", err, board.FormatTranscript(con.Transcript()))
+		t.Fatalf("%v\n%s", err, at.FormatTranscript(con.Transcript()))
 	}
 	if con.Reopens() != 1 || sp.Enumerations() != 2 {
 		t.Fatalf("reopens %d, enumerations %d", con.Reopens(), sp.Enumerations())
@@ -194,10 +194,10 @@ func TestResetWithReenumerationReopensThePort(t *testing.T) {
 		t.Fatalf("ATZ returned before the port came back")
 	}
 	lines, err := con.Command(ctx, "AT+DEUI=?")
-	if err != nil || lines[0] != board.FormatEUI(uid) {
+	if err != nil || lines[0] != at.FormatEUI(uid) {
 		t.Fatalf("after re-enumeration: %q %v (tty %s→%s)", lines, err, tty, sp.TTY())
 	}
-	tr := board.FormatTranscript(con.Transcript())
+	tr := at.FormatTranscript(con.Transcript())
 	if !strings.Contains(tr, "# port lost") {
 		t.Fatalf("transcript:\n%s", tr)
 	}
@@ -217,12 +217,12 @@ func TestCommandTimeoutWhenNobodyAnswers(t *testing.T) {
 	}
 	defer master.Close()
 	defer slave.Close()
-	con, err := board.Open(context.Background(), board.Config{Port: slave.Name(), CommandTimeout: 50 * time.Millisecond})
+	con, err := at.Open(context.Background(), at.Config{Port: slave.Name(), CommandTimeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer con.Close()
-	if _, err := con.Command(context.Background(), "AT"); !errors.Is(err, board.ErrTimeout) {
+	if _, err := con.Command(context.Background(), "AT"); !errors.Is(err, at.ErrTimeout) {
 		t.Fatalf("err %v", err)
 	}
 	// A status that arrives afterwards does not confuse the next command.
@@ -259,11 +259,11 @@ func TestFindUSBBySerialNumber(t *testing.T) {
 			{Name: "/dev/ttyACM3", IsUSB: true, VID: "0483", PID: "374E", SerialNumber: "0026003A3331510737363931"},
 		}, nil
 	}
-	p, err := board.FindUSB(list, "0026003a3331510737363931")
+	p, err := at.FindUSB(list, "0026003a3331510737363931")
 	if err != nil || p != "/dev/ttyACM3" {
 		t.Fatalf("%q %v", p, err)
 	}
-	if _, err := board.FindUSB(list, "nope"); err == nil {
+	if _, err := at.FindUSB(list, "nope"); err == nil {
 		t.Fatal("found a missing board")
 	}
 }
@@ -276,16 +276,16 @@ func TestParseEventAndRedact(t *testing.T) {
 		"+EVT:2:04:CAFE0102":                       {"DATA", "2:04:CAFE0102"},
 		"+EVT:NFC_PROVISIONED KCV=1A2B3C":          {"NFC_PROVISIONED", "KCV=1A2B3C"},
 	} {
-		ev, ok := board.ParseEvent(line, time.Time{})
+		ev, ok := at.ParseEvent(line, time.Time{})
 		if !ok || ev.Name != want[0] || ev.Args != want[1] {
 			t.Errorf("%s → %+v", line, ev)
 		}
 	}
-	got := board.Redact("AT+APPKEY=2B:7E:15:16:28:AE:D2:A6:AB:F7:15:88:09:CF:4F:3C and 2b7e151628aed2a6abf7158809cf4f3c")
+	got := at.Redact("AT+APPKEY=2B:7E:15:16:28:AE:D2:A6:AB:F7:15:88:09:CF:4F:3C and 2b7e151628aed2a6abf7158809cf4f3c")
 	if strings.Contains(strings.ToLower(got), "2b7e") || strings.Count(got, "KCV") != 2 {
 		t.Fatalf("redacted %q", got)
 	}
-	if board.Redact("AT+DEUI=00:80:E1:15:00:00:00:42") != "AT+DEUI=00:80:E1:15:00:00:00:42" {
+	if at.Redact("AT+DEUI=00:80:E1:15:00:00:00:42") != "AT+DEUI=00:80:E1:15:00:00:00:42" {
 		t.Fatal("an EUI was redacted")
 	}
 }

@@ -180,8 +180,8 @@ type Event struct {
 	Time   time.Time
 }
 
-// Board is one emulated board.
-type Board struct {
+// MCU is one emulated board.
+type MCU struct {
 	cfg    Config
 	devEUI [8]byte
 	tag    *tagDriver
@@ -223,7 +223,7 @@ const (
 )
 
 // New creates a board and loads its NVM; nothing runs until Run.
-func New(cfg Config) (*Board, error) {
+func New(cfg Config) (*MCU, error) {
 	if cfg.I2C == nil {
 		return nil, errors.New("stm32wl5: Config.I2C is nil")
 	}
@@ -265,7 +265,7 @@ func New(cfg Config) (*Board, error) {
 		return nil, err
 	}
 	n.killAt = cfg.Faults.NVMKillAtStep
-	b := &Board{
+	b := &MCU{
 		cfg:    cfg,
 		devEUI: cfg.UniqueID,
 		tag:    &tagDriver{i2c: cfg.I2C, clock: cfg.Clock, ackPollLimit: 100 * time.Millisecond},
@@ -283,7 +283,7 @@ func New(cfg Config) (*Board, error) {
 
 // DevEUI returns the board's DevEUI, MSB first: the chip's unique id unless
 // AT+DEUI set another one.
-func (b *Board) DevEUI() [8]byte {
+func (b *MCU) DevEUI() [8]byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.devEUI
@@ -292,7 +292,7 @@ func (b *Board) DevEUI() [8]byte {
 // effectiveDevEUI: a zero DevEUI in the context means "derive from the MCU"
 // (se-identity.h LORAWAN_DEVICE_EUI all zero → GetUniqueId; reference
 // stm32wl-at.md §2.1–2.2).
-func (b *Board) effectiveDevEUI(r record) [8]byte {
+func (b *MCU) effectiveDevEUI(r record) [8]byte {
 	if r.devEUI != ([8]byte{}) {
 		return r.devEUI
 	}
@@ -301,17 +301,17 @@ func (b *Board) effectiveDevEUI(r record) [8]byte {
 
 // Events returns the board's event stream (buffered; events are dropped, and
 // logged, if nobody reads 1024 of them).
-func (b *Board) Events() <-chan Event { return b.events }
+func (b *MCU) Events() <-chan Event { return b.events }
 
 // Log returns the device log ring, oldest first — what GET_LOG reads out.
-func (b *Board) Log() []string {
+func (b *MCU) Log() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.log...)
 }
 
 // logf appends to the log ring. Callers must never pass key material.
-func (b *Board) logf(format string, a ...any) {
+func (b *MCU) logf(format string, a ...any) {
 	line := fmt.Sprintf("[%10.3f] ", b.cfg.Clock.Modeled().Seconds()) + fmt.Sprintf(format, a...)
 	b.mu.Lock()
 	b.log = append(b.log, line)
@@ -322,7 +322,7 @@ func (b *Board) logf(format string, a ...any) {
 	b.cfg.Logf("stm32wl5 %X: %s", b.cfg.UniqueID, line)
 }
 
-func (b *Board) emit(k EventKind, format string, a ...any) {
+func (b *MCU) emit(k EventKind, format string, a ...any) {
 	e := Event{Kind: k, Detail: fmt.Sprintf(format, a...), Time: time.Now()}
 	b.logf("%s %s", k, e.Detail)
 	select {
@@ -333,7 +333,7 @@ func (b *Board) emit(k EventKind, format string, a ...any) {
 }
 
 // save persists a modified copy of the record. Callers hold b.mu.
-func (b *Board) saveLocked(r record) error {
+func (b *MCU) saveLocked(r record) error {
 	stored, err := b.nvm.save(r)
 	if err != nil {
 		if errors.Is(err, ErrPowerLoss) {
@@ -349,7 +349,7 @@ func (b *Board) saveLocked(r record) error {
 // storeCountersLocked persists a record change that only the MAC makes
 // (DevNonce, JoinNonce, session, frame counter): at once in the tap2join
 // firmware, in RAM until AT+CS with StockContextPersistence. Callers hold b.mu.
-func (b *Board) storeCountersLocked(r record) error {
+func (b *MCU) storeCountersLocked(r record) error {
 	if b.cfg.StockContextPersistence {
 		b.rec = r
 		b.ctxDirty = true
@@ -358,7 +358,7 @@ func (b *Board) storeCountersLocked(r record) error {
 	return b.saveLocked(r)
 }
 
-func (b *Board) isDead() error {
+func (b *MCU) isDead() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.dead
@@ -379,7 +379,7 @@ var errReset = errors.New("stm32wl5: MCU reset")
 // the board dies (ErrPowerLoss, or a boot failure). An MCU reset (ATZ,
 // AT+RFS) reboots the firmware within Run: the RAM state is lost, the
 // context is read again from NVM.
-func (b *Board) Run(ctx context.Context) error {
+func (b *MCU) Run(ctx context.Context) error {
 	for {
 		kind, err := b.runOnce(ctx)
 		if !errors.Is(err, errReset) {
@@ -392,7 +392,7 @@ func (b *Board) Run(ctx context.Context) error {
 }
 
 // reload is the RAM side of a reset: everything not in NVM is lost.
-func (b *Board) reload(kind resetKind) error {
+func (b *MCU) reload(kind resetKind) error {
 	b.mu.Lock()
 	if kind == resetFactory {
 		if err := b.nvm.erase(); err != nil {
@@ -414,7 +414,7 @@ func (b *Board) reload(kind resetKind) error {
 }
 
 // requestReset asks the running firmware to reset (from the AT shell).
-func (b *Board) requestReset(k resetKind) {
+func (b *MCU) requestReset(k resetKind) {
 	b.mu.Lock()
 	b.booted = false // the UART is dead until the next boot's banner
 	b.mu.Unlock()
@@ -424,7 +424,7 @@ func (b *Board) requestReset(k resetKind) {
 	}
 }
 
-func (b *Board) runOnce(parent context.Context) (resetKind, error) {
+func (b *MCU) runOnce(parent context.Context) (resetKind, error) {
 	ctx, cancel := context.WithCancel(parent)
 	defer func() {
 		cancel()
@@ -484,7 +484,7 @@ func (b *Board) runOnce(parent context.Context) (resetKind, error) {
 	}
 }
 
-func (b *Board) boot(ctx context.Context) error {
+func (b *MCU) boot(ctx context.Context) error {
 	b.mu.Lock()
 	if b.cfg.Wrapped {
 		if !b.rec.hasKeyPair {
@@ -543,7 +543,7 @@ func (b *Board) boot(ctx context.Context) error {
 	return nil
 }
 
-func (b *Board) writeNDEF(ctx context.Context) error {
+func (b *MCU) writeNDEF(ctx context.Context) error {
 	b.mu.Lock()
 	img, err := ndefIdentity(b.devEUI, b.rec.joinEUI, b.cfg.Firmware, b.rec.state)
 	b.mu.Unlock()
@@ -559,7 +559,7 @@ func (b *Board) writeNDEF(ctx context.Context) error {
 }
 
 // service handles one wake-up: a pending RF message, then a due NDEF refresh.
-func (b *Board) service(ctx context.Context) error {
+func (b *MCU) service(ctx context.Context) error {
 	ctrl, err := b.tag.mbCtrl(ctx)
 	if err != nil {
 		return fmt.Errorf("stm32wl5: read MB_CTRL_Dyn: %w", err)
@@ -604,7 +604,7 @@ func (b *Board) service(ctx context.Context) error {
 // refreshNDEF rewrites the NDEF identity: the mailbox must be off for user
 // EEPROM writes (DS §5.1.2), so MB_EN 0 → write → 1. A phone writing in
 // between gets an RF error and retries.
-func (b *Board) refreshNDEF(ctx context.Context) error {
+func (b *MCU) refreshNDEF(ctx context.Context) error {
 	b.mu.Lock()
 	b.ndefDirty = false
 	b.mu.Unlock()
@@ -623,7 +623,7 @@ func (b *Board) refreshNDEF(ctx context.Context) error {
 	return werr
 }
 
-func (b *Board) markNDEFDirty() {
+func (b *MCU) markNDEFDirty() {
 	b.mu.Lock()
 	b.ndefDirty = true
 	b.mu.Unlock()
@@ -634,6 +634,6 @@ func (b *Board) markNDEFDirty() {
 }
 
 // logText is the log ring as GET_LOG serves it.
-func (b *Board) logText() []byte {
+func (b *MCU) logText() []byte {
 	return []byte(strings.Join(b.Log(), "\n"))
 }

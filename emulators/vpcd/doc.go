@@ -1,4 +1,4 @@
-// Package pcsc is a virtual contactless PC/SC reader with an ISO 15693 card
+// Package vpcd is a virtual contactless PC/SC reader with an ISO 15693 card
 // in it, plugged into a real pcsc-lite daemon through the vsmartcard "vpcd"
 // driver. The card's RF side is any RFTag — in practice the ST25DV64KC twin
 // (emulators/st25dv) — so an application using the real PC/SC stack
@@ -29,4 +29,4 @@
 // of a millisecond (§4.5).
 //
 // This is a library package: it never imports rigs/ or suites/.
-package pcsc
+package vpcd

@@ -1,4 +1,4 @@
-package pcsc_test
+package vpcd_test
 
 import (
 	"bytes"
@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tap2join/tap2join/emulators/pcsc"
 	"github.com/tap2join/tap2join/emulators/st25dv"
+	"github.com/tap2join/tap2join/emulators/vpcd"
 )
 
 // hx parses "FF CA 00 00 00" into bytes.
@@ -34,7 +34,7 @@ func newTag() *st25dv.Tag {
 // exchange is one pinned APDU and its expected answer.
 type exchange struct{ cmd, resp string }
 
-func run(t *testing.T, c *pcsc.Card, steps []exchange) {
+func run(t *testing.T, c *vpcd.Card, steps []exchange) {
 	t.Helper()
 	for _, s := range steps {
 		got := c.Transmit(t.Context(), hx(s.cmd))
@@ -52,7 +52,7 @@ func TestATR(t *testing.T) {
 		{0x0000, "3B 8F 80 01 80 4F 0C A0 00 00 03 06 0B 00 00 00 00 00 00 63"},
 		{0x0013, "3B 8F 80 01 80 4F 0C A0 00 00 03 06 0B 00 13 00 00 00 00 70"}, // pcsc-tools "ST M24LR04E"
 	} {
-		if got := pcsc.ATR(tc.name); !bytes.Equal(got, hx(tc.want)) {
+		if got := vpcd.ATR(tc.name); !bytes.Equal(got, hx(tc.want)) {
 			t.Errorf("ATR(%04X) = % X, want %s", tc.name, got, tc.want)
 		}
 	}
@@ -61,7 +61,7 @@ func TestATR(t *testing.T) {
 func TestGetDataAndBinary(t *testing.T) {
 	tag := newTag()
 	tag.FieldOn()
-	c := pcsc.NewCard(tag)
+	c := vpcd.NewCard(tag)
 	run(t, c, []exchange{
 		{"FF CA 00 00 00", "01 00 00 00 00 51 02 E0 90 00"}, // UID LSB first
 		{"FF CA 00 00", "01 00 00 00 00 51 02 E0 90 00"},    // no Le
@@ -86,7 +86,7 @@ func TestGetDataAndBinary(t *testing.T) {
 	if got := c.Transmit(t.Context(), hx("FF B0 00 00 00")); len(got) != 258 || !bytes.Equal(got[256:], hx("90 00")) {
 		t.Fatalf("Le 00 read: %d bytes % X", len(got), got[len(got)-2:])
 	}
-	mo := pcsc.NewCard(tag, pcsc.WithUIDOrder(pcsc.MSBFirst))
+	mo := vpcd.NewCard(tag, vpcd.WithUIDOrder(vpcd.MSBFirst))
 	run(t, mo, []exchange{{"FF CA 00 00 00", "E0 02 51 00 00 00 00 01 90 00"}})
 }
 
@@ -95,7 +95,7 @@ func TestGetDataAndBinary(t *testing.T) {
 func TestTransparentSession(t *testing.T) {
 	tag := newTag()
 	tag.FieldOn()
-	c := pcsc.NewCard(tag)
+	c := vpcd.NewCard(tag)
 	run(t, c, []exchange{
 		// Before a session: exchange and switch are refused (first DO, 69 86).
 		{"FF C2 00 01 04 95 02 02 2B 00", "C0 03 01 69 86 90 00"},
@@ -140,7 +140,7 @@ func TestTransparentSession(t *testing.T) {
 func TestACR1552PassThrough(t *testing.T) {
 	tag := newTag()
 	tag.FieldOn()
-	c := pcsc.NewCard(tag, pcsc.WithProfile(pcsc.ProfileACR1552))
+	c := vpcd.NewCard(tag, vpcd.WithProfile(vpcd.ProfileACR1552))
 	run(t, c, []exchange{
 		{"FF FB 00 00 02 20 00", "00 00 00 00 90 00"},                      // Read Single Block 0: data only
 		{"FF FB 00 00 03 AD 02 0D", "00 90 00"},                            // MB_CTRL_Dyn
@@ -152,11 +152,11 @@ func TestACR1552PassThrough(t *testing.T) {
 		{"FF C2 00 00 02 81 00 00", "C0 03 00 90 00 90 00"}, // the ACR1552 does FF C2 as well
 	})
 	for _, s := range []string{"transparent", "ACR1552", "acr1552u"} {
-		if _, err := pcsc.ParseProfile(s); err != nil {
+		if _, err := vpcd.ParseProfile(s); err != nil {
 			t.Error(err)
 		}
 	}
-	if _, err := pcsc.ParseProfile("omnikey"); err == nil {
+	if _, err := vpcd.ParseProfile("omnikey"); err == nil {
 		t.Error("unknown profile accepted")
 	}
 }
@@ -183,7 +183,7 @@ func TestAPDUParse(t *testing.T) {
 		{in: "FF D6 00 00 00 00", err: true},
 		{in: "FF D6 00 00 00 00 00 AA", err: true},
 	} {
-		a, err := pcsc.ParseAPDU(hx(tc.in))
+		a, err := vpcd.ParseAPDU(hx(tc.in))
 		if tc.err {
 			if err == nil {
 				t.Errorf("%s: no error", tc.in)
@@ -223,7 +223,7 @@ func (f *fakeVPCD) accept(t *testing.T) {
 		return
 	}
 	f.conn = c
-	f.send(t, []byte{pcsc.CtrlGetATR})
+	f.send(t, []byte{vpcd.CtrlGetATR})
 }
 
 func (f *fakeVPCD) send(t *testing.T, msg []byte) {
@@ -242,7 +242,7 @@ func (f *fakeVPCD) send(t *testing.T, msg []byte) {
 func (f *fakeVPCD) recv(t *testing.T) []byte {
 	t.Helper()
 	_ = f.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, err := pcsc.ReadFrame(f.conn, nil)
+	b, err := vpcd.ReadFrame(f.conn, nil)
 	if err != nil {
 		t.Fatalf("vpcd side: %v", err)
 	}
@@ -251,18 +251,18 @@ func (f *fakeVPCD) recv(t *testing.T) []byte {
 
 func TestOverVPCDSocket(t *testing.T) {
 	tag := newTag()
-	c := pcsc.NewCard(tag)
+	c := vpcd.NewCard(tag)
 	v := newFakeVPCD(t)
 	go v.accept(t)
 	if err := c.Insert(t.Context(), v.ln.Addr().String()); err != nil {
 		t.Fatal(err)
 	}
-	if got := v.recv(t); !bytes.Equal(got, pcsc.ATR(0)) {
+	if got := v.recv(t); !bytes.Equal(got, vpcd.ATR(0)) {
 		t.Fatalf("ATR % X", got)
 	}
 	// Power on, a control byte vpcd never sends, an empty message: no answer
 	// to any of them; the next APDU still gets its own answer.
-	v.send(t, []byte{pcsc.CtrlPowerOn})
+	v.send(t, []byte{vpcd.CtrlPowerOn})
 	v.send(t, []byte{0x07})
 	v.send(t, []byte{})
 	v.send(t, hx("FF CA 00 00 00"))
@@ -273,12 +273,12 @@ func TestOverVPCDSocket(t *testing.T) {
 	if got := v.recv(t); !bytes.Equal(got, hx("67 00")) {
 		t.Fatalf("garbage: % X", got)
 	}
-	v.send(t, []byte{pcsc.CtrlPowerOff})
-	v.send(t, []byte{pcsc.CtrlGetATR}) // answered while powered off, too
-	if got := v.recv(t); !bytes.Equal(got, pcsc.ATR(0)) {
+	v.send(t, []byte{vpcd.CtrlPowerOff})
+	v.send(t, []byte{vpcd.CtrlGetATR}) // answered while powered off, too
+	if got := v.recv(t); !bytes.Equal(got, vpcd.ATR(0)) {
 		t.Fatalf("ATR after power off % X", got)
 	}
-	if err := c.Insert(t.Context(), v.ln.Addr().String()); !errors.Is(err, pcsc.ErrInserted) {
+	if err := c.Insert(t.Context(), v.ln.Addr().String()); !errors.Is(err, vpcd.ErrInserted) {
 		t.Fatalf("second insert: %v", err)
 	}
 	if c.APDUs() != 2 {
@@ -302,7 +302,7 @@ func TestOverVPCDSocket(t *testing.T) {
 
 func TestVPCDDropsTheCard(t *testing.T) {
 	tag := newTag()
-	c := pcsc.NewCard(tag)
+	c := vpcd.NewCard(tag)
 	v := newFakeVPCD(t)
 	go v.accept(t)
 	if err := c.Insert(t.Context(), v.ln.Addr().String()); err != nil {
@@ -330,7 +330,7 @@ func TestVPCDDropsTheCard(t *testing.T) {
 }
 
 func TestInsertFailures(t *testing.T) {
-	c := pcsc.NewCard(newTag())
+	c := vpcd.NewCard(newTag())
 	// Nobody listening.
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
@@ -342,7 +342,7 @@ func TestInsertFailures(t *testing.T) {
 	v := newFakeVPCD(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	if err := c.Insert(ctx, v.ln.Addr().String()); !errors.Is(err, pcsc.ErrNotAccepted) {
+	if err := c.Insert(ctx, v.ln.Addr().String()); !errors.Is(err, vpcd.ErrNotAccepted) {
 		t.Fatalf("silent vpcd: %v", err)
 	}
 	if c.Done() != nil {

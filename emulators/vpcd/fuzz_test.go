@@ -1,10 +1,10 @@
-package pcsc_test
+package vpcd_test
 
 import (
 	"bytes"
 	"testing"
 
-	"github.com/tap2join/tap2join/emulators/pcsc"
+	"github.com/tap2join/tap2join/emulators/vpcd"
 )
 
 // FuzzAPDU feeds arbitrary command APDUs to the virtual reader (both
@@ -25,26 +25,26 @@ func FuzzAPDU(f *testing.F) {
 	f.Fuzz(func(t *testing.T, apdu []byte, acr bool) {
 		tag := newTag()
 		tag.FieldOn()
-		p := pcsc.ProfileTransparent
+		p := vpcd.ProfileTransparent
 		if acr {
-			p = pcsc.ProfileACR1552
+			p = vpcd.ProfileACR1552
 		}
-		c := pcsc.NewCard(tag, pcsc.WithProfile(p))
+		c := vpcd.NewCard(tag, vpcd.WithProfile(p))
 		// Open a session first so exchanges reach the tag.
 		c.Transmit(t.Context(), hx("FF C2 00 00 02 81 00 00"))
 		resp := c.Transmit(t.Context(), apdu)
 		if len(resp) < 2 {
 			t.Fatalf("answer % X without SW", resp)
 		}
-		if a, err := pcsc.ParseAPDU(apdu); err == nil && len(a.Data) > len(apdu) {
+		if a, err := vpcd.ParseAPDU(apdu); err == nil && len(a.Data) > len(apdu) {
 			t.Fatal("data longer than the APDU")
 		}
-		if dos, err := pcsc.ParseTLVs(apdu); err == nil {
+		if dos, err := vpcd.ParseTLVs(apdu); err == nil {
 			var re []byte
 			for _, d := range dos {
-				re = pcsc.AppendTLV(re, d.Tag, d.Value)
+				re = vpcd.AppendTLV(re, d.Tag, d.Value)
 			}
-			if dos2, err := pcsc.ParseTLVs(re); err != nil || len(dos2) != len(dos) {
+			if dos2, err := vpcd.ParseTLVs(re); err != nil || len(dos2) != len(dos) {
 				t.Fatalf("TLV re-encoding does not parse back: %v", err)
 			}
 		}
@@ -62,12 +62,12 @@ func FuzzVPCDFraming(f *testing.F) {
 		var again []byte
 		for {
 			before := r.Len()
-			msg, err := pcsc.ReadFrame(r, nil)
+			msg, err := vpcd.ReadFrame(r, nil)
 			if err != nil {
 				break
 			}
 			var e error
-			again, e = pcsc.AppendFrame(again, msg)
+			again, e = vpcd.AppendFrame(again, msg)
 			if e != nil {
 				t.Fatal(e)
 			}

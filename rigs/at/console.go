@@ -1,4 +1,4 @@
-// Package board drives the serial AT console of an STM32WL5 board running
+// Package at drives the serial AT console of an STM32WL5 board running
 // ST's LoRaWAN_AT_Slave command set (STM32CubeWL v1.3.1; reference
 // shared/reference/stm32wl-at.md §1) or the tap2join firmware built on it —
 // a real NUCLEO-WL55JC on /dev/ttyACM*, or the firmware twin's pty
@@ -25,7 +25,7 @@
 // replaces anything shaped like a 16-byte key with its key check value.
 // Command returns the raw lines (a security check must see what the board
 // printed) — callers must not log them.
-package board
+package at
 
 import (
 	"context"

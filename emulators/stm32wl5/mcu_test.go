@@ -27,7 +27,7 @@ type rig struct {
 	tag   *fakeTag
 	air   *radio.Air
 	clock *timing.Clock
-	board *Board
+	board *MCU
 	phone phone
 	done  chan error
 	stop  context.CancelFunc
@@ -304,7 +304,7 @@ func TestPowerLossDuringProvisionKeepsOldState(t *testing.T) {
 	for k := 1; k <= SaveSteps; k++ {
 		path := filepath.Join(t.TempDir(), "nvm.bin")
 		n, _, _, _ := openNVM(path)
-		old := record{state: provproto.StateJoined, joinEUI: [8]byte{9, 9, 9, 9, 9, 9, 9, 9}, appKey: oldKey, devNonce: 7, joinNonce: 3, devAddr: [4]byte{1, 2, 3, 4}}
+		old := record{state: provproto.StateJoined, joinEUI: [8]byte{9, 9, 9, 9, 9, 9, 9, 9}, rootKey: oldKey, devNonce: 7, joinNonce: 3, devAddr: [4]byte{1, 2, 3, 4}}
 		if _, err := n.save(old); err != nil {
 			t.Fatal(err)
 		}
@@ -336,11 +336,11 @@ func TestPowerLossDuringProvisionKeepsOldState(t *testing.T) {
 		switch {
 		case !found:
 			t.Fatalf("k=%d: no record", k)
-		case rec.state == provproto.StateJoined && rec.appKey == oldKey && rec.devAddr == old.devAddr && rec.devNonce == 7:
+		case rec.state == provproto.StateJoined && rec.rootKey == oldKey && rec.devAddr == old.devAddr && rec.devNonce == 7:
 			if k >= commitSteps {
 				t.Errorf("k=%d: completed write lost", k)
 			}
-		case rec.state == provproto.StateProvisioned && rec.appKey == newKey && rec.devAddr == [4]byte{} && rec.devNonce == 7:
+		case rec.state == provproto.StateProvisioned && rec.rootKey == newKey && rec.devAddr == [4]byte{} && rec.devNonce == 7:
 			if k < commitSteps {
 				t.Errorf("k=%d: torn write valid", k)
 			}
