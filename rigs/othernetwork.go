@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/brocaar/lorawan"
 
@@ -44,13 +43,14 @@ type OtherNetworkConfig struct {
 	JoinEUI   provproto.EUI64 // the JoinEUI its backend gives devices
 }
 
+// otherNetworks starts second networks on the rig's emulated air
+// (OtherNetworks); the rig offers it when it has emulated gateways.
+type otherNetworks struct{ r *Rig }
+
 // StartOtherNetwork brings a second network up beside the rig's, on the same
-// emulated air. It needs an emulated air (ErrNotEmulated otherwise); it stops
-// at Close.
-func (r *Rig) StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*OtherNetwork, error) {
-	if r.air == nil || len(r.gateways) == 0 {
-		return nil, fmt.Errorf("other network: %w", ErrNotEmulated)
-	}
+// emulated air; it stops at Close.
+func (o otherNetworks) StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*OtherNetwork, error) {
+	r := o.r
 	gwID := hex.EncodeToString(c.GatewayID[:])
 	for _, g := range r.gateways {
 		if g.cfg.ID == c.GatewayID {
@@ -61,7 +61,7 @@ func (r *Rig) StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*Oth
 	var gw atomic.Pointer[gateway.Gateway] // set once the server it serves is up
 	cfg := chirpstack.Config{Region: f.Network.Region, NetID: c.NetID}
 	if r.Clock.Mode() == timing.Instant {
-		cfg.DeduplicationDelay = 5 * time.Millisecond // as the rig's own (rig.go)
+		cfg.DeduplicationDelay = loopbackDeduplication // as the rig's own (network.go)
 	}
 	cfg.Unanswered = func(id string, rxContext []byte) {
 		if g := gw.Load(); g != nil && strings.EqualFold(id, gwID) {
@@ -73,14 +73,13 @@ func (r *Rig) StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*Oth
 		return nil, fmt.Errorf("other network: %w", err)
 	}
 	r.closers = append(r.closers, cs.Close)
-	on := &OtherNetwork{NetID: c.NetID, JoinEUI: c.JoinEUI,
-		NetworkInfo: NetworkInfo{API: cs.APIAddr(), Token: cs.APIToken(), MQTT: cs.MQTTURL()}}
-	client, tenant, app, profile, err := r.dialNetwork(ctx, on.NetworkInfo, lns.Profile{})
+	on := &OtherNetwork{NetID: c.NetID, JoinEUI: c.JoinEUI}
+	net, err := r.dialNetwork(ctx, NetworkInfo{API: cs.APIAddr(), Token: cs.APIToken(), MQTT: cs.MQTTURL()}, lns.Profile{})
 	if err != nil {
 		return nil, fmt.Errorf("other network: %w", err)
 	}
-	on.Network, on.ApplicationID = client, app
-	if err := client.EnsureGateway(ctx, tenant, gwID); err != nil {
+	on.Network, on.NetworkInfo, on.ApplicationID = net.client, net.info, net.app
+	if err := net.client.EnsureGateway(ctx, net.tenant, gwID); err != nil {
 		return nil, fmt.Errorf("other network: %w", err)
 	}
 	g, err := gateway.Start(r.runCtx, gateway.Config{ID: c.GatewayID, MQTTURL: on.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air,
@@ -90,7 +89,7 @@ func (r *Rig) StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*Oth
 	}
 	gw.Store(g)
 	r.closers = append(r.closers, g.Close)
-	_, backend, err := r.startBackend(ctx, client, on.ApplicationID, profile, on.NetworkInfo.MQTT, c.JoinEUI, r.log.With("network", c.NetID.String()))
+	_, backend, err := r.startBackend(ctx, net, c.JoinEUI, r.log.With("network", c.NetID.String()))
 	if err != nil {
 		return nil, fmt.Errorf("other network: provisioning backend: %w", err)
 	}

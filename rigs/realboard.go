@@ -33,7 +33,7 @@ func (r *Rig) upRealBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po
 			return nil, err
 		}
 	}
-	b := &Board{Name: bs.Name, Console: at.None()}
+	b := &Board{Name: bs.Name, Console: at.None(), lacks: realBoardLacks}
 	if bs.Serial.Port != "" || bs.Serial.USBSerial != "" {
 		con, err := r.openConsole(ctx, at.Config{Port: bs.Serial.Port, USBSerial: bs.Serial.USBSerial})
 		if err != nil {
@@ -53,7 +53,7 @@ func (r *Rig) upRealBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po
 	r.closers = append(r.closers, tr.Close)
 	b.transport = tr
 	b.Tag = nfc.NewST25DV(tr)
-	b.Phone = phone.New(phone.NFCTag(b.Tag), backendAdapter{r.Backend}, po)
+	b.Phone = r.newPhone(b.Tag, po)
 	lg.Info("real board connected", "board", bs.Name, "reader", b.Reader(), "serial", bs.Serial.Port+bs.Serial.USBSerial)
 	return b, nil
 }
@@ -80,9 +80,7 @@ func (r *Rig) takeLease(ctx context.Context, bs BoardSpec, lg *slog.Logger) erro
 		defer r.wg.Done()
 		select {
 		case <-l.Lost():
-			r.errMu.Lock()
-			r.bgErrs = append(r.bgErrs, fmt.Errorf("board %s: %w", bs.Name, l.Err()))
-			r.errMu.Unlock()
+			r.backgroundError(fmt.Errorf("board %s: %w", bs.Name, l.Err()))
 		case <-r.runCtx.Done():
 		}
 	}()

@@ -11,7 +11,7 @@ import (
 	"github.com/tap2join/tap2join/rigs/nfc"
 )
 
-// vpcdReader matches the reader names of vpcd's two slots (pcsc-iso15693.md §4.1).
+// vpcdReader matches the reader names of vpcd's two slots (vsmartcard vpcd: "Virtual PCD 00 00" and "… 00 01").
 var vpcdReader = regexp.MustCompile(`^Virtual PCD 00 0([01])$`)
 
 // validPCSC checks nfc.transport pcsc: an emulated board's tag is a card in a

@@ -1,11 +1,3 @@
-// Package rigs describes a test bench in a rig file (YAML) and brings it up:
-// which boards are on the bench, real or emulated, how the phone reaches their
-// tags (an NFC transport), which network server checks the joins, and whether
-// emulated parts run on instant or realistic time.
-//
-// A suite asks for "the rig" and gets drivers (rigs/nfc, rigs/phone, fixtures/lns)
-// that are the same whatever the file says; only this package knows whether a
-// board is an emulator or hardware.
 package rigs
 
 import (
@@ -28,7 +20,8 @@ type File struct {
 	Gateways     []Gateway    `yaml:"gateways"`
 	Boards       []BoardSpec  `yaml:"boards"`
 
-	// gaps are settings valid in the file that Up cannot drive yet (lab.go).
+	// gaps are settings valid in the file that Up cannot drive yet
+	// (rigfile_hardware.go).
 	gaps []string
 	// Path is where the file was read from (not part of the YAML).
 	Path string `yaml:"-"`
@@ -72,7 +65,8 @@ type Provisioning struct {
 type Gateway struct {
 	ID       string `yaml:"id"`       // 16 hex digits
 	Emulated bool   `yaml:"emulated"` // an emulated gateway on the emulated air
-	// Hardware describes a real gateway (lab.go; registered with the network server, nothing started for it).
+	// Hardware describes a real gateway (rigfile_hardware.go; registered
+	// with the network server, nothing started for it).
 	Hardware *GatewayHardware `yaml:"hardware"`
 }
 
@@ -83,10 +77,11 @@ type BoardSpec struct {
 	// UniqueID is the MCU's 64-bit unique id (16 hex digits) of an emulated board.
 	UniqueID string `yaml:"unique_id"`
 	NFC      NFC    `yaml:"nfc"`
-	Serial   Serial `yaml:"serial"` // AT console (console.go)
+	Serial   Serial `yaml:"serial"` // AT console
 	Faults   Faults `yaml:"faults"`
 	// Hardware is a real board's bench wiring and Lease its exclusive lease
-	// (lab.go; Up takes the lease and checks firmware.version, real.go).
+	// (rigfile_hardware.go; Up takes the lease and checks firmware.version,
+	// realboard.go).
 	Hardware *Hardware  `yaml:"hardware"`
 	Lease    *LeaseSpec `yaml:"lease"`
 	// NVM is a file holding an emulated board's flash (its NVM context), so
@@ -102,7 +97,9 @@ type NFC struct {
 	Profile   string `yaml:"profile"`   // pcsc: transparent | acr1552 ("" = from the reader name)
 }
 
-// Faults injects firmware faults into an emulated board.
+// Faults injects firmware faults into an emulated board: the firmware twin
+// misbehaves as told. A real board runs the firmware it was flashed with, so
+// the rig file may not ask faults of it (BoardSpec.FirmwareFaults says why).
 type Faults struct {
 	// StoreCorruptKey: the firmware acknowledges the key it received but
 	// stores a corrupted one, so the device cannot join.
@@ -115,6 +112,31 @@ type Faults struct {
 	// (ErrPowerLoss in BackgroundErrors). Use with nvm: to power it up again
 	// in a new rig.
 	NVMKillAtStep int `yaml:"nvm_kill_at_step"`
+}
+
+// Serial says where a board's AT console is (rig file `serial:`).
+//
+//	serial:
+//	  port: /dev/ttyACM0          # a real board: device path or /dev/serial/by-id link
+//	  usb_serial: 0026003A3331…   # or find it by USB serial number (survives re-enumeration)
+//	  reenumerate_on_reset: false # emulated board: its pty vanishes and returns on ATZ/AT+RFS
+//
+// An emulated board always gets a console: a pty the rig creates (port and
+// usb_serial must then be empty).
+type Serial struct {
+	Port               string `yaml:"port"`
+	USBSerial          string `yaml:"usb_serial"`
+	ReenumerateOnReset bool   `yaml:"reenumerate_on_reset"`
+}
+
+func (s Serial) validate(emulated bool) error {
+	switch {
+	case emulated && (s.Port != "" || s.USBSerial != ""):
+		return errors.New("serial.port/usb_serial: an emulated board's console is a pty the rig creates")
+	case !emulated && s.ReenumerateOnReset:
+		return errors.New("serial.reenumerate_on_reset: only for emulated boards")
+	}
+	return nil
 }
 
 var hex16 = regexp.MustCompile(`^[0-9A-Fa-f]{16}$`)
@@ -136,7 +158,7 @@ func Load(path string) (*File, error) {
 // Parse parses and validates rig YAML, filling defaults. A file that is
 // valid but asks for what Up cannot drive yet (a real gateway behind the
 // containers network) fails with a *NotSupportedError; Validate accepts it
-// (lab.go).
+// (rigfile_hardware.go).
 func Parse(raw []byte) (*File, error) {
 	f, err := parse(raw)
 	if err != nil {
@@ -255,8 +277,13 @@ func (f *File) validate() error {
 		if err := b.Serial.validate(b.Emulated); err != nil {
 			bad("%s: %v", where, err)
 		}
-		if !b.Emulated && (b.NVM != "" || b.Faults.NVMKillAtStep != 0) {
-			bad("%s: nvm and faults.nvm_kill_at_step are for emulated boards", where)
+		if !b.Emulated && b.NVM != "" {
+			bad("%s: nvm is for emulated boards (a real board keeps its key in its own flash)", where)
+		}
+		if b.Faults != (Faults{}) {
+			if err := b.FirmwareFaults(); err != nil {
+				bad("%s: faults: %w", where, err)
+			}
 		}
 		if b.Faults.NVMKillAtStep < 0 {
 			bad("%s: faults.nvm_kill_at_step %d is negative", where, b.Faults.NVMKillAtStep)
@@ -299,7 +326,7 @@ func (f *File) validate() error {
 			}
 		}
 	}
-	errs = append(errs, f.labErrors()...) // lab.go
+	errs = append(errs, f.labErrors()...) // rigfile_hardware.go
 	return errors.Join(errs...)
 }
 

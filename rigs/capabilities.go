@@ -1,0 +1,144 @@
+package rigs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+)
+
+// Capabilities: what a bench part can do besides the provisioning flow — the
+// faults a spec injects. Each is a small interface a part of the rig may
+// implement: an emulated board's twin offers all the board capabilities, the
+// embedded network server restarts, emulated gateways can be cut. A spec asks
+// for one (BoardCapability, RigCapability) and skips with the reason the
+// error gives when the rig lacks it; a real bench offers one the day a part
+// of it does (a relay on the board's power, a switchable gateway).
+
+// ErrMissingCapability matches every *MissingCapabilityError (errors.Is).
+var ErrMissingCapability = errors.New("rigs: the bench lacks a capability")
+
+// MissingCapabilityError says which part of the bench lacks a capability,
+// and why.
+type MissingCapabilityError struct {
+	Part       string // e.g. "board nucleo-wl55-1", "rig lab-nucleo-wl55"
+	Capability string // the interface's name, e.g. "PhoneHand"
+	Reason     string
+}
+
+func (e *MissingCapabilityError) Error() string {
+	return fmt.Sprintf("rigs: %s offers no %s: %s", e.Part, e.Capability, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrMissingCapability) true.
+func (e *MissingCapabilityError) Is(target error) bool { return target == ErrMissingCapability }
+
+// PhoneHand lifts the phone off a board's tag and lays it back: the RF field
+// vanishes (RF sessions close, frames get no answer, nfc.ErrNoResponse; the
+// mailbox keeps its message: DS13519 Fig 12 makes its state depend on VCC
+// and MB_EN only — UNCONFIRMED by a test on silicon) and comes back (the tag
+// boots into Ready).
+type PhoneHand interface {
+	Lift() error
+	Tap() error
+}
+
+// MailboxWatchdog lets the tag's mailbox watchdog (FTM.MB_WDG, DS13519
+// Table 16, §5.1.2) expire now, as if its time had passed. It reports false when
+// MB_WDG is 0 or no message is pending.
+type MailboxWatchdog interface {
+	ExpireMailboxWatchdog() (bool, error)
+}
+
+// MCUControl halts a board's firmware (a hung MCU, a debugger halt: it no
+// longer reads the mailbox, answers its console or uses the radio; the tag
+// keeps its VCC) and resets it (RAM lost, the context read from NVM, the tag
+// configured again; ResetMCU returns once it booted).
+type MCUControl interface {
+	HaltMCU() error
+	ResetMCU(ctx context.Context) error
+}
+
+// GatewaySwitch takes the rig's gateways off the network (they announce
+// OFFLINE and stop forwarding: devices transmit to nobody) and back
+// (connected to the broker, forwarding, before RestoreGateways returns).
+type GatewaySwitch interface {
+	CutGateways() error
+	RestoreGateways(ctx context.Context) error
+}
+
+// BrokerRestart restarts the network server's MQTT broker: every MQTT client
+// is cut off. Rig.NetworkReady says when everything reconnected.
+type BrokerRestart interface {
+	RestartBroker(ctx context.Context) error
+}
+
+// NetworkServerRestart restarts the network server (API and its MQTT
+// client); its state is kept, as ChirpStack's database keeps it.
+type NetworkServerRestart interface {
+	RestartNetworkServer(ctx context.Context) error
+}
+
+// OtherNetworks brings a second network up on the rig's air (othernetwork.go).
+type OtherNetworks interface {
+	StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*OtherNetwork, error)
+}
+
+// BoardCapability returns the part of board b that offers C, or a
+// *MissingCapabilityError saying why the bench has none.
+func BoardCapability[C any](b *Board) (C, error) {
+	for _, p := range b.parts {
+		if c, ok := p.(C); ok {
+			return c, nil
+		}
+	}
+	var zero C
+	return zero, &MissingCapabilityError{Part: "board " + b.Name, Capability: capabilityName[C](), Reason: b.lacks}
+}
+
+// RigCapability returns the part of rig r that offers C, or a
+// *MissingCapabilityError saying why the bench has none.
+func RigCapability[C any](r *Rig) (C, error) {
+	for _, p := range r.parts {
+		if c, ok := p.(C); ok {
+			return c, nil
+		}
+	}
+	var zero C
+	reason := fmt.Sprintf("no part of it does (network %s, %d emulated gateway(s))", r.File.Network.Kind, len(r.gateways))
+	return zero, &MissingCapabilityError{Part: "rig " + r.File.Name, Capability: capabilityName[C](), Reason: reason}
+}
+
+func capabilityName[C any]() string {
+	if t := reflect.TypeFor[C](); t.Name() != "" {
+		return t.Name()
+	}
+	return reflect.TypeFor[C]().String()
+}
+
+// realBoardLacks is why a real board lacks a capability: the rig reaches it
+// only through its serial console and PC/SC reader, and the rig file names
+// no other part (relay, switchable reader) that could act on it.
+const realBoardLacks = "it is hardware, reached only through its serial console and PC/SC reader, and its rig file names no part that could do it"
+
+// FirmwareFaults says whether the board's firmware can be told to misbehave
+// (rig file `faults:`): only an emulated board's firmware twin can. Load
+// refuses `faults:` on a real board with this error, and a spec that needs
+// a faulty firmware asks before bringing the rig up, and skips with it.
+func (b BoardSpec) FirmwareFaults() error {
+	if b.Emulated {
+		return nil
+	}
+	return &MissingCapabilityError{Part: "board " + b.Name, Capability: "firmware faults",
+		Reason: "it runs the firmware it was flashed with; fault builds (a key stored corrupted, keys printed on AT+APPKEY=?, a power cut during an NVM write) need an emulated board"}
+}
+
+// Replicable says whether copies of the board can join the rig (a fleet of N
+// boards cloned from one with their own unique ids): only emulated boards.
+func (b BoardSpec) Replicable() error {
+	if b.Emulated {
+		return nil
+	}
+	return &MissingCapabilityError{Part: "board " + b.Name, Capability: "copies",
+		Reason: "a real board is one board; a fleet is made of emulated boards (unique_id per copy)"}
+}

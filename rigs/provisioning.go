@@ -1,0 +1,158 @@
+package rigs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/brocaar/lorawan"
+
+	"github.com/tap2join/tap2join/fixtures/lns"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
+	"github.com/tap2join/tap2join/fixtures/provisioning"
+	"github.com/tap2join/tap2join/rigs/nfc"
+	"github.com/tap2join/tap2join/rigs/phone"
+)
+
+// The provisioning backend (rig file `provisioning:`): embedded (HTTPS on
+// loopback with a per-run CA, registering devices with the rig's network
+// server) or external (a deployed backend's URL and token). Every board's
+// phone registers through the same client.
+
+// setUpBackend starts or reaches the provisioning backend.
+func (r *Rig) setUpBackend(ctx context.Context, net *network, lg *slog.Logger) error {
+	f := r.File
+	var joinEUI provproto.EUI64
+	_, _ = hex.Decode(joinEUI[:], []byte(f.Provisioning.JoinEUI)) // validated by Parse
+	switch f.Provisioning.Kind {
+	case "embedded":
+		be, c, err := r.startBackend(ctx, net, joinEUI, lg)
+		if err != nil {
+			return fmt.Errorf("rigs: provisioning backend: %w", err)
+		}
+		if err := shareBackendConnection(ctx, c); err != nil {
+			return err
+		}
+		r.Backend, r.BackendCA = c, be.CA().PEM()
+	case "external":
+		r.Backend = provisioning.NewClient(f.Provisioning.URL, expandEnv(f.Provisioning.Token), nil)
+	}
+	return nil
+}
+
+// startBackend starts an embedded provisioning backend (closed at Close)
+// registering devices with net, and returns it with the phone's client.
+func (r *Rig) startBackend(ctx context.Context, net *network, joinEUI provproto.EUI64, lg *slog.Logger) (*provisioning.Server, *provisioning.Client, error) {
+	be, err := provisioning.Start(ctx, provisioning.Config{
+		Network:        &provisioning.LNSNetwork{NS: net.client, ApplicationID: net.app, ProfileID: net.profile, MACVersion: r.File.Network.MACVersion},
+		DefaultJoinEUI: joinEUI,
+		Logger:         lg.With("part", "provisioning"),
+		// A bench registers devices back to back (benchmarks: hundreds
+		// per second); the per-token limit is the backend's own concern.
+		RateLimit: &provisioning.RateLimit{},
+		// Notifications on the network server's broker; joins come from
+		// its integration events there.
+		MQTT: net.info.MQTT, WatchJoins: true,
+		// Wrapped mode keeps keys off the phone; the rig still learns
+		// them so runs can prove their logs and reports hold none.
+		OnIssue: func(_ provproto.EUI64, k provproto.Keys) { rememberIssued(k) },
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	r.closers = append(r.closers, be.Close)
+	return be, provisioning.NewClient(be.URL(), be.Token(), be.CA().Pool()), nil
+}
+
+// newPhone is a board's phone: the provisioning app on the tag's driver,
+// registering through the rig's backend.
+func (r *Rig) newPhone(tag *nfc.ST25DV, po phone.Options) *phone.Phone {
+	return phone.New(phone.NFCTag(tag), backendAdapter{r.Backend}, po)
+}
+
+// shareBackendConnection makes the phones of a rig share the backend client's
+// one HTTP/2 connection, as they already share the client.
+//
+// Without it, N phones registering at once (a fleet) each find no connection
+// in the pool and each dial their own TLS connection — Go's HTTP/2 pool
+// dials on a miss — so 1,000 boards cost ≈ 1,000 TLS handshakes on both
+// ends, a fifth of the CPU of a fleet run. Here one request opens the
+// connection at bring-up, and requests beyond the server's stream limit
+// (250 for Go's server) queue on it instead of dialing (HTTP2Config
+// StrictMaxConcurrentRequests). A bench of real phones each with its own TLS
+// session is a load test of the backend's TLS termination, not of
+// provisioning.
+func shareBackendConnection(ctx context.Context, c *provisioning.Client) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/healthz", nil)
+	if err != nil {
+		return fmt.Errorf("rigs: provisioning backend: %w", err)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("rigs: provisioning backend health: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("rigs: provisioning backend health: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// Reissue gives an already registered device a new AppKey on the network
+// server and returns it for a phone to write with Options.Reprovision
+// (SPEC.md §5.3). ChirpStack keeps the device's used DevNonces and JoinNonce
+// across the key change (DeviceService.UpdateKeys). The key is remembered for
+// FindIssuedKeys, like every key the backend issues.
+func (r *Rig) Reissue(ctx context.Context, dev provproto.EUI64) (phone.Issued, error) {
+	var iss phone.Issued
+	if _, err := hex.Decode(iss.JoinEUI[:], []byte(r.File.Provisioning.JoinEUI)); err != nil {
+		return iss, fmt.Errorf("rigs: reissue: join_eui: %w", err)
+	}
+	if _, err := rand.Read(iss.Keys.AppKey[:]); err != nil {
+		return iss, fmt.Errorf("rigs: reissue: %w", err)
+	}
+	rememberIssued(iss.Keys)
+	k := lorawan.AES128Key(iss.Keys.AppKey)
+	if err := r.Network.SetKeys(ctx, lorawan.EUI64(dev), lns.Keys{AppKey: k, NwkKey: k}); err != nil {
+		return iss, fmt.Errorf("rigs: reissue %s (KCV %s): %w", dev, provproto.CheckValue(iss.Keys.AppKey), err)
+	}
+	return iss, nil
+}
+
+// backendAdapter gives the phone the backend client with phone's own types.
+type backendAdapter struct{ c *provisioning.Client }
+
+func (a backendAdapter) Register(ctx context.Context, dev, join provproto.EUI64, loc *phone.Location) (phone.Issued, error) {
+	var l *provisioning.Location
+	if loc != nil {
+		l = &provisioning.Location{Latitude: loc.Latitude, Longitude: loc.Longitude, Altitude: loc.Altitude}
+	}
+	iss, err := a.c.Register(ctx, dev, join, l)
+	if err != nil {
+		return phone.Issued{}, err
+	}
+	rememberIssued(iss.Keys)
+	return phone.Issued{JoinEUI: iss.JoinEUI, Keys: iss.Keys}, nil
+}
+
+// RegisterWrapped makes the phone a phone.WrappingBackend: the backend
+// wraps the key to the device and the phone forwards the frame.
+func (a backendAdapter) RegisterWrapped(ctx context.Context, w phone.WrapRequest) (phone.Issued, error) {
+	var l *provisioning.Location
+	if w.Location != nil {
+		l = &provisioning.Location{Latitude: w.Location.Latitude, Longitude: w.Location.Longitude, Altitude: w.Location.Altitude}
+	}
+	iss, err := a.c.RegisterWrapped(ctx, provisioning.WrapRequest{
+		DevEUI: w.DevEUI, JoinEUI: w.JoinEUI, Location: l, PublicKey: w.PublicKey,
+		Nonce: w.Nonce, Region: w.Region, Reprovision: w.Reprovision,
+	})
+	if err != nil {
+		return phone.Issued{}, err
+	}
+	return phone.Issued{JoinEUI: iss.JoinEUI, KCV: iss.KCV, Provision: iss.Provision}, nil
+}
