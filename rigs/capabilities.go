@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
+
+	"github.com/tap2join/tap2join/rigs/nfc"
 )
 
 // Capabilities: what a bench part can do besides the provisioning flow — the
@@ -83,6 +86,49 @@ type NetworkServerRestart interface {
 type OtherNetworks interface {
 	StartOtherNetwork(ctx context.Context, c OtherNetworkConfig) (*OtherNetwork, error)
 }
+
+// TagHost is the MCU's side of a board's tag, for a spec that plays the
+// firmware: an emulated board whose MCU runs none (rig file `firmware:
+// none`) offers it. Its I2C target answers the ST25DV's device selects
+// (DS13519 §6.2, Table 88, E0 = 1): 53h user memory, dynamic registers and
+// mailbox; 57h system configuration — the 16-bit register address first,
+// MSB first, as the firmware sends it.
+type TagHost interface {
+	// TagI2C runs one I2C transaction on device select addr (7 bits):
+	// write w, then (repeated START) read len(r) bytes into r. A NACK (the
+	// chip busy programming its EEPROM, a protected register) is an error;
+	// empty w and r is an ACK poll (DS §6.4.3).
+	TagI2C(addr uint16, w, r []byte) error
+}
+
+// ModelClock is the time a board's tag has accounted by its timing model
+// (every RF exchange and I2C transaction, DS Table 102, 255): slept with rig
+// file `timing: realistic`, only counted with instant. A spec compares it
+// with the model (MailboxWriteTime, MailboxReadTime, MailboxLengthTime) and
+// with the wall clock.
+type ModelClock interface {
+	ModeledTime() time.Duration
+}
+
+// FirmwareSlot reads back the image a board's firmware staged after a
+// firmware transfer over FTM (SPEC.md §7) whose SHA-256 it verified: nil
+// until one did.
+type FirmwareSlot interface {
+	StagedFirmware() *StagedImage
+}
+
+// StagedImage is an image the firmware received and verified (FW_END).
+type StagedImage struct {
+	Size   int
+	SHA256 [32]byte
+	Data   []byte
+}
+
+// Transport is the NFC transport the board's Tag driver uses (direct or
+// pcsc), for a spec that sends raw ISO 15693 frames, times each exchange or
+// builds a driver with other options (nfc.WithAddressed(false), …) on it.
+// The rig closes it at Close.
+func (b *Board) Transport() nfc.Transport { return b.transport }
 
 // BoardCapability returns the part of board b that offers C, or a
 // *MissingCapabilityError saying why the bench has none.

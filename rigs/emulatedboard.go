@@ -36,8 +36,11 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 	// Tag UID: E0 02 51 (ISO 15693 + ST + ST25DV64KC-IE, DS13519 T243) and a
 	// 40-bit serial taken from the board's unique id, so it is stable per board.
 	tagUID := [8]byte{0xE0, 0x02, 0x51, uid[3], uid[4], uid[5], uid[6], uid[7]}
-	tag := st25dv.New(st25dv.Config{UID: tagUID, Clock: r.Clock})
+	tag := st25dv.New(st25dv.Config{UID: tagUID, Clock: r.Clock, I2CClockHz: EmulatedI2CHz})
 	tag.SetVCC(true)
+	if bs.Firmware == FirmwareNone {
+		return r.upBareTag(ctx, bs, tag, po)
+	}
 	wires := &bus.Bus{}
 	wires.Attach(tag.I2C())
 	mcu, err := stm32wl5.New(stm32wl5.Config{
@@ -79,6 +82,7 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 	r.closers = append(r.closers, tr.Close)
 	drv := nfc.NewST25DV(tr)
 	b := &Board{Name: bs.Name, Tag: drv, transport: tr, Console: at.None(), parts: []any{tw}}
+	b.lacks = firmwareOwnsTag
 	if sp != nil {
 		b.SerialPath = sp.Path()
 		if !r.detach {
@@ -217,3 +221,79 @@ func (tw *twin) ResetMCU(ctx context.Context) error {
 	}
 	return tw.start(ctx)
 }
+
+// ModeledTime is the tag's modelled time (ModelClock).
+func (tw *twin) ModeledTime() time.Duration { return tw.tag.ModeledTime() }
+
+// StagedFirmware is the image the firmware twin staged, or nil (FirmwareSlot).
+func (tw *twin) StagedFirmware() *StagedImage {
+	img := tw.mcu.StagedFirmware()
+	if img == nil {
+		return nil
+	}
+	return &StagedImage{Size: img.Size, SHA256: img.SHA256, Data: img.Data}
+}
+
+// EmulatedI2CHz is the SCL clock of an emulated board's MCU ↔ tag bus: the
+// firmware clocks it at 1 MHz (Fm+, the ST25DV's maximum, DS Table 250; the
+// lab wiring in the top README), so the tag twin accounts I2C bus time at
+// that rate (a 256-byte mailbox read: 2.3 ms).
+const EmulatedI2CHz = 1_000_000
+
+// firmwareOwnsTag is why an emulated board running the firmware twin offers
+// no TagHost.
+const firmwareOwnsTag = "its firmware twin drives the tag's I2C side; rig file firmware: none leaves the MCU to the spec"
+
+// upBareTag brings up an emulated board whose MCU runs no firmware (rig
+// file firmware: none): the tag twin, powered (VCC on, factory content),
+// in the phone's field through the board's NFC transport. No console, no
+// radio; the spec plays the MCU through TagHost.
+func (r *Rig) upBareTag(ctx context.Context, bs BoardSpec, tag *st25dv.Tag, po phone.Options) (*Board, error) {
+	tr, err := r.nfcTransport(ctx, bs, tag)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, tr.Close)
+	drv := nfc.NewST25DV(tr)
+	return &Board{Name: bs.Name, Tag: drv, Phone: r.newPhone(drv, po), Console: at.None(), transport: tr,
+		parts: []any{bareTag{tag}}, lacks: "its MCU runs no firmware (rig file firmware: none)"}, nil
+}
+
+// bareTag is the tag of an emulated board without firmware. It implements
+// TagHost, PhoneHand, MailboxWatchdog and ModelClock.
+type bareTag struct{ tag *st25dv.Tag }
+
+// TagI2C runs one transaction on the tag's I2C target (TagHost).
+func (t bareTag) TagI2C(addr uint16, w, r []byte) error { return t.tag.I2C().Tx(addr, w, r) }
+
+// Lift switches the tag's RF field off (PhoneHand).
+func (t bareTag) Lift() error { t.tag.FieldOff(); return nil }
+
+// Tap switches the tag's RF field on (PhoneHand).
+func (t bareTag) Tap() error { t.tag.FieldOn(); return nil }
+
+// ExpireMailboxWatchdog expires the tag's mailbox watchdog (MailboxWatchdog).
+func (t bareTag) ExpireMailboxWatchdog() (bool, error) { return t.tag.ExpireWatchdog(), nil }
+
+// ModeledTime is the tag's modelled time (ModelClock).
+func (t bareTag) ModeledTime() time.Duration { return t.tag.ModeledTime() }
+
+// The tag twin's timing model (emulators/st25dv model.go; DS §7, Table 102,
+// Table 255), for specs that compare measured exchanges with it: the tag
+// answering at the high data rate, the reader sending 1-of-4; addressed adds
+// the UID to the request.
+
+// MailboxWriteTime is the modelled duration of a Write Message (AAh) of n
+// bytes (256 non-addressed: 80.79 ms; DS Table 255: 80.7 ms typ).
+func MailboxWriteTime(n int, addressed bool) time.Duration {
+	return st25dv.MailboxWriteTime(n, addressed)
+}
+
+// MailboxReadTime is the modelled duration of a Read Message (ACh) returning
+// n bytes (256 non-addressed: 81.09 ms; DS Table 255: 81 ms typ).
+func MailboxReadTime(n int, addressed bool) time.Duration {
+	return st25dv.MailboxReadTime(n, addressed)
+}
+
+// MailboxLengthTime is the modelled duration of a Read Message Length (ABh).
+func MailboxLengthTime(addressed bool) time.Duration { return st25dv.MailboxLengthTime(addressed) }

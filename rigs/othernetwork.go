@@ -93,9 +93,10 @@ func (o otherNetworks) StartOtherNetwork(ctx context.Context, c OtherNetworkConf
 	if err != nil {
 		return nil, fmt.Errorf("other network: provisioning backend: %w", err)
 	}
+	backend.OnKeys = rememberIssued
 	on.Backend = backend
 	on.Phone = func(b *Board, opts phone.Options) *phone.Phone {
-		return phone.New(phone.NFCTag(b.Tag), backendAdapter{on.Backend}, opts)
+		return phone.New(phone.NFCTag(b.Tag), on.Backend, opts)
 	}
 	return on, nil
 }

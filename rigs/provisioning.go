@@ -2,16 +2,12 @@ package rigs
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 
-	"github.com/brocaar/lorawan"
-
-	"github.com/tap2join/tap2join/fixtures/lns"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/fixtures/provisioning"
 	"github.com/tap2join/tap2join/rigs/nfc"
@@ -41,6 +37,10 @@ func (r *Rig) setUpBackend(ctx context.Context, net *network, lg *slog.Logger) e
 	case "external":
 		r.Backend = provisioning.NewClient(f.Provisioning.URL, expandEnv(f.Provisioning.Token), nil)
 	}
+	// Every clear key the phones receive is remembered, so a run can prove
+	// its logs and reports hold none (keyleak.go); the embedded backend also
+	// reports the keys it wraps (OnIssue).
+	r.Backend.OnKeys = rememberIssued
 	return nil
 }
 
@@ -69,9 +69,11 @@ func (r *Rig) startBackend(ctx context.Context, net *network, joinEUI provproto.
 }
 
 // newPhone is a board's phone: the provisioning app on the tag's driver,
-// registering through the rig's backend.
+// registering through the rig's backend (re-provisioning included: a new key
+// for a registered device is confirmed to the backend once the device
+// acknowledged it, and only then replaces the old one at the network).
 func (r *Rig) newPhone(tag *nfc.ST25DV, po phone.Options) *phone.Phone {
-	return phone.New(phone.NFCTag(tag), backendAdapter{r.Backend}, po)
+	return phone.New(phone.NFCTag(tag), r.Backend, po)
 }
 
 // shareBackendConnection makes the phones of a rig share the backend client's
@@ -101,58 +103,4 @@ func shareBackendConnection(ctx context.Context, c *provisioning.Client) error {
 		return fmt.Errorf("rigs: provisioning backend health: HTTP %d", resp.StatusCode)
 	}
 	return nil
-}
-
-// Reissue gives an already registered device a new AppKey on the network
-// server and returns it for a phone to write with Options.Reprovision
-// (SPEC.md §5.3). ChirpStack keeps the device's used DevNonces and JoinNonce
-// across the key change (DeviceService.UpdateKeys). The key is remembered for
-// FindIssuedKeys, like every key the backend issues.
-func (r *Rig) Reissue(ctx context.Context, dev provproto.EUI64) (phone.Issued, error) {
-	var iss phone.Issued
-	if _, err := hex.Decode(iss.JoinEUI[:], []byte(r.File.Provisioning.JoinEUI)); err != nil {
-		return iss, fmt.Errorf("rigs: reissue: join_eui: %w", err)
-	}
-	if _, err := rand.Read(iss.Keys.AppKey[:]); err != nil {
-		return iss, fmt.Errorf("rigs: reissue: %w", err)
-	}
-	rememberIssued(iss.Keys)
-	k := lorawan.AES128Key(iss.Keys.AppKey)
-	if err := r.Network.SetKeys(ctx, lorawan.EUI64(dev), lns.Keys{AppKey: k, NwkKey: k}); err != nil {
-		return iss, fmt.Errorf("rigs: reissue %s (KCV %s): %w", dev, provproto.CheckValue(iss.Keys.AppKey), err)
-	}
-	return iss, nil
-}
-
-// backendAdapter gives the phone the backend client with phone's own types.
-type backendAdapter struct{ c *provisioning.Client }
-
-func (a backendAdapter) Register(ctx context.Context, dev, join provproto.EUI64, loc *phone.Location) (phone.Issued, error) {
-	var l *provisioning.Location
-	if loc != nil {
-		l = &provisioning.Location{Latitude: loc.Latitude, Longitude: loc.Longitude, Altitude: loc.Altitude}
-	}
-	iss, err := a.c.Register(ctx, dev, join, l)
-	if err != nil {
-		return phone.Issued{}, err
-	}
-	rememberIssued(iss.Keys)
-	return phone.Issued{JoinEUI: iss.JoinEUI, Keys: iss.Keys}, nil
-}
-
-// RegisterWrapped makes the phone a phone.WrappingBackend: the backend
-// wraps the key to the device and the phone forwards the frame.
-func (a backendAdapter) RegisterWrapped(ctx context.Context, w phone.WrapRequest) (phone.Issued, error) {
-	var l *provisioning.Location
-	if w.Location != nil {
-		l = &provisioning.Location{Latitude: w.Location.Latitude, Longitude: w.Location.Longitude, Altitude: w.Location.Altitude}
-	}
-	iss, err := a.c.RegisterWrapped(ctx, provisioning.WrapRequest{
-		DevEUI: w.DevEUI, JoinEUI: w.JoinEUI, Location: l, PublicKey: w.PublicKey,
-		Nonce: w.Nonce, Region: w.Region, Reprovision: w.Reprovision,
-	})
-	if err != nil {
-		return phone.Issued{}, err
-	}
-	return phone.Issued{JoinEUI: iss.JoinEUI, KCV: iss.KCV, Provision: iss.Provision}, nil
 }

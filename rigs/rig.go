@@ -124,6 +124,14 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// A suite may have asked for firmware faults since Load checked the file.
+	for _, bs := range f.Boards {
+		if bs.Faults != (Faults{}) {
+			if err := bs.FirmwareFaults(); err != nil {
+				return nil, fmt.Errorf("rigs: board %s: faults: %w", bs.Name, err)
+			}
+		}
+	}
 	lg := opts.Logger
 	if lg == nil {
 		lg = envLogger()
@@ -164,12 +172,6 @@ func (r *Rig) setUpBoards(ctx context.Context, opts Options, lg *slog.Logger) er
 	po := opts.Phone
 	po.Wrapped = po.Wrapped || r.File.Provisioning.Wrapped
 	for _, bs := range r.File.Boards {
-		// A suite may have changed the file since Load checked it.
-		if bs.Faults != (Faults{}) {
-			if err := bs.FirmwareFaults(); err != nil {
-				return fmt.Errorf("rigs: board %s: faults: %w", bs.Name, err)
-			}
-		}
 		var b *Board
 		var err error
 		if bs.Emulated {

@@ -88,6 +88,31 @@ type BoardSpec struct {
 	// the board keeps its key across rig restarts: a second rig on the same
 	// file is the same board powered up again. "" = in memory.
 	NVM string `yaml:"nvm"`
+	// Firmware is what an emulated board's MCU runs: "" (the firmware twin,
+	// emulators/stm32wl5) or FirmwareNone — no firmware, no console: the tag
+	// alone, its I2C side left to the spec (TagHost), which plays the MCU.
+	Firmware string `yaml:"firmware"`
+}
+
+// FirmwareNone is rig file `firmware: none`: an emulated board whose MCU
+// runs no firmware (BoardSpec.Firmware).
+const FirmwareNone = "none"
+
+// validFirmware checks `firmware:`: only emulated boards take it, and a
+// board without firmware has nothing that keeps an NVM, misbehaves or
+// answers on a console.
+func (b BoardSpec) validFirmware() error {
+	switch {
+	case b.Firmware == "":
+		return nil
+	case b.Firmware != FirmwareNone:
+		return fmt.Errorf("firmware %q is not none (omit it for the firmware twin)", b.Firmware)
+	case !b.Emulated:
+		return errors.New("firmware: none is for emulated boards (a real board runs what it was flashed with, hardware.firmware)")
+	case b.Faults != (Faults{}) || b.NVM != "" || b.Serial != (Serial{}):
+		return errors.New("firmware: none: faults, nvm and serial need a firmware")
+	}
+	return nil
 }
 
 // NFC says how the phone reaches the board's tag.
@@ -275,6 +300,9 @@ func (f *File) validate() error {
 		}
 		names[b.Name] = true
 		if err := b.Serial.validate(b.Emulated); err != nil {
+			bad("%s: %v", where, err)
+		}
+		if err := b.validFirmware(); err != nil {
 			bad("%s: %v", where, err)
 		}
 		if !b.Emulated && b.NVM != "" {

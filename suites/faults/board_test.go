@@ -11,12 +11,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/tap2join/tap2join/emulators/stm32wl5"
+	"github.com/tap2join/tap2join/fixtures/proto/provapi"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/phone"
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
 var _ = Describe("the serial port vanishing and returning", Label("faults"), func() {
@@ -75,7 +76,7 @@ var _ = Describe("power lost during an NVM write", Label("faults"), func() {
 			rig, err := rigs.Up(ctx, f, rigs.Options{RXWindowCap: rxCap})
 			Expect(err).NotTo(HaveOccurred())
 			defer func() { Expect(rig.Close()).To(Succeed()) }()
-			awaitMailbox(ctx, rig.Boards[0])
+			kit.AwaitMailbox(ctx, rig.Boards[0])
 			be := &backend{c: rig.Backend}
 			res, err := phone.New(phone.NFCTag(rig.Boards[0].Tag), be, phone.Options{}).Provision(ctx, rig.Region, rig.Joins())
 			Expect(err).NotTo(HaveOccurred())
@@ -88,7 +89,7 @@ var _ = Describe("power lost during an NVM write", Label("faults"), func() {
 		fresh := provproto.CheckValue(newKey.AppKey)
 		var outcomes []string
 		firstNew := 0
-		for step := 1; step <= stm32wl5.SaveSteps; step++ {
+		for step := 1; step <= rigs.NVMWriteSteps; step++ {
 			nvm := filepath.Join(dir, fmt.Sprintf("step-%02d.nvm", step))
 			writeFile(nvm, image)
 
@@ -102,7 +103,7 @@ var _ = Describe("power lost during an NVM write", Label("faults"), func() {
 				rig, err := rigs.Up(ctx, cut, rigs.Options{RXWindowCap: rxCap, NoConsoles: true})
 				Expect(err).NotTo(HaveOccurred(), "step %d", step)
 				defer func() { Expect(rig.Close()).To(Succeed()) }()
-				awaitMailbox(ctx, rig.Boards[0])
+				kit.AwaitMailbox(ctx, rig.Boards[0])
 				p := phone.New(phone.NFCTag(rig.Boards[0].Tag), nil, phone.Options{Reprovision: true})
 				id, err := p.Identity(ctx)
 				Expect(err).NotTo(HaveOccurred(), "step %d", step)
@@ -111,10 +112,10 @@ var _ = Describe("power lost during an NVM write", Label("faults"), func() {
 				defer cancel()
 				done := make(chan error, 1)
 				go func() {
-					_, err := p.WriteKey(wctx, id, phone.Issued{JoinEUI: join, Keys: newKey}, rig.Region)
+					_, err := p.WriteKey(wctx, id, provapi.Issued{JoinEUI: join, Keys: newKey}, rig.Region)
 					done <- err
 				}()
-				Eventually(rig.BackgroundErrors).WithContext(ctx).Should(MatchError(stm32wl5.ErrPowerLoss), "step %d: the power is cut", step)
+				Eventually(rig.BackgroundErrors).WithContext(ctx).Should(MatchError(rigs.ErrPowerLoss), "step %d: the power is cut", step)
 				cancel()
 				Expect(<-done).To(HaveOccurred(), "step %d: a dead board acknowledges nothing", step)
 			}()
@@ -128,7 +129,7 @@ var _ = Describe("power lost during an NVM write", Label("faults"), func() {
 				Expect(err).NotTo(HaveOccurred(), "step %d: power-up", step)
 				defer func() { Expect(rig.Close()).To(Succeed()) }()
 				b := rig.Boards[0]
-				awaitMailbox(ctx, b)
+				kit.AwaitMailbox(ctx, b)
 				id := deviceState(ctx, b)
 				root, app, ok := keyKCVs(ctx, b)
 				Expect(ok).To(BeTrue(), "the power-up rig has a console")
@@ -155,6 +156,6 @@ var _ = Describe("power lost during an NVM write", Label("faults"), func() {
 		Expect(outcomes[len(outcomes)-1]).To(HaveSuffix(":new"), "a cut after the last step keeps the new key")
 		outcome("power loss during NVM write",
 			fmt.Sprintf("old key (KCV %s) kept for a cut at steps 1..%d, new key (KCV %s) from step %d of %d; never a mix",
-				old, firstNew-1, fresh, firstNew, stm32wl5.SaveSteps))
+				old, firstNew-1, fresh, firstNew, rigs.NVMWriteSteps))
 	}, SpecTimeout(3*time.Minute))
 })

@@ -7,8 +7,9 @@
 // "outcome: <fault>" (the end state: "old key kept", "retried and joined",
 // "REPLAY rejected, device unchanged", …).
 //
-// Faults are injected through rigs' hooks (rigs/faults.go): on a real part
-// they answer rigs.ErrNotEmulated and the spec skips. Keys never appear in
+// Faults are injected through the rig's capabilities (rigs/capabilities.go,
+// asked for with kit.Need): a bench that lacks one skips the spec, saying
+// why. Keys never appear in
 // the report: the specs compare key check values only.
 //
 // Wall clock: about 3 s on instant timing — the broker restart waits for
@@ -19,22 +20,21 @@ package faults_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/tap2join/tap2join/fixtures/proto/provapi"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/fixtures/provisioning"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/phone"
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
 func TestFaults(t *testing.T) {
@@ -43,12 +43,13 @@ func TestFaults(t *testing.T) {
 }
 
 // loadRig reads the rig file with its first board only, its firmware
-// printing keys on AT+APPKEY=? so a spec can compare them by KCV.
+// printing keys on AT+APPKEY=? so a spec can compare them by KCV; a bench
+// whose firmware cannot be told so skips.
 func loadRig() *rigs.File {
 	GinkgoHelper()
-	f, err := rigs.LoadFromEnv()
-	Expect(err).NotTo(HaveOccurred())
+	f := kit.LoadRig()
 	f.Boards = f.Boards[:1]
+	kit.NeedFirmwareFaults(f, 0)
 	f.Boards[0].Faults.KeyReadBack = true
 	return f
 }
@@ -57,36 +58,18 @@ func loadRig() *rigs.File {
 // a join nobody answers fails in wall-clock milliseconds.
 const rxCap = 100 * time.Millisecond
 
-// upRig brings f up for the current spec and closes it when the spec ends;
-// the console transcripts go to the report (redacted) on failure.
+// upRig brings f up for the current spec (kit.UpRig) and waits until every
+// board's mailbox is on.
 func upRig(ctx context.Context, f *rigs.File, opts rigs.Options) *rigs.Rig {
 	GinkgoHelper()
 	if opts.RXWindowCap == 0 {
 		opts.RXWindowCap = rxCap
 	}
-	rig, err := rigs.Up(ctx, f, opts)
-	Expect(err).NotTo(HaveOccurred(), "bring up rig %s", f.Name)
+	rig := kit.UpRig(ctx, f, opts)
 	for _, b := range rig.Boards {
-		awaitMailbox(ctx, b)
+		kit.AwaitMailbox(ctx, b)
 	}
-	DeferCleanup(func() {
-		for _, b := range rig.Boards {
-			tr := at.FormatTranscript(b.Console.Transcript())
-			Expect(rigs.FindIssuedKeys([]byte(tr))).To(BeEmpty(), "console transcript of %s holds an issued key", b.Name)
-			AddReportEntry("console transcript "+b.Name, tr, ReportEntryVisibilityFailureOrVerbose)
-		}
-		Expect(rig.Close()).To(Succeed())
-	})
 	return rig
-}
-
-// skipUnlessEmulated skips the spec when a fault cannot be injected here.
-func skipUnlessEmulated(err error) {
-	GinkgoHelper()
-	if errors.Is(err, rigs.ErrNotEmulated) {
-		Skip(err.Error())
-	}
-	Expect(err).NotTo(HaveOccurred())
 }
 
 // outcome records the defined end state a fault reached.
@@ -95,29 +78,25 @@ func outcome(fault, state string) {
 }
 
 // The report must never hold key material (named by KCV only if it does).
-var _ = ReportAfterSuite("no key material in the report", func(r Report) {
-	raw, err := json.Marshal(r)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(rigs.FindIssuedKeys(raw)).To(BeEmpty())
-})
+var _ = kit.NoKeysInReport()
 
 // backend is the app's registration through the rig's HTTPS backend; it
 // keeps the last issued keys, as the app does until the key is written.
 type backend struct {
 	c    *provisioning.Client
-	last phone.Issued
+	last provapi.Issued
 }
 
-func (b *backend) Register(ctx context.Context, dev, join provproto.EUI64, loc *phone.Location) (phone.Issued, error) {
-	iss, err := b.c.Register(ctx, dev, join, nil)
+func (b *backend) RegisterClear(ctx context.Context, req provapi.ClearRequest) (provapi.Issued, error) {
+	iss, err := b.c.RegisterClear(ctx, req)
 	if err != nil {
-		return phone.Issued{}, err
+		return provapi.Issued{}, err
 	}
-	b.last = phone.Issued{JoinEUI: iss.JoinEUI, Keys: iss.Keys}
-	return b.last, nil
+	b.last = iss
+	return iss, nil
 }
 
-func kcvOf(iss phone.Issued) provproto.KCV { return provproto.CheckValue(iss.Keys.AppKey) }
+func kcvOf(iss provapi.Issued) provproto.KCV { return provproto.CheckValue(iss.Keys.AppKey) }
 
 // tapTag is the phone's tag with a hand on it: before and after each
 // Write Message it may act (lift the phone), and it keeps every PROVISION
@@ -185,40 +164,10 @@ func deviceState(ctx context.Context, b *rigs.Board) provproto.Identity {
 	return id
 }
 
-// awaitEvents reads console events until want returns true for one; it
-// returns every event seen.
+// awaitEvents reads console events until want returns true for one.
 func awaitEvents(ctx context.Context, con at.Console, want func(at.Event) bool) []at.Event {
 	GinkgoHelper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	var seen []at.Event
-	for {
-		select {
-		case ev, ok := <-con.Events():
-			Expect(ok).To(BeTrue(), "console closed")
-			seen = append(seen, ev)
-			if want(ev) {
-				return seen
-			}
-		case <-ctx.Done():
-			var names []string
-			for _, e := range seen {
-				names = append(names, e.Line)
-			}
-			Fail(fmt.Sprintf("no awaited console event; seen: %s", strings.Join(names, " | ")))
-		}
-	}
-}
-
-func named(names ...string) func(at.Event) bool {
-	return func(e at.Event) bool {
-		for _, n := range names {
-			if e.Name == n {
-				return true
-			}
-		}
-		return false
-	}
+	return kit.AwaitEvents(ctx, con, 20*time.Second, want)
 }
 
 func readFile(p string) []byte {
@@ -231,16 +180,4 @@ func readFile(p string) []byte {
 func writeFile(p string, b []byte) {
 	GinkgoHelper()
 	Expect(os.WriteFile(p, b, 0o600)).To(Succeed())
-}
-
-// awaitMailbox waits until the board's firmware has finished booting: its
-// mailbox is on and empty. (The firmware's boot event comes before it
-// configures the tag, so a rig or a reset can return a little earlier.)
-func awaitMailbox(ctx context.Context, b *rigs.Board) {
-	GinkgoHelper()
-	Eventually(func(g Gomega) {
-		st, err := b.Tag.MailboxStatus(ctx)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(st.Free()).To(BeTrue(), "mailbox %s", st)
-	}).WithContext(ctx).WithTimeout(10*time.Second).WithPolling(time.Millisecond).Should(Succeed(), "%s: mailbox on", b.Name)
 }

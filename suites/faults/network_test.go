@@ -17,6 +17,7 @@ import (
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/phone"
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
 // twoBoards is the rig with a second board (its unique id one higher), one
@@ -34,17 +35,19 @@ func twoBoards() *rigs.File {
 var _ = Describe("the MQTT broker and the network server restarting", Label("faults"), func() {
 	It("reconnects the gateway and the network client; a device provisioned after the restarts joins, one provisioned before keeps its session", func(ctx SpecContext) {
 		rig := upRig(ctx, twoBoards(), rigs.Options{})
+		broker := kit.NeedOfRig[rigs.BrokerRestart](rig)
+		server := kit.NeedOfRig[rigs.NetworkServerRestart](rig)
 		before, after := rig.Boards[0], rig.Boards[1]
 		res, err := before.Phone.Provision(ctx, rig.Region, rig.Joins())
 		Expect(err).NotTo(HaveOccurred(), "provisioned before the restarts")
 
 		start := time.Now()
-		skipUnlessEmulated(rig.RestartBroker(ctx))
+		Expect(broker.RestartBroker(ctx)).To(Succeed())
 		Eventually(rig.NetworkReady).WithContext(ctx).WithTimeout(15 * time.Second).WithPolling(10 * time.Millisecond).Should(Succeed())
 		brokerBack := time.Since(start)
 
 		start = time.Now()
-		skipUnlessEmulated(rig.RestartNetworkServer(ctx))
+		Expect(server.RestartNetworkServer(ctx)).To(Succeed())
 		Eventually(rig.NetworkReady).WithContext(ctx).WithTimeout(15 * time.Second).WithPolling(10 * time.Millisecond).Should(Succeed())
 		nsBack := time.Since(start)
 
@@ -75,11 +78,12 @@ var _ = Describe("the MQTT broker and the network server restarting", Label("fau
 var _ = Describe("the gateway lost", Label("faults"), func() {
 	It("fails the join after the device's attempts, naming the join phase; with the gateway back a rejoin succeeds", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
+		gateways := kit.NeedOfRig[rigs.GatewaySwitch](rig)
 		b := rig.Boards[0]
 		if _, err := b.Console.Command(ctx, "AT"); err == at.ErrNoConsole {
 			Skip("the join attempts are counted on the console")
 		}
-		skipUnlessEmulated(rig.CutGateways())
+		Expect(gateways.CutGateways()).To(Succeed())
 
 		pctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -111,7 +115,7 @@ var _ = Describe("the gateway lost", Label("faults"), func() {
 		Expect(r.err).To(HaveOccurred())
 		Expect(phone.PhaseOf(r.err)).To(Equal(phone.PhaseJoin))
 		Expect(r.err.Error()).To(ContainSubstring(`phase "join" failed`))
-		Expect(rigs.FindIssuedKeys([]byte(r.err.Error()))).To(BeEmpty())
+		kit.ExpectNoIssuedKeys(r.err.Error(), "the error")
 		// The device kept its key: provisioned, not joined.
 		id := deviceState(ctx, b)
 		Expect(id.State).To(Equal(provproto.StateProvisioned))
@@ -119,7 +123,7 @@ var _ = Describe("the gateway lost", Label("faults"), func() {
 		// The gateway back: AT+JOIN=1 (one attempt each) until it joins. The
 		// first JoinAccept carries JoinNonce 0, which a LoRaWAN 1.0.4
 		// device drops, so a second attempt is expected.
-		Expect(rig.RestoreGateways(ctx)).To(Succeed())
+		Expect(gateways.RestoreGateways(ctx)).To(Succeed())
 		Eventually(rig.NetworkReady).WithContext(ctx).Should(Succeed())
 		attempts := 0
 		for joined := false; !joined; {
@@ -127,7 +131,7 @@ var _ = Describe("the gateway lost", Label("faults"), func() {
 			Expect(attempts).To(BeNumerically("<=", 4), "a rejoin succeeds within 4 attempts")
 			_, err := b.Console.Command(ctx, "AT+JOIN=1")
 			Expect(err).NotTo(HaveOccurred())
-			evs := awaitEvents(ctx, b.Console, named("JOINED", "JOIN FAILED"))
+			evs := awaitEvents(ctx, b.Console, kit.Named("JOINED", "JOIN FAILED"))
 			joined = evs[len(evs)-1].Name == "JOINED"
 		}
 		jctx, jcancel := context.WithTimeout(ctx, 10*time.Second)

@@ -15,6 +15,7 @@ import (
 	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/phone"
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
 // join waits for the network server's join and first uplink of dev.
@@ -33,13 +34,14 @@ var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
 	It("fails naming the phase when the PROVISION never reaches the tag; the device holds no key; a re-tap writes it and it joins", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
+		hand := kit.Need[rigs.PhoneHand](b)
 		be := &backend{c: rig.Backend}
 		tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
 		// The second message of the exchange (PROVISION, after GET_IDENTITY):
 		// the phone leaves the field as it sends it.
 		tag.before = func(msg []byte) {
 			if isProvision(msg) {
-				skipUnlessEmulated(b.Lift())
+				Expect(hand.Lift()).To(Succeed())
 			}
 		}
 		p := phone.New(tag, be, phone.Options{})
@@ -48,10 +50,10 @@ var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
 		Expect(phone.PhaseOf(err)).To(Equal(phone.PhaseWriteKey))
 		Expect(err.Error()).To(ContainSubstring(`phase "write key" failed`))
 		Expect(errors.Is(err, nfc.ErrNoResponse)).To(BeTrue(), "the error says the tag did not answer: %v", err)
-		Expect(rigs.FindIssuedKeys([]byte(err.Error()))).To(BeEmpty())
+		kit.ExpectNoIssuedKeys(err.Error(), "the error")
 
 		// Re-tap: the device never saw the key.
-		Expect(b.Tap()).To(Succeed())
+		Expect(hand.Tap()).To(Succeed())
 		id := deviceState(ctx, b)
 		Expect(id.State).To(Equal(provproto.StateFactory), "no key stored")
 
@@ -76,11 +78,12 @@ var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
 	It("fails naming the phase when the field goes between Write Message and the answer; the device holds the full new key; the re-tap reads the ACK and it joins", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
+		hand := kit.Need[rigs.PhoneHand](b)
 		be := &backend{c: rig.Backend}
 		tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
 		tag.after = func(msg []byte) {
 			if isProvision(msg) {
-				skipUnlessEmulated(b.Lift())
+				Expect(hand.Lift()).To(Succeed())
 			}
 		}
 		p := phone.New(tag, be, phone.Options{})
@@ -92,8 +95,8 @@ var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
 		// The device read the whole message over I2C (the field plays no
 		// part there), stored the key and posted its ACK.
 		want := kcvOf(be.last)
-		awaitEvents(ctx, b.Console, named("NFC_PROVISIONED"))
-		Expect(b.Tap()).To(Succeed())
+		awaitEvents(ctx, b.Console, kit.Named("NFC_PROVISIONED"))
+		Expect(hand.Tap()).To(Succeed())
 		Eventually(func(g Gomega) {
 			st, err := b.Tag.MailboxStatus(ctx)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -127,6 +130,7 @@ var _ = Describe("the phone lifted before it read the answer", Label("faults"), 
 	It("leaves the answer in the mailbox; the next tap reads it out, discards it and provisions", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
+		hand := kit.Need[rigs.PhoneHand](b)
 		// GET_IDENTITY written, then the phone goes before the answer.
 		Expect(b.Tag.WriteMessage(ctx, provproto.MarshalGetIdentity())).To(Succeed())
 		Eventually(func(g Gomega) {
@@ -134,8 +138,8 @@ var _ = Describe("the phone lifted before it read the answer", Label("faults"), 
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(st.HostPut).To(BeTrue(), "the device's answer waits in the mailbox: %s", st)
 		}).WithContext(ctx).Should(Succeed())
-		skipUnlessEmulated(b.Lift())
-		Expect(b.Tap()).To(Succeed())
+		Expect(hand.Lift()).To(Succeed())
+		Expect(hand.Tap()).To(Succeed())
 
 		res, err := b.Phone.Provision(ctx, rig.Region, rig.Joins())
 		Expect(err).NotTo(HaveOccurred())
@@ -204,6 +208,7 @@ var _ = Describe("wrong RF passwords", Label("faults"), func() {
 	It("answers the chip's error, keeps the area protected, and opens it for the right password", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
+		mcu := kit.Need[rigs.MCUControl](b)
 		d := b.Tag
 		var factory, secret, wrong [8]byte
 		copy(secret[:], "t2j-pwd1")
@@ -219,7 +224,7 @@ var _ = Describe("wrong RF passwords", Label("faults"), func() {
 		const area2 = 2048 / 4 // first block of area 2
 		// RF writes to user memory need the mailbox off (DS §5.1.2), which the
 		// firmware turns back on: it is halted meanwhile.
-		skipUnlessEmulated(b.HaltMCU())
+		Expect(mcu.HaltMCU()).To(Succeed())
 		Expect(d.SetMailbox(ctx, false)).To(Succeed())
 
 		// A wrong password: ISO error 0Fh, every RF session closed.
@@ -243,8 +248,8 @@ var _ = Describe("wrong RF passwords", Label("faults"), func() {
 		// session closed again the phone still reads the device, whose
 		// firmware (reset) serves the mailbox again.
 		Expect(d.PresentPassword(ctx, 1, wrong)).NotTo(Succeed())
-		Expect(b.ResetMCU(ctx)).To(Succeed())
-		awaitMailbox(ctx, b)
+		Expect(mcu.ResetMCU(ctx)).To(Succeed())
+		kit.AwaitMailbox(ctx, b)
 		_, err = b.Phone.ReadNDEFIdentity(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(deviceState(ctx, b).State).To(Equal(provproto.StateFactory))
@@ -256,6 +261,8 @@ var _ = Describe("an MCU that does not read its mailbox", Label("faults"), func(
 	It("gets the message released by the mailbox watchdog, the phone a clear timeout, and a reset board answers again", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
+		mcu := kit.Need[rigs.MCUControl](b)
+		wdg := kit.Need[rigs.MailboxWatchdog](b)
 		d := b.Tag
 		// MB_WDG = 1: 30 ms (DS Table 16), set by the phone in the
 		// configuration session; MB_MODE stays 1.
@@ -266,7 +273,7 @@ var _ = Describe("an MCU that does not read its mailbox", Label("faults"), func(
 		Expect(ftm&0x01).To(BeEquivalentTo(1), "the firmware enabled MB_MODE")
 		Expect(d.WriteConfig(ctx, 0x0D, 0x01|1<<1)).To(Succeed())
 
-		skipUnlessEmulated(b.HaltMCU())
+		Expect(mcu.HaltMCU()).To(Succeed())
 		const timeout = 50 * time.Millisecond
 		p := phone.New(phone.NFCTag(d), nil, phone.Options{ReplyTimeout: timeout})
 		_, err = p.Identity(ctx)
@@ -278,7 +285,7 @@ var _ = Describe("an MCU that does not read its mailbox", Label("faults"), func(
 		Expect(st.RFPut).To(BeTrue(), "the request still waits for the device: %s", st)
 		Expect(st.Free()).To(BeFalse())
 
-		expired, err := b.ExpireMailboxWatchdog()
+		expired, err := wdg.ExpireMailboxWatchdog()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(expired).To(BeTrue(), "MB_WDG released the message")
 		st, err = d.MailboxStatus(ctx)
@@ -289,8 +296,8 @@ var _ = Describe("an MCU that does not read its mailbox", Label("faults"), func(
 		Expect(st.Free()).To(BeTrue(), "the mailbox takes a new message")
 
 		// The device comes back: a reset, and the same phone is answered.
-		Expect(b.ResetMCU(ctx)).To(Succeed())
-		awaitMailbox(ctx, b)
+		Expect(mcu.ResetMCU(ctx)).To(Succeed())
+		kit.AwaitMailbox(ctx, b)
 		id, err := phone.New(phone.NFCTag(d), nil, phone.Options{}).Identity(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(id.State).To(Equal(provproto.StateFactory))

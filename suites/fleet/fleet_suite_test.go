@@ -19,9 +19,14 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
 func TestFleet(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Fleet")
 }
+
+// The report must never hold key material (named by KCV only if it does).
+var _ = kit.NoKeysInReport()

@@ -21,8 +21,8 @@ func fleetFile(n, proc, batch int) (*rigs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(f.Boards) == 0 || !f.Boards[0].Emulated {
-		return nil, fmt.Errorf("fleet: rig %s: the first board must be emulated to be replicated", f.Path)
+	if err := f.Boards[0].Replicable(); err != nil { // Load made sure there is one
+		return nil, fmt.Errorf("fleet: rig %s: %w", f.Path, err)
 	}
 	if proc < 1 || proc > 0xFF || batch < 0 || batch > 0xFF || n > 0xFFFF {
 		return nil, fmt.Errorf("fleet: process %d, batch %d or %d boards out of the id space", proc, batch, n)

@@ -11,7 +11,6 @@ package lorawan_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -25,13 +24,13 @@ import (
 
 	"github.com/brocaar/lorawan"
 
-	"github.com/tap2join/tap2join/emulators/radio"
 	"github.com/tap2join/tap2join/fixtures/lns"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/phone"
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
 func TestLoRaWAN(t *testing.T) {
@@ -41,9 +40,7 @@ func TestLoRaWAN(t *testing.T) {
 
 func loadRig() *rigs.File {
 	GinkgoHelper()
-	f, err := rigs.LoadFromEnv()
-	Expect(err).NotTo(HaveOccurred())
-	return f
+	return kit.LoadRig()
 }
 
 // outDir is where air captures go: $TAP2JOIN_OUT, else out/emulate under the
@@ -66,31 +63,20 @@ func outDir() string {
 func upRig(ctx context.Context, f *rigs.File) *rigs.Rig {
 	GinkgoHelper()
 	capture := filepath.Join(outDir(), "frames.jsonl")
-	rig, err := rigs.Up(ctx, f, rigs.Options{CapturePath: capture, DutyCycle: radio.DutyCycleDelay})
-	Expect(err).NotTo(HaveOccurred(), "bring up rig %s", f.Name)
+	rig := kit.UpRig(ctx, f, rigs.Options{CapturePath: capture, DutyCycle: rigs.DutyCycleDelay})
 	DeferCleanup(func() {
-		for _, b := range rig.Boards {
-			tr := at.FormatTranscript(b.Console.Transcript())
-			Expect(rigs.FindIssuedKeys([]byte(tr))).To(BeEmpty(), "console transcript of %s holds an issued key", b.Name)
-			AddReportEntry("console transcript "+b.Name, tr, ReportEntryVisibilityFailureOrVerbose)
-		}
 		frames := rig.Captured()
 		var delayed time.Duration
 		for _, fr := range frames {
 			delayed += fr.DutyCycleDelay
 		}
 		AddReportEntry("air capture", fmt.Sprintf("%s: %d frames, %s held back by the duty cycle (modelled)", capture, len(frames), delayed))
-		Expect(rig.Close()).To(Succeed())
 	})
 	return rig
 }
 
 // The report must never hold key material (named by KCV only if it does).
-var _ = ReportAfterSuite("no key material in the report", func(r Report) {
-	raw, err := json.Marshal(r)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(rigs.FindIssuedKeys(raw)).To(BeEmpty())
-})
+var _ = kit.NoKeysInReport()
 
 // provision taps the board, registers it and waits for the join (the flow of
 // suites/provisioning), recording the phases.
@@ -106,21 +92,8 @@ func provision(ctx context.Context, rig *rigs.Rig, b *rigs.Board) phone.Result {
 // are skipped) and returns it.
 func awaitEvent(ctx context.Context, con at.Console, name string) at.Event {
 	GinkgoHelper()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var seen []string
-	for {
-		select {
-		case ev, ok := <-con.Events():
-			Expect(ok).To(BeTrue(), "console closed while waiting for +EVT:%s", name)
-			if ev.Name == name {
-				return ev
-			}
-			seen = append(seen, ev.Line)
-		case <-ctx.Done():
-			Fail(fmt.Sprintf("no +EVT:%s on the console (saw %q)", name, seen))
-		}
-	}
+	seen := kit.AwaitEvents(ctx, con, 30*time.Second, kit.Named(name))
+	return seen[len(seen)-1]
 }
 
 // awaitJoined waits for +EVT:JOINED, reads the board's DevAddr on the

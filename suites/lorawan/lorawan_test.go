@@ -15,11 +15,13 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/tap2join/tap2join/fixtures/lns"
+	"github.com/tap2join/tap2join/fixtures/proto/provapi"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/phone"
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
 // awaitUplink waits for the network server's uplink event carrying payload on
@@ -85,8 +87,11 @@ var _ = Describe("LoRaWAN on the AT console", Label("lorawan", "console"), func(
 		first := provision(ctx, rig, b)
 		oldAddr := awaitJoined(ctx, rig, b, first.DevEUI)
 
-		iss, err := rig.Reissue(ctx, first.DevEUI)
+		// The backend issues a new key for the registered device; the
+		// network keeps the old one until the device acknowledged the new.
+		iss, err := rig.Backend.RegisterClear(ctx, provapi.ClearRequest{DevEUI: first.DevEUI, Reprovision: true})
 		Expect(err).NotTo(HaveOccurred())
+		Expect(iss.Pending).To(BeTrue(), "a registered device's new key waits for the device's acknowledgement")
 		kcv := provproto.CheckValue(iss.Keys.AppKey)
 		Expect(kcv).NotTo(Equal(first.KCV))
 		p := phone.New(phone.NFCTag(b.Tag), nil, phone.Options{Reprovision: true})
@@ -97,6 +102,7 @@ var _ = Describe("LoRaWAN on the AT console", Label("lorawan", "console"), func(
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ack.AppKCV).To(Equal(kcv))
 		Expect(awaitEvent(ctx, b.Console, "NFC_PROVISIONED").Args).To(Equal("KCV=" + kcv.String()))
+		Expect(rig.Backend.Confirm(ctx, first.DevEUI, ack.AppKCV)).To(Succeed(), "the new key replaces the old one at the network")
 
 		newAddr := awaitJoined(ctx, rig, b, first.DevEUI) // rejoined with the new key
 		Expect(newAddr).NotTo(Equal(oldAddr))
@@ -120,14 +126,15 @@ var _ = Describe("LoRaWAN on the AT console", Label("lorawan", "console"), func(
 		Expect(err).NotTo(HaveOccurred())
 		Expect(lines).To(Equal([]string{"00:00:00:00:00:00:00:00"}), "factory JoinEUI after AT+RFS")
 
-		iss, err := rig.Reissue(ctx, res.DevEUI)
+		iss, err := rig.Backend.RegisterClear(ctx, provapi.ClearRequest{DevEUI: res.DevEUI, Reprovision: true})
 		Expect(err).NotTo(HaveOccurred())
 		p := phone.New(phone.NFCTag(b.Tag), nil, phone.Options{})
 		id, err := p.Identity(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(id.State).To(Equal(provproto.StateFactory))
-		_, err = p.WriteKey(ctx, id, iss, rig.Region)
+		ack, err := p.WriteKey(ctx, id, iss, rig.Region)
 		Expect(err).NotTo(HaveOccurred())
+		Expect(rig.Backend.Confirm(ctx, res.DevEUI, ack.AppKCV)).To(Succeed())
 
 		// ChirpStack: log event OTAA "DevNonce has already been used"
 		// (join.rs validate_dev_nonce_and_get_device_keys, reference
@@ -207,9 +214,7 @@ var _ = Describe("key read-back on the console", Label("security", "console"), f
 	It("reports a board whose firmware prints the AppKey on AT+APPKEY=?", func(ctx SpecContext) {
 		f := loadRig()
 		f.Boards = f.Boards[:1]
-		if !f.Boards[0].Emulated {
-			Skip("needs an emulated board with key read-back firmware")
-		}
+		kit.NeedFirmwareFaults(f, 0)
 		f.Boards[0].Faults.KeyReadBack = true // ST's default build: KEY_EXTRACTABLE 1
 		rig := upRig(ctx, f)
 		b := rig.Boards[0]
@@ -218,7 +223,7 @@ var _ = Describe("key read-back on the console", Label("security", "console"), f
 		Expect(leaks).To(ContainElement("AT+APPKEY=?"), "the check must detect the leak")
 		AddReportEntry("key leak detected", "AppKey KCV "+res.KCV.String()+" printed by "+strings.Join(leaks, ", "))
 		// What the board printed is kept out of the transcript and errors.
-		Expect(rigs.FindIssuedKeys([]byte(at.FormatTranscript(b.Console.Transcript())))).To(BeEmpty())
+		kit.ExpectNoIssuedKeys(at.FormatTranscript(b.Console.Transcript()), "the console transcript")
 	}, SpecTimeout(time.Minute))
 })
 
@@ -332,6 +337,7 @@ var _ = Describe("MAC commands on the AT console", Label("lorawan", "console", "
 var _ = Describe("moving a device to another network", Label("lorawan", "console", "reprovision"), func() {
 	It("re-provisions it over NFC with the other network's key; it rejoins there with that network's NetID", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig())
+		networks := kit.NeedOfRig[rigs.OtherNetworks](rig)
 		b := rig.Boards[0]
 		first := provision(ctx, rig, b)
 		addrA := awaitJoined(ctx, rig, b, first.DevEUI)
@@ -339,20 +345,17 @@ var _ = Describe("moving a device to another network", Label("lorawan", "console
 		// Network B covers the same site: its own ChirpStack (NetID 000013),
 		// gateway and provisioning backend.
 		netB := lorawan.NetID{0x00, 0x00, 0x13}
-		other, err := rig.StartOtherNetwork(ctx, rigs.OtherNetworkConfig{
+		other, err := networks.StartOtherNetwork(ctx, rigs.OtherNetworkConfig{
 			NetID: netB, GatewayID: [8]byte{0x00, 0x16, 0xC0, 0x01, 0xFF, 0x10, 0xB0, 0x02},
 			JoinEUI: provproto.EUI64{0x70, 0xB3, 0xD5, 0x7E, 0xD0, 0x00, 0x00, 0x02},
 		})
-		if errors.Is(err, rigs.ErrNotEmulated) {
-			Skip("a second network needs the emulated air: " + err.Error())
-		}
 		Expect(err).NotTo(HaveOccurred())
 
 		// The app registers the device with network B and gets B's key.
 		dev := first.DevEUI
 		reg, err := other.Backend.Register(ctx, dev, other.JoinEUI, nil)
 		Expect(err).NotTo(HaveOccurred())
-		iss := phone.Issued{JoinEUI: reg.JoinEUI, Keys: reg.Keys}
+		iss := reg
 
 		// Without the re-provisioning flag the provisioned device refuses
 		// (SPEC.md §5.3) and keeps network A's key.

@@ -8,14 +8,13 @@ package provisioning_test
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/tap2join/tap2join/rigs"
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
 func TestProvisioning(t *testing.T) {
@@ -23,32 +22,17 @@ func TestProvisioning(t *testing.T) {
 	RunSpecs(t, "Provisioning")
 }
 
-// upRig loads and brings up a rig file, closing it when the current node ends.
+// upRig brings up a rig for the current spec (kit.UpRig).
 func upRig(ctx context.Context, f *rigs.File) *rigs.Rig {
 	GinkgoHelper()
-	rig, err := rigs.Up(ctx, f, rigs.Options{})
-	Expect(err).NotTo(HaveOccurred(), "bring up rig %s", f.Name)
-	DeferCleanup(func() { Expect(rig.Close()).To(Succeed()) })
-	return rig
+	return kit.UpRig(ctx, f, rigs.Options{})
 }
 
 func loadRig() *rigs.File {
 	GinkgoHelper()
-	f, err := rigs.LoadFromEnv()
-	Expect(err).NotTo(HaveOccurred())
-	return f
+	return kit.LoadRig()
 }
 
 // The report must never hold key material: every key issued during the run
 // is looked for in the whole report, in upper and lower case hex.
-var _ = ReportAfterSuite("no key material in the report", func(r Report) {
-	raw, err := json.Marshal(r)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(rigs.FindIssuedKeys(raw)).To(BeEmpty(), "the report holds an issued key (named here by KCV only)")
-})
-
-var _ = BeforeSuite(func() {
-	// A wall-clock guard for the whole suite lives in the Makefile's
-	// -timeout; specs carry their own SpecTimeout.
-	_ = time.Second
-})
+var _ = kit.NoKeysInReport()

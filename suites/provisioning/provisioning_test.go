@@ -9,8 +9,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/tap2join/tap2join/reports"
-	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/phone"
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
 var _ = Describe("NFC provisioning to OTAA join", Label("e2e"), func() {
@@ -35,6 +35,7 @@ var _ = Describe("a board that stores a wrong key", Label("e2e", "faults"), func
 	It("does not join, and the failure names the join phase", func(ctx SpecContext) {
 		f := loadRig()
 		f.Boards = f.Boards[:1]
+		kit.NeedFirmwareFaults(f, 0)
 		f.Boards[0].Faults.StoreCorruptKey = true
 		rig := upRig(ctx, f)
 		b := rig.Boards[0]
@@ -48,7 +49,7 @@ var _ = Describe("a board that stores a wrong key", Label("e2e", "faults"), func
 		// The network server said why: the JoinRequest's MIC does not verify
 		// with the key it holds.
 		Expect(err.Error()).To(MatchRegexp(`(?i)mic`))
-		Expect(rigs.FindIssuedKeys([]byte(err.Error()))).To(BeEmpty())
+		kit.ExpectNoIssuedKeys(err.Error(), "the error")
 	}, SpecTimeout(time.Minute))
 })
 
@@ -73,6 +74,6 @@ var _ = Describe("LoRaWAN 1.1 OTAA", Label("e2e"), func() {
 		Expect(phases).To(ContainElements(phone.PhaseJoin, phone.PhaseUplink))
 		Expect(res.DevAddr).NotTo(BeZero())
 		AddReportEntry("LoRaWAN 1.1 join", fmt.Sprintf("DevEUI %s DevAddr %s AppKey KCV %s", res.DevEUI, res.DevAddr, res.KCV))
-		Expect(rigs.FindIssuedKeys([]byte(fmt.Sprintf("%+v", res)))).To(BeEmpty())
+		kit.ExpectNoIssuedKeys(fmt.Sprintf("%+v", res), "the result")
 	}, SpecTimeout(time.Minute))
 })

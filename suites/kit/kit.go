@@ -1,0 +1,159 @@
+// Package kit is what every suite does the same way: load the rig file,
+// bring a rig up for a spec and close it when the spec ends (its console
+// transcripts in the report, checked for key material first), prove the
+// report holds no issued key, wait for console events, and ask the rig for a
+// capability — skipping, with the reason, when the bench lacks it.
+//
+// Specs stay ignorant of whether a board is real or emulated: they ask for
+// what they need and the rig answers.
+package kit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/tap2join/tap2join/rigs"
+	"github.com/tap2join/tap2join/rigs/at"
+)
+
+// LoadRig loads the rig file named by TAP2JOIN_RIG (rigs/emulated.yaml by
+// default).
+func LoadRig() *rigs.File {
+	GinkgoHelper()
+	f, err := rigs.LoadFromEnv()
+	Expect(err).NotTo(HaveOccurred())
+	return f
+}
+
+// UpRig brings f up for the current spec and closes it when the spec ends.
+// Each board's console transcript goes to the report (shown on failure)
+// after a check that it holds no issued key.
+func UpRig(ctx context.Context, f *rigs.File, opts rigs.Options) *rigs.Rig {
+	GinkgoHelper()
+	rig, err := rigs.Up(ctx, f, opts)
+	Expect(err).NotTo(HaveOccurred(), "bring up rig %s", f.Name)
+	DeferCleanup(func() {
+		for _, b := range rig.Boards {
+			tr := at.FormatTranscript(b.Console.Transcript())
+			ExpectNoIssuedKeys(tr, "console transcript of "+b.Name)
+			AddReportEntry("console transcript "+b.Name, tr, ReportEntryVisibilityFailureOrVerbose)
+		}
+		Expect(rig.Close()).To(Succeed())
+	})
+	return rig
+}
+
+// ExpectNoIssuedKeys fails the spec when text holds a key the rig issued in
+// this process (hex in either case, or raw). The failure names the keys by
+// check value only.
+func ExpectNoIssuedKeys(text, what string) {
+	GinkgoHelper()
+	Expect(rigs.FindIssuedKeys([]byte(text))).To(BeEmpty(), "%s holds an issued key (named here by KCV only)", what)
+}
+
+// NoKeysInReport declares the suite's check that its whole report holds no
+// issued key: `var _ = kit.NoKeysInReport()` in the suite file.
+func NoKeysInReport() bool {
+	return ReportAfterSuite("no key material in the report", func(r Report) {
+		raw, err := json.Marshal(r)
+		Expect(err).NotTo(HaveOccurred())
+		ExpectNoIssuedKeys(string(raw), "the report")
+	})
+}
+
+// Need returns board b's part offering capability C, or skips the spec with
+// the reason the bench lacks it.
+func Need[C any](b *rigs.Board) C {
+	GinkgoHelper()
+	c, err := rigs.BoardCapability[C](b)
+	skipIfMissing(err)
+	return c
+}
+
+// NeedOfRig returns the rig's part offering capability C, or skips the spec
+// with the reason the bench lacks it.
+func NeedOfRig[C any](r *rigs.Rig) C {
+	GinkgoHelper()
+	c, err := rigs.RigCapability[C](r)
+	skipIfMissing(err)
+	return c
+}
+
+// NeedFirmwareFaults skips the spec unless the rig file's board i can run a
+// faulty firmware (rig file faults:); call it before changing Faults.
+func NeedFirmwareFaults(f *rigs.File, i int) {
+	GinkgoHelper()
+	skipIfMissing(f.Boards[i].FirmwareFaults())
+}
+
+// SkipIfMissing skips the spec when err says the bench lacks a capability
+// and fails it on any other error.
+func SkipIfMissing(err error) {
+	GinkgoHelper()
+	skipIfMissing(err)
+	Expect(err).NotTo(HaveOccurred())
+}
+
+func skipIfMissing(err error) {
+	GinkgoHelper()
+	if errors.Is(err, rigs.ErrMissingCapability) {
+		Skip(err.Error())
+	}
+}
+
+// AwaitEvents reads the console's +EVT: events until want returns true for
+// one, within timeout, and returns every event seen; it fails the spec with
+// the events it saw otherwise.
+func AwaitEvents(ctx context.Context, con at.Console, timeout time.Duration, want func(at.Event) bool) []at.Event {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var seen []at.Event
+	for {
+		select {
+		case ev, ok := <-con.Events():
+			Expect(ok).To(BeTrue(), "console closed")
+			seen = append(seen, ev)
+			if want(ev) {
+				return seen
+			}
+		case <-ctx.Done():
+			var lines []string
+			for _, e := range seen {
+				lines = append(lines, e.Line)
+			}
+			Fail(fmt.Sprintf("no awaited console event within %v; seen: %s", timeout, strings.Join(lines, " | ")))
+		}
+	}
+}
+
+// Named matches events by name (the word after +EVT:).
+func Named(names ...string) func(at.Event) bool {
+	return func(e at.Event) bool {
+		for _, n := range names {
+			if e.Name == n {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// AwaitMailbox waits until the board's firmware has finished booting: its
+// mailbox is on and empty. (The firmware's boot event comes before it
+// configures the tag, so a rig or a reset can return a little earlier.)
+func AwaitMailbox(ctx context.Context, b *rigs.Board) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		st, err := b.Tag.MailboxStatus(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(st.Free()).To(BeTrue(), "mailbox %s", st)
+	}).WithContext(ctx).WithTimeout(10*time.Second).WithPolling(time.Millisecond).Should(Succeed(), "%s: mailbox on", b.Name)
+}
