@@ -2,6 +2,7 @@ package rigs
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,9 @@ type NetworkInfo struct {
 	API   string `json:"api"`
 	Token string `json:"token"`
 	MQTT  string `json:"mqtt"`
+	// TLS: the gRPC API is served over TLS (a server certificate the
+	// system roots vouch for); else plaintext h2c, ChirpStack's default.
+	TLS bool `json:"tls,omitempty"`
 }
 
 // network is the rig's view of one network server: its client and the
@@ -105,7 +109,7 @@ func (r *Rig) startNetwork(ctx context.Context, lg *slog.Logger) (*network, erro
 		})
 		info = NetworkInfo{API: st.APIAddr, Token: st.Token, MQTT: st.MQTTURL}
 	case "external":
-		info = NetworkInfo{API: f.Network.API, Token: expandEnv(f.Network.Token), MQTT: f.Network.MQTT}
+		info = NetworkInfo{API: f.Network.API, Token: expandEnv(f.Network.Token), MQTT: f.Network.MQTT, TLS: f.Network.TLS}
 	default:
 		return nil, fmt.Errorf("rigs: network kind %q is not available yet", f.Network.Kind)
 	}
@@ -122,7 +126,11 @@ func (r *Rig) startNetwork(ctx context.Context, lg *slog.Logger) (*network, erro
 // the application's integration events.
 func (r *Rig) dialNetwork(ctx context.Context, info NetworkInfo, p lns.Profile) (*network, error) {
 	f := r.File
-	client, err := lns.Dial(ctx, lns.Config{API: info.API, Token: info.Token, MQTT: info.MQTT, Region: f.Network.Region})
+	cfg := lns.Config{API: info.API, Token: info.Token, MQTT: info.MQTT, Region: f.Network.Region}
+	if info.TLS {
+		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	client, err := lns.Dial(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("network server client: %w", err)
 	}

@@ -42,7 +42,7 @@ type Network struct {
 	API   string `yaml:"api"`   // host:port of its gRPC API
 	Token string `yaml:"token"` // API key; "$VAR" reads the environment
 	MQTT  string `yaml:"mqtt"`  // integration broker URL
-	TLS   bool   `yaml:"tls"`   // gRPC over TLS
+	TLS   bool   `yaml:"tls"`   // external: gRPC over TLS (system roots)
 	// Device profile and tenant names created (or found) on the server.
 	Tenant      string `yaml:"tenant"`
 	Application string `yaml:"application"`
@@ -270,6 +270,9 @@ func (f *File) validate() error {
 		}
 	default:
 		bad("network.kind: %q is not embedded, containers or external", f.Network.Kind)
+	}
+	if f.Network.TLS && f.Network.Kind != "external" {
+		bad("network.tls: only for kind external (the rig's own servers speak plaintext h2c on loopback)")
 	}
 	if f.Network.Region != "eu868" {
 		bad("network.region: %q is not supported yet (eu868)", f.Network.Region)

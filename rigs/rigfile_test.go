@@ -25,6 +25,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"boards: [{emulated: true, unique_id: 0080E11500000001, nfc: {transport: usb}}]", `nfc.transport "usb"`},
 		{"network: {kind: external}\nboards: [{emulated: true, unique_id: 0080E11500000001}]", "needs api, token and mqtt"},
 		{"colour: blue\nboards: []", "field colour not found"},
+		{"network: {tls: true}\nboards: [{emulated: true, unique_id: 0080E11500000001}]", "network.tls: only for kind external"},
 		{"boards: [{name: a, emulated: true, unique_id: 0080E11500000001}, {name: a, emulated: true, unique_id: 0080E11500000002}]", "duplicate name"},
 	}
 	for _, c := range cases {

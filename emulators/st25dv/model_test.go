@@ -30,6 +30,6 @@ func TestModelMatchesAccounting(t *testing.T) {
 		t.Errorf("dyn config: accounted %v, model %v", d, st25dv.DynConfigReadTime(false))
 	}
 	if got := st25dv.I2CMailboxReadTime(256, 1_000_000); got < 2300*time.Microsecond || got > 2400*time.Microsecond {
-		t.Errorf("I2C 256 B at 1 MHz: %v, want ≈ 2.35 ms (reference §9)", got)
+		t.Errorf("I2C 256 B at 1 MHz: %v, want ≈ 2.35 ms (I2C at 9 clocks per byte)", got)
 	}
 }

@@ -1,10 +1,12 @@
 // Package at drives the serial AT console of an STM32WL5 board running
-// ST's LoRaWAN_AT_Slave command set (STM32CubeWL v1.3.1; reference
-// shared/reference/stm32wl-at.md §1) or the tap2join firmware built on it —
+// ST's LoRaWAN_AT_Slave command set (STM32CubeWL v1.3.1,
+// Projects/NUCLEO-WL55JC/Applications/LoRaWAN/LoRaWAN_AT_Slave; ST AN5481
+// describes it, the source is the authority) or the tap2join firmware built on it —
 // a real NUCLEO-WL55JC on /dev/ttyACM*, or the firmware twin's pty
 // (emulators/stm32wl5), through the same go.bug.st/serial code.
 //
-// Protocol facts the driver relies on (reference §1.1, §1.4):
+// Protocol facts the driver relies on (Core/Src/usart.c, readme.txt,
+// LoRaWAN/App/lora_command.c CMD_Process/parse_cmd, lora_at.c AT_event_*):
 //   - 9600 baud, 8N1, no flow control; the board does not echo; commands end
 //     with CR LF.
 //   - A command prints value lines, then exactly one status line: OK or an
@@ -56,7 +58,8 @@ type Console interface {
 // Status is a final status token (lora_command.c ATError_description).
 type Status string
 
-// Status tokens as printed (reference §1.1). AT_NO_NET_JOINED prints as
+// Status tokens as printed (lora_command.c ATError_description, lora_at.h).
+// AT_NO_NET_JOINED prints as
 // AT_NO_NETWORK_JOINED.
 const (
 	StatusOK              Status = "OK"

@@ -9,7 +9,7 @@ import (
 // RX is a downlink reception as ST's AT firmware reports it:
 // "+EVT:RX_<slot>, PORT <p>, DR <dr>, RSSI <rssi>, SNR <snr>" with
 // ", DMODM <m>, GWN <n>" appended after a LinkCheckAns (lora_at.c
-// AT_event_receive; shared/reference/stm32wl-at.md §1.4).
+// AT_event_receive, STM32CubeWL v1.3.1 LoRaWAN_AT_Slave).
 type RX struct {
 	Slot      string // "1", "2", "C", "C_MC", "P", "P_MC"
 	Port      int

@@ -22,7 +22,8 @@ type Config struct {
 	// after re-enumeration the device may come back under another ttyACM
 	// number.
 	USBSerial string
-	// Baud defaults to 9600 (LPUART1, reference stm32wl-at.md §1.1); the
+	// Baud defaults to 9600 (LPUART1, STM32CubeWL LoRaWAN_AT_Slave
+	// Core/Src/usart.c); the
 	// frame is always 8N1 without flow control.
 	Baud int
 	// CommandTimeout bounds one command (default 5 s); ctx may end it earlier.
@@ -37,7 +38,8 @@ type Config struct {
 	ListPorts func() ([]*enumerator.PortDetails, error)
 }
 
-// BannerEnd is the last line of the boot banner (reference §1.2).
+// BannerEnd is the last line of the boot banner (STM32CubeWL LoRaWAN_AT_Slave
+// lora_app.c LoRaWAN_Init).
 const BannerEnd = "AT? to list all available functions"
 
 // bannerLines are banner lines that are never a command's output.

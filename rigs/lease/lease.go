@@ -7,8 +7,9 @@
 // holds it), renewed in the background while held, and released at the end.
 // A lease whose expiry has passed, or whose owner process is gone (same
 // host), is taken over — so a cancelled or killed job never leaves a board
-// locked for longer than its time-to-live, and usually not at all (anchors
-// Part 2 §3: labgrid#1739, #1415).
+// locked for longer than its time-to-live, and usually not at all (users
+// asking for exactly that: labgrid-project/labgrid issues #1739, auto-release
+// after a duration, and #1415, a timeout on reserve).
 //
 // Reads and writes of a lease file happen under flock(2) on <resource>.lock,
 // held for microseconds only; the kernel drops it when a process dies, so the

@@ -214,7 +214,8 @@ func TestEmulatedMailboxRoundTrip(t *testing.T) {
 		t.Fatalf("write while busy: %v", err)
 	}
 	close(gate)
-	// Phone polls until the host message is there (ANT does the same every 10 ms).
+	// Phone polls until the host message is there (ant9000/st25dv_mailbox
+	// lib/st25dv.dart does the same every 10 ms).
 	for {
 		st, err := d.MailboxStatus(ctx)
 		if err != nil {

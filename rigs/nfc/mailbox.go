@@ -58,7 +58,9 @@ func (d *ST25DV) MailboxStatus(ctx context.Context) (MBCtrl, error) {
 
 // SetMailbox writes MB_EN (Write Dynamic Configuration 0Dh). Enabling needs
 // FTM.MB_MODE = 1 (a static register, WriteConfig 0Dh with the configuration
-// session) and VCC on the tag (DS §5.1.2; ST answer C3).
+// session) and VCC on the tag (DS §5.1.2; ST's answer in the ST community
+// thread "How to Enable the Mailbox and Perform Write/Read on ST25DV via RF
+// (ISO15693)").
 func (d *ST25DV) SetMailbox(ctx context.Context, on bool) error {
 	var v byte
 	if on {
@@ -95,7 +97,9 @@ func (d *ST25DV) MessageLength(ctx context.Context) (int, error) {
 }
 
 // ReadMessage reads the length, then the whole message: one Read Message
-// with pointer 00h / count 00h ("whole message", DS §7.6.33; C12), or chunks
+// with pointer 00h / count 00h ("whole message", DS §7.6.33; ST community
+// "How to receive more than 255 bytes of data via the fast transfer mailbox
+// using the Android ST25 SDK"), or chunks
 // of WithMaxMessageChunk bytes. Reading the last byte of a host message
 // releases it on the tag (HOST_PUT_MSG cleared, RF_GET_MSG raised).
 func (d *ST25DV) ReadMessage(ctx context.Context) ([]byte, error) {

@@ -36,7 +36,8 @@ type Option func(*ST25DV)
 
 // WithAddressed selects addressed (default) or non-addressed requests.
 // Phones prefer addressed mode (some stacks mishandle non-addressed
-// commands, reference pcsc-iso15693 §6.1); the UID comes from Inventory
+// commands, per a widely cited Stack Overflow answer; which phones is
+// UNCONFIRMED); the UID comes from Inventory
 // unless WithUID gives it.
 func WithAddressed(on bool) Option { return func(d *ST25DV) { d.addressed = on } }
 
@@ -44,7 +45,8 @@ func WithAddressed(on bool) Option { return func(d *ST25DV) { d.addressed = on }
 func WithUID(uid [8]byte) Option { return func(d *ST25DV) { d.uid, d.haveUID = uid, true } }
 
 // WithFastCommands uses the ST fast commands (C0h..CEh: response at 53 kbit/s)
-// where they exist. Off by default: phones cannot receive them (C9).
+// where they exist. Off by default: phones cannot receive them (ST community
+// "ST25DV64KC - Fast Read Single Block").
 func WithFastCommands(on bool) Option { return func(d *ST25DV) { d.fast = on } }
 
 // WithHighDataRate selects the tag's response data rate: high (26.48 kbit/s,
@@ -217,7 +219,8 @@ func (s SystemInfo) MemoryBytes() int { return s.Blocks * s.BlockSize }
 // SystemInfo reads the system information with Extended Get System Info
 // (3Bh, request field 0Fh: DSFID, AFI, memory size, IC ref). The plain Get
 // System Info of the 64KC has no memory size field (DS Table 160), which is
-// why Android also switches to 3Bh for ST tags (reference §10.2).
+// why Android also switches to 3Bh for ST tags (AOSP system/nfc rw_i93.cc
+// rw_i93_process_sys_info).
 func (d *ST25DV) SystemInfo(ctx context.Context) (SystemInfo, error) {
 	var si SystemInfo
 	p, err := d.do(ctx, cmdExtGetSysInfo, []byte{0x0F}, -1)
@@ -355,36 +358,40 @@ func (d *ST25DV) WriteBlocks(ctx context.Context, first int, data []byte) error 
 
 // ReadConfig reads a static system register by its RF pointer (A0h).
 func (d *ST25DV) ReadConfig(ctx context.Context, ptr byte) (byte, error) {
-	p, err := d.do(ctx, cmdReadConfig, nil, 1, ptr)
-	if err != nil {
-		return 0, fmt.Errorf("st25dv: read config %02Xh: %w", ptr, err)
-	}
-	return p[0], nil
+	return d.readReg(ctx, cmdReadConfig, "config", ptr)
 }
 
 // WriteConfig writes a static system register (A1h); the tag requires the
 // RF configuration session (PresentPassword 0) and LOCK_CFG = 0 (DS §5.6.4).
 func (d *ST25DV) WriteConfig(ctx context.Context, ptr, v byte) error {
-	if _, err := d.do(ctx, cmdWriteConfig, nil, 0, ptr, v); err != nil {
-		return fmt.Errorf("st25dv: write config %02Xh: %w", ptr, err)
-	}
-	return nil
+	return d.writeReg(ctx, cmdWriteConfig, "config", ptr, v)
 }
 
 // ReadDynConfig reads a dynamic register (ADh): 00h GPO_CTRL_Dyn, 02h
 // EH_CTRL_Dyn, 0Dh MB_CTRL_Dyn.
 func (d *ST25DV) ReadDynConfig(ctx context.Context, ptr byte) (byte, error) {
-	p, err := d.do(ctx, cmdReadDyn, nil, 1, ptr)
-	if err != nil {
-		return 0, fmt.Errorf("st25dv: read dynamic config %02Xh: %w", ptr, err)
-	}
-	return p[0], nil
+	return d.readReg(ctx, cmdReadDyn, "dynamic config", ptr)
 }
 
 // WriteDynConfig writes a dynamic register (AEh); no password needed.
 func (d *ST25DV) WriteDynConfig(ctx context.Context, ptr, v byte) error {
-	if _, err := d.do(ctx, cmdWriteDyn, nil, 0, ptr, v); err != nil {
-		return fmt.Errorf("st25dv: write dynamic config %02Xh: %w", ptr, err)
+	return d.writeReg(ctx, cmdWriteDyn, "dynamic config", ptr, v)
+}
+
+// readReg reads one register with cmd (A0h or ADh); kind names the register
+// set in errors.
+func (d *ST25DV) readReg(ctx context.Context, c cmd, kind string, ptr byte) (byte, error) {
+	p, err := d.do(ctx, c, nil, 1, ptr)
+	if err != nil {
+		return 0, fmt.Errorf("st25dv: read %s %02Xh: %w", kind, ptr, err)
+	}
+	return p[0], nil
+}
+
+// writeReg writes one register with cmd (A1h or AEh).
+func (d *ST25DV) writeReg(ctx context.Context, c cmd, kind string, ptr, v byte) error {
+	if _, err := d.do(ctx, c, nil, 0, ptr, v); err != nil {
+		return fmt.Errorf("st25dv: write %s %02Xh: %w", kind, ptr, err)
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 // Package nfc drives an ST25DV64KC dynamic NFC tag from the reader (phone)
 // side over an ISO/IEC 15693 Transport: identification, block memory, NDEF,
 // configuration, passwords and the Fast Transfer Mode mailbox
-// (datasheet DS13519; shared/reference/st25dv64kc.md).
+// (ST datasheet DS13519 Rev 2, cited as "DS"; AN4911 for the NDEF layout).
 //
 // The Transport carries request frames without CRC and returns responses
 // without CRC, flags byte first — the shape of Android's NfcV.transceive and

@@ -6,54 +6,26 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tap2join/tap2join/fixtures/proto/provapi"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
-
-// Location and Issued mirror the backend's types so this package needs no
-// backend import; fixtures/provisioning.Client satisfies Backend through a
-// one-line adapter (see rigs).
-type Location struct {
-	Latitude, Longitude, Altitude float64
-}
-
-// Issued is a registration answer. Keys prints only check values.
-//
-// In wrapped mode (a WrappingBackend) Keys stays zero: the backend sends
-// Provision, the complete PROVISION frame with the key block wrapped to the
-// device, and KCV, the check value the device's ACK must carry — the app
-// never holds the clear key.
-type Issued struct {
-	JoinEUI   provproto.EUI64
-	Keys      provproto.Keys
-	KCV       provproto.KCV // set in wrapped mode; derived from Keys otherwise
-	Provision []byte        // wrapped mode: the frame to write as is
-}
-
-// kcv is the check value the device must acknowledge.
-func (i Issued) kcv() provproto.KCV {
-	if len(i.Provision) > 0 {
-		return i.KCV
-	}
-	return provproto.CheckValue(i.Keys.AppKey)
-}
-
-// WrapRequest carries what a backend needs to wrap the keys to the device:
-// values of the device's IDENTITY message (SPEC.md §3.1) and the region code.
-type WrapRequest struct {
-	DevEUI, JoinEUI provproto.EUI64
-	Location        *Location
-	PublicKey       []byte
-	Nonce           uint32
-	Region          byte
-	Reprovision     bool
-}
 
 // WrappingBackend is a backend that builds the wrapped PROVISION frame
 // itself (fixtures/provisioning in wrapped mode). With Options.Wrapped the app
 // uses it, so the clear AppKey never reaches the phone; a Backend without it
 // gets the key in clear and the app wraps it (the key then exists on the phone).
+// The answer's Provision is the frame, its KCV the check value the device's
+// ACK must carry.
 type WrappingBackend interface {
-	RegisterWrapped(ctx context.Context, req WrapRequest) (Issued, error)
+	RegisterWrapped(ctx context.Context, req provapi.WrapRequest) (provapi.Issued, error)
+}
+
+// Confirmer is a backend that issues re-provisioning keys pending
+// confirmation (provapi.Issued.Pending): the network keeps the device's old
+// key until the app confirms, after the device's PROVISION_ACK, the KCV the
+// device acknowledged. fixtures/provisioning.Client is one.
+type Confirmer interface {
+	Confirm(ctx context.Context, dev provproto.EUI64, kcv provproto.KCV) error
 }
 
 // Phase names of the provisioning flow, in order.
@@ -61,7 +33,7 @@ const (
 	PhaseTap      = "tap"       // read the NDEF identity
 	PhaseIdentity = "identity"  // GET_IDENTITY over the mailbox
 	PhaseRegister = "register"  // HTTPS registration, AppKey issued
-	PhaseWriteKey = "write key" // PROVISION over the mailbox, ACK checked
+	PhaseWriteKey = "write key" // PROVISION over the mailbox, ACK checked (and a pending key confirmed)
 	PhaseJoin     = "join"      // the network server reports a join (JoinAccept sent)
 	PhaseUplink   = "uplink"    // the device's first uplink, decrypted by the server
 )
@@ -122,6 +94,12 @@ type JoinWaiter interface {
 
 // Provision runs the whole flow of the solution brief: tap, identity,
 // register, write key, join, first uplink. Each phase is timed; a failure is a *PhaseError.
+//
+// With Options.Reprovision the registration asks for re-provisioning. If the
+// backend answers a pending key, the write key phase ends, once the device's
+// ACK is checked, with the backend's Confirm of the acknowledged KCV (the
+// network takes the new key only then); a backend that is no Confirmer fails
+// the register phase before anything is written to the device.
 func (p *Phone) Provision(ctx context.Context, region byte, joins JoinWaiter) (Result, error) {
 	var res Result
 	step := func(name string, f func() error) error {
@@ -150,25 +128,46 @@ func (p *Phone) Provision(ctx context.Context, region byte, joins JoinWaiter) (R
 	}); err != nil {
 		return res, err
 	}
-	var iss Issued
+	var iss provapi.Issued
+	var confirmer Confirmer
 	if err := step(PhaseRegister, func() (err error) {
 		if wb, ok := p.backend.(WrappingBackend); ok && p.opts.Wrapped {
 			if id.Capabilities&provproto.CapWrapped == 0 {
 				return errors.New("wrapped mode requested but the device does not offer it")
 			}
-			iss, err = wb.RegisterWrapped(ctx, WrapRequest{
+			iss, err = wb.RegisterWrapped(ctx, provapi.WrapRequest{
 				DevEUI: id.DevEUI, Location: p.opts.Location, PublicKey: id.PublicKey,
 				Nonce: id.Nonce, Region: region, Reprovision: p.opts.Reprovision,
 			})
+		} else {
+			iss, err = p.backend.RegisterClear(ctx, provapi.ClearRequest{
+				DevEUI: id.DevEUI, Location: p.opts.Location, Reprovision: p.opts.Reprovision,
+			})
+		}
+		if err != nil || !iss.Pending {
 			return err
 		}
-		iss, err = p.backend.Register(ctx, id.DevEUI, provproto.EUI64{}, p.opts.Location)
-		return err
+		var ok bool
+		if confirmer, ok = p.backend.(Confirmer); !ok {
+			return fmt.Errorf("the backend issued key KCV %s pending confirmation but cannot confirm it (no Confirm method); not writing it", iss.AckKCV())
+		}
+		return nil
 	}); err != nil {
 		return res, err
 	}
-	res.JoinEUI, res.KCV = iss.JoinEUI, iss.kcv()
-	if err := step(PhaseWriteKey, func() error { _, err := p.WriteKey(ctx, id, iss, region); return err }); err != nil {
+	res.JoinEUI, res.KCV = iss.JoinEUI, iss.AckKCV()
+	if err := step(PhaseWriteKey, func() error {
+		ack, err := p.WriteKey(ctx, id, iss, region)
+		if err != nil || !iss.Pending {
+			return err
+		}
+		// The device holds the new key (WriteKey checked its KCV): now the
+		// network may take it and retire the old one.
+		if err := confirmer.Confirm(ctx, id.DevEUI, ack.AppKCV); err != nil {
+			return fmt.Errorf("the device stored key KCV %s but the backend did not confirm it: %w", ack.AppKCV, err)
+		}
+		return nil
+	}); err != nil {
 		return res, err
 	}
 	if err := step(PhaseJoin, func() (err error) { res.DevAddr, err = joins.AwaitJoin(ctx, id.DevEUI); return }); err != nil {

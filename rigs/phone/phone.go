@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tap2join/tap2join/fixtures/proto/ndef"
+	"github.com/tap2join/tap2join/fixtures/proto/provapi"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs/nfc"
 )
@@ -33,9 +34,12 @@ type Tag interface {
 	ReadMessage(ctx context.Context) ([]byte, error)
 }
 
-// Backend registers a device and issues its keys (fixtures/provisioning.Client).
+// Backend registers a device and issues its keys in clear
+// (fixtures/provisioning.Client, or any client of the API of
+// fixtures/proto/provapi). With req.Reprovision a registered device is issued
+// a new key, pending until confirmed (see Confirmer).
 type Backend interface {
-	Register(ctx context.Context, dev, join provproto.EUI64, loc *Location) (Issued, error)
+	RegisterClear(ctx context.Context, req provapi.ClearRequest) (provapi.Issued, error)
 }
 
 // Phone is the app on one phone, tapping one tag.
@@ -59,8 +63,10 @@ type Options struct {
 	// public key (SPEC.md §3.2); it fails if the device cannot.
 	Wrapped bool
 	// Location is the install position sent to the backend.
-	Location *Location
-	// Reprovision allows moving an already provisioned device (SPEC.md §5.3).
+	Location *provapi.Location
+	// Reprovision allows giving an already provisioned device a new key
+	// (SPEC.md §5.3): the PROVISION carries the re-provision flag and the
+	// registration asks the backend for a new key (Phone.Provision).
 	Reprovision bool
 }
 
@@ -206,8 +212,9 @@ func (p *Phone) Identity(ctx context.Context) (provproto.Identity, error) {
 }
 
 // WriteKey sends the issued keys with a PROVISION for the identity just read
-// and checks the acknowledgement's key check values.
-func (p *Phone) WriteKey(ctx context.Context, id provproto.Identity, iss Issued, region byte) (provproto.Ack, error) {
+// and checks the acknowledgement's key check values. It does not confirm a
+// pending key (Provision does).
+func (p *Phone) WriteKey(ctx context.Context, id provproto.Identity, iss provapi.Issued, region byte) (provproto.Ack, error) {
 	msg := provproto.Provision{Nonce: id.Nonce, Reprovision: p.opts.Reprovision, Region: region, JoinEUI: iss.JoinEUI, Keys: iss.Keys}
 	var raw []byte
 	var err error
@@ -236,7 +243,7 @@ func (p *Phone) WriteKey(ctx context.Context, id provproto.Identity, iss Issued,
 	if err != nil {
 		return provproto.Ack{}, fmt.Errorf("phone: write key: %w", err)
 	}
-	if want := iss.kcv(); ack.AppKCV != want {
+	if want := iss.AckKCV(); ack.AppKCV != want {
 		return ack, fmt.Errorf("phone: write key: device acknowledged a key with KCV %s, issued KCV %s", ack.AppKCV, want)
 	}
 	if ack.JoinEUI != iss.JoinEUI {

@@ -12,6 +12,7 @@ import (
 	"github.com/tap2join/tap2join/emulators/st25dv"
 	"github.com/tap2join/tap2join/emulators/stm32wl5"
 	"github.com/tap2join/tap2join/emulators/timing"
+	"github.com/tap2join/tap2join/fixtures/proto/provapi"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/phone"
@@ -102,8 +103,8 @@ func TestStaleAnswerIsDrained(t *testing.T) {
 	}
 }
 
-func issued() phone.Issued {
-	return phone.Issued{
+func issued() provapi.Issued {
+	return provapi.Issued{
 		JoinEUI: provproto.EUI64{0x70, 0xB3, 0xD5, 0x7E, 0xD0, 0, 0, 1},
 		Keys:    provproto.Keys{AppKey: [16]byte{0x2B, 0x7E, 0x15, 0x16, 0x28, 0xAE, 0xD2, 0xA6, 0xAB, 0xF7, 0x15, 0x88, 0x09, 0xCF, 0x4F, 0x3C}},
 	}

@@ -99,8 +99,10 @@ func awaitEvent(ctx context.Context, con at.Console, name string) at.Event {
 // awaitJoined waits for +EVT:JOINED, reads the board's DevAddr on the
 // console and consumes the network server's join events up to the one with
 // that DevAddr. A faithful LoRaWAN 1.0.4 STM32WL drops ChirpStack's first
-// JoinAccept (JoinNonce 0 is not greater than its stored 0 — reference
-// lorawan-chirpstack.md §1.5, stm32wl-at.md §2.4), so the network may report
+// JoinAccept (JoinNonce 0 is not greater than its stored 0 — STM32CubeWL
+// LoRaMacCrypto.c IsJoinNonce10xOk with USE_10X_JOIN_NONCE_COUNTER_CHECK=1;
+// ChirpStack v4 storage/device_keys.rs starts join_nonce at 0; UNCONFIRMED
+// on hardware), so the network may report
 // a join the device never completed; those are counted in a report entry.
 func awaitJoined(ctx context.Context, rig *rigs.Rig, b *rigs.Board, dev provproto.EUI64) string {
 	GinkgoHelper()
@@ -134,7 +136,7 @@ func awaitJoinedOn(ctx context.Context, ns lns.NetworkServer, b *rigs.Board, dev
 }
 
 // send runs AT+SEND, retrying while the MAC is busy (receive windows of the
-// previous uplink): AT_BUSY_ERROR is ST's answer then (reference §1.3). It
+// previous uplink): AT_BUSY_ERROR is ST's answer then (STM32CubeWL lora_at.c AT_Send). It
 // returns when the board accepted the command.
 func send(ctx context.Context, con at.Console, port uint8, confirmed bool, payload []byte) time.Time {
 	GinkgoHelper()

@@ -118,7 +118,8 @@ var _ = Describe("LoRaWAN on the AT console", Label("lorawan", "console"), func(
 		awaitJoined(ctx, rig, b, res.DevEUI)
 
 		// AT+RFS erases the context: the DevNonce counter restarts at 0
-		// (reference stm32wl-at.md §2.5), while ChirpStack remembers the
+		// (STM32CubeWL lora_at.c AT_restore_factory_settings erases the
+		// context page), while ChirpStack remembers the
 		// DevNonces it has seen.
 		_, err := b.Console.Command(ctx, "AT+RFS")
 		Expect(err).NotTo(HaveOccurred())
@@ -137,8 +138,8 @@ var _ = Describe("LoRaWAN on the AT console", Label("lorawan", "console"), func(
 		Expect(rig.Backend.Confirm(ctx, res.DevEUI, ack.AppKCV)).To(Succeed())
 
 		// ChirpStack: log event OTAA "DevNonce has already been used"
-		// (join.rs validate_dev_nonce_and_get_device_keys, reference
-		// lorawan-chirpstack.md §1.5).
+		// (ChirpStack v4 uplink/join.rs validate_dev_nonce_and_get_device_keys,
+		// storage/device_keys.rs validate_incr_join_and_store_dev_nonce).
 		rejected := 0
 		for rejected == 0 {
 			le, err := rig.Network.AwaitLog(ctx, lorawan.EUI64(res.DevEUI))

@@ -19,7 +19,8 @@ import (
 // pcscd → vpcd → TCP → emulators/vpcd → ST25DV twin and back. It reports the
 // median per APDU (ms/APDU-median; target ≤ 0.2 ms). "quickack" is the
 // emulator as shipped; "no-quickack" shows the Nagle/delayed-ACK trap of
-// reference §4.5 (~48 ms) — run it with -benchtime=20x.
+// vpcd 0.8 (~48 ms; length and body sent apart, fixed in vsmartcard PR #252)
+// — run it with -benchtime=20x.
 //
 //	go test -run '^$' -bench APDURoundTrip -benchtime 2000x ./rigs/nfc/pcsc/
 func BenchmarkAPDURoundTrip(b *testing.B) {

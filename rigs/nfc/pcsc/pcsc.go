@@ -4,13 +4,18 @@
 // cgo and needs libpcsclite-dev to build; rigs/nfc stays pure Go.
 //
 // The ISO 15693 frames of nfc.Transport (flags byte first, no CRC) reach the
-// tag through a named reader profile (shared/reference/pcsc-iso15693.md §2.4):
+// tag through a named reader profile (one Transceive contract, the same as
+// Android's NfcV.transceive, implemented per reader):
 //
 //   - "transparent": the PC/SC 2.02 Part 3 transparent session: FF C2 start
 //     session 81, switch protocol 8F 02 02 03 (ISO 15693 layer 3), then one
 //     transparent exchange per frame (5F 46 timer + 95 transceive; answer
-//     C0/92/96/97, §2.1). Used for "Virtual PCD" and unknown readers.
-//   - "acr1552": the ACS ACR1552U pass-through FF FB 00 00 (§2.2): the
+//     C0/92/96/97; PC/SC Part 3 Supplemental Document for Contactless ICCs
+//     rev 2.02, as implemented in wsrf2009/contactless-driver mod/src/pcsc.c
+//     and traced on an ACR1552 in NXP community thread 2093136). Used for
+//     "Virtual PCD" and unknown readers.
+//   - "acr1552": the ACS ACR1552U pass-through FF FB 00 00 (ACS
+//     REF-ACR1552U-Series manual, "Pass Through"): the
 //     reader supplies non-addressed request flags, so the flags byte and the
 //     UID are stripped from the frame and a 00h flags byte is put back on
 //     success. Inventory is answered from GET DATA (DSFID reads as 00h).
@@ -55,10 +60,12 @@ func ParseProfile(s string) (Profile, error) {
 	return "", fmt.Errorf("pcsc: unknown reader profile %q (transparent, acr1552)", s)
 }
 
-// ProfileFor picks the profile from a PC/SC reader name (reference §7.3):
+// ProfileFor picks the profile from a PC/SC reader name (as pcsc-lite lists
+// it, e.g. "ACS ACR1552 …", "Virtual PCD 00 00"):
 // ACS ACR1552 → acr1552; everything else, "Virtual PCD" included →
 // transparent. Which backend OMNIKEY/uTrust readers need is UNCONFIRMED
-// (§2.3); they get the standard one.
+// (their ISO 15693 raw-command paths were not found documented); they get
+// the standard one.
 func ProfileFor(reader string) Profile {
 	if strings.Contains(strings.ToUpper(reader), "ACR1552") {
 		return ACR1552
@@ -74,8 +81,9 @@ type Config struct {
 	Profile Profile
 	// Timeout is the response timeout sent in every transparent exchange
 	// (5F 46, µs LSB first); 0 → 100 ms, enough for a 4-block EEPROM write
-	// (~20 ms) and a 256-byte mailbox write. The reference trace shows a
-	// reader's default timing out on a write (§2.1), so it is always sent.
+	// (~20 ms) and a 256-byte mailbox write. The ACR1552 trace in NXP
+	// community thread 2093136 shows a reader's default timing out on a
+	// write, so it is always sent.
 	Timeout time.Duration
 }
 
@@ -107,7 +115,8 @@ func (e *StatusError) Is(target error) bool {
 }
 
 // SessionError is a failed data object of a transparent session: the C0
-// generic error status (reference §2.1) — Index is the 1-based DO index.
+// generic error status (wsrf2009/contactless-driver pcsc.c) — Index is the
+// 1-based DO index.
 type SessionError struct {
 	Op    string
 	Index int
@@ -133,7 +142,8 @@ func (e *SessionError) Unwrap() error {
 }
 
 // RFError is a non-zero response status DO 96 (CRC, collision, parity or
-// framing error bits; meanings UNCONFIRMED, reference §2.1).
+// framing error bits as read by a Python ACR1552 driver; meanings
+// UNCONFIRMED against the PC/SC spec).
 type RFError struct{ Status [2]byte }
 
 func (e *RFError) Error() string { return fmt.Sprintf("pcsc: RF error status % X", e.Status[:]) }
@@ -279,7 +289,8 @@ func (t *Transport) connect() error {
 }
 
 // IsISO15693ATR checks for a PC/SC Part 3 storage-card ATR with RID
-// A0 00 00 03 06 and standard byte 0B (ISO 15693 part 3), reference §7.2.
+// A0 00 00 03 06 and standard byte 0B (ISO 15693 part 3), as listed in
+// pcsc-tools smartcard_list.txt and the SCL3711 / CLOUD 47x0 F manuals.
 func IsISO15693ATR(atr []byte) bool {
 	return len(atr) >= 13 && bytes.Equal(atr[7:12], []byte{0xA0, 0x00, 0x00, 0x03, 0x06}) && atr[12] == 0x0B
 }
@@ -294,7 +305,7 @@ func (t *Transport) drop() {
 
 // transmit sends one APDU and splits off the SW; t.mu held. A response
 // shorter than 2 bytes (what vpcd returns when the card vanishes mid-APDU,
-// reference §4.3) counts as the tag gone.
+// as observed with pcsc-lite 1.9.9 and Debian's vpcd 0.8) counts as the tag gone.
 func (t *Transport) transmit(op string, apdu []byte) ([]byte, uint16, error) {
 	rsp, err := t.card.Transmit(apdu)
 	if err != nil {
@@ -396,7 +407,8 @@ func (t *Transport) Transceive(ctx context.Context, frame []byte) ([]byte, error
 }
 
 // startSession: FF C2 00 00 02 81 00 00, then FF C2 00 02 04 8F 02 02 03 00
-// (switch to ISO 15693 layer 3), reference §2.1. t.mu held, in a transaction.
+// (switch to ISO 15693 layer 3; wsrf2009 pcsc.h switch-protocol values, the
+// NXP community ACR1552 trace). t.mu held, in a transaction.
 func (t *Transport) startSession() error {
 	for _, step := range []struct {
 		op   string
@@ -470,7 +482,8 @@ func appendTLV(dst []byte, tag byte, v []byte) []byte {
 	return append(dst, v...)
 }
 
-// parseSession checks an FF C2 answer in the order of reference §2.1: outer
+// parseSession checks an FF C2 answer in this order (our rule, from the
+// wsrf2009 pcsc.c response DOs): outer
 // SW, then the C0 status, then 96 (RF status) and 92 (valid bits), and
 // returns the 97 value (nil if absent). DOs are found by tag, not position.
 func parseSession(op string, body []byte, sw uint16) ([]byte, error) {
@@ -532,7 +545,7 @@ func parseSession(op string, body []byte, sw uint16) ([]byte, error) {
 	return resp, nil
 }
 
-// ISO 15693 request flags (reference §6.2).
+// ISO 15693 request flags (ST RFAL rfal_nfcv.h; DS13519 Table 96–98).
 const (
 	flagInventory = 0x04
 	flagSelect    = 0x10
@@ -542,8 +555,9 @@ const (
 
 // passThrough sends frame through FF FB 00 00 (ACR1552U): the reader adds its
 // own non-addressed request flags, so the frame's flags byte and UID go. The
-// answer is the payload + SW (flags byte not kept — UNCONFIRMED, reference
-// §2.2); 63 00 with "01 code" data is our emulator's (UNCONFIRMED) error
+// answer is the payload + SW (flags byte not kept — UNCONFIRMED; the
+// OpenPrintTag code treats everything before the SW as data); 63 00 with
+// "01 code" data is our emulator's (UNCONFIRMED) error
 // form, 64 01 is silence.
 func (t *Transport) passThrough(frame []byte) ([]byte, error) {
 	flags, cmd := frame[0], frame[1]
@@ -599,7 +613,10 @@ func (t *Transport) inventoryFromUID() ([]byte, error) {
 }
 
 // getUID: FF CA 00 00 00, normalised to MSB first (E0 first) whichever order
-// the reader uses (reference §1.2 driver rule); t.mu held.
+// the reader uses (PC/SC leaves the order open for ISO 15693 and readers
+// differ, phonegap-nfc issue #446; the ST25DV UID carries E0h at the MSB end,
+// DS13519 §8 Table 243);
+// t.mu held.
 func (t *Transport) getUID() ([8]byte, error) {
 	var uid [8]byte
 	const op = "get UID"

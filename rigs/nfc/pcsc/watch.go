@@ -25,8 +25,9 @@ type Presence struct {
 // SCardGetStatusChange never holds up Transceive; ctx's end cancels it with
 // SCardCancel. The event counter pcsc-lite keeps in the upper 16 bits of the
 // state is passed back, so a quick lift + re-tap between two calls still
-// shows up as a change (reference §3.2). Presence polling of vpcd runs every
-// 400 ms in pcscd: taps are seen ≲ 0.5 s late.
+// shows up as a change (pcsc-lite 1.9.9 src/winscard_clnt.c
+// SCardGetStatusChange). Presence polling of vpcd runs every 400 ms in pcscd
+// (PCSCLITE_STATUS_POLL_RATE, src/pcscd.h.in): taps are seen ≲ 0.5 s late.
 func (t *Transport) Watch(ctx context.Context) <-chan Presence {
 	out := make(chan Presence, 4)
 	go func() {
