@@ -8,8 +8,8 @@ OUT   ?= out
 RIG   ?= rigs/emulated.yaml
 export TAP2JOIN_RIG := $(RIG)
 # The limits a run is judged against (format: reports/README.md). LIMITS=path or
-# LIMITS=name (reports/limits/<name>.yaml) overrides, also for suites that call
-# reports.GateAfterSuite. make lab defaults to reports/limits/<rig name>.yaml.
+# LIMITS=name (reports/limits/<name>.yaml) overrides; it is also exported as
+# TAP2JOIN_LIMITS, which reports.Gate reads. make lab defaults to reports/limits/<rig name>.yaml.
 LIMITS_GIVEN := $(LIMITS)
 ifneq ($(LIMITS_GIVEN),)
 export TAP2JOIN_LIMITS := $(LIMITS_GIVEN)

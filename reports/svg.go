@@ -220,12 +220,11 @@ func (s *svg) legend(y float64, names []string, color map[string]string) {
 	}
 }
 
-// StackedPhasesSVG draws each board's phase durations as one stacked bar.
+// stackedPhasesSVG draws each board's phase durations as one stacked bar.
 func stackedPhasesSVG(rows []phaseRow) string {
 	if len(rows) == 0 {
 		return ""
 	}
-	names, color := phaseColors(rows)
 	max := 0.0
 	for _, r := range rows {
 		max = math.Max(max, r.totalMS())
@@ -233,12 +232,7 @@ func stackedPhasesSVG(rows []phaseRow) string {
 	if max == 0 {
 		max = 1
 	}
-	ticks := niceTicks(0, max, 6)
-	sc := scale{0, math.Max(max, ticks[len(ticks)-1]), labelW, chartW - rightPad}
-	h := 24 + float64(len(rows))*rowH + axisH + 8
-	var s svg
-	s.open(h, "Per-phase timings per device (ms)")
-	s.legend(14, names, color)
+	s, sc, color := openPhaseChart(rows, max, "Per-phase timings per device (ms)")
 	y := 24.0
 	for _, r := range rows {
 		s.text(labelW-8, y+barH-3, "end", "label", r.Label)
@@ -254,13 +248,24 @@ func stackedPhasesSVG(rows []phaseRow) string {
 	return s.close()
 }
 
+// openPhaseChart starts a chart of one bar row per board over 0..maxMS, with
+// the legend of the phases' colours.
+func openPhaseChart(rows []phaseRow, maxMS float64, title string) (*svg, scale, map[string]string) {
+	names, color := phaseColors(rows)
+	ticks := niceTicks(0, maxMS, 6)
+	sc := scale{0, math.Max(maxMS, ticks[len(ticks)-1]), labelW, chartW - rightPad}
+	s := &svg{}
+	s.open(24+float64(len(rows))*rowH+axisH+8, title)
+	s.legend(14, names, color)
+	return s, sc, color
+}
+
 // ganttSVG draws the provisioning timeline: each phase at its start time,
 // relative to the first phase of the run.
 func ganttSVG(rows []phaseRow) string {
 	if len(rows) == 0 {
 		return ""
 	}
-	names, color := phaseColors(rows)
 	t0, t1 := rows[0].Phases[0].Start, rows[0].Phases[0].Start
 	for _, r := range rows {
 		for _, p := range r.Phases {
@@ -276,12 +281,7 @@ func ganttSVG(rows []phaseRow) string {
 	if span <= 0 {
 		span = 1
 	}
-	ticks := niceTicks(0, span, 6)
-	sc := scale{0, math.Max(span, ticks[len(ticks)-1]), labelW, chartW - rightPad}
-	h := 24 + float64(len(rows))*rowH + axisH + 8
-	var s svg
-	s.open(h, "Provisioning timeline (ms from the first tap)")
-	s.legend(14, names, color)
+	s, sc, color := openPhaseChart(rows, span, "Provisioning timeline (ms from the first tap)")
 	y := 24.0
 	for _, r := range rows {
 		s.text(labelW-8, y+barH-3, "end", "label", r.Label)

@@ -122,7 +122,7 @@ var ErrPowerLoss = stm32wl5.ErrPowerLoss
 const NVMWriteSteps = stm32wl5.SaveSteps
 
 // twin is an emulated board's parts and its firmware's run. It implements
-// PhoneHand, MailboxWatchdog and MCUControl.
+// PhoneHand, MailboxWatchdog and MCUControl, ModelClock and FirmwareSlot.
 type twin struct {
 	name string
 	rig  *Rig

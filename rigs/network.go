@@ -180,18 +180,18 @@ func (r *Rig) Joins() phone.JoinWaiter { return joinAdapter{r.Network} }
 
 type joinAdapter struct{ ns lns.NetworkServer }
 
-func (j joinAdapter) AwaitJoin(ctx context.Context, dev provproto.EUI64) (string, error) {
+func (j joinAdapter) AwaitJoin(ctx context.Context, dev provproto.EUI64) (lorawan.DevAddr, error) {
 	ev, err := j.ns.AwaitJoin(ctx, lorawan.EUI64(dev))
 	if err != nil {
-		return "", err
+		return lorawan.DevAddr{}, err
 	}
-	return ev.DevAddr.String(), nil
+	return ev.DevAddr, nil
 }
 
-func (j joinAdapter) AwaitUplink(ctx context.Context, dev provproto.EUI64) (string, error) {
+func (j joinAdapter) AwaitUplink(ctx context.Context, dev provproto.EUI64) (lorawan.DevAddr, error) {
 	ev, err := j.ns.AwaitUplink(ctx, lorawan.EUI64(dev))
 	if err != nil {
-		return "", err
+		return lorawan.DevAddr{}, err
 	}
-	return ev.DevAddr.String(), nil
+	return ev.DevAddr, nil
 }

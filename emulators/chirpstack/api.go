@@ -2,6 +2,7 @@ package chirpstack
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -39,6 +40,47 @@ func page(n int, limit, offset uint32) (int, int) {
 	return lo, hi
 }
 
+// pager is what every List request carries.
+type pager interface {
+	GetLimit() uint32
+	GetOffset() uint32
+}
+
+// listPage keeps the rows of table that keep accepts, sorts them by name and
+// applies the request's limit/offset: the total count and the page.
+func listPage[K comparable, R any](table map[K]R, req pager, name func(R) string, keep func(R) bool) (uint32, []R) {
+	var rows []R
+	for _, r := range table {
+		if keep(r) {
+			rows = append(rows, r)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return name(rows[i]) < name(rows[j]) })
+	lo, hi := page(len(rows), req.GetLimit(), req.GetOffset())
+	return uint32(len(rows)), rows[lo:hi]
+}
+
+// lookup finds key in table, or answers ChirpStack's NotFound for kind.
+func lookup[K comparable, R any](table map[K]R, kind string, key K) (R, error) {
+	r, ok := table[key]
+	if !ok {
+		return r, notFound(kind, fmt.Sprint(key))
+	}
+	return r, nil
+}
+
+// find parses a request's id field (parseUUID or parseEUI) and looks it up in
+// table; s.mu must be held.
+func find[K comparable, R any](table map[K]R, kind string, parse func(field, s string) (K, error), field, s string) (K, R, error) {
+	key, err := parse(field, s)
+	if err != nil {
+		var r R
+		return key, r, err
+	}
+	r, err := lookup(table, kind, key)
+	return key, r, err
+}
+
 var errNameNotSet = status.Error(codes.InvalidArgument, "name is not set")
 
 // ---- TenantService ----
@@ -67,16 +109,12 @@ func (t *tenantService) Create(_ context.Context, req *api.CreateTenantRequest) 
 }
 
 func (t *tenantService) Get(_ context.Context, req *api.GetTenantRequest) (*api.GetTenantResponse, error) {
-	id, err := parseUUID("id", req.GetId())
-	if err != nil {
-		return nil, err
-	}
 	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	row, ok := s.tenants[id]
-	if !ok {
-		return nil, notFound("tenant", id)
+	_, row, err := find(s.tenants, "tenant", parseUUID, "id", req.GetId())
+	if err != nil {
+		return nil, err
 	}
 	return &api.GetTenantResponse{Tenant: clone(row.pb), CreatedAt: ts(row.created), UpdatedAt: ts(row.updated)}, nil
 }
@@ -93,9 +131,9 @@ func (t *tenantService) Update(_ context.Context, req *api.UpdateTenantRequest) 
 	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	row, ok := s.tenants[id]
-	if !ok {
-		return nil, notFound("tenant", id)
+	row, err := lookup(s.tenants, "tenant", id)
+	if err != nil {
+		return nil, err
 	}
 	row.pb = clone(in)
 	row.pb.Id = id
@@ -104,15 +142,12 @@ func (t *tenantService) Update(_ context.Context, req *api.UpdateTenantRequest) 
 }
 
 func (t *tenantService) Delete(_ context.Context, req *api.DeleteTenantRequest) (*emptypb.Empty, error) {
-	id, err := parseUUID("id", req.GetId())
-	if err != nil {
-		return nil, err
-	}
 	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.tenants[id]; !ok {
-		return nil, notFound("tenant", id)
+	id, _, err := find(s.tenants, "tenant", parseUUID, "id", req.GetId())
+	if err != nil {
+		return nil, err
 	}
 	// ON DELETE CASCADE in ChirpStack's schema: applications (and their
 	// devices), device profiles and gateways go with the tenant.
@@ -139,16 +174,12 @@ func (t *tenantService) List(_ context.Context, req *api.ListTenantsRequest) (*a
 	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var rows []*tenantRow
-	for _, r := range s.tenants {
-		if matches(req.GetSearch(), r.pb.Name) {
-			rows = append(rows, r)
-		}
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].pb.Name < rows[j].pb.Name })
-	resp := &api.ListTenantsResponse{TotalCount: uint32(len(rows))}
-	lo, hi := page(len(rows), req.GetLimit(), req.GetOffset())
-	for _, r := range rows[lo:hi] {
+	name := func(r *tenantRow) string { return r.pb.Name }
+	total, rows := listPage(s.tenants, req, name, func(r *tenantRow) bool {
+		return matches(req.GetSearch(), r.pb.Name)
+	})
+	resp := &api.ListTenantsResponse{TotalCount: total}
+	for _, r := range rows {
 		resp.Result = append(resp.Result, &api.TenantListItem{
 			Id: r.pb.Id, Name: r.pb.Name, CreatedAt: ts(r.created), UpdatedAt: ts(r.updated),
 			CanHaveGateways: r.pb.CanHaveGateways, PrivateGatewaysUp: r.pb.PrivateGatewaysUp,
@@ -178,8 +209,8 @@ func (a *applicationService) Create(_ context.Context, req *api.CreateApplicatio
 	s := a.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.tenants[tid]; !ok {
-		return nil, notFound("tenant", tid)
+	if _, err := lookup(s.tenants, "tenant", tid); err != nil {
+		return nil, err
 	}
 	row := clone(in)
 	row.Id = newUUID()
@@ -190,16 +221,12 @@ func (a *applicationService) Create(_ context.Context, req *api.CreateApplicatio
 }
 
 func (a *applicationService) Get(_ context.Context, req *api.GetApplicationRequest) (*api.GetApplicationResponse, error) {
-	id, err := parseUUID("id", req.GetId())
-	if err != nil {
-		return nil, err
-	}
 	s := a.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	row, ok := s.apps[id]
-	if !ok {
-		return nil, notFound("application", id)
+	_, row, err := find(s.apps, "application", parseUUID, "id", req.GetId())
+	if err != nil {
+		return nil, err
 	}
 	return &api.GetApplicationResponse{Application: clone(row.pb), CreatedAt: ts(row.created), UpdatedAt: ts(row.updated)}, nil
 }
@@ -216,9 +243,9 @@ func (a *applicationService) Update(_ context.Context, req *api.UpdateApplicatio
 	s := a.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	row, ok := s.apps[id]
-	if !ok {
-		return nil, notFound("application", id)
+	row, err := lookup(s.apps, "application", id)
+	if err != nil {
+		return nil, err
 	}
 	tid := row.pb.TenantId // the tenant of an application cannot change
 	row.pb = clone(in)
@@ -228,15 +255,12 @@ func (a *applicationService) Update(_ context.Context, req *api.UpdateApplicatio
 }
 
 func (a *applicationService) Delete(_ context.Context, req *api.DeleteApplicationRequest) (*emptypb.Empty, error) {
-	id, err := parseUUID("id", req.GetId())
-	if err != nil {
-		return nil, err
-	}
 	s := a.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.apps[id]; !ok {
-		return nil, notFound("application", id)
+	id, _, err := find(s.apps, "application", parseUUID, "id", req.GetId())
+	if err != nil {
+		return nil, err
 	}
 	s.deleteApplicationLocked(id)
 	return &emptypb.Empty{}, nil
@@ -259,16 +283,12 @@ func (a *applicationService) List(_ context.Context, req *api.ListApplicationsRe
 	s := a.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var rows []*applicationRow
-	for _, r := range s.apps {
-		if r.pb.TenantId == tid && matches(req.GetSearch(), r.pb.Name) {
-			rows = append(rows, r)
-		}
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].pb.Name < rows[j].pb.Name })
-	resp := &api.ListApplicationsResponse{TotalCount: uint32(len(rows))}
-	lo, hi := page(len(rows), req.GetLimit(), req.GetOffset())
-	for _, r := range rows[lo:hi] {
+	name := func(r *applicationRow) string { return r.pb.Name }
+	total, rows := listPage(s.apps, req, name, func(r *applicationRow) bool {
+		return r.pb.TenantId == tid && matches(req.GetSearch(), r.pb.Name)
+	})
+	resp := &api.ListApplicationsResponse{TotalCount: total}
+	for _, r := range rows {
 		resp.Result = append(resp.Result, &api.ApplicationListItem{
 			Id: r.pb.Id, Name: r.pb.Name, Description: r.pb.Description,
 			CreatedAt: ts(r.created), UpdatedAt: ts(r.updated),
@@ -309,8 +329,8 @@ func (d *deviceProfileService) Create(_ context.Context, req *api.CreateDevicePr
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.tenants[tid]; !ok {
-		return nil, notFound("tenant", tid)
+	if _, err := lookup(s.tenants, "tenant", tid); err != nil {
+		return nil, err
 	}
 	row := clone(in)
 	row.Id = newUUID()
@@ -321,16 +341,12 @@ func (d *deviceProfileService) Create(_ context.Context, req *api.CreateDevicePr
 }
 
 func (d *deviceProfileService) Get(_ context.Context, req *api.GetDeviceProfileRequest) (*api.GetDeviceProfileResponse, error) {
-	id, err := parseUUID("id", req.GetId())
-	if err != nil {
-		return nil, err
-	}
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	row, ok := s.profiles[id]
-	if !ok {
-		return nil, notFound("device profile", id)
+	_, row, err := find(s.profiles, "device profile", parseUUID, "id", req.GetId())
+	if err != nil {
+		return nil, err
 	}
 	return &api.GetDeviceProfileResponse{DeviceProfile: clone(row.pb), CreatedAt: ts(row.created), UpdatedAt: ts(row.updated)}, nil
 }
@@ -347,9 +363,9 @@ func (d *deviceProfileService) Update(_ context.Context, req *api.UpdateDevicePr
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	row, ok := s.profiles[id]
-	if !ok {
-		return nil, notFound("device profile", id)
+	row, err := lookup(s.profiles, "device profile", id)
+	if err != nil {
+		return nil, err
 	}
 	tid := row.pb.TenantId
 	row.pb = clone(in)
@@ -359,15 +375,12 @@ func (d *deviceProfileService) Update(_ context.Context, req *api.UpdateDevicePr
 }
 
 func (d *deviceProfileService) Delete(_ context.Context, req *api.DeleteDeviceProfileRequest) (*emptypb.Empty, error) {
-	id, err := parseUUID("id", req.GetId())
-	if err != nil {
-		return nil, err
-	}
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.profiles[id]; !ok {
-		return nil, notFound("device profile", id)
+	id, _, err := find(s.profiles, "device profile", parseUUID, "id", req.GetId())
+	if err != nil {
+		return nil, err
 	}
 	for _, dev := range s.devices {
 		if dev.pb.DeviceProfileId == id {
@@ -387,16 +400,12 @@ func (d *deviceProfileService) List(_ context.Context, req *api.ListDeviceProfil
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var rows []*deviceProfileRow
-	for _, r := range s.profiles {
-		if r.pb.TenantId == tid && matches(req.GetSearch(), r.pb.Name) {
-			rows = append(rows, r)
-		}
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].pb.Name < rows[j].pb.Name })
-	resp := &api.ListDeviceProfilesResponse{TotalCount: uint32(len(rows))}
-	lo, hi := page(len(rows), req.GetLimit(), req.GetOffset())
-	for _, r := range rows[lo:hi] {
+	name := func(r *deviceProfileRow) string { return r.pb.Name }
+	total, rows := listPage(s.profiles, req, name, func(r *deviceProfileRow) bool {
+		return r.pb.TenantId == tid && matches(req.GetSearch(), r.pb.Name)
+	})
+	resp := &api.ListDeviceProfilesResponse{TotalCount: total}
+	for _, r := range rows {
 		resp.Result = append(resp.Result, &api.DeviceProfileListItem{
 			Id: r.pb.Id, Name: r.pb.Name, CreatedAt: ts(r.created), UpdatedAt: ts(r.updated),
 			Region: r.pb.Region, MacVersion: r.pb.MacVersion, RegParamsRevision: r.pb.RegParamsRevision,
@@ -429,9 +438,9 @@ func (g *gatewayService) Create(_ context.Context, req *api.CreateGatewayRequest
 	s := g.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.tenants[tid]
-	if !ok {
-		return nil, notFound("tenant", tid)
+	t, err := lookup(s.tenants, "tenant", tid)
+	if err != nil {
+		return nil, err
 	}
 	if !t.pb.CanHaveGateways {
 		return nil, status.Error(codes.FailedPrecondition, "tenant can not have gateways")
@@ -462,16 +471,12 @@ func (g *gatewayService) Create(_ context.Context, req *api.CreateGatewayRequest
 }
 
 func (g *gatewayService) Get(_ context.Context, req *api.GetGatewayRequest) (*api.GetGatewayResponse, error) {
-	eui, err := parseEUI("gateway_id", req.GetGatewayId())
-	if err != nil {
-		return nil, err
-	}
 	s := g.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	row, ok := s.gateways[eui]
-	if !ok {
-		return nil, notFound("gateway", eui.String())
+	_, row, err := find(s.gateways, "gateway", parseEUI, "gateway_id", req.GetGatewayId())
+	if err != nil {
+		return nil, err
 	}
 	return &api.GetGatewayResponse{Gateway: clone(row.pb), CreatedAt: ts(row.created), UpdatedAt: ts(row.updated), LastSeenAt: ts(row.lastSeen)}, nil
 }
@@ -488,9 +493,9 @@ func (g *gatewayService) Update(_ context.Context, req *api.UpdateGatewayRequest
 	s := g.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	row, ok := s.gateways[eui]
-	if !ok {
-		return nil, notFound("gateway", eui.String())
+	row, err := lookup(s.gateways, "gateway", eui)
+	if err != nil {
+		return nil, err
 	}
 	tid := row.pb.TenantId
 	row.pb = clone(in)
@@ -500,15 +505,12 @@ func (g *gatewayService) Update(_ context.Context, req *api.UpdateGatewayRequest
 }
 
 func (g *gatewayService) Delete(_ context.Context, req *api.DeleteGatewayRequest) (*emptypb.Empty, error) {
-	eui, err := parseEUI("gateway_id", req.GetGatewayId())
-	if err != nil {
-		return nil, err
-	}
 	s := g.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.gateways[eui]; !ok {
-		return nil, notFound("gateway", eui.String())
+	eui, _, err := find(s.gateways, "gateway", parseEUI, "gateway_id", req.GetGatewayId())
+	if err != nil {
+		return nil, err
 	}
 	delete(s.gateways, eui)
 	return &emptypb.Empty{}, nil
@@ -525,16 +527,12 @@ func (g *gatewayService) List(_ context.Context, req *api.ListGatewaysRequest) (
 	s := g.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var rows []*gatewayRow
-	for _, r := range s.gateways {
-		if (tid == "" || r.pb.TenantId == tid) && (matches(req.GetSearch(), r.pb.Name) || matches(req.GetSearch(), r.pb.GatewayId)) {
-			rows = append(rows, r)
-		}
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].pb.Name < rows[j].pb.Name })
-	resp := &api.ListGatewaysResponse{TotalCount: uint32(len(rows))}
-	lo, hi := page(len(rows), req.GetLimit(), req.GetOffset())
-	for _, r := range rows[lo:hi] {
+	name := func(r *gatewayRow) string { return r.pb.Name }
+	total, rows := listPage(s.gateways, req, name, func(r *gatewayRow) bool {
+		return (tid == "" || r.pb.TenantId == tid) && (matches(req.GetSearch(), r.pb.Name) || matches(req.GetSearch(), r.pb.GatewayId))
+	})
+	resp := &api.ListGatewaysResponse{TotalCount: total}
+	for _, r := range rows {
 		resp.Result = append(resp.Result, &api.GatewayListItem{
 			TenantId: r.pb.TenantId, GatewayId: r.pb.GatewayId, Name: r.pb.Name, Description: r.pb.Description,
 			Location: r.pb.Location, CreatedAt: ts(r.created), UpdatedAt: ts(r.updated), LastSeenAt: ts(r.lastSeen),
@@ -577,13 +575,13 @@ func (d *deviceService) Create(_ context.Context, req *api.CreateDeviceRequest) 
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	app, ok := s.apps[appID]
-	if !ok {
-		return nil, notFound("application", appID)
+	app, err := lookup(s.apps, "application", appID)
+	if err != nil {
+		return nil, err
 	}
-	dp, ok := s.profiles[dpID]
-	if !ok {
-		return nil, notFound("device profile", dpID)
+	dp, err := lookup(s.profiles, "device profile", dpID)
+	if err != nil {
+		return nil, err
 	}
 	if dp.pb.TenantId != app.pb.TenantId {
 		return nil, status.Error(codes.InvalidArgument, "application and device-profile must be under the same tenant")
@@ -614,16 +612,12 @@ func (d *deviceService) Create(_ context.Context, req *api.CreateDeviceRequest) 
 }
 
 func (d *deviceService) Get(_ context.Context, req *api.GetDeviceRequest) (*api.GetDeviceResponse, error) {
-	eui, err := parseEUI("dev_eui", req.GetDevEui())
-	if err != nil {
-		return nil, err
-	}
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	row, ok := s.devices[eui]
-	if !ok {
-		return nil, notFound("device", eui.String())
+	_, row, err := find(s.devices, "device", parseEUI, "dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
 	}
 	return &api.GetDeviceResponse{
 		Device: clone(row.pb), CreatedAt: ts(row.created), UpdatedAt: ts(row.updated),
@@ -647,12 +641,12 @@ func (d *deviceService) Update(_ context.Context, req *api.UpdateDeviceRequest) 
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	row, ok := s.devices[eui]
-	if !ok {
-		return nil, notFound("device", eui.String())
+	row, err := lookup(s.devices, "device", eui)
+	if err != nil {
+		return nil, err
 	}
-	if _, ok := s.profiles[dpID]; !ok {
-		return nil, notFound("device profile", dpID)
+	if _, err := lookup(s.profiles, "device profile", dpID); err != nil {
+		return nil, err
 	}
 	appID := row.pb.ApplicationId
 	row.pb = clone(in)
@@ -662,15 +656,12 @@ func (d *deviceService) Update(_ context.Context, req *api.UpdateDeviceRequest) 
 }
 
 func (d *deviceService) Delete(_ context.Context, req *api.DeleteDeviceRequest) (*emptypb.Empty, error) {
-	eui, err := parseEUI("dev_eui", req.GetDevEui())
-	if err != nil {
-		return nil, err
-	}
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.devices[eui]; !ok {
-		return nil, notFound("device", eui.String())
+	eui, _, err := find(s.devices, "device", parseEUI, "dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
 	}
 	s.deleteDeviceLocked(eui)
 	return &emptypb.Empty{}, nil
@@ -690,16 +681,12 @@ func (d *deviceService) List(_ context.Context, req *api.ListDevicesRequest) (*a
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var rows []*deviceRow
-	for _, r := range s.devices {
-		if r.pb.ApplicationId == appID && (matches(req.GetSearch(), r.pb.Name) || matches(req.GetSearch(), r.pb.DevEui)) {
-			rows = append(rows, r)
-		}
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].pb.Name < rows[j].pb.Name })
-	resp := &api.ListDevicesResponse{TotalCount: uint32(len(rows))}
-	lo, hi := page(len(rows), req.GetLimit(), req.GetOffset())
-	for _, r := range rows[lo:hi] {
+	name := func(r *deviceRow) string { return r.pb.Name }
+	total, rows := listPage(s.devices, req, name, func(r *deviceRow) bool {
+		return r.pb.ApplicationId == appID && (matches(req.GetSearch(), r.pb.Name) || matches(req.GetSearch(), r.pb.DevEui))
+	})
+	resp := &api.ListDevicesResponse{TotalCount: total}
+	for _, r := range rows {
 		item := &api.DeviceListItem{
 			DevEui: r.pb.DevEui, Name: r.pb.Name, Description: r.pb.Description,
 			DeviceProfileId: r.pb.DeviceProfileId, Tags: r.pb.Tags,
@@ -737,8 +724,8 @@ func (d *deviceService) CreateKeys(_ context.Context, req *api.CreateDeviceKeysR
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.devices[eui]; !ok {
-		return nil, notFound("device", eui.String())
+	if _, err := lookup(s.devices, "device", eui); err != nil {
+		return nil, err
 	}
 	if _, dup := s.keys[eui]; dup {
 		return nil, alreadyExists("device keys", eui.String())
@@ -750,16 +737,12 @@ func (d *deviceService) CreateKeys(_ context.Context, req *api.CreateDeviceKeysR
 }
 
 func (d *deviceService) GetKeys(_ context.Context, req *api.GetDeviceKeysRequest) (*api.GetDeviceKeysResponse, error) {
-	eui, err := parseEUI("dev_eui", req.GetDevEui())
-	if err != nil {
-		return nil, err
-	}
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, ok := s.keys[eui]
-	if !ok {
-		return nil, notFound("device keys", eui.String())
+	eui, k, err := find(s.keys, "device keys", parseEUI, "dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
 	}
 	return &api.GetDeviceKeysResponse{
 		DeviceKeys: &api.DeviceKeys{DevEui: eui.String(), NwkKey: keyHex(k.nwkKey), AppKey: keyHex(k.appKey), GenAppKey: keyHex(k.genAppKey)},
@@ -777,24 +760,21 @@ func (d *deviceService) UpdateKeys(_ context.Context, req *api.UpdateDeviceKeysR
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, ok := s.keys[eui]
-	if !ok {
-		return nil, notFound("device keys", eui.String())
+	k, err := lookup(s.keys, "device keys", eui)
+	if err != nil {
+		return nil, err
 	}
 	k.nwkKey, k.appKey, k.genAppKey, k.updated = nwk, app, gen, time.Now()
 	return &emptypb.Empty{}, nil
 }
 
 func (d *deviceService) DeleteKeys(_ context.Context, req *api.DeleteDeviceKeysRequest) (*emptypb.Empty, error) {
-	eui, err := parseEUI("dev_eui", req.GetDevEui())
-	if err != nil {
-		return nil, err
-	}
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.keys[eui]; !ok {
-		return nil, notFound("device keys", eui.String())
+	eui, _, err := find(s.keys, "device keys", parseEUI, "dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
 	}
 	delete(s.keys, eui)
 	return &emptypb.Empty{}, nil
@@ -803,16 +783,12 @@ func (d *deviceService) DeleteKeys(_ context.Context, req *api.DeleteDeviceKeysR
 // FlushDevNonces empties the used-DevNonce set; join_nonce is unchanged
 // (ChirpStack api/device.rs flush_dev_nonces → device_keys::reset_nonces).
 func (d *deviceService) FlushDevNonces(_ context.Context, req *api.FlushDevNoncesRequest) (*emptypb.Empty, error) {
-	eui, err := parseEUI("dev_eui", req.GetDevEui())
-	if err != nil {
-		return nil, err
-	}
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, ok := s.keys[eui]
-	if !ok {
-		return nil, notFound("device keys", eui.String())
+	_, k, err := find(s.keys, "device keys", parseEUI, "dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
 	}
 	k.devNonces = map[lorawan.EUI64]map[lorawan.DevNonce]struct{}{}
 	k.updated = time.Now()
@@ -822,15 +798,12 @@ func (d *deviceService) FlushDevNonces(_ context.Context, req *api.FlushDevNonce
 // GetActivation answers OK with device_activation unset when the device has not
 // joined (not NotFound), as ChirpStack does.
 func (d *deviceService) GetActivation(_ context.Context, req *api.GetDeviceActivationRequest) (*api.GetDeviceActivationResponse, error) {
-	eui, err := parseEUI("dev_eui", req.GetDevEui())
-	if err != nil {
-		return nil, err
-	}
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.devices[eui]; !ok {
-		return nil, notFound("device", eui.String())
+	eui, _, err := find(s.devices, "device", parseEUI, "dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
 	}
 	ds, ok := s.sessions[eui]
 	if !ok {
@@ -862,9 +835,9 @@ func (d *deviceService) Enqueue(_ context.Context, req *api.EnqueueDeviceQueueIt
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dev, ok := s.devices[eui]
-	if !ok {
-		return nil, notFound("device", eui.String())
+	dev, err := lookup(s.devices, "device", eui)
+	if err != nil {
+		return nil, err
 	}
 	if req.GetFlushQueue() {
 		dev.queue = nil
@@ -875,32 +848,24 @@ func (d *deviceService) Enqueue(_ context.Context, req *api.EnqueueDeviceQueueIt
 }
 
 func (d *deviceService) FlushQueue(_ context.Context, req *api.FlushDeviceQueueRequest) (*emptypb.Empty, error) {
-	eui, err := parseEUI("dev_eui", req.GetDevEui())
-	if err != nil {
-		return nil, err
-	}
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dev, ok := s.devices[eui]
-	if !ok {
-		return nil, notFound("device", eui.String())
+	_, dev, err := find(s.devices, "device", parseEUI, "dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
 	}
 	dev.queue = nil
 	return &emptypb.Empty{}, nil
 }
 
 func (d *deviceService) GetQueue(_ context.Context, req *api.GetDeviceQueueItemsRequest) (*api.GetDeviceQueueItemsResponse, error) {
-	eui, err := parseEUI("dev_eui", req.GetDevEui())
-	if err != nil {
-		return nil, err
-	}
 	s := d.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dev, ok := s.devices[eui]
-	if !ok {
-		return nil, notFound("device", eui.String())
+	eui, dev, err := find(s.devices, "device", parseEUI, "dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
 	}
 	resp := &api.GetDeviceQueueItemsResponse{TotalCount: uint32(len(dev.queue))}
 	if req.GetCountOnly() {

@@ -103,8 +103,9 @@ func TestStartRejectsUnsupportedRegion(t *testing.T) {
 	}
 }
 
-// TestUplinkVectorV9 feeds the brocaar LoRaWAN 1.0 data-frame vector (V9 of the
-// reference: DevAddr 01020304, FCnt 1, FPort 1, "hello", AppSKey 16×01,
+// TestUplinkVectorV9 feeds the brocaar LoRaWAN 1.0 data-frame vector
+// (brocaar/lorawan phypayload_test.go TestPHYPayloadMACPayloadLoRaWAN10:
+// DevAddr 01020304, FCnt 1, FPort 1, "hello", AppSKey 16×01,
 // NwkSKey 16×02) through the MQTT gateway backend and expects the decrypted up
 // event on the integration topic. It also runs a second server against the
 // first one's broker (external-broker mode).

@@ -4,8 +4,8 @@
 // with Config.UDP, the Semtech UDP packet-forwarder protocol to a bridge
 // (udp.go).
 //
-// Topics (reference/lorawan-chirpstack.md §4.1, ChirpStack
-// chirpstack/src/gateway/backend/mqtt.rs with topic_prefix = region):
+// Topics (ChirpStack v4 chirpstack/src/gateway/backend/mqtt.rs with
+// topic_prefix = region; chirpstack-docker region_eu868.toml):
 //
 //	<region>/gateway/<id>/event/up      gw.UplinkFrame      (per uplink heard on the Air)
 //	<region>/gateway/<id>/event/stats   gw.GatewayStats     (at connect, then every StatsInterval)
@@ -217,7 +217,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 		ups, stop = cfg.Air.ListenGateway()
 	}
 	g.wg.Add(2)
-	go func() { defer g.wg.Done(); defer stop(); g.uplinkLoop(rctx, ups) }()
+	go func() { defer g.wg.Done(); defer stop(); g.uplinkLoop(rctx, ups, g.forwardUplink) }()
 	go func() { defer g.wg.Done(); g.downlinkLoop(rctx) }()
 	if cfg.StatsInterval > 0 {
 		g.wg.Add(1)
@@ -367,7 +367,9 @@ func (g *Gateway) statsLoop(ctx context.Context) {
 // "tmst"), wrapping at 2^32 µs ≈ 71.6 min.
 func (g *Gateway) counter(at time.Time) uint32 { return uint32(at.Sub(g.start).Microseconds()) }
 
-func (g *Gateway) uplinkLoop(ctx context.Context, ups <-chan radio.Frame) {
+// uplinkLoop hands every uplink heard on the air to forward (MQTT or UDP)
+// until ctx ends.
+func (g *Gateway) uplinkLoop(ctx context.Context, ups <-chan radio.Frame, forward func(radio.Frame) error) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -376,7 +378,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context, ups <-chan radio.Frame) {
 			if !ok {
 				return
 			}
-			if err := g.forwardUplink(f); err != nil {
+			if err := forward(f); err != nil {
 				g.cfg.Logf("%v", err)
 			}
 		}

@@ -70,6 +70,23 @@ func await(t *testing.T, ch <-chan msg, suffix string) msg {
 
 var gwID = [8]byte{0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08}
 
+// startMQTTGateway starts an EU868 gateway on air (clock nil: instant) against
+// a fresh broker and waits for its first stats event. The gateway is closed
+// when the test ends.
+func startMQTTGateway(t *testing.T, air *radio.Air, clock *timing.Clock) (*Gateway, <-chan msg) {
+	t.Helper()
+	_, url, msgs := broker(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	g, err := Start(ctx, Config{ID: gwID, MQTTURL: url, Region: "eu868", Air: air, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	await(t, msgs, "event/stats")
+	return g, msgs
+}
+
 func TestGatewayProtobuf(t *testing.T) {
 	testGateway(t, false)
 }
@@ -188,16 +205,7 @@ func testGateway(t *testing.T, asJSON bool) {
 }
 
 func TestDownlinkNonLoRaItemFallsThrough(t *testing.T) {
-	_, url, msgs := broker(t)
-	air := radio.NewAir(nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	g, err := Start(ctx, Config{ID: gwID, MQTTURL: url, Region: "eu868", Air: air})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	await(t, msgs, "event/stats")
+	g, msgs := startMQTTGateway(t, radio.NewAir(nil), nil)
 	df := &gw.DownlinkFrame{DownlinkId: 7, Items: []*gw.DownlinkFrameItem{
 		{PhyPayload: []byte{1}, TxInfo: &gw.DownlinkTxInfo{Frequency: 868100000}}, // no LoRa modulation
 		{PhyPayload: []byte{2}, TxInfo: &gw.DownlinkTxInfo{Frequency: 869525000, Modulation: &gw.Modulation{
@@ -216,19 +224,11 @@ func TestDownlinkNonLoRaItemFallsThrough(t *testing.T) {
 
 // In Realistic timing a delay-timed item is sent at context + delay; an
 // instant already past is TOO_LATE and the next item is tried (like the
-// bridge's TX_ACK handling, reference §6).
+// bridge's TX_ACK handling, chirpstack-gateway-bridge
+// internal/backend/semtechudp/backend.go).
 func TestRealisticTimingTooLateFallsThrough(t *testing.T) {
-	_, url, msgs := broker(t)
 	clock := timing.NewClock(timing.Realistic)
-	air := radio.NewAir(clock)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	g, err := Start(ctx, Config{ID: gwID, MQTTURL: url, Region: "eu868", Air: air, Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	await(t, msgs, "event/stats")
+	g, msgs := startMQTTGateway(t, radio.NewAir(clock), clock)
 	now := g.counter(time.Now())
 	item := func(ctxTmst uint32, delay time.Duration) *gw.DownlinkFrameItem {
 		return &gw.DownlinkFrameItem{PhyPayload: []byte{0x60, 1, 2, 3}, TxInfo: &gw.DownlinkTxInfo{
@@ -261,16 +261,10 @@ func TestRealisticTimingTooLateFallsThrough(t *testing.T) {
 // NoReply ends the receive windows of the device that sent the uplink whose
 // context the network names: its bound listener gets the EndOfReply notice.
 func TestNoReplyEndsTheSendersWindows(t *testing.T) {
-	_, url, msgs := broker(t)
 	air := radio.NewAir(nil)
+	g, msgs := startMQTTGateway(t, air, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g, err := Start(ctx, Config{ID: gwID, MQTTURL: url, Region: "eu868", Air: air})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	await(t, msgs, "event/stats")
 	down, stop := air.Listen(false)
 	defer stop()
 	sent, err := air.Send(ctx, radio.Frame{Uplink: true, Frequency: 868100000, SF: 7, Bandwidth: 125, PHYPayload: []byte{0x40, 1}})

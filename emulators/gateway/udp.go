@@ -18,8 +18,8 @@ import (
 	"github.com/tap2join/tap2join/emulators/timing"
 )
 
-// Semtech UDP packet-forwarder protocol, version 2 (reference
-// lorawan-chirpstack.md §6: Lora-net/sx1302_hal packet_forwarder/PROTOCOL.md,
+// Semtech UDP packet-forwarder protocol, version 2
+// (Lora-net/sx1302_hal packet_forwarder/PROTOCOL.md §3–§6,
 // chirpstack-gateway-bridge internal/backend/semtechudp), the alternative to
 // gateway MQTT when Config.UDP names a bridge (host:port, usually :1700):
 //
@@ -125,7 +125,7 @@ func (g *Gateway) startUDP(ctx context.Context) error {
 	}
 	keep := g.cfg.KeepAlive
 	if keep <= 0 {
-		keep = 5 * time.Second // lora_pkt_fwd keepalive_interval default (UNCONFIRMED, reference §6)
+		keep = 5 * time.Second // lora_pkt_fwd keepalive_interval default (UNCONFIRMED: seen in a lora_pkt_fwd.c copy of unknown origin)
 	}
 	u := &udpForwarder{g: g, conn: conn, keep: keep, pending: map[[2]byte]bool{}, downs: make(chan udpDown, 16)}
 	g.udp = u
@@ -136,25 +136,10 @@ func (g *Gateway) startUDP(ctx context.Context) error {
 	go func() { defer g.wg.Done(); u.readLoop() }()
 	go func() { defer g.wg.Done(); u.keepAlive(rctx) }()
 	go func() { defer g.wg.Done(); u.downLoop(rctx) }()
-	go func() {
-		defer g.wg.Done()
-		defer stop()
-		for {
-			select {
-			case <-rctx.Done():
-				return
-			case f, ok := <-ups:
-				if !ok {
-					return
-				}
-				if err := u.pushUplink(f); err != nil {
-					g.cfg.Logf("%v", err)
-				}
-			}
-		}
-	}()
+	go func() { defer g.wg.Done(); defer stop(); g.uplinkLoop(rctx, ups, u.pushUplink) }()
 	// Register with the bridge right away: without a PULL_DATA it cannot
-	// send downlinks (reference §6).
+	// send downlinks (chirpstack-gateway-bridge semtechudp/registry.go,
+	// "get gateway error").
 	return u.pullData()
 }
 

@@ -77,8 +77,8 @@ type SubBand struct {
 // an EU868 device may use, as LoRaMac-node's RegionEU868 bands them: the
 // default channels (868.1/.3/.5) in g1, the CFList channels ChirpStack
 // hands out (867.1–867.9) in h1.4, RX2 (869.525) in g3. UNCONFIRMED: the
-// bands and limits are from ERC/REC 70-03 and LoRaMac-node as remembered,
-// not from ../shared/reference (which only covers g1 and g3).
+// bands and limits are from ERC/REC 70-03 and LoRaMac-node RegionEU868 as
+// remembered, not checked against either document.
 var EU868SubBands = []SubBand{
 	{Name: "h1.3", Low: 863000000, High: 865000000, Limit: 0.001},
 	{Name: "h1.4", Low: 865000000, High: 868000000, Limit: 0.01},

@@ -83,8 +83,8 @@ func (f Frame) codeRate() string {
 const (
 	DefaultRSSI = -60.0
 	DefaultSNR  = 9.0
-	// Preamble is the LoRaWAN preamble length in symbols (RP002 §: 8 symbols
-	// for all LoRa data rates).
+	// Preamble is the LoRaWAN preamble length in symbols (8 symbols for all
+	// LoRa data rates, RP002-1.0.3; section not recorded).
 	Preamble = 8
 	// listenerBuffer is how many undelivered frames a listener may have
 	// queued before the air drops frames for it (a receiver that does not

@@ -13,10 +13,11 @@ import (
 	"github.com/tap2join/tap2join/emulators/timing"
 )
 
-// V10 in reference/lorawan-chirpstack.md §1.9: 13 bytes, SF12BW125, CR4/5,
+// brocaar/lorawan airtime/airtime_test.go: 13 bytes, SF12BW125, CR4/5,
 // preamble 8, header on, LDRO off → 1.155072 s. Our air switches LDRO on for
-// SF12/125 kHz, so pin the LDRO-on JoinRequest figure from §2.4 instead
-// (23 B SF12 = 1.482752 s) and SF7 (61.696 ms).
+// SF12/125 kHz, so pin the LDRO-on JoinRequest figure instead, computed with
+// brocaar's airtime.CalculateLoRaAirtime (Semtech's LoRa design-guide
+// formula): 23 B SF12 = 1.482752 s, and SF7 (61.696 ms).
 func TestAirtimeVectors(t *testing.T) {
 	for _, tc := range []struct {
 		n, sf int

@@ -2,8 +2,9 @@ package st25dv
 
 import "time"
 
-// Air-interface and I2C timing model (reference §9; DS §7 frame timing,
-// Table 102, Table 255). All RF durations are multiples of 1/fc.
+// Air-interface and I2C timing model (DS §7 frame timing, Table 102, Table
+// 255; ISO 15693 bit coding as in Proxmark3 armsrc/iso15693.c). All RF
+// durations are multiples of 1/fc.
 //
 //	VCD→tag, 1-of-4 coding (26.48 kbit/s): SOF 75.52 µs, 302.08 µs per byte, EOF 37.76 µs
 //	tag→VCD, high data rate, one subcarrier (26.48 kbit/s): SOF 151.04 µs, 302.08 µs per byte, EOF 151.04 µs
@@ -11,7 +12,7 @@ import "time"
 //	t1 = 4352/fc ≈ 320.9 µs (request EOF → response SOF, DS Table 102)
 //	Wt = t1 + N·4096/fc for writes (DS §7.6.8); N ≈ 16 per EEPROM block reproduces
 //	     Wt_Block 5.2 ms / 19.7 ms, N ≈ 15 Wt_Byte 4.9 ms (DS Table 255; the N fit is
-//	     the reference's, UNCONFIRMED)
+//	     ours, UNCONFIRMED)
 //
 // Frame byte counts include the 2 CRC bytes the Transceive API leaves out.
 // With these constants a 256-byte Write Message comes to 80.79 ms and a

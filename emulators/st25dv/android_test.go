@@ -12,8 +12,9 @@ import (
 )
 
 // TestAndroidSequence replays the frames Android's NFC stack sends to an
-// ST25DV64KC (reference §10.2, from AOSP rw_i93.cc / nfa_rw_act.cc) against
-// a tag whose MCU wrote a URI + AAR NDEF image (reference §10.3).
+// ST25DV64KC (AOSP system/nfc src/nfc/tags/rw_i93.cc, src/nfa/rw/nfa_rw_act.cc
+// as of Android 12, LineageOS lineage-19.1) against a tag whose MCU wrote a
+// URI + AAR NDEF image (AN4911 §3.3 CC; Android NdefRecord.createApplicationRecord).
 func TestAndroidSequence(t *testing.T) {
 	u := uidAir
 	img, err := ndef.EncodeT5T([]ndef.Record{ndef.URIRecord("https://example.com/app"), ndef.AARRecord("com.example.app")}, st25dv.UserSize)

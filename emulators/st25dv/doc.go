@@ -1,5 +1,6 @@
 // Package st25dv is a software twin of the ST ST25DV64KC dynamic NFC tag
-// (datasheet DS13519 Rev 2; chip facts collected in shared/reference/st25dv64kc.md).
+// (datasheet DS13519 Rev 2, July 2021, cited as "DS" below; ST application
+// note AN4911 for the NDEF layout; ST community threads named where used).
 //
 // Its job is to let the phone side (an ISO/IEC 15693 reader, through the
 // rigs/nfc driver or an emulated PC/SC reader) and the MCU side (the STM32WL5
@@ -21,7 +22,8 @@
 // a response without CRC out (flags byte first), (nil, nil) when the chip
 // stays silent. The I2C side implements bus.Target.
 //
-// Where the reference marks a fact UNCONFIRMED or CONFLICT the code says so in
-// a comment and follows ST's own software (RFAL, the x-cube-nfc7 ST25DVxxKC
-// driver) or the only field observation available.
+// Where the datasheet is silent (UNCONFIRMED) or disagrees with ST's own
+// software (CONFLICT) the code says so in a comment and follows ST's own
+// software (RFAL rfal_st25xv.c, the x-cube-nfc7 Drivers/BSP/Components/
+// st25dvxxkc driver) or the only field observation available.
 package st25dv

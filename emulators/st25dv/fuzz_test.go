@@ -11,7 +11,8 @@ import (
 // FuzzTransceive feeds arbitrary frames to a tag with the mailbox enabled and
 // a host message pending. The chip must never panic, must answer with a
 // well-formed response or silence, and must never reach MB_CTRL_Dyn states
-// with both PUT bits set (47h, reference §12 C5).
+// with both PUT bits set (47h; ST treated it as abnormal in the ST community
+// thread "MB_CTRL_Dyn=0x47 what is happening?").
 func FuzzTransceive(f *testing.F) {
 	for _, s := range []string{
 		"", "02", "26", "26 01", "26 01 00", "26 01 40 D9 84 11 06 00 51 02 E0", "06 01 3C FF",

@@ -18,7 +18,8 @@ const (
 	devSys  = 0x57
 )
 
-// testUID is the UID of a real ST25DV64KC board (reference §1), MSB first;
+// testUID is the UID of a real ST25DV64KC board (printed by the SparkFun
+// ST25DV64KC Arduino library's examples/docs/img/ex_01_Serial_Monitor.png), MSB first;
 // on air (LSB first) it reads D9 84 11 06 00 51 02 E0.
 var testUID = [8]byte{0xE0, 0x02, 0x51, 0x00, 0x06, 0x11, 0x84, 0xD9}
 
@@ -121,7 +122,8 @@ func presentI2CPassword(tag *st25dv.Tag, pwd [8]byte) error {
 	return i2cW(tag, devSys, 0x0900, seq...)
 }
 
-// enableMailbox does ST's flow (STEX): open the I2C session, set MB_MODE,
+// enableMailbox does ST's flow (stm32-hotspot/stm32cubemx2_st25dvxxkc_mailbox_i2c
+// example.c): open the I2C session, set MB_MODE,
 // close the session, set MB_EN.
 func enableMailbox(t *testing.T, tag *st25dv.Tag, ftm byte) {
 	t.Helper()
@@ -130,9 +132,7 @@ func enableMailbox(t *testing.T, tag *st25dv.Tag, ftm byte) {
 	}
 	mustW(t, tag, devSys, 0x000D, ftm|1)
 	mustW(t, tag, devUser, 0x2006, 0x01)
-	if got := reg(t, tag, devUser, 0x2006); got != 0x01 {
-		t.Fatalf("MB_CTRL_Dyn after enable = %02Xh, want 01h", got)
-	}
+	wantReg(t, tag, devUser, 0x2006, 0x01, "MB_CTRL_Dyn after enable")
 }
 
 // drainGPO consumes pending edges and returns how many there were.
@@ -144,4 +144,13 @@ func drainGPO(l *bus.Line) int {
 		n++
 	}
 	return n
+}
+
+// wantReg fails the test when the register at dev/addr does not hold want;
+// what names the register and the situation.
+func wantReg(t *testing.T, tag *st25dv.Tag, dev uint16, addr int, want byte, what string) {
+	t.Helper()
+	if got := reg(t, tag, dev, addr); got != want {
+		t.Fatalf("%s = %02Xh, want %02Xh", what, got, want)
+	}
 }

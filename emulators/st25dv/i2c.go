@@ -51,8 +51,9 @@ func (t *Tag) devOf(addr uint16) i2cDev {
 			return devNone
 		}
 		e2 := addr&0x4 != 0
-		// CONFLICT (reference §2.4): ST's driver, correcting the datasheet,
-		// says E2=1 is switch-off; DS Rev 2 says E2=0.
+		// CONFLICT: ST's driver (x-cube-nfc7 st25dvxxkc.c
+		// ST25DVxxKC_WriteI2CSlaveMode), correcting the datasheet, says E2=1
+		// is switch-off; DS Rev 2 Table 88 / Figures 14–15 say E2=0.
 		if e2 != t.swOffE2Low {
 			return devSwitchOff
 		}
@@ -117,7 +118,7 @@ func (t *Tag) i2cLocked(addr uint16, w, r []byte, p *pulses) (time.Duration, err
 	if len(data) == 0 {
 		// Address-only write. With STOP this latches the address counter
 		// (SparkFun's write+STOP then read works on silicon; the DS describes
-		// only the repeated-START form — reference §13 item 12, UNCONFIRMED).
+		// only the repeated-START form, DS §6.5 — UNCONFIRMED).
 		t.ptr = a
 		if len(r) > 0 {
 			t.i2cRead(dev, a, r)
@@ -227,16 +228,17 @@ func (t *Tag) writeDyn(a int, v byte) {
 	case 0x2003:
 		t.rfMngtDyn = t.rfMngtDyn&rfMngtOff | v&(rfMngtDisable|rfMngtSleep)
 	case 0x2006:
-		// MB_EN without MB_MODE=1: the only field report (C1) saw an ACK and
-		// no effect, so the byte is ACKed and ignored (UNCONFIRMED, reference
-		// §13 item 6).
+		// MB_EN without MB_MODE=1: the only field report (ST community
+		// "ST25DV04kc enable mailbox via i2c") saw an ACK and no effect, so
+		// the byte is ACKed and ignored (UNCONFIRMED: NACK or ignore is not
+		// stated in the DS).
 		t.setMBEN(v&1 != 0)
 	}
 }
 
 // i2cWriteSys validates a write on device 57h: the I2C password commands at
 // 0900h (DS §6.6) or one system register byte with the I2C session open
-// (DS §6.4.2; C10).
+// (DS §6.4.2; ST community "How to configure ST25DV registers via I2C").
 func (t *Tag) i2cWriteSys(addr uint16, a int, data []byte, p *pulses) (func() time.Duration, error) {
 	if a == pwdAddr {
 		return t.i2cPassword(addr, data)
@@ -260,7 +262,8 @@ func (t *Tag) i2cWriteSys(addr uint16, a int, data []byte, p *pulses) (func() ti
 // i2cPassword handles `09 00 <pwd 8> <09|07> <pwd 8>` (DS §6.6.1, §6.6.2,
 // Figure 35, 36). The chip cannot tell Present from Write before the
 // validation code, so a refused Write Password (session closed or MB_EN=1)
-// is NACKed on that byte (exact position UNCONFIRMED, reference §2.5).
+// is NACKed on that byte (exact position UNCONFIRMED; DS Table 297 shows the
+// NACK on the address LSB).
 func (t *Tag) i2cPassword(addr uint16, data []byte) (func() time.Duration, error) {
 	for k, v := range data {
 		switch {

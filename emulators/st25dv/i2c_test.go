@@ -31,9 +31,7 @@ func TestSystemDefaults(t *testing.T) {
 		// IT_STS_Dyn (2005h) holds FIELD_RISING from FieldOn.
 		t.Fatalf("dynamic registers: % X", got)
 	}
-	if got := reg(t, tag, devUser, 0x2005); got != 0 {
-		t.Fatalf("IT_STS_Dyn not cleared on read: %02Xh", got)
-	}
+	wantReg(t, tag, devUser, 0x2005, 0, "IT_STS_Dyn after a read (cleared on read)")
 	// The user memory is factory 00h and reads run on into the dynamic registers.
 	if got := i2cR(t, tag, devUser, 0x1FFE, 4); !bytes.Equal(got, hx("00 00 01 00")) {
 		t.Fatalf("1FFEh..2001h: % X", got)
@@ -68,9 +66,7 @@ func TestI2CPasswordAndSystemWrites(t *testing.T) {
 	if err := presentI2CPassword(tag, [8]byte{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := reg(t, tag, devUser, 0x2004); got != 0 {
-		t.Fatalf("I2C_SSO_Dyn = %02Xh after wrong password", got)
-	}
+	wantReg(t, tag, devUser, 0x2004, 0, "I2C_SSO_Dyn after wrong password")
 	// Bad validation code → NACK on it (index 3+8).
 	wantNACK(t, i2cW(tag, devSys, 0x0900, hx("0102030405060708 0A 0102030405060708")...), 11)
 	// Write password refused without a session, NACK on the 07h code.
@@ -79,48 +75,37 @@ func TestI2CPasswordAndSystemWrites(t *testing.T) {
 	if err := i2cW(tag, devSys, 0x0900, hx("0102030405060708 09 0102030405060709")...); err != nil {
 		t.Fatal(err)
 	}
-	if got := reg(t, tag, devUser, 0x2004); got != 0 {
-		t.Fatal("session opened from mismatching copies")
-	}
+	wantReg(t, tag, devUser, 0x2004, 0, "I2C_SSO_Dyn after mismatching copies")
 	if err := presentI2CPassword(tag, [8]byte{1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
 		t.Fatal(err)
 	}
-	if got := reg(t, tag, devUser, 0x2004); got != 1 {
-		t.Fatalf("I2C_SSO_Dyn = %02Xh after right password", got)
-	}
+	wantReg(t, tag, devUser, 0x2004, 1, "I2C_SSO_Dyn after right password")
 	if got := i2cR(t, tag, devSys, 0x0900, 8); !bytes.Equal(got, hx("01 02 03 04 05 06 07 08")) {
 		t.Fatalf("I2C_PWD = % X", got)
 	}
-	// One byte per transaction into the system area (DS §6.4.2; C10).
+	// One byte per transaction into the system area (DS §6.4.2; ST community
+	// "How to configure ST25DV registers via I2C").
 	wantNACK(t, i2cW(tag, devSys, 0x0004, 0x01, 0x02), 4)
 	// Read-only registers.
 	for _, a := range []int{0x0012, 0x0017, 0x0018} {
 		wantNACK(t, i2cW(tag, devSys, a, 0x00), 3)
 	}
 	mustW(t, tag, devSys, 0x0000, 0x61)
-	if got := reg(t, tag, devSys, 0x0000); got != 0x61 {
-		t.Fatalf("GPO1 = %02Xh", got)
-	}
+	wantReg(t, tag, devSys, 0x0000, 0x61, "GPO1")
 	// Change the I2C password, then the old one no longer works.
 	mustW(t, tag, devSys, 0x0900, hx("1111111111111111 07 1111111111111111")...)
 	if err := presentI2CPassword(tag, [8]byte{1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
 		t.Fatal(err)
 	}
-	if got := reg(t, tag, devUser, 0x2004); got != 0 {
-		t.Fatal("old password still opens the session")
-	}
+	wantReg(t, tag, devUser, 0x2004, 0, "I2C_SSO_Dyn with the old password")
 	if err := presentI2CPassword(tag, [8]byte{0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11}); err != nil {
 		t.Fatal(err)
 	}
-	if got := reg(t, tag, devUser, 0x2004); got != 1 {
-		t.Fatal("new password does not open the session")
-	}
+	wantReg(t, tag, devUser, 0x2004, 1, "I2C_SSO_Dyn with the new password")
 	// VCC off closes the session (DS Table 69).
 	tag.SetVCC(false)
 	tag.SetVCC(true)
-	if got := reg(t, tag, devUser, 0x2004); got != 0 {
-		t.Fatal("session survived VCC off")
-	}
+	wantReg(t, tag, devUser, 0x2004, 0, "I2C_SSO_Dyn after VCC off")
 }
 
 func TestI2CUserWriteRules(t *testing.T) {
@@ -169,8 +154,8 @@ func TestI2CAddressCounter(t *testing.T) {
 }
 
 // TestEEPROMProgrammingTime: tW per 16-byte row touched (DS §6.4.2): 40 bytes
-// at 0010h touch rows 1..3, at 000Ch rows 0..3. (The reference's example says
-// "at 0008h → 4·tW", but 0008h..002Fh lies in rows 0..2.)
+// at 0010h touch rows 1..3, at 000Ch rows 0..3. (0008h..002Fh lies in rows
+// 0..2: 3·tW, not the 4·tW a hand-worked example once claimed.)
 func TestEEPROMProgrammingTime(t *testing.T) {
 	for _, tc := range []struct {
 		addr, rows int
@@ -188,7 +173,8 @@ func TestEEPROMProgrammingTime(t *testing.T) {
 
 // TestI2CConfigAndRFSwitch: I2C_CFG moves the device addresses after the
 // STOP, and b5 enables the RFSwitchOff/On commands (DS §5.3.1; addresses per
-// ST's driver, reference §2.4 CONFLICT).
+// ST's driver x-cube-nfc7 st25dvxxkc.c, which contradicts DS Rev 2 Table 88:
+// CONFLICT).
 func TestI2CConfigAndRFSwitch(t *testing.T) {
 	tag := newTag(t, st25dv.Config{})
 	if err := presentI2CPassword(tag, [8]byte{}); err != nil {
@@ -203,9 +189,7 @@ func TestI2CConfigAndRFSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectRF(t, tag, "26 01 00", "")
-	if got := reg(t, tag, devUser, 0x2003); got != 0x04 {
-		t.Fatalf("RF_MNGT_Dyn = %02Xh, want RF_OFF", got)
-	}
+	wantReg(t, tag, devUser, 0x2003, 0x04, "RF_MNGT_Dyn (RF_OFF)")
 	if err := tgt.Tx(0x51, hx("00 17"), nil); err != nil { // RFSwitchOn as ST sends it
 		t.Fatal(err)
 	}
@@ -245,7 +229,5 @@ func TestI2CNACKWhileRFBusy(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := reg(t, tag, devUser, 0x2006); got != 0x85 {
-		t.Fatalf("MB_CTRL_Dyn = %02Xh", got)
-	}
+	wantReg(t, tag, devUser, 0x2006, 0x85, "MB_CTRL_Dyn")
 }

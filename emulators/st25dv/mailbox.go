@@ -2,8 +2,8 @@ package st25dv
 
 import "time"
 
-// Fast Transfer Mode mailbox (DS §5.1, state machine DS Figure 12; reference
-// §5). All methods run with t.mu held.
+// Fast Transfer Mode mailbox (DS §5.1, state machine DS Figure 12, register
+// bits DS Table 17/18). All methods run with t.mu held.
 //
 //	FTM disabled 00h --MB_EN←1 (MB_MODE=1, VCC)--> empty 01h
 //	empty/free --I2C write at 2008h + STOP--> 43h  --RF reads last byte--> 41h  (watchdog: 61h)
@@ -11,12 +11,15 @@ import "time"
 //	any --MB_EN←0 | MB_MODE←0 | VCC off--> 00h
 //
 // 47h (both PUT bits) is never produced: a new message is accepted only when
-// neither side has one pending (reference §12, C5).
+// neither side has one pending (ST called 47h abnormal in the ST community
+// thread "MB_CTRL_Dyn=0x47 what is happening?").
 
 // setMBEN writes MB_CTRL_Dyn.MB_EN. Enabling needs MB_MODE=1 and VCC (DS
-// §5.1.2; ST answers C1, C2); it reports false when refused. Enabling an
-// already enabled mailbox changes nothing; ST's example toggles MB_EN 0→1 to
-// empty it (STEX).
+// §5.1.2; ST answers in the ST community threads "ST25DV04kc enable mailbox
+// via i2c" and "About the value of MB_MODE of ST25DV64K at power-on"); it
+// reports false when refused. Enabling an already enabled mailbox changes
+// nothing; ST's example toggles MB_EN 0→1 to empty it
+// (stm32-hotspot/stm32cubemx2_st25dvxxkc_mailbox_i2c example.c).
 func (t *Tag) setMBEN(on bool) bool {
 	if !on {
 		t.mbCtrl = 0
@@ -28,7 +31,7 @@ func (t *Tag) setMBEN(on bool) bool {
 		return false
 	}
 	if t.mbCtrl&mbEN == 0 {
-		// Whether the RAM is zeroed is UNCONFIRMED (reference §5.6); the data
+		// Whether the RAM is zeroed is UNCONFIRMED (the DS does not say); the data
 		// is unreachable anyway until the next message (no CURRENT bit).
 		t.mbCtrl = mbEN
 		t.mbLen = 0
@@ -84,8 +87,9 @@ func (t *Tag) releaseHostMessage() bool {
 }
 
 // watchdogDuration implements DS Table 16: 2^(MB_WDG−1) × 30 ms, MB_WDG=0 →
-// no watchdog. ST's driver comment gives MB_WDG × 30 ms instead (reference
-// §5.5 CONFLICT); the datasheet formula is used here.
+// no watchdog. ST's driver comment (x-cube-nfc7 st25dvxxkc.c
+// ST25DVxxKC_WriteMBWDG) gives MB_WDG × 30 ms instead (CONFLICT); the
+// datasheet formula is used here.
 func (t *Tag) watchdogDuration() time.Duration {
 	w := (t.sys[regFTM] >> 1) & 7
 	if w == 0 {

@@ -10,13 +10,13 @@ import (
 	"github.com/tap2join/tap2join/emulators/timing"
 )
 
-// TestMailboxEnableRules: MB_EN needs MB_MODE=1 and VCC; no password (C1, C2).
+// TestMailboxEnableRules: MB_EN needs MB_MODE=1 and VCC; no password (ST
+// community "ST25DV04kc enable mailbox via i2c", "About the value of MB_MODE
+// of ST25DV64K at power-on").
 func TestMailboxEnableRules(t *testing.T) {
 	tag := newTag(t, st25dv.Config{})
 	mustW(t, tag, devUser, 0x2006, 0x01) // ACKed and ignored with MB_MODE=0
-	if got := reg(t, tag, devUser, 0x2006); got != 0 {
-		t.Fatalf("MB_EN set without MB_MODE: %02Xh", got)
-	}
+	wantReg(t, tag, devUser, 0x2006, 0, "MB_CTRL_Dyn: MB_EN set without MB_MODE")
 	if got := i2cR(t, tag, devUser, 0x2008, 2); !bytes.Equal(got, hx("FF FF")) {
 		t.Fatalf("mailbox readable with FTM off: % X", got)
 	}
@@ -66,24 +66,18 @@ func TestRFToHost(t *testing.T) {
 	if got := i2cR(t, tag, devUser, 0x2008, 3); !bytes.Equal(got, hx("01 02 03")) {
 		t.Fatalf("partial read % X", got)
 	}
-	if got := reg(t, tag, devUser, 0x2006); got != 0x85 {
-		t.Fatalf("released by a partial read: %02Xh", got)
-	}
+	wantReg(t, tag, devUser, 0x2006, 0x85, "MB_CTRL_Dyn after a partial read (not released)")
 	// Bytes past the message end read FFh.
 	if got := i2cR(t, tag, devUser, 0x2008, 6); !bytes.Equal(got, hx("01 02 03 04 FF FF")) {
 		t.Fatalf("full read % X", got)
 	}
-	if got := reg(t, tag, devUser, 0x2006); got != 0x81 {
-		t.Fatalf("MB_CTRL_Dyn after host read = %02Xh, want 81h", got)
-	}
+	wantReg(t, tag, devUser, 0x2006, 0x81, "MB_CTRL_Dyn after host read")
 	if n := drainGPO(gpo); n != 0 {
 		t.Fatalf("unexpected GPO pulses: %d", n)
 	}
 	// Free again: the host may answer.
 	mustW(t, tag, devUser, 0x2008, 0xA5)
-	if got := reg(t, tag, devUser, 0x2006); got != 0x43 {
-		t.Fatalf("MB_CTRL_Dyn = %02Xh, want 43h", got)
-	}
+	wantReg(t, tag, devUser, 0x2006, 0x43, "MB_CTRL_Dyn")
 }
 
 // TestHostToRF: MCU → phone: I2C write at 2008h → 43h; RF Read Message of the
@@ -116,9 +110,7 @@ func TestHostToRF(t *testing.T) {
 	if n := drainGPO(gpo); n != 1 {
 		t.Fatalf("RF_GET_MSG pulses = %d, want 1", n)
 	}
-	if got := reg(t, tag, devUser, 0x2005); got != 0x40 {
-		t.Fatalf("IT_STS_Dyn = %02Xh, want RF_GET_MSG", got)
-	}
+	wantReg(t, tag, devUser, 0x2005, 0x40, "IT_STS_Dyn (RF_GET_MSG)")
 	// The host can still read what it wrote; data stays after release.
 	if got := i2cR(t, tag, devUser, 0x2008, 3); !bytes.Equal(got, hx("AA BB CC")) {
 		t.Fatalf("mailbox % X", got)
@@ -164,26 +156,18 @@ func TestWatchdogInstant(t *testing.T) {
 	if tag.ModeledTime() < 100*time.Millisecond {
 		t.Fatalf("modelled only %v", tag.ModeledTime())
 	}
-	if got := reg(t, tag, devUser, 0x2006); got != 0x43 {
-		t.Fatalf("watchdog fired in instant mode: %02Xh", got)
-	}
+	wantReg(t, tag, devUser, 0x2006, 0x43, "MB_CTRL_Dyn in instant mode (the watchdog must not fire)")
 	if !tag.ExpireWatchdog() {
 		t.Fatal("ExpireWatchdog = false with a pending message")
 	}
-	if got := reg(t, tag, devUser, 0x2006); got != 0x61 {
-		t.Fatalf("after watchdog %02Xh, want 61h (RF_MISS)", got)
-	}
+	wantReg(t, tag, devUser, 0x2006, 0x61, "MB_CTRL_Dyn after watchdog (RF_MISS)")
 	expectRF(t, tag, "02 AC 02 00 00", "00 01 02") // data kept
 	expectRF(t, tag, "02 AA 02 00 07", "00")       // mailbox free
-	if got := reg(t, tag, devUser, 0x2006); got != 0x85 {
-		t.Fatalf("%02Xh, want 85h", got)
-	}
+	wantReg(t, tag, devUser, 0x2006, 0x85, "MB_CTRL_Dyn")
 	if !tag.ExpireWatchdog() {
 		t.Fatal("ExpireWatchdog = false")
 	}
-	if got := reg(t, tag, devUser, 0x2006); got != 0x91 {
-		t.Fatalf("%02Xh, want 91h (HOST_MISS)", got)
-	}
+	wantReg(t, tag, devUser, 0x2006, 0x91, "MB_CTRL_Dyn after watchdog (HOST_MISS)")
 	if tag.ExpireWatchdog() {
 		t.Fatal("expired with nothing pending")
 	}

@@ -3,11 +3,11 @@ package st25dv
 import "time"
 
 // The timing model of airtime.go as figures a suite can compare measured wall
-// time with (reference §9). Request and response lengths are the frame bytes
-// without CRC, as the Transceive API carries them; the CRC, SOF and EOF are
-// added here. All figures are for the tag answering at the high data rate
-// with one subcarrier and the reader sending 1-of-4, the conditions of DS
-// Table 255 and of every NFC Forum reader.
+// time with (DS §7 frame timing, Table 102, Table 255). Request and response
+// lengths are the frame bytes without CRC, as the Transceive API carries
+// them; the CRC, SOF and EOF are added here. All figures are for the tag
+// answering at the high data rate with one subcarrier and the reader sending
+// 1-of-4, the conditions of DS Table 255 and of every NFC Forum reader.
 
 // uidBytes is what Address_flag adds to a request (the UID, DS §7.2).
 func uidBytes(addressed bool) int {
@@ -18,7 +18,7 @@ func uidBytes(addressed bool) int {
 }
 
 // ExchangeTime is the modelled duration of one non-write RF exchange, from
-// the request's SOF to the response's EOF: T_req + t1 + T_resp (reference §9).
+// the request's SOF to the response's EOF: T_req + t1 + T_resp (DS Table 102).
 // reqLen and respLen exclude the CRC; highRate selects the tag's response
 // data rate (26.48 kbit/s, else 6.62 kbit/s); fast halves the response time
 // (ST fast commands, DS Appendix A).
@@ -59,8 +59,10 @@ func DynConfigReadTime(addressed bool) time.Duration {
 
 // I2CMailboxReadTime is the modelled bus time of the MCU reading an n-byte
 // message at 2008h in one transaction at hz (SCL): device select, two
-// address bytes, repeated START, device select, n bytes (reference §9:
-// 256 bytes ≈ 5.8 ms at 400 kHz, 2.3 ms at 1 MHz). hz ≤ 0 means 400 kHz,
+// address bytes, repeated START, device select, n bytes (9 clocks per byte,
+// our arithmetic: 256 bytes ≈ 5.8 ms at 400 kHz, 2.3 ms at 1 MHz; ST's
+// estimate in the ST community thread "Data Rate of st25dv?" is ~3 ms at
+// 1 MHz). hz ≤ 0 means 400 kHz,
 // the twin's default.
 func I2CMailboxReadTime(n, hz int) time.Duration {
 	if hz <= 0 {

@@ -311,7 +311,7 @@ func (t *Tag) rf(req []byte) rfResult {
 	spec, known := cmds[r.cmd]
 	if !known {
 		// Unknown codes: 01h "not supported" (DS Table 101). Whether the KC
-		// answers or stays silent is UNCONFIRMED (reference §13 item 7);
+		// answers or stays silent is UNCONFIRMED (the DS does not say);
 		// ISO 15693 error 01h is what RFAL expects from ST tags.
 		return fail(ErrCodeNotSupported)
 	}
@@ -335,7 +335,8 @@ func (t *Tag) rf(req []byte) rfResult {
 }
 
 // inventory implements Inventory (DS Table 104, 105) with AFI and mask
-// matching per ISO 15693-3 (reference §6.2, UNCONFIRMED details). 16-slot
+// matching per ISO/IEC 15693-3 as generally implemented (the standard itself
+// was not read: UNCONFIRMED details). 16-slot
 // inventories are answered only when this tag falls in slot 0: the slot
 // EOFs that follow are not frames at this API (simplification).
 func (t *Tag) inventory(flags byte, p []byte) rfResult {
@@ -403,6 +404,30 @@ func blockNum(p []byte, ext bool) (int, []byte, bool) {
 
 func isExt(cmd byte) bool { return cmd >= 0x30 && cmd <= 0x3C }
 
+// blockRange reads the first block and the count − 1 of a multiple-block
+// command; a code other than 0 is the error to answer.
+func blockRange(r *rfReq) (first, n int, code byte) {
+	ext := isExt(r.cmd)
+	first, rest, good := blockNum(r.p, ext)
+	n, rest, good2 := blockNum(rest, ext)
+	if !good || !good2 || len(rest) != 0 {
+		return 0, 0, ErrCodeFormat
+	}
+	if first > lastBlock {
+		return 0, 0, ErrCodeBlockNA
+	}
+	return first, n, 0
+}
+
+// written answers an EEPROM write: the response comes after the programming
+// time wait, and RF_WRITE is raised (DS §5.4.1).
+func (t *Tag) written(wait time.Duration) rfResult {
+	res := ok()
+	res.wait = wait
+	t.rfEvent(gpo1RFWrite, itRFWrite, &res.p)
+	return res
+}
+
 func (t *Tag) secStatus(blk int) byte {
 	if t.rfWriteLocked(blk) {
 		return 0x01
@@ -434,16 +459,11 @@ func (t *Tag) cmdReadSingle(r *rfReq) rfResult {
 // cmdReadMultiple: 23h / 33h / C3h / C5h. The KC returns blocks up to the
 // first unreadable one instead of failing (DS §4.2.1, AN4911 §3.5); the end
 // of memory is treated the same way. A non-extended read running past block
-// FFh continues (UNCONFIRMED, reference §13 item 14).
+// FFh continues (UNCONFIRMED: the DS does not say).
 func (t *Tag) cmdReadMultiple(r *rfReq) rfResult {
-	ext := isExt(r.cmd)
-	first, rest, good := blockNum(r.p, ext)
-	n, rest, good2 := blockNum(rest, ext)
-	if !good || !good2 || len(rest) != 0 {
-		return fail(ErrCodeFormat)
-	}
-	if first > lastBlock {
-		return fail(ErrCodeBlockNA)
+	first, n, code := blockRange(r)
+	if code != 0 {
+		return fail(code)
 	}
 	var out []byte
 	got := 0
@@ -502,10 +522,7 @@ func (t *Tag) cmdWriteBlocks(r *rfReq) rfResult {
 		}
 	}
 	copy(t.user[first*BlockSize:], rest)
-	res := ok()
-	res.wait = writeWait(wtPerBlockN * count)
-	t.rfEvent(gpo1RFWrite, itRFWrite, &res.p)
-	return res
+	return t.written(writeWait(wtPerBlockN * count))
 }
 
 // cmdLockBlock: 22h / 32h lock blocks 0/1 through LOCK_CCFILE; no password
@@ -522,10 +539,7 @@ func (t *Tag) cmdLockBlock(r *rfReq) rfResult {
 		return fail(ErrCodeAlreadyLocked)
 	}
 	t.sys[regLockCC] |= 1 << blk
-	res := ok()
-	res.wait = writeWait(wtPerSysByteN)
-	t.rfEvent(gpo1RFWrite, itRFWrite, &res.p)
-	return res
+	return t.written(writeWait(wtPerSysByteN))
 }
 
 // ---- ISO state and identification ----
@@ -559,10 +573,7 @@ func (t *Tag) cmdWriteAFIDSFID(r *rfReq) rfResult {
 		return fail(ErrCodeLocked)
 	}
 	t.sys[reg] = r.p[0]
-	res := ok()
-	res.wait = writeWait(wtPerSysByteN)
-	t.rfEvent(gpo1RFWrite, itRFWrite, &res.p)
-	return res
+	return t.written(writeWait(wtPerSysByteN))
 }
 
 // cmdLockAFIDSFID: 28h / 2Ah, permanent (DS Table 150..152, 156..158).
@@ -578,10 +589,7 @@ func (t *Tag) cmdLockAFIDSFID(r *rfReq) rfResult {
 		return fail(ErrCodeAlreadyLocked)
 	}
 	t.sys[lock] = 1
-	res := ok()
-	res.wait = writeWait(wtPerSysByteN)
-	t.rfEvent(gpo1RFWrite, itRFWrite, &res.p)
-	return res
+	return t.written(writeWait(wtPerSysByteN))
 }
 
 // cmdGetSysInfo: 2Bh → info flags 0Bh (DSFID, AFI, IC ref; no memory size on
@@ -626,14 +634,9 @@ func (t *Tag) cmdExtGetSysInfo(r *rfReq) rfResult {
 // cmdGetMultiSec: 2Ch / 3Ch, one status byte per block, no error past the
 // end or across areas (DS Table 175..182).
 func (t *Tag) cmdGetMultiSec(r *rfReq) rfResult {
-	ext := isExt(r.cmd)
-	first, rest, good := blockNum(r.p, ext)
-	n, rest, good2 := blockNum(rest, ext)
-	if !good || !good2 || len(rest) != 0 {
-		return fail(ErrCodeFormat)
-	}
-	if first > lastBlock {
-		return fail(ErrCodeBlockNA)
+	first, n, code := blockRange(r)
+	if code != 0 {
+		return fail(code)
 	}
 	var out []byte
 	for b := first; b <= first+n && b <= lastBlock; b++ {
@@ -644,8 +647,9 @@ func (t *Tag) cmdGetMultiSec(r *rfReq) rfResult {
 
 // ---- configuration and security ----
 
-// rfConfigPtr: system registers with an RF pointer (reference §3; I2CSS,
-// LOCK_CCFILE and I2C_CFG have none, C7 observed 10h for 0Eh).
+// rfConfigPtr: system registers with an RF pointer (DS Table 12; I2CSS,
+// LOCK_CCFILE and I2C_CFG have none; error 10h for pointer 0Eh was observed
+// in the ST community thread "Change value on MB_WDG disable I2C").
 func rfConfigPtr(ptr byte) bool { return ptr <= regRFA4SS || ptr == regFTM || ptr == regLockCfg }
 
 func (t *Tag) cmdReadConfig(r *rfReq) rfResult {
@@ -676,24 +680,18 @@ func (t *Tag) cmdWriteConfig(r *rfReq) rfResult {
 		return fail(ErrCodeUnknown) // DS §4.2.1
 	}
 	t.writeSysReg(int(ptr), v)
-	res := ok()
-	res.wait = writeWait(wtPerSysByteN)
-	t.rfEvent(gpo1RFWrite, itRFWrite, &res.p)
-	return res
+	return t.written(writeWait(wtPerSysByteN))
 }
 
-// cmdPresentPassword: B3h. Success opens that session and closes any other;
+// cmdPresentPwd: B3h. Success opens that session and closes any other;
 // a wrong password closes all RF sessions (0Fh); a bad number (>3) is 10h
 // and leaves the session as is (DS §5.6.2, Table 212..214).
 func (t *Tag) cmdPresentPwd(r *rfReq) rfResult {
-	if len(r.p) != 9 {
-		return fail(ErrCodeFormat)
+	n, pwd, code := pwdArgs(r)
+	if code != 0 {
+		return fail(code)
 	}
-	n := r.p[0]
-	if n > 3 {
-		return fail(ErrCodeBlockNA)
-	}
-	if [8]byte(r.p[1:9]) != t.rfPwd[n] {
+	if pwd != t.rfPwd[n] {
 		t.rfSession = -1
 		return fail(ErrCodeUnknown)
 	}
@@ -704,28 +702,34 @@ func (t *Tag) cmdPresentPwd(r *rfReq) rfResult {
 // cmdWritePwd: B1h, only with that password's session open (12h otherwise);
 // allowed even with LOCK_CFG=1 (DS §5.6.4, Table 209..211).
 func (t *Tag) cmdWritePwd(r *rfReq) rfResult {
-	if len(r.p) != 9 {
-		return fail(ErrCodeFormat)
-	}
-	n := r.p[0]
-	if n > 3 {
-		return fail(ErrCodeBlockNA)
+	n, pwd, code := pwdArgs(r)
+	if code != 0 {
+		return fail(code)
 	}
 	if t.rfSession != int(n) {
 		return fail(ErrCodeLocked)
 	}
-	t.rfPwd[n] = [8]byte(r.p[1:9])
-	res := ok()
-	res.wait = writeWait(2 * wtPerBlockN)
-	t.rfEvent(gpo1RFWrite, itRFWrite, &res.p)
-	return res
+	t.rfPwd[n] = pwd
+	return t.written(writeWait(2 * wtPerBlockN))
+}
+
+// pwdArgs reads the password number (0..3) and the 8-byte password of
+// Present and Write Password; a code other than 0 is the error to answer.
+func pwdArgs(r *rfReq) (n byte, pwd [8]byte, code byte) {
+	if len(r.p) != 9 {
+		return 0, pwd, ErrCodeFormat
+	}
+	if r.p[0] > 3 {
+		return 0, pwd, ErrCodeBlockNA
+	}
+	return r.p[0], [8]byte(r.p[1:9]), 0
 }
 
 // cmdManageGPO: A9h (DS Table 195..198). bit7=1 → interrupt pulse (needs
 // RF_INTERRUPT_EN); bit7=0 → drive (bit0=0) or release (bit0=1) the RF_USER
 // level (needs RF_USER_EN). A value not matching the enabled mode gives 02h
-// per the DS error list; the DS text also names 0Fh (CONFLICT, reference §13
-// item 3) — the error list is followed.
+// per the DS error list (Table 198); the DS text also names 0Fh (CONFLICT) —
+// the error list is followed.
 func (t *Tag) cmdManageGPO(r *rfReq) rfResult {
 	if len(r.p) != 1 {
 		return fail(ErrCodeFormat)
@@ -827,7 +831,9 @@ func (t *Tag) cmdReadMsgLen(r *rfReq) rfResult {
 }
 
 // cmdReadMsg: ACh / CCh, MBpointer and NbBytes → NbBytes+1 bytes; 00h/00h is
-// the whole message (DS §7.6.33; C12). Reading past the message is 0Fh.
+// the whole message (DS §7.6.33; ST community "How to receive more than 255
+// bytes of data via the fast transfer mailbox using the Android ST25 SDK").
+// Reading past the message is 0Fh.
 // Reading the last byte of a host message releases it (43h → 41h) and raises
 // RF_GET_MSG after the response (DS §5.1.2, Figure 21); RF re-reading its own
 // message never releases it.

@@ -8,7 +8,8 @@ import (
 )
 
 // TestRFSingleFrames pins request → response bytes on a fresh tag (factory
-// configuration, VCC and field on). Sources: DS §7.6 tables, reference §6, §10.2.
+// configuration, VCC and field on). Sources: DS §7.4, §7.6 tables; ST RFAL
+// rfal_nfcv.h; AOSP system/nfc rw_i93.cc for the Android frames.
 func TestRFSingleFrames(t *testing.T) {
 	u := uidAir
 	tests := []struct {
@@ -170,9 +171,7 @@ func TestLockCCFile(t *testing.T) {
 	expectRF(t, tag, "02 21 00 01 02 03 04", "01 12")
 	expectRF(t, tag, "42 20 00", "00 01 00 00 00 00")
 	expectRF(t, tag, "02 2C 00 01", "00 01 00")
-	if got := reg(t, tag, devSys, 0x000C); got != 0x01 {
-		t.Fatalf("LOCK_CCFILE = %02Xh", got)
-	}
+	wantReg(t, tag, devSys, 0x000C, 0x01, "LOCK_CCFILE")
 	wantNACK(t, i2cW(tag, devUser, 0x0000, 1), 3)
 	mustW(t, tag, devUser, 0x0004, 1, 2, 3, 4) // block 1 not locked
 }
@@ -206,7 +205,9 @@ func TestAreaProtection(t *testing.T) {
 }
 
 // TestRFConfigSession: Write Configuration needs RF_PWD_0 (DS §5.6.4), then
-// the ST sequence of C3 enables the mailbox from RF.
+// the sequence ST gave in the ST community thread "How to Enable the Mailbox
+// and Perform Write/Read on ST25DV via RF (ISO15693)" enables the mailbox
+// from RF.
 func TestRFConfigSession(t *testing.T) {
 	tag := newTag(t, st25dv.Config{})
 	expectRF(t, tag, "02 A1 02 0D 01", "01 0F")
@@ -216,9 +217,7 @@ func TestRFConfigSession(t *testing.T) {
 	expectRF(t, tag, "02 A1 02 0D 01", "00")
 	expectRF(t, tag, "02 AE 02 0D 01", "00")
 	expectRF(t, tag, "02 AD 02 0D", "00 01")
-	if got := reg(t, tag, devSys, 0x000D); got != 0x01 {
-		t.Fatalf("FTM via I2C = %02Xh", got)
-	}
+	wantReg(t, tag, devSys, 0x000D, 0x01, "FTM via I2C")
 	// Change RF_PWD_0 and check the old one no longer opens the session.
 	expectRF(t, tag, "02 B1 02 00 11 22 33 44 55 66 77 88", "00")
 	expectRF(t, tag, "02 B3 02 00 00 00 00 00 00 00 00 00", "01 0F")

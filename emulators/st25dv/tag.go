@@ -131,7 +131,8 @@ type Config struct {
 	// SwitchOffE2Low selects the RFSwitchOff/On device-select convention of
 	// DS Rev 2 (E2=0 → switch-off, 7-bit 51h). The default follows ST's
 	// x-cube-nfc7 driver, which states the datasheet had them swapped:
-	// E2=1 → switch-off (55h), E2=0 → switch-on (51h). Reference §2.4 CONFLICT.
+	// E2=1 → switch-off (55h), E2=0 → switch-on (51h) (st25dvxxkc.c
+	// ST25DVxxKC_WriteI2CSlaveMode). CONFLICT with DS Rev 2 Table 88.
 	SwitchOffE2Low bool
 	// I2CClockHz is the SCL frequency used to model I2C bus time; 0 => 400 kHz.
 	I2CClockHz int
@@ -273,7 +274,8 @@ func (t *Tag) realistic() bool { return t.clock.Mode() == timing.Realistic }
 // resetDynamic loads the POR values of the dynamic registers: the "dynamic
 // images" of GPO1.GPO_EN, EH_MODE and RF_MNGT are refreshed from their static
 // registers; MB_CTRL_Dyn is not loaded from FTM, it is always 00h at boot
-// (DS §4.4, §5.1.2; community answer C2).
+// (DS §4.4, §5.1.2; ST community "About the value of MB_MODE of ST25DV64K
+// at power-on").
 func (t *Tag) resetDynamic() {
 	t.gpoCtrlDyn = t.sys[regGPO1] & gpo1GPOEn
 	t.ehEN = t.sys[regEHMode]&1 == 0
@@ -305,37 +307,33 @@ func (t *Tag) SetVCC(on bool) {
 // FieldOn signals an RF field appearing (a phone tapping). The ISO state
 // machine boots into Ready and a FIELD_CHANGE (rising) event is raised
 // (DS §5.4.1, Figure 19).
-func (t *Tag) FieldOn() {
-	t.mu.Lock()
-	if t.field {
-		t.mu.Unlock()
-		return
-	}
-	t.field = true
-	t.iso = stateReady
-	t.rfSession = -1
-	var p pulses
-	t.fieldEvent(itFieldRising, &p)
-	t.mu.Unlock()
-	p.fire(t.gpo)
-}
+func (t *Tag) FieldOn() { t.setField(true) }
 
 // FieldOff signals the field vanishing (the phone lifted). RF sessions close
 // and the ISO state is lost (DS §5.6.2, §7.4.2). The mailbox is not touched:
-// FTM state depends only on VCC and MB_EN (DS Figure 12; reference §5.6,
-// inference). A falling FIELD_CHANGE is reported only with VCC present.
-func (t *Tag) FieldOff() {
+// FTM state depends only on VCC and MB_EN (DS Figure 12; our inference,
+// UNCONFIRMED by test). A falling FIELD_CHANGE is reported only with VCC present.
+func (t *Tag) FieldOff() { t.setField(false) }
+
+// setField is FieldOn and FieldOff: a change of the field closes the RF
+// sessions and moves the ISO state machine.
+func (t *Tag) setField(on bool) {
 	t.mu.Lock()
-	if !t.field {
+	if t.field == on {
 		t.mu.Unlock()
 		return
 	}
-	t.field = false
-	t.iso = statePowerOff
+	t.field = on
 	t.rfSession = -1
 	var p pulses
-	if t.vcc {
-		t.fieldEvent(itFieldFalling, &p)
+	if on {
+		t.iso = stateReady
+		t.fieldEvent(itFieldRising, &p)
+	} else {
+		t.iso = statePowerOff
+		if t.vcc {
+			t.fieldEvent(itFieldFalling, &p)
+		}
 	}
 	t.mu.Unlock()
 	p.fire(t.gpo)

@@ -12,16 +12,18 @@ import (
 )
 
 // The AT command interface of ST's LoRaWAN_AT_Slave (STM32CubeWL v1.3.1),
-// as documented in reference/stm32wl-at.md §1 (from lora_command.c,
-// lora_at.c, lora_at.h of that release; AN5481 itself was not retrievable).
+// as implemented in that release's Projects/NUCLEO-WL55JC/Applications/LoRaWAN/
+// LoRaWAN_AT_Slave (LoRaWAN/App/lora_command.c, lora_at.c, lora_at.h; ST's
+// AN5481 "LoRaWAN AT commands for STM32CubeWL" was not retrievable, so the
+// source is the authority here).
 //
-// Line discipline (§1.1, lora_command.c CMD_Process): no echo; a command runs
+// Line discipline (lora_command.c CMD_Process): no echo; a command runs
 // when CR or LF arrives, empty lines are ignored, backspace deletes, a line
 // reaching 539 characters prints AT_TEST_PARAM_OVERFLOW and is discarded.
 // Input that arrives while the MCU boots (after ATZ/AT+RFS, before the
 // banner's last line) is lost, as the UART is not running yet.
 //
-// Parsing (§1.1 parse_cmd): the line must start with "AT" (else AT_ERROR);
+// Parsing (lora_command.c parse_cmd): the line must start with "AT" (else AT_ERROR);
 // "AT" → OK; "AT?" → the syntax reminder and every help line, OK; then the
 // command table is searched by prefix, in order, case-sensitively, and the
 // rest selects the operation: "" run, "=?" get, "=<v>" set, "?" help. An
@@ -40,7 +42,7 @@ import (
 //     answers AT_PARAM_ERROR like a region that is not compiled in.
 //   - Not modelled (answer AT_ERROR, as unknown commands do): Class
 //     B and AT+PGSLOT, the RF test commands (AT+TTONE … AT+TOFF), AT+CERTIF.
-//   - There is no AT+JOINEUI in ST's set (the JoinEUI is AT+APPEUI, §1.3).
+//   - There is no AT+JOINEUI in ST's set (the JoinEUI is AT+APPEUI, lora_at.h).
 //   - Key reads (AT+APPKEY=?, AT+NWKKEY=?, AT+APPSKEY=?, AT+NWKSKEY=?) print
 //     the key only with Config.KeyReadBack (ST's KEY_EXTRACTABLE 1, the
 //     default build). Otherwise they answer AT_ERROR: lora_at.c AT_AppKey_get
@@ -49,7 +51,8 @@ import (
 //     KEY_EXTRACTABLE is 1 — that last step is read from the middleware's
 //     structure and is UNCONFIRMED on hardware).
 //   - Setters of DevEUI, JoinEUI, keys, DevAddr and region are refused with
-//     AT_ERROR while joined (§1.3 LmHandler setter rules; AT+BAND answers
+//     AT_ERROR while joined (LmHandler.c LmHandlerSetKey, LmHandlerSetDevEUI/
+//     AppEUI, LmHandlerSetActiveRegion refuse while joined; AT+BAND answers
 //     AT_PARAM_ERROR), and with AT_BUSY_ERROR while the MAC is joining or
 //     sending (the twin's choice: LmHandler's busy status).
 //   - Settings written by the AT shell live in RAM; AT+CS writes them (and,
@@ -80,7 +83,7 @@ const (
 )
 
 // atTokens are the printed strings (lora_command.c ATError_description,
-// reference §1.1). Note AT_NO_NET_JOINED prints AT_NO_NETWORK_JOINED.
+// lora_at.h enum). Note AT_NO_NET_JOINED prints AT_NO_NETWORK_JOINED.
 var atTokens = map[atStatus]string{
 	atOK:                  "OK",
 	atError:               "AT_ERROR",
@@ -100,7 +103,8 @@ const cmdSize = 540
 // maxAppPayload is LORAWAN_APP_DATA_BUFFER_MAX_SIZE (lora_at.c).
 const maxAppPayload = 242
 
-// Version strings of the boot banner and AT+VER=? (reference §1.2; each part
+// Version strings of the boot banner and AT+VER=? (lora_app.c LoRaWAN_Init,
+// app_version.h, lorawan_version.h, subghz_phy_version.h; each part
 // printed with %X). The MW/radio/spec values are those of CubeWL v1.3.1
 // (derived from the version macros, UNCONFIRMED on hardware).
 const (
@@ -112,7 +116,8 @@ const (
 
 // ramSettings are the MAC/app settings that live in RAM and are reset to the
 // firmware defaults by every boot (Commissioning.h, lora_app.h, EU868
-// defaults of reference lorawan-chirpstack.md §1.6).
+// defaults of RP002-1.0.3 as in brocaar/lorawan band GetDefaults and
+// ChirpStack v4 lrwn/src/region/eu868.rs).
 type ramSettings struct {
 	vl                 int // AT+VL, VLEVEL_M by default (sys_conf.h)
 	dr                 int
@@ -191,7 +196,7 @@ func (b *MCU) atValue(format string, a ...any) { b.atPrint(fmt.Sprintf(format, a
 func (b *MCU) atEvent(body string) { b.atPrint("+EVT:" + body + "\r\n") }
 
 // trace prints a middleware trace line at verbose level M or higher
-// (APP_LOG at VLEVEL_M; hosts must ignore such lines, reference §1.1). The
+// (APP_LOG at VLEVEL_M, Core/Inc/sys_conf.h; hosts must ignore such lines). The
 // exact text of ST's traces is paraphrased.
 func (b *MCU) trace(line string) {
 	b.mu.Lock()
@@ -224,7 +229,8 @@ func (b *MCU) versionLines() []string {
 	}
 }
 
-// printBanner prints the start of the boot banner (reference §1.2): versions,
+// printBanner prints the start of the boot banner (lora_app.c LoRaWAN_Init,
+// LmHandler.c, soft-se.c SecureElementPrintKeys): versions,
 // NVM DATA RESTORED, the secure element's dump. Keys are dumped only by a
 // KEY_EXTRACTABLE build (KeyReadBack); the identifiers always (whether ST
 // prints them without KEY_EXTRACTABLE is UNCONFIRMED).
@@ -441,6 +447,35 @@ func keySetter(pick func(r *record) []byte) func(*MCU, string) atStatus {
 	}
 }
 
+// getter prints, with format, the value pick reads under b.mu.
+func getter[T any](format string, pick func(b *MCU) T) func(*MCU) atStatus {
+	return func(b *MCU) atStatus {
+		b.mu.Lock()
+		v := pick(b)
+		b.mu.Unlock()
+		b.atValue(format, v)
+		return atOK
+	}
+}
+
+// setLocked runs f with b.mu held: a setting that takes effect at once.
+func (b *MCU) setLocked(f func()) atStatus {
+	b.mu.Lock()
+	f()
+	b.mu.Unlock()
+	return atOK
+}
+
+// flagSetter takes "0" or "1"; anything else is AT_PARAM_ERROR.
+func flagSetter(apply func(b *MCU, on bool)) func(*MCU, string) atStatus {
+	return func(b *MCU, s string) atStatus {
+		if s != "0" && s != "1" {
+			return atParamError
+		}
+		return b.setLocked(func() { apply(b, s == "1") })
+	}
+}
+
 func uintSetter(lo, hi uint64, apply func(b *MCU, v uint64) atStatus) func(*MCU, string) atStatus {
 	return func(b *MCU, s string) atStatus {
 		v, err := strconv.ParseUint(s, 10, 32)
@@ -452,18 +487,9 @@ func uintSetter(lo, hi uint64, apply func(b *MCU, v uint64) atStatus) func(*MCU,
 }
 
 func msSetting(pick func(r *ramSettings) *time.Duration) (func(*MCU) atStatus, func(*MCU, string) atStatus) {
-	get := func(b *MCU) atStatus {
-		b.mu.Lock()
-		d := *pick(&b.ram)
-		b.mu.Unlock()
-		b.atValue("%d", d.Milliseconds())
-		return atOK
-	}
+	get := getter("%d", func(b *MCU) int64 { return pick(&b.ram).Milliseconds() })
 	set := uintSetter(0, 0xFFFFFFFF, func(b *MCU, v uint64) atStatus {
-		b.mu.Lock()
-		*pick(&b.ram) = time.Duration(v) * time.Millisecond
-		b.mu.Unlock()
-		return atOK
+		return b.setLocked(func() { *pick(&b.ram) = time.Duration(v) * time.Millisecond })
 	})
 	return get, set
 }
@@ -473,7 +499,7 @@ var bandNames = [...]string{"AS923", "AU915", "CN470", "CN779", "EU433", "EU868"
 const bandEU868 = 5
 
 // eu868MaxPayload is the maximum application payload N per DR, no repeater
-// (RP002-1.0.3; reference lorawan-chirpstack.md §1.6).
+// (RP002-1.0.3; brocaar/lorawan band_eu863_870.go).
 func eu868MaxPayload(dr int) int {
 	switch {
 	case dr <= 2:
@@ -502,23 +528,15 @@ func init() {
 			}
 			return atOK
 		}},
-		{name: "+VL", help: "=<Level><CR><LF>: Set the verbose level 0..3", get: func(b *MCU) atStatus {
-			b.mu.Lock()
-			v := b.ram.vl
-			b.mu.Unlock()
-			b.atValue("%d", v)
-			return atOK
-		}, set: func(b *MCU, s string) atStatus {
-			v, err := strconv.Atoi(s)
-			if err != nil || v < 0 || v > 3 {
-				b.atValue("AT+VL: verbose level is not 0..3")
-				return atParamError
-			}
-			b.mu.Lock()
-			b.ram.vl = v
-			b.mu.Unlock()
-			return atOK
-		}},
+		{name: "+VL", help: "=<Level><CR><LF>: Set the verbose level 0..3", get: getter("%d", func(b *MCU) int { return b.ram.vl }),
+			set: func(b *MCU, s string) atStatus {
+				v, err := strconv.Atoi(s)
+				if err != nil || v < 0 || v > 3 {
+					b.atValue("AT+VL: verbose level is not 0..3")
+					return atParamError
+				}
+				return b.setLocked(func() { b.ram.vl = v })
+			}},
 		{name: "+LTIME", help: ": Get the local time in UTC format", get: func(b *MCU) atStatus {
 			// Unsynchronised system time (no DeviceTimeReq): seconds since
 			// boot from the epoch, −18 s GPS leap, +2 h (lora_at.c).
@@ -534,13 +552,7 @@ func init() {
 			return atNoStatus
 		}},
 		{name: "+CS", help: ": Store current context", run: atStoreContext},
-		{name: "+APPEUI", help: "=<XX:XX:XX:XX:XX:XX:XX:XX><CR><LF>: Get or Set the App Eui", get: func(b *MCU) atStatus {
-			b.mu.Lock()
-			v := b.rec.joinEUI
-			b.mu.Unlock()
-			b.atValue("%s", colonHex(v[:]))
-			return atOK
-		}, set: func(b *MCU, s string) atStatus {
+		{name: "+APPEUI", help: "=<XX:XX:XX:XX:XX:XX:XX:XX><CR><LF>: Get or Set the App Eui", get: getter("%s", func(b *MCU) string { return colonHex(b.rec.joinEUI[:]) }), set: func(b *MCU, s string) atStatus {
 			v, ok := parseColonHex(s, 8)
 			if !ok {
 				return atParamError
@@ -559,15 +571,9 @@ func init() {
 			set: keySetter(func(r *record) []byte { return r.nwkSKey[:] })},
 		{name: "+APPSKEY", help: "=<XX:...:XX><CR><LF>: Get or Set the Application Session Key", get: keyGetter(func(r *record) []byte { return r.appSKey[:] }),
 			set: keySetter(func(r *record) []byte { return r.appSKey[:] })},
-		{name: "+DADDR", help: "=<XXXXXXXX><CR><LF>: Get or Set the Device address", get: func(b *MCU) atStatus {
-			b.mu.Lock()
-			v := b.rec.devAddr
-			b.mu.Unlock()
-			b.atValue("%s", colonHex(v[:]))
-			return atOK
-		}, set: func(b *MCU, s string) atStatus {
+		{name: "+DADDR", help: "=<XXXXXXXX><CR><LF>: Get or Set the Device address", get: getter("%s", func(b *MCU) string { return colonHex(b.rec.devAddr[:]) }), set: func(b *MCU, s string) atStatus {
 			// The help says XXXXXXXX but the setter parses colon-separated
-			// bytes (reference §1.3).
+			// bytes (lora_at.c AT_DevAddr_set).
 			v, ok := parseColonHex(s, 4)
 			if !ok {
 				return atParamError
@@ -593,13 +599,7 @@ func init() {
 			}
 			return st
 		}},
-		{name: "+NWKID", help: "=<NwkID><CR><LF>: Get or Set the Network ID 0..127", get: func(b *MCU) atStatus {
-			b.mu.Lock()
-			v := b.rec.nwkID
-			b.mu.Unlock()
-			b.atValue("%d", v)
-			return atOK
-		}, set: uintSetter(0, 127, func(b *MCU, v uint64) atStatus {
+		{name: "+NWKID", help: "=<NwkID><CR><LF>: Get or Set the Network ID 0..127", get: getter("%d", func(b *MCU) byte { return b.rec.nwkID }), set: uintSetter(0, 127, func(b *MCU, v uint64) atStatus {
 			return b.lockedSetter(atError, func() atStatus { b.rec.nwkID = byte(v); return atOK })
 		})},
 		{name: "+JOIN", help: "=<Mode><CR><LF>: Join network operation: 0 ABP, 1 OTAA", set: atJoin},
@@ -612,38 +612,17 @@ func init() {
 			return atOK
 		}},
 		{name: "+SEND", help: "=<Port>:<Ack>:<Payload><CR><LF>: Send binary data with the application port, the acknowledge flag and the hex payload", set: atSend},
-		{name: "+ADR", help: "=<ADR><CR><LF>: Get or Set the Adaptive Data Rate setting. (0: off, 1: on)", get: func(b *MCU) atStatus {
-			b.mu.Lock()
-			on := !b.rec.adrOff
-			b.mu.Unlock()
-			b.atValue("%d", boolInt(on))
-			return atOK
-		}, set: func(b *MCU, s string) atStatus {
-			if s != "0" && s != "1" {
-				return atParamError
-			}
-			b.mu.Lock()
-			b.rec.adrOff = s == "0"
-			b.ctxDirty = true
-			b.mu.Unlock()
-			return atOK
-		}},
-		{name: "+DR", help: "=<DataRate><CR><LF>: Get or Set the Tx DataRate (0..7)", get: func(b *MCU) atStatus {
-			b.mu.Lock()
-			v := b.ram.dr
-			b.mu.Unlock()
-			b.atValue("%d", v)
-			return atOK
-		}, set: uintSetter(0, 15, func(b *MCU, v uint64) atStatus {
+		{name: "+ADR", help: "=<ADR><CR><LF>: Get or Set the Adaptive Data Rate setting. (0: off, 1: on)", get: getter("%d", func(b *MCU) int { return boolInt(!b.rec.adrOff) }),
+			set: flagSetter(func(b *MCU, on bool) { b.rec.adrOff, b.ctxDirty = !on, true })},
+		{name: "+DR", help: "=<DataRate><CR><LF>: Get or Set the Tx DataRate (0..7)", get: getter("%d", func(b *MCU) int { return b.ram.dr }), set: uintSetter(0, 15, func(b *MCU, v uint64) atStatus {
 			if v > 5 {
 				// DR6 (SF7BW250), DR7 (FSK) and above are not modelled by
 				// this air: the MAC refuses them (LmHandlerSetTxDatarate).
 				return atError
 			}
-			b.mu.Lock()
-			b.ram.dr, b.rec.dr, b.rec.drSet, b.rec.macDR, b.ctxDirty = int(v), byte(v), true, byte(v), true
-			b.mu.Unlock()
-			return atOK
+			return b.setLocked(func() {
+				b.ram.dr, b.rec.dr, b.rec.drSet, b.rec.macDR, b.ctxDirty = int(v), byte(v), true, byte(v), true
+			})
 		})},
 		{name: "+BAND", help: "=<BandID><CR><LF>: Get or Set the Active Region BandID", get: func(b *MCU) atStatus {
 			b.atValue("%d:%s", bandEU868, bandNames[bandEU868])
@@ -654,70 +633,26 @@ func init() {
 			}
 			return b.lockedSetter(atParamError, func() atStatus { return atOK })
 		})},
-		{name: "+CLASS", help: "=<Class><CR><LF>: Get or Set the Device Class (A, B, C)", get: func(b *MCU) atStatus {
-			b.mu.Lock()
-			c := b.ram.classC
-			b.mu.Unlock()
-			b.atValue("%s", map[bool]string{false: "A", true: "C"}[c])
-			return atOK
-		}, set: atClass},
-		{name: "+DCS", help: "=<DutyCycle><CR><LF>: Get or Set the ETSI Duty Cycle setting - 0=disable, 1=enable - Only for testing", get: func(b *MCU) atStatus {
-			b.mu.Lock()
-			v := b.ram.dcs
-			b.mu.Unlock()
-			b.atValue("%d", boolInt(v))
-			return atOK
-		}, set: func(b *MCU, s string) atStatus {
-			if s != "0" && s != "1" {
-				return atParamError
-			}
-			b.mu.Lock()
-			b.ram.dcs = s == "1"
-			b.mu.Unlock()
-			return atOK
-		}},
+		{name: "+CLASS", help: "=<Class><CR><LF>: Get or Set the Device Class (A, B, C)", get: getter("%s", func(b *MCU) string {
+			return map[bool]string{false: "A", true: "C"}[b.ram.classC]
+		}), set: atClass},
+		{name: "+DCS", help: "=<DutyCycle><CR><LF>: Get or Set the ETSI Duty Cycle setting - 0=disable, 1=enable - Only for testing", get: getter("%d", func(b *MCU) int { return boolInt(b.ram.dcs) }),
+			set: flagSetter(func(b *MCU, on bool) { b.ram.dcs = on })},
 		{name: "+JN1DL", help: "=<Delay><CR><LF>: Get or Set the Join Accept Delay between the end of the Tx and the Join Rx Window 1 in ms", get: jn1Get, set: jn1Set},
 		{name: "+JN2DL", help: "=<Delay><CR><LF>: Get or Set the Join Accept Delay between the end of the Tx and the Join Rx Window 2 in ms", get: jn2Get, set: jn2Set},
 		{name: "+RX1DL", help: "=<Delay><CR><LF>: Get or Set the delay between the end of the Tx and the Rx Window 1 in ms", get: rx1Get, set: rx1Set},
 		{name: "+RX2DL", help: "=<Delay><CR><LF>: Get or Set the delay between the end of the Tx and the Rx Window 2 in ms", get: rx2Get, set: rx2Set},
-		{name: "+RX2DR", help: "=<DataRate><CR><LF>: Get or Set the Rx2 window DataRate (0..7)", get: func(b *MCU) atStatus {
-			b.mu.Lock()
-			v := b.ram.rx2DR
-			b.mu.Unlock()
-			b.atValue("%d", v)
-			return atOK
-		}, set: uintSetter(0, 15, func(b *MCU, v uint64) atStatus {
+		{name: "+RX2DR", help: "=<DataRate><CR><LF>: Get or Set the Rx2 window DataRate (0..7)", get: getter("%d", func(b *MCU) int { return b.ram.rx2DR }), set: uintSetter(0, 15, func(b *MCU, v uint64) atStatus {
 			if v > 5 {
 				return atError
 			}
-			b.mu.Lock()
-			b.ram.rx2DR = int(v)
-			b.mu.Unlock()
-			return atOK
+			return b.setLocked(func() { b.ram.rx2DR = int(v) })
 		})},
-		{name: "+RX2FQ", help: "=<Freq><CR><LF>: Get or Set the Rx2 window frequency in Hz", get: func(b *MCU) atStatus {
-			b.mu.Lock()
-			v := b.ram.rx2Freq
-			b.mu.Unlock()
-			b.atValue("%d", v)
-			return atOK
-		}, set: uintSetter(863000000, 870000000, func(b *MCU, v uint64) atStatus {
-			b.mu.Lock()
-			b.ram.rx2Freq = uint32(v)
-			b.mu.Unlock()
-			return atOK
+		{name: "+RX2FQ", help: "=<Freq><CR><LF>: Get or Set the Rx2 window frequency in Hz", get: getter("%d", func(b *MCU) uint32 { return b.ram.rx2Freq }), set: uintSetter(863000000, 870000000, func(b *MCU, v uint64) atStatus {
+			return b.setLocked(func() { b.ram.rx2Freq = uint32(v) })
 		})},
-		{name: "+TXP", help: "=<Power><CR><LF>: Get or Set the Transmit Power (0..7 in EU868)", get: func(b *MCU) atStatus {
-			b.mu.Lock()
-			v := b.ram.txPower
-			b.mu.Unlock()
-			b.atValue("%d", v)
-			return atOK
-		}, set: uintSetter(0, 7, func(b *MCU, v uint64) atStatus {
-			b.mu.Lock()
-			b.ram.txPower = int(v)
-			b.mu.Unlock()
-			return atOK
+		{name: "+TXP", help: "=<Power><CR><LF>: Get or Set the Transmit Power (0..7 in EU868)", get: getter("%d", func(b *MCU) int { return b.ram.txPower }), set: uintSetter(0, 7, func(b *MCU, v uint64) atStatus {
+			return b.setLocked(func() { b.ram.txPower = int(v) })
 		})},
 		{name: "+BAT", help: ": Get the battery Level in mV", get: func(b *MCU) atStatus {
 			b.atValue("%d", b.cfg.BatteryMV)
@@ -733,7 +668,8 @@ func boolInt(v bool) int {
 	return 0
 }
 
-// atStoreContext is AT+CS (lora_at.c AT_store_context, reference §2.5).
+// atStoreContext is AT+CS (lora_at.c AT_store_context; LmHandler.c
+// LmHandlerNvmDataStore).
 func atStoreContext(b *MCU) atStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -753,7 +689,7 @@ func atStoreContext(b *MCU) atStatus {
 }
 
 // atJoin is AT+JOIN=<0|1>: returns at once; the result comes as +EVT:JOINED
-// or +EVT:JOIN FAILED (one attempt, reference §1.3/§1.4).
+// or +EVT:JOIN FAILED (one attempt; lora_at.c AT_Join, AT_event_join).
 func atJoin(b *MCU, s string) atStatus {
 	switch s {
 	case "1":
@@ -782,7 +718,7 @@ func atJoin(b *MCU, s string) atStatus {
 	return atParamError
 }
 
-// atSend is AT+SEND=<port>:<ack>:<hex> (lora_at.c AT_Send, reference §1.3).
+// atSend is AT+SEND=<port>:<ack>:<hex> (lora_at.c AT_Send).
 func atSend(b *MCU, s string) atStatus {
 	portS, rest, ok := strings.Cut(s, ":")
 	port, err := strconv.ParseUint(portS, 10, 8)

@@ -244,8 +244,10 @@ func TestATJoinSendAndEvents(t *testing.T) {
 	a.expect(t, "AT+CLASS=?", "OK", "C")
 }
 
-// TestATZAndDevNoncePersistence is the reference finding (stm32wl-at.md
-// §2.5): ST's AT slave stores the DevNonce only on AT+CS, so a reset after a
+// TestATZAndDevNoncePersistence pins what STM32CubeWL v1.3.1's source shows
+// (lora_at.c AT_store_context is the only caller of LmHandlerNvmDataStore;
+// ST community "LoRaWAN device join process can succeed only follow counter
+// dev nonce"): ST's AT slave stores the DevNonce only on AT+CS, so a reset after a
 // join replays used DevNonces; the tap2join firmware stores it before use.
 func TestATZAndDevNoncePersistence(t *testing.T) {
 	for _, stock := range []bool{true, false} {

@@ -32,26 +32,11 @@ func provisionAndJoin(t *testing.T, r *rig, key [16]byte) *network {
 func TestEndToEndJoinDropsJoinNonceZero(t *testing.T) {
 	r := newRig(t, nil)
 	nw := provisionAndJoin(t, r, testAppKey)
-	e := waitEvent(t, r.board, JoinRequest)
-	if !strings.Contains(e.Detail, "DevNonce 1 ") {
-		t.Errorf("first JoinRequest %q", e.Detail)
-	}
-	d := waitEvent(t, r.board, JoinAcceptDropped)
-	if !strings.Contains(d.Detail, "JoinNonce 0 not greater than stored 0") {
-		t.Errorf("drop %q", d.Detail)
-	}
-	e = waitEvent(t, r.board, JoinRequest)
-	if !strings.Contains(e.Detail, "DevNonce 2 ") {
-		t.Errorf("second JoinRequest %q", e.Detail)
-	}
-	acc := waitEvent(t, r.board, JoinAccepted)
-	if !strings.Contains(acc.Detail, "DevAddr 260B1234") || !strings.Contains(acc.Detail, "JoinNonce 1 ") {
-		t.Errorf("accepted %q", acc.Detail)
-	}
-	up := waitEvent(t, r.board, Uplink)
-	if !strings.Contains(up.Detail, "FCnt 0 FPort 2") {
-		t.Errorf("uplink %q", up.Detail)
-	}
+	expectEvent(t, r.board, JoinRequest, "DevNonce 1 ")
+	expectEvent(t, r.board, JoinAcceptDropped, "JoinNonce 0 not greater than stored 0")
+	expectEvent(t, r.board, JoinRequest, "DevNonce 2 ")
+	expectEvent(t, r.board, JoinAccepted, "DevAddr 260B1234", "JoinNonce 1 ")
+	expectEvent(t, r.board, Uplink, "FCnt 0 FPort 2")
 	// The network checks the uplink with the session keys it derives itself.
 	var ups []lorawan.PHYPayload
 	eventually(t, "uplink at the network", func() bool { _, _, ups = nw.snapshot(); return len(ups) == 1 })
@@ -94,23 +79,14 @@ func TestEndToEndJoinDropsJoinNonceZero(t *testing.T) {
 func TestEndToEndAcceptFirstJoinNonceZero(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.AcceptFirstJoinNonceZero = true; c.DataRate = 5 })
 	provisionAndJoin(t, r, testAppKey)
-	acc := waitEvent(t, r.board, JoinAccepted)
-	if !strings.Contains(acc.Detail, "JoinNonce 0 DevNonce 1") {
-		t.Errorf("accepted %q", acc.Detail)
-	}
-	up := waitEvent(t, r.board, Uplink)
-	if !strings.Contains(up.Detail, "SF7") {
-		t.Errorf("DR5 uplink %q", up.Detail)
-	}
+	expectEvent(t, r.board, JoinAccepted, "JoinNonce 0 DevNonce 1")
+	expectEvent(t, r.board, Uplink, "SF7") // DR5
 }
 
 func TestEndToEndCorruptStoredKeyFailsJoin(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.Faults.StoreCorruptKey = true; c.JoinAttempts = 2 })
 	nw := provisionAndJoin(t, r, testAppKey) // the ACK still carries the right KCV
-	f := waitEvent(t, r.board, JoinFailed)
-	if !strings.Contains(f.Detail, "2 attempts") {
-		t.Errorf("join failed %q", f.Detail)
-	}
+	expectEvent(t, r.board, JoinFailed, "2 attempts")
 	bad, joins, _ := nw.snapshot()
 	if bad != 2 || len(joins) != 0 {
 		t.Errorf("network saw %d bad MICs, %d good joins", bad, len(joins))

@@ -2,6 +2,7 @@ package stm32wl5
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func (t *fakeTag) Tx(addr uint16, w, r []byte) error {
 		t.writes = append(t.writes, a)
 	case a == dynMBCtrl && len(data) == 1:
 		if t.sys[regFTM]&ftmMBMode == 0 {
-			return nil // ACKed, ignored (C1)
+			return nil // ACKed, ignored (ST community "ST25DV04kc enable mailbox via i2c")
 		}
 		if data[0]&mbEN != 0 {
 			if t.ctrl&mbEN == 0 {
@@ -205,6 +206,19 @@ func waitEvent(t *testing.T, b *MCU, k EventKind) Event {
 			t.Fatalf("no %s event; log:\n%v", k, b.Log())
 		}
 	}
+}
+
+// expectEvent waits for the next event of kind k and reports an error for
+// each of want its detail does not contain.
+func expectEvent(t *testing.T, b *MCU, k EventKind, want ...string) Event {
+	t.Helper()
+	e := waitEvent(t, b, k)
+	for _, w := range want {
+		if !strings.Contains(e.Detail, w) {
+			t.Errorf("%s %q: want %q in it", k, e.Detail, w)
+		}
+	}
+	return e
 }
 
 // network plays the LoRaWAN network for tests: it answers JoinRequests whose

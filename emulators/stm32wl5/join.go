@@ -12,8 +12,8 @@ import (
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
-// EU868 parameters (RP002-1.0.3 §2.4; reference/lorawan-chirpstack.md §1.6;
-// brocaar/lorawan band_eu863_870.go).
+// EU868 parameters (RP002-1.0.3 §2.4; brocaar/lorawan band_eu863_870.go;
+// ChirpStack v4 lrwn/src/region/eu868.rs).
 var eu868Channels = [...]uint32{868100000, 868300000, 868500000}
 
 // uplinkChannel picks the data uplink's channel: the enabled channels (mask
@@ -119,7 +119,7 @@ func (b *MCU) startJoin(ctx context.Context, attempts int, firstUplink bool) boo
 // join sends JoinRequests until one is accepted or the attempts run out.
 // Every attempt without a valid JoinAccept prints +EVT:JOIN FAILED: ST's
 // AT slave makes one attempt per LmHandlerJoin call and reports each
-// (reference stm32wl-at.md §1.4, lora_at.c AT_event_join).
+// (STM32CubeWL LoRaWAN_AT_Slave lora_at.c AT_event_join).
 func (b *MCU) join(ctx context.Context, attempts int) (bool, error) {
 	for attempt := 1; attempt <= attempts; attempt++ {
 		if attempt > 1 {
@@ -451,7 +451,7 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 	down, stop := b.cfg.Air.Listen(false)
 	defer stop()
 	sentUp, err := b.cfg.Air.Send(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
-		PowerBackoff: 2 * float64(ram.txPower), // EU868: 2 dB per TXPower index (RP002 table; not in ../shared/reference)
+		PowerBackoff: 2 * float64(ram.txPower), // EU868: 2 dB per TXPower index (RP002-1.0.3 §2.4.3 table, as remembered: UNCONFIRMED)
 		PHYPayload:   phy, Sender: b.sender()})
 	if err != nil {
 		return fmt.Errorf("stm32wl5: transmit uplink: %w", err)
@@ -487,7 +487,7 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 		b.emit(Downlink, "FCnt %d FPort %d %d bytes slot RX%d ack=%t mac=%s", d.FCnt, p, len(d.Data), slot, ack, macNames(d.MAC))
 		linkCheck := b.handleDownlinkMAC(d.MAC, int(f.SNR))
 		// lora_at.c AT_event_receive: the payload line first, then the RX
-		// line (reference stm32wl-at.md §1.4), with DMODM/GWN after a
+		// line, with DMODM/GWN after a
 		// LinkCheckAns.
 		if p > 0 && len(d.Data) > 0 {
 			b.atEvent(fmt.Sprintf("%d:%02X:%X", p, len(d.Data), d.Data))

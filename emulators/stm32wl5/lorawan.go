@@ -17,7 +17,7 @@ import (
 // Key naming: in the STM32CubeWL 1.0.4 build the root key that signs the
 // JoinRequest, decrypts the JoinAccept and derives the session keys is NWK_KEY
 // (LoRaMacCrypto.c LoRaMacCryptoPrepareJoinRequest, DeriveSessionKey10x;
-// reference/stm32wl-at.md §2.3); the spec (TS001-1.0.4 §6.2.5) calls the same
+// Mac/LoRaMac.c MIB_NWK_KEY); the spec (TS001-1.0.4 §6.2.5) calls the same
 // key "AppKey", and ChirpStack stores it as DeviceKeys.nwk_key. In our flow the
 // AppKey delivered over NFC is that root key.
 
@@ -55,38 +55,57 @@ var (
 // 1.0 MIC is aes128_cmac(root key, MHDR|JoinNonce|NetID|DevAddr|DLSettings|
 // RxDelay|CFList).
 func openJoinAccept(phy []byte, rootKey [16]byte, joinEUI [8]byte, devNonce uint16) (*lorawan.JoinAcceptPayload, error) {
-	var p lorawan.PHYPayload
-	if err := p.UnmarshalBinary(phy); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	if p.MHDR.MType != lorawan.JoinAccept {
-		return nil, errNotJoinAccept
-	}
-	key := lorawan.AES128Key(rootKey)
-	if err := p.DecryptJoinAcceptPayload(key); err != nil {
-		return nil, fmt.Errorf("decrypt: %w", err)
-	}
-	ja, ok := p.MACPayload.(*lorawan.JoinAcceptPayload)
-	if !ok {
-		return nil, errNotJoinAccept
+	p, ja, err := decryptJoinAccept(phy, rootKey)
+	if err != nil {
+		return nil, err
 	}
 	if ja.DLSettings.OptNeg {
 		return nil, errOptNeg
 	}
-	ok, err := p.ValidateDownlinkJoinMIC(lorawan.JoinRequestType, lorawan.EUI64(joinEUI), lorawan.DevNonce(devNonce), key)
-	if err != nil {
-		return nil, fmt.Errorf("mic: %w", err)
-	}
-	if !ok {
-		return nil, errJoinMIC
+	if err := checkJoinAcceptMIC(p, joinEUI, devNonce, lorawan.AES128Key(rootKey)); err != nil {
+		return nil, err
 	}
 	return ja, nil
+}
+
+// decryptJoinAccept decodes a JoinAccept and decrypts it with the root key
+// (the 1.0 root key or the 1.1 NwkKey).
+func decryptJoinAccept(phy []byte, rootKey [16]byte) (*lorawan.PHYPayload, *lorawan.JoinAcceptPayload, error) {
+	var p lorawan.PHYPayload
+	if err := p.UnmarshalBinary(phy); err != nil {
+		return nil, nil, fmt.Errorf("decode: %w", err)
+	}
+	if p.MHDR.MType != lorawan.JoinAccept {
+		return nil, nil, errNotJoinAccept
+	}
+	if err := p.DecryptJoinAcceptPayload(lorawan.AES128Key(rootKey)); err != nil {
+		return nil, nil, fmt.Errorf("decrypt: %w", err)
+	}
+	ja, ok := p.MACPayload.(*lorawan.JoinAcceptPayload)
+	if !ok {
+		return nil, nil, errNotJoinAccept
+	}
+	return &p, ja, nil
+}
+
+// checkJoinAcceptMIC checks the MIC of a decrypted JoinAccept answering a
+// Join-request (JoinReqType FFh) with key.
+func checkJoinAcceptMIC(p *lorawan.PHYPayload, joinEUI [8]byte, devNonce uint16, key lorawan.AES128Key) error {
+	ok, err := p.ValidateDownlinkJoinMIC(lorawan.JoinRequestType, lorawan.EUI64(joinEUI), lorawan.DevNonce(devNonce), key)
+	if err != nil {
+		return fmt.Errorf("mic: %w", err)
+	}
+	if !ok {
+		return errJoinMIC
+	}
+	return nil
 }
 
 // sessionKeys10 derives the LoRaWAN 1.0 session keys (TS001-1.0.4 §6.2.6:
 // NwkSKey and AppSKey from the root key over JoinNonce|NetID|DevNonce) with
 // the same lwkeys derivation the 1.1 path uses, so the twin and the embedded
-// network server share one implementation pinned to the reference vectors.
+// network server share one implementation pinned to the brocaar/ChirpStack
+// test vectors (fixtures/proto/lwkeys/lwkeys_test.go).
 func sessionKeys10(rootKey [16]byte, joinNonce uint32, netID [3]byte, devNonce uint16) (nwkSKey, appSKey [16]byte) {
 	// The inputs are fixed-size and in range (JoinNonce is 24-bit on the
 	// air), so the derivation cannot fail.
@@ -99,18 +118,7 @@ func sessionKeys10(rootKey [16]byte, joinNonce uint32, netID [3]byte, devNonce u
 // NwkSKey — TS001-1.0.4 §4.3.3, §4.4), with fOpts (encoded MAC commands, at
 // most 15 bytes) in the clear in FHDR. devAddr is MSB first.
 func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool, fOpts []byte) ([]byte, error) {
-	mt := lorawan.UnconfirmedDataUp
-	if confirmed {
-		mt = lorawan.ConfirmedDataUp
-	}
-	p := lorawan.PHYPayload{
-		MHDR: lorawan.MHDR{MType: mt, Major: lorawan.LoRaWANR1},
-		MACPayload: &lorawan.MACPayload{
-			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: adr}, FCnt: fCnt, FOpts: fOptsPayload(fOpts)},
-			FPort:      &fPort,
-			FRMPayload: []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), payload...)}},
-		},
-	}
+	p := newDataUp(devAddr, fCnt, fPort, payload, adr, confirmed, fOpts)
 	if err := p.EncryptFRMPayload(lorawan.AES128Key(appSKey)); err != nil {
 		return nil, fmt.Errorf("stm32wl5: encrypt uplink: %w", err)
 	}
@@ -118,6 +126,27 @@ func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort 
 	if err := p.SetUplinkDataMIC(lorawan.LoRaWAN1_0, 0, 0, 0, k, k); err != nil {
 		return nil, fmt.Errorf("stm32wl5: uplink MIC: %w", err)
 	}
+	return marshalDataUp(p)
+}
+
+// newDataUp is the plaintext data uplink, unconfirmed or confirmed, that
+// buildDataUp (1.0) and buildDataUp11 (1.1) encrypt and sign.
+func newDataUp(devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool, fOpts []byte) *lorawan.PHYPayload {
+	mt := lorawan.UnconfirmedDataUp
+	if confirmed {
+		mt = lorawan.ConfirmedDataUp
+	}
+	return &lorawan.PHYPayload{
+		MHDR: lorawan.MHDR{MType: mt, Major: lorawan.LoRaWANR1},
+		MACPayload: &lorawan.MACPayload{
+			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: adr}, FCnt: fCnt, FOpts: fOptsPayload(fOpts)},
+			FPort:      &fPort,
+			FRMPayload: []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), payload...)}},
+		},
+	}
+}
+
+func marshalDataUp(p *lorawan.PHYPayload) ([]byte, error) {
 	b, err := p.MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("stm32wl5: uplink: %w", err)

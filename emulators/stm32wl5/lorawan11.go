@@ -14,8 +14,9 @@ import (
 	"github.com/tap2join/tap2join/fixtures/proto/lwkeys"
 )
 
-// LoRaWAN 1.1 end-device side (LoRaWAN 1.1 §6.2; reference
-// lorawan-chirpstack.md §1.2–§1.4, §1.8). The JoinRequest is signed with
+// LoRaWAN 1.1 end-device side (LoRaWAN 1.1 §6.2; frame layouts and key
+// derivations as in brocaar/lorawan phypayload.go and ChirpStack v4
+// chirpstack/src/uplink/join.rs). The JoinRequest is signed with
 // NwkKey (buildJoinRequest with the NwkKey as root key); the JoinAccept is
 // decrypted with NwkKey and, with OptNeg=1, signed with JSIntKey.
 
@@ -33,19 +34,9 @@ type session struct {
 // JSIntKey = aes128_encrypt(NwkKey, 06h|DevEUI|pad16); with OptNeg=0 (a 1.0
 // network) as in 1.0, keyed with NwkKey. EUIs are given MSB first.
 func openJoinAccept11(phy []byte, nwkKey [16]byte, joinEUI, devEUI [8]byte, devNonce uint16) (*lorawan.JoinAcceptPayload, error) {
-	var p lorawan.PHYPayload
-	if err := p.UnmarshalBinary(phy); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	if p.MHDR.MType != lorawan.JoinAccept {
-		return nil, errNotJoinAccept
-	}
-	if err := p.DecryptJoinAcceptPayload(lorawan.AES128Key(nwkKey)); err != nil {
-		return nil, fmt.Errorf("decrypt: %w", err)
-	}
-	ja, ok := p.MACPayload.(*lorawan.JoinAcceptPayload)
-	if !ok {
-		return nil, errNotJoinAccept
+	p, ja, err := decryptJoinAccept(phy, nwkKey)
+	if err != nil {
+		return nil, err
 	}
 	micKey := lorawan.AES128Key(nwkKey)
 	if ja.DLSettings.OptNeg {
@@ -55,12 +46,8 @@ func openJoinAccept11(phy []byte, nwkKey [16]byte, joinEUI, devEUI [8]byte, devN
 		}
 		micKey = k
 	}
-	ok, err := p.ValidateDownlinkJoinMIC(lorawan.JoinRequestType, lorawan.EUI64(joinEUI), lorawan.DevNonce(devNonce), micKey)
-	if err != nil {
-		return nil, fmt.Errorf("mic: %w", err)
-	}
-	if !ok {
-		return nil, errJoinMIC
+	if err := checkJoinAcceptMIC(p, joinEUI, devNonce, micKey); err != nil {
+		return nil, err
 	}
 	return ja, nil
 }
@@ -91,18 +78,7 @@ func sessionKeys11(nwkKey, appKey [16]byte, ja *lorawan.JoinAcceptPayload, joinE
 // are sent, so there is nothing to encrypt with NwkSEncKey. txCh is the index
 // of the uplink channel in the region's channel list.
 func buildDataUp11(s session, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool, txDR, txCh uint8, fOpts []byte) ([]byte, error) {
-	mt := lorawan.UnconfirmedDataUp
-	if confirmed {
-		mt = lorawan.ConfirmedDataUp
-	}
-	p := lorawan.PHYPayload{
-		MHDR: lorawan.MHDR{MType: mt, Major: lorawan.LoRaWANR1},
-		MACPayload: &lorawan.MACPayload{
-			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: adr}, FCnt: fCnt, FOpts: fOptsPayload(fOpts)},
-			FPort:      &fPort,
-			FRMPayload: []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), payload...)}},
-		},
-	}
+	p := newDataUp(devAddr, fCnt, fPort, payload, adr, confirmed, fOpts)
 	// FOpts are encrypted with NwkSEncKey in 1.1 (§4.3.1.6).
 	if err := p.EncryptFOpts(lorawan.AES128Key(s.nwkSEncKey)); err != nil {
 		return nil, fmt.Errorf("stm32wl5: encrypt FOpts: %w", err)
@@ -119,11 +95,7 @@ func buildDataUp11(s session, devAddr [4]byte, fCnt uint32, fPort uint8, payload
 	if err := p.SetUplinkDataMIC(lorawan.LoRaWAN1_1, 0, txDR, txCh, lorawan.AES128Key(s.fNwkSIntKey), lorawan.AES128Key(s.sNwkSIntKey)); err != nil {
 		return nil, fmt.Errorf("stm32wl5: uplink MIC: %w", err)
 	}
-	b, err := p.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("stm32wl5: uplink: %w", err)
-	}
-	return b, nil
+	return marshalDataUp(p)
 }
 
 // openDataDown11 checks a LoRaWAN 1.1 data downlink for devAddr (MIC with

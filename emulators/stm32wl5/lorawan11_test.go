@@ -45,7 +45,8 @@ func buildJoinAccept11(t *testing.T, encKey, micKey [16]byte, optNeg bool, joinN
 	return b
 }
 
-// V5 (reference §1.9): the OptNeg=1 MIC layout JoinReqType|JoinEUI|DevNonce|
+// V5 (brocaar/lorawan ExamplePHYPayload_lorawan11JoinAcceptSend): the
+// OptNeg=1 MIC layout JoinReqType|JoinEUI|DevNonce|
 // MHDR|… that openJoinAccept11 validates, here with the example's key.
 func TestJoinAcceptOptNegLayoutV5(t *testing.T) {
 	key := key16(t, "0102030405060708090a0b0c0d0e0f10")
@@ -59,9 +60,10 @@ func TestJoinAcceptOptNegLayoutV5(t *testing.T) {
 	}
 }
 
-// V7/V8 (reference §1.9): a 1.1 JoinAccept with OptNeg=1, encrypted with
-// NwkKey and signed with JSIntKey(NwkKey, DevEUI), opens and yields the V7
-// session keys; JSIntKey is V8.
+// V7/V8: a 1.1 JoinAccept with OptNeg=1, encrypted with NwkKey and signed
+// with JSIntKey(NwkKey, DevEUI), opens and yields the session keys of
+// ChirpStack v4 lrwn/src/keys.rs test lorawan_1_1 (V7); the JSIntKey (V8) is
+// computed from the 1.1 formula, not an upstream vector.
 func TestJoinAccept11SessionKeysV7V8(t *testing.T) {
 	nwkKey := key16(t, "01020304050607080102030405060708")
 	appKey := [16]byte{}
@@ -101,7 +103,8 @@ func TestJoinAccept11SessionKeysV7V8(t *testing.T) {
 	}
 }
 
-// V6 (reference §1.9): a 1.1 device answered with OptNeg=0 (a 1.0 network)
+// V6 (brocaar/lorawan backend/joinserver/joinserver_test.go, ChirpStack v4
+// lrwn/src/keys.rs test lorawan_1_0): a 1.1 device answered with OptNeg=0 (a 1.0 network)
 // checks the MIC with NwkKey and uses the 1.0 formulas with NwkKey.
 func TestJoinAccept11OptNegZeroV6(t *testing.T) {
 	nwkKey := key16(t, "01020304050607080102030405060708")

@@ -26,7 +26,7 @@ func eui(t *testing.T, s string) (e [8]byte) {
 	return e
 }
 
-// V1 (reference/lorawan-chirpstack.md §1.9, BL ExamplePHYPayload_joinRequest).
+// V1: brocaar/lorawan phypayload_test.go ExamplePHYPayload_joinRequest.
 func TestJoinRequestVectorV1(t *testing.T) {
 	got, err := buildJoinRequest(key16(t, "0102030405060708090a0b0c0d0e0f10"), eui(t, "0101010101010101"), eui(t, "0202020202020202"), 771)
 	if err != nil {

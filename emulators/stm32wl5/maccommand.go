@@ -19,7 +19,7 @@ import (
 //   - LinkCheckAns (answer to AT+LINKC's LinkCheckReq) → DMODM/GWN on the
 //     +EVT:RX line (lora_at.c AT_event_receive);
 //   - LinkADRReq → LinkADRAns, as RegionEU868LinkAdrReq and
-//     RegionCommonLinkAdrReqVerifyParams decide (linkADR below).
+//     RegionCommonLinkAdrReqVerifyParams decide (linkADRLocked below).
 // Other commands (RXParamSetupReq, NewChannelReq, …) are not answered: the
 // embedded network server does not send them; a real board answers them.
 
@@ -136,7 +136,7 @@ const (
 // linkADRLocked answers one LinkADRReq (TS001-1.0.4 §5.3) and applies it when
 // every part is acknowledged. b.mu held. UNCONFIRMED: these rules follow
 // LoRaMac-node's RegionEU868LinkAdrReq / RegionCommonLinkAdrReqVerifyParams
-// as remembered, not checked against ../shared/reference or the source here:
+// as remembered, not checked against the LoRaMac-node source:
 //   - channel mask: ChMaskCntl 0 enables the channels whose bit is set; a bit
 //     for an undefined channel, or no channel left, is a mask NACK;
 //     ChMaskCntl 6 enables every defined channel; other values are RFU for

@@ -69,7 +69,7 @@ type Config struct {
 	Faults   Faults
 	Logf     func(string, ...any)
 
-	// I2CPassword is the tag's I2C password (factory: all zeros, DS T58).
+	// I2CPassword is the tag's I2C password (factory: all zeros, DS Table 58).
 	I2CPassword [8]byte
 	// AcceptFirstJoinNonceZero relaxes the LoRaMac-node 1.0.x JoinNonce
 	// check (USE_10X_JOIN_NONCE_COUNTER_CHECK: JoinNonce must be strictly
@@ -79,14 +79,16 @@ type Config struct {
 	AcceptFirstJoinNonceZero bool
 	// KeyReadBack lets AT+APPKEY=?, AT+NWKKEY=?, AT+APPSKEY=? and
 	// AT+NWKSKEY=? print keys and the boot banner dump them, as ST's default
-	// build does (KEY_EXTRACTABLE 1, reference stm32wl-at.md §1.2, §2.1).
+	// build does (KEY_EXTRACTABLE 1 in STM32CubeWL LoRaWAN_AT_Slave
+	// lorawan_conf.h; banner dump in soft-se.c).
 	// Off for the provisioning firmware: such a read answers AT_ERROR, which
 	// is what lora_at.c AT_AppKey_get returns when LmHandlerGetKey fails (a
 	// KEY_EXTRACTABLE 0 build; see atshell.go).
 	KeyReadBack bool
 	// StockContextPersistence models ST's AT slave, which writes the MAC
 	// context (DevNonce, JoinNonce, session, frame counters) to flash only on
-	// AT+CS (reference stm32wl-at.md §2.5), so a reset without AT+CS makes
+	// AT+CS (lora_at.c AT_store_context → LmHandler.c LmHandlerNvmDataStore,
+	// its only caller in the AT app), so a reset without AT+CS makes
 	// the device reuse DevNonces. Default false = the tap2join firmware,
 	// which stores the DevNonce before each JoinRequest and the frame counter
 	// before each uplink. NFC provisioning always stores its key (SPEC §5.2).
@@ -290,8 +292,8 @@ func (b *MCU) DevEUI() [8]byte {
 }
 
 // effectiveDevEUI: a zero DevEUI in the context means "derive from the MCU"
-// (se-identity.h LORAWAN_DEVICE_EUI all zero → GetUniqueId; reference
-// stm32wl-at.md §2.1–2.2).
+// (STM32CubeWL LoRaWAN_AT_Slave se-identity.h LORAWAN_DEVICE_EUI all zero →
+// Core/Src/sys_app.c GetUniqueId).
 func (b *MCU) effectiveDevEUI(r record) [8]byte {
 	if r.devEUI != ([8]byte{}) {
 		return r.devEUI

@@ -189,10 +189,7 @@ func TestProvisionRulesAndErrors(t *testing.T) {
 	if ack.AppKCV != provproto.CheckValue(testAppKey) || ack.JoinEUI != testJoinEUI {
 		t.Errorf("ack %+v", ack)
 	}
-	e := waitEvent(t, r.board, Provisioned)
-	if !strings.Contains(e.Detail, provproto.CheckValue(testAppKey).String()) {
-		t.Errorf("event %q", e.Detail)
-	}
+	expectEvent(t, r.board, Provisioned, provproto.CheckValue(testAppKey).String())
 	// The same message again: nonce consumed → REPLAY.
 	if _, err := r.provision(t, clearProvision(t, id.Nonce, testAppKey, false)); statusOf(t, err) != provproto.Replay {
 		t.Errorf("replayed: %v", err)

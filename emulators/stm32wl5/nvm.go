@@ -85,9 +85,9 @@ type record struct {
 	fCntUp     uint32
 	priv       [32]byte
 
-	// Settings the AT shell writes (reference stm32wl-at.md §1.3).
-	devEUI   [8]byte  // AT+DEUI; zero = LORAWAN_DEVICE_EUI all zero → GetUniqueId (§2.2)
-	atAppKey [16]byte // ST's APP_KEY (AT+APPKEY); rootKey above is the 1.0.x AppKey, the root key, ST's NWK_KEY (§2.3)
+	// Settings the AT shell writes (STM32CubeWL lora_at.c setters).
+	devEUI   [8]byte  // AT+DEUI; zero = LORAWAN_DEVICE_EUI all zero → GetUniqueId (sys_app.c)
+	atAppKey [16]byte // ST's APP_KEY (AT+APPKEY); rootKey above is the 1.0.x AppKey, the root key, ST's NWK_KEY (LoRaMacCrypto.c)
 	dr       byte     // AT+DR (valid if drSet)
 	drSet    bool     // AT+DR was used; else Config.DataRate
 	adrOff   bool     // AT+ADR=0 (ADR is on by default, Commissioning.h)
@@ -114,17 +114,7 @@ func (r record) marshal() [slotSize]byte {
 	b := s[:0]
 	b = append(b, nvmMagic[:]...)
 	b = binary.LittleEndian.AppendUint32(b, r.seq)
-	var flags byte
-	if r.hasKeyPair {
-		flags |= 1
-	}
-	if r.lorawan11 {
-		flags |= 2
-	}
-	if r.session11 {
-		flags |= 4
-	}
-	b = append(b, byte(r.state), flags)
+	b = append(b, byte(r.state), packBits(r.hasKeyPair, r.lorawan11, r.session11))
 	b = append(b, r.joinEUI[:]...)
 	b = append(b, r.rootKey[:]...)
 	b = binary.LittleEndian.AppendUint16(b, r.devNonce)
@@ -136,17 +126,7 @@ func (r record) marshal() [slotSize]byte {
 	b = append(b, r.priv[:]...)
 	b = append(b, r.devEUI[:]...)
 	b = append(b, r.atAppKey[:]...)
-	var set byte
-	if r.adrOff {
-		set |= 1
-	}
-	if r.drSet {
-		set |= 2
-	}
-	if r.macSet {
-		set |= 4
-	}
-	b = append(b, r.dr, set, r.nwkID)
+	b = append(b, r.dr, packBits(r.adrOff, r.drSet, r.macSet), r.nwkID)
 	b = append(b, r.sNwkSIntKey[:]...)
 	b = append(b, r.nwkSEncKey[:]...)
 	for _, c := range r.chans {
@@ -156,6 +136,17 @@ func (r record) marshal() [slotSize]byte {
 	b = append(b, r.macDR, r.macTXP, r.macNbTrans)
 	binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return s
+}
+
+// packBits returns a byte with bit i set where bits[i] is true.
+func packBits(bits ...bool) byte {
+	var v byte
+	for i, on := range bits {
+		if on {
+			v |= 1 << i
+		}
+	}
+	return v
 }
 
 func unmarshalRecord(s []byte) (record, bool) {
@@ -303,8 +294,8 @@ func (n *nvm) current() (record, bool) {
 	return unmarshalRecord(n.img[n.active*slotSize : (n.active+1)*slotSize])
 }
 
-// erase erases both slots, as AT+RFS erases the context page (reference
-// stm32wl-at.md §2.5: lora_at.c AT_restore_factory_settings).
+// erase erases both slots, as AT+RFS erases the context page (STM32CubeWL
+// LoRaWAN_AT_Slave lora_at.c AT_restore_factory_settings).
 func (n *nvm) erase() error {
 	if n.dead {
 		return ErrPowerLoss

@@ -146,8 +146,9 @@ func (b *MCU) provision(ctx context.Context, body []byte) ([]byte, error) {
 	} else {
 		r.lorawan11 = false
 		r.rootKey = keys.AppKey
-		// ST's APP_KEY follows the root key (reference stm32wl-at.md §2.3:
-		// "setting both AT keys to the same value avoids surprises").
+		// ST's APP_KEY follows the root key (our choice: a 1.0.4 build uses
+		// APP_KEY only for multicast/package keys, LoRaMacCrypto.c, so
+		// keeping both AT keys equal avoids surprises).
 		r.atAppKey = keys.AppKey
 	}
 	if b.cfg.Faults.StoreCorruptKey {

@@ -14,10 +14,12 @@ import (
 
 // The board's serial console on a pty.
 //
-// A NUCLEO-WL55JC shows its LPUART1 (9600 8N1, reference stm32wl-at.md §1.1)
+// A NUCLEO-WL55JC shows its LPUART1 (9600 8N1, STM32CubeWL LoRaWAN_AT_Slave
+// Core/Src/usart.c and readme.txt; Zephyr nucleo_wl55jc.dts console = lpuart1)
 // to the host as the ST-LINK's USB CDC port, /dev/ttyACM<n> with a stable
 // /dev/serial/by-id/usb-STMicroelectronics_STLINK-V3_<serial>-if02 link
-// (§2.6, naming UNCONFIRMED). The twin does the same with a pty: the AT shell
+// (usual ST-LINK VCP naming, not checked on this board: UNCONFIRMED). The
+// twin does the same with a pty: the AT shell
 // holds the master, the host opens the slave — through a stable symbolic link
 // (Path) that plays the by-id link.
 //

@@ -3,7 +3,6 @@ package stm32wl5
 import (
 	"bytes"
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +15,7 @@ import (
 
 // rfPhone is the phone app's side against the real tag twin: ISO 15693
 // addressed frames (flags 22h = Address + high data rate, as Android sends,
-// reference/st25dv64kc.md §10.2) with the ST custom mailbox commands
+// AOSP system/nfc rw_i93.cc) with the ST custom mailbox commands
 // (DS §7.6.31–§7.6.34; IC mfg code 02h).
 type rfPhone struct {
 	tag *st25dv.Tag
@@ -121,10 +120,7 @@ func TestWithST25DVTwin(t *testing.T) {
 	}
 
 	nw := provisionAndJoin(t, r, testAppKey)
-	acc := waitEvent(t, b, JoinAccepted)
-	if !strings.Contains(acc.Detail, "JoinNonce 1") {
-		t.Errorf("accepted %q", acc.Detail)
-	}
+	expectEvent(t, b, JoinAccepted, "JoinNonce 1")
 	waitEvent(t, b, Uplink)
 	if bad, joins, _ := nw.snapshot(); bad != 0 || len(joins) != 2 {
 		t.Errorf("network: %d bad MICs, %d joins", bad, len(joins))

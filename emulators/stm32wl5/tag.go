@@ -18,16 +18,16 @@ import (
 // same way ST's x-cube-nfc7 st25dvxxkc driver does them.
 
 const (
-	addrUser = 0x53 // user memory, dynamic registers, mailbox (DS T88: E2=0)
+	addrUser = 0x53 // user memory, dynamic registers, mailbox (DS Table 88: E2=0)
 	addrSys  = 0x57 // system configuration area (E2=1)
 
-	regGPO1   = 0x0000 // GPO1 (DS T29)
-	regFTM    = 0x000D // FTM: b0 MB_MODE, b3..1 MB_WDG (DS T15)
+	regGPO1   = 0x0000 // GPO1 (DS Table 29)
+	regFTM    = 0x000D // FTM: b0 MB_MODE, b3..1 MB_WDG (DS Table 15)
 	regI2CPwd = 0x0900 // I2C password present/write (DS §6.6)
 
-	dynMBCtrl = 0x2006 // MB_CTRL_Dyn (DS T17)
-	dynMBLen  = 0x2007 // MB_LEN_Dyn = length − 1 (DS T19)
-	mailbox   = 0x2008 // 256-byte FTM buffer (DS T14)
+	dynMBCtrl = 0x2006 // MB_CTRL_Dyn (DS Table 17)
+	dynMBLen  = 0x2007 // MB_LEN_Dyn = length − 1 (DS Table 19)
+	mailbox   = 0x2008 // 256-byte FTM buffer (DS Table 14)
 
 	mbEN      = 1 << 0
 	mbHostPut = 1 << 1
@@ -101,7 +101,8 @@ func (d *tagDriver) presentPassword(ctx context.Context, pwd [8]byte) error {
 }
 
 // writeSysReg writes one system register (single-byte transaction: a second
-// byte would be NACKed, DS §6.4.2; ST community C10) and waits for tW.
+// byte would be NACKed, DS §6.4.2; ST community "How to configure ST25DV
+// registers via I2C") and waits for tW.
 func (d *tagDriver) writeSysReg(ctx context.Context, reg uint16, v byte) error {
 	if err := d.write(ctx, addrSys, reg, []byte{v}); err != nil {
 		return err
@@ -135,8 +136,9 @@ func (d *tagDriver) writeUser(ctx context.Context, at uint16, data []byte) (writ
 	return written, nil
 }
 
-// configure runs the boot-time FTM set-up of ST's mailbox example (STEX
-// example.c; DS §5.1.2): open the I2C security session, set FTM.MB_MODE and
+// configure runs the boot-time FTM set-up of ST's mailbox example
+// (stm32-hotspot/stm32cubemx2_st25dvxxkc_mailbox_i2c example.c; DS §5.1.2):
+// open the I2C security session, set FTM.MB_MODE and
 // the GPO1 events, close the session again by presenting a wrong password.
 // Registers already holding the wanted value are not rewritten (EEPROM).
 func (d *tagDriver) configure(ctx context.Context, pwd [8]byte) error {
@@ -148,7 +150,7 @@ func (d *tagDriver) configure(ctx context.Context, pwd [8]byte) error {
 		return err
 	}
 	// GPO1: GPO_EN kept, RF_PUT_MSG (the phone wrote a request) and
-	// RF_GET_MSG (the phone read our answer) pulse the GPO (DS T30, §5.7).
+	// RF_GET_MSG (the phone read our answer) pulse the GPO (DS Table 30, §5.4.1, Figures 20–21).
 	if regs[0] != gpo1Firmware {
 		if err := d.writeSysReg(ctx, regGPO1, gpo1Firmware); err != nil {
 			return fmt.Errorf("set GPO1: %w", err)
@@ -184,7 +186,8 @@ func (d *tagDriver) mbCtrl(ctx context.Context) (byte, error) {
 }
 
 // setMBEN writes MB_CTRL_Dyn.MB_EN (no password needed; needs MB_MODE=1 and
-// VCC, DS §5.1.1; community C1). Dynamic registers need no ACK polling.
+// VCC, DS §5.1.1; ST community "ST25DV04kc enable mailbox via i2c"). Dynamic
+// registers need no ACK polling.
 func (d *tagDriver) setMBEN(ctx context.Context, on bool) error {
 	var v byte
 	if on {

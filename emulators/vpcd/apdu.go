@@ -34,33 +34,15 @@ func ParseAPDU(b []byte) (APDU, error) {
 	case len(body) == 0: // case 1
 		return a, nil
 	case len(body) == 1: // case 2 short
-		a.Le = int(body[0])
-		if a.Le == 0 {
-			a.Le = 256
-		}
+		a.Le = leField(body)
 		return a, nil
 	case body[0] != 0: // case 3/4 short
-		lc := int(body[0])
-		switch len(body) {
-		case 1 + lc:
-		case 2 + lc:
-			a.Le = int(body[1+lc])
-			if a.Le == 0 {
-				a.Le = 256
-			}
-		default:
-			return a, fmt.Errorf("%w: Lc %d, %d bytes follow", ErrAPDULength, lc, len(body)-1)
-		}
-		a.Data = body[1 : 1+lc]
-		return a, nil
+		return withData(a, body, 1, int(body[0]), 1)
 	}
 	// body[0] == 0 and at least two bytes: extended form.
 	a.Extended = true
 	if len(body) == 3 { // case 2 extended
-		a.Le = int(body[1])<<8 | int(body[2])
-		if a.Le == 0 {
-			a.Le = 65536
-		}
+		a.Le = leField(body[1:])
 		return a, nil
 	}
 	if len(body) < 3 {
@@ -70,21 +52,42 @@ func ParseAPDU(b []byte) (APDU, error) {
 	if lc == 0 {
 		return a, fmt.Errorf("%w: extended Lc 0", ErrAPDULength)
 	}
+	return withData(a, body, 3, lc, 2)
+}
+
+// withData completes a case 3 or 4 APDU: lc data bytes follow the Lc field
+// (the first lcEnd bytes of body), then an Le field of leLen bytes or nothing.
+func withData(a APDU, body []byte, lcEnd, lc, leLen int) (APDU, error) {
 	switch len(body) {
-	case 3 + lc:
-	case 5 + lc:
-		a.Le = int(body[3+lc])<<8 | int(body[4+lc])
-		if a.Le == 0 {
-			a.Le = 65536
-		}
+	case lcEnd + lc:
+	case lcEnd + lc + leLen:
+		a.Le = leField(body[lcEnd+lc:])
 	default:
-		return a, fmt.Errorf("%w: extended Lc %d, %d bytes follow", ErrAPDULength, lc, len(body)-3)
+		kind := "Lc"
+		if a.Extended {
+			kind = "extended Lc"
+		}
+		return a, fmt.Errorf("%w: %s %d, %d bytes follow", ErrAPDULength, kind, lc, len(body)-lcEnd)
 	}
-	a.Data = body[3 : 3+lc]
+	a.Data = body[lcEnd : lcEnd+lc]
 	return a, nil
 }
 
-// Status words used by the virtual reader (reference §1.4, §2.1).
+// leField decodes an Le field of one (short) or two (extended) bytes, MSB
+// first; zero codes the maximum, 256 or 65536.
+func leField(b []byte) int {
+	v := 0
+	for _, c := range b {
+		v = v<<8 | int(c)
+	}
+	if v == 0 {
+		return 1 << (8 * len(b))
+	}
+	return v
+}
+
+// Status words used by the virtual reader (storage-card tables of the SCL3711,
+// ACS and ubisys 7047 manuals; inner C0 statuses of wsrf2009 pcsc.c).
 const (
 	SWOK              uint16 = 0x9000
 	SWEndReached      uint16 = 0x6282 // fewer bytes than Le: end of memory
@@ -111,7 +114,8 @@ func sw(data []byte, s uint16) []byte {
 	return append(out, byte(s>>8), byte(s))
 }
 
-// TLV is one BER-TLV data object of the transparent session (reference §2.1):
+// TLV is one BER-TLV data object of the transparent session (PC/SC Part 3
+// supplement rev 2.02, as in wsrf2009/contactless-driver mod/src/pcsc.h):
 // a one- or two-byte tag (5F 46, FF 6D, FF 6E) and a length coded as
 // 1 byte (< 80h), 81 LL or 82 LL LL.
 type TLV struct {

@@ -10,8 +10,9 @@ import (
 	"sync/atomic"
 )
 
-// Default vpcd endpoints of Debian's /etc/reader.conf.d/vpcd (reference §4.1):
-// slot n listens on 35963+n on all interfaces.
+// Default vpcd endpoints of Debian's /etc/reader.conf.d/vpcd (DEVICENAME
+// /dev/null:0x8C7B; vsmartcard ifd-vpcd.c): slot n listens on 35963+n on all
+// interfaces.
 const (
 	DefaultAddr  = "127.0.0.1:35963" // "Virtual PCD 00 00"
 	DefaultAddr1 = "127.0.0.1:35964" // "Virtual PCD 00 01"
@@ -220,7 +221,7 @@ func (c *Card) serve(ctx context.Context, in *insertion) {
 			c.controls.Add(1)
 			switch msg[0] {
 			case CtrlGetATR:
-				reply = c.atr // answered always, also "powered off" (§4.2)
+				reply = c.atr // answered always, also "powered off" (vpcd.c vicc_present)
 			case CtrlPowerOn:
 				continue
 			case CtrlPowerOff, CtrlReset:

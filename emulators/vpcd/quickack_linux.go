@@ -8,7 +8,7 @@ import (
 
 // quickAck returns a function that re-arms TCP_QUICKACK on c. Linux clears the
 // flag by itself after a while, so it must be set again after every read
-// (man 7 tcp; reference §4.5): then vpcd's split length/body writes are ACKed
+// (man 7 tcp; vsmartcard PR #252): then vpcd's split length/body writes are ACKed
 // at once instead of waiting ~40 ms for our delayed ACK while its Nagle holds
 // the body back.
 func quickAck(c *net.TCPConn) func() {

@@ -22,11 +22,13 @@ type Profile int
 
 const (
 	// ProfileTransparent is a PC/SC 2.02 Part 3 reader: GET DATA, READ/UPDATE
-	// BINARY and the transparent session FF C2 (reference §1, §2.1).
+	// BINARY and the transparent session FF C2 (PC/SC Part 3 and its
+	// Supplemental Document for Contactless ICCs rev 2.02).
 	ProfileTransparent Profile = iota
 	// ProfileACR1552 is ProfileTransparent plus the ACS ACR1552U pass-through
-	// FF FB 00 00 (reference §2.2; the ACR1552U does both, per the NXP
-	// community trace and ACS's manual as quoted there).
+	// FF FB 00 00 (ACS REF-ACR1552U-Series manual, "Pass Through"; the
+	// ACR1552U does both, per NXP community thread 2093136 and ST community
+	// "Password management in ST25DV64 with ADPU transparent mode").
 	ProfileACR1552
 )
 
@@ -52,7 +54,8 @@ func ParseProfile(s string) (Profile, error) {
 }
 
 // ATR returns the PC/SC Part 3 ATR of a contactless storage card on ISO 15693
-// part 3 (reference §1.1): 3B 8F 80 01 80 4F 0C A0 00 00 03 06 0B NN NN
+// part 3 (SCL3711 / CLOUD 47x0 F manuals; pcsc-tools smartcard_list.txt):
+// 3B 8F 80 01 80 4F 0C A0 00 00 03 06 0B NN NN
 // 00 00 00 00 TCK. cardName 0000h = "not given": PC/SC has no code for the
 // ST25DV, and which code (if any) a real reader puts there is UNCONFIRMED.
 func ATR(cardName uint16) []byte {
@@ -65,7 +68,8 @@ func ATR(cardName uint16) []byte {
 	return append(a, tck)
 }
 
-// ISO 15693 pieces the reader itself sends (reference §6.2, §6.3).
+// ISO 15693 pieces the reader itself sends (request flags and command codes
+// as in ST RFAL rfal_nfcv.h).
 const (
 	isoHighRate  = 0x02
 	isoInventory = 0x04
@@ -137,7 +141,8 @@ func (r *reader) process(ctx context.Context, raw []byte) (resp []byte) {
 	return sw(nil, SWINSNotSupported)
 }
 
-// getData: FF CA 00 00 Le → UID (reference §1.2). The byte order is not fixed
+// getData: FF CA 00 00 Le → UID (ACS ACR1281U and SCL3711 manuals; HID
+// OMNIKEY sample code ContactlessCardCommunication.cs). The byte order is not fixed
 // by PC/SC for ISO 15693 and is UNCONFIRMED per reader; we give it LSB first
 // (…02 E0 last), identical to the inventory response and Android's
 // Tag.getId(), unless WithUIDOrder(MSBFirst). FF CA 01 00 (ATS) → 6A 81, as
@@ -172,7 +177,8 @@ func (r *reader) getData(ctx context.Context, a APDU) []byte {
 }
 
 // isoSW maps an ISO 15693 error code onto a storage-card status word
-// (reference §1.4 and its emulator recommendation).
+// (status words as in the SCL3711, ACS and ubisys 7047 storage-card tables;
+// which one a reader picks for which ISO error is our choice).
 func isoSW(code byte) uint16 {
 	switch code {
 	case 0x10:
@@ -189,7 +195,7 @@ func isoSW(code byte) uint16 {
 
 // blockCmd builds a block command, addressed with the cached UID when one is
 // known (a quiet tag still answers), with a 16-bit block number (LSB first)
-// for the extended commands 30h..34h (reference §6.3).
+// for the extended commands 30h..34h (ST RFAL rfal_nfcv.c; DS13519 §7.6).
 func (r *reader) blockCmd(code byte, ext bool, block int, params ...byte) []byte {
 	f := []byte{isoHighRate, code}
 	if r.uid != nil {
@@ -205,7 +211,8 @@ func (r *reader) blockCmd(code byte, ext bool, block int, params ...byte) []byte
 }
 
 // readBinary: FF B0 P1 P2 Le, P1P2 = first block number (HID OMNIKEY /
-// Identiv convention, reference §1.3; ACR1552U's own addressing is
+// Identiv convention: HID sample code ExampleWithIso15693.cs, SCL3711
+// manual; ACR1552U's own addressing is
 // UNCONFIRMED), Le bytes (absent: one block; 00: 256). Reads past the end
 // return what exists with 62 82; a start beyond memory gives 6A 82.
 func (r *reader) readBinary(ctx context.Context, a APDU) []byte {
@@ -302,9 +309,9 @@ func (r *reader) updateBinary(ctx context.Context, a APDU) []byte {
 	return sw(nil, SWOK)
 }
 
-// Transparent-session data objects (reference §2.1, from the wsrf2009
-// contactless-driver implementation of PC/SC 2.02 Part 3 and the ACR1552
-// trace).
+// Transparent-session data objects (wsrf2009/contactless-driver
+// mod/src/pcsc.h, an implementation of PC/SC 2.02 Part 3, and the ACR1552
+// trace of NXP community thread 2093136).
 const (
 	doVersion   = 0x80
 	doStart     = 0x81
@@ -336,7 +343,8 @@ func (e doError) Error() string { return fmt.Sprintf("DO status %04X", e.sw) }
 // transparent runs FF C2 00 P2 (00 manage session, 01 transparent exchange,
 // 02 switch protocol). The answer is always "C0 03 ii s1 s2" first, then the
 // DOs produced, then 90 00 — the outer SW stays 90 00 when a DO fails, as in
-// the reference's ACR1552 trace (C0 03 01 64 01 90 00 for a timeout).
+// the ACR1552 trace of NXP community thread 2093136 (C0 03 01 64 01 90 00
+// for a timeout).
 func (r *reader) transparent(ctx context.Context, a APDU) []byte {
 	if a.P1 != 0 || a.P2 > 2 {
 		return sw(nil, SWWrongP1P2)
@@ -436,8 +444,9 @@ func (r *reader) exchange(ctx context.Context, do TLV, out []byte) ([]byte, erro
 	}
 	switch do.Tag {
 	case doTimer:
-		// Response timeout in µs, LSB first (reference §2.1, UNCONFIRMED
-		// against the spec). Tag timing is modelled by the tag; no timeout
+		// Response timeout in µs, LSB first (wsrf2009 pcsc.c and the NXP
+		// community trace's 40 42 0F 00 = 1 s; UNCONFIRMED against the
+		// spec). Tag timing is modelled by the tag; no timeout
 		// is simulated here.
 		if len(do.Value) != 4 {
 			return out, doError{SWWrongLength}
@@ -520,7 +529,8 @@ func (r *reader) switchProtocol(do TLV, out []byte) ([]byte, error) {
 	return AppendTLV(out, doSwitch, []byte{0x00}), nil
 }
 
-// passThrough: ACR1552U FF FB 00 00 Lc <cmd params…> (reference §2.2). The
+// passThrough: ACR1552U FF FB 00 00 Lc <cmd params…> (ACS
+// REF-ACR1552U-Series manual, "Pass Through"). The
 // reader adds non-addressed, high-data-rate request flags (02h). On success
 // the answer is the payload without the response-flags byte, then 90 00 —
 // what the OpenPrintTag/NfcService code expects (keeping or dropping the

@@ -7,8 +7,8 @@ import (
 	"io"
 )
 
-// vpcd control bytes: a message of length 1 from vpcd (reference §4.2;
-// vsmartcard doc/api.txt).
+// vpcd control bytes: a message of length 1 from vpcd (vsmartcard
+// doc/api.txt, src/vpcd/vpcd.h).
 const (
 	CtrlPowerOff byte = 0x00
 	CtrlPowerOn  byte = 0x01
@@ -16,7 +16,8 @@ const (
 	CtrlGetATR   byte = 0x04
 )
 
-// MaxFrame is the largest vpcd payload (16-bit length field, §4.4).
+// MaxFrame is the largest vpcd payload (16-bit length field, vsmartcard
+// vpcd.c sendToVICC).
 const MaxFrame = 0xFFFF
 
 // ErrFrameTooLong reports a payload that does not fit the 16-bit length.
@@ -52,7 +53,8 @@ func ReadFrame(r io.Reader, afterRead func()) ([]byte, error) {
 }
 
 // AppendFrame appends length + payload, ready for a single write (one write
-// per reply keeps our own side from splitting it, §4.5).
+// per reply keeps our own side from splitting it, the trap vsmartcard PR #252
+// fixed in vpcd).
 func AppendFrame(dst, payload []byte) ([]byte, error) {
 	if len(payload) > MaxFrame {
 		return dst, ErrFrameTooLong

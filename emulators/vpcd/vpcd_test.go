@@ -90,8 +90,9 @@ func TestGetDataAndBinary(t *testing.T) {
 	run(t, mo, []exchange{{"FF CA 00 00 00", "E0 02 51 00 00 00 00 01 90 00"}})
 }
 
-// TestTransparentSession replays the reference's ACR1552 trace shape
-// (pcsc-iso15693.md §2.1) against the ST25DV twin.
+// TestTransparentSession replays the shape of a public ACR1552U + ICODE SLI
+// transparent-session trace (NXP community thread 2093136) against the
+// ST25DV twin.
 func TestTransparentSession(t *testing.T) {
 	tag := newTag()
 	tag.FieldOn()
@@ -196,7 +197,7 @@ func TestAPDUParse(t *testing.T) {
 	}
 }
 
-// fakeVPCD plays vpcd's side of the socket (reference §4.2) for tests that
+// fakeVPCD plays vpcd's side of the socket (vsmartcard doc/api.txt) for tests that
 // need no pcscd.
 type fakeVPCD struct {
 	ln   net.Listener
@@ -226,9 +227,19 @@ func (f *fakeVPCD) accept(t *testing.T) {
 	f.send(t, []byte{vpcd.CtrlGetATR})
 }
 
+// insert inserts c into this vpcd and fails the test if that does not work.
+func (f *fakeVPCD) insert(t *testing.T, c *vpcd.Card) {
+	t.Helper()
+	go f.accept(t)
+	if err := c.Insert(t.Context(), f.ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (f *fakeVPCD) send(t *testing.T, msg []byte) {
 	t.Helper()
-	// Like vpcd 0.8: length and body in two writes (the trap of §4.5).
+	// Like vpcd 0.8: length and body in two writes (sendToVICC before
+	// vsmartcard PR #252).
 	var hdr [2]byte
 	binary.BigEndian.PutUint16(hdr[:], uint16(len(msg)))
 	if _, err := f.conn.Write(hdr[:]); err != nil {
@@ -253,10 +264,7 @@ func TestOverVPCDSocket(t *testing.T) {
 	tag := newTag()
 	c := vpcd.NewCard(tag)
 	v := newFakeVPCD(t)
-	go v.accept(t)
-	if err := c.Insert(t.Context(), v.ln.Addr().String()); err != nil {
-		t.Fatal(err)
-	}
+	v.insert(t, c)
 	if got := v.recv(t); !bytes.Equal(got, vpcd.ATR(0)) {
 		t.Fatalf("ATR % X", got)
 	}
@@ -304,10 +312,7 @@ func TestVPCDDropsTheCard(t *testing.T) {
 	tag := newTag()
 	c := vpcd.NewCard(tag)
 	v := newFakeVPCD(t)
-	go v.accept(t)
-	if err := c.Insert(t.Context(), v.ln.Addr().String()); err != nil {
-		t.Fatal(err)
-	}
+	v.insert(t, c)
 	done := c.Done()
 	v.recv(t)
 	v.conn.Close() // pcscd stopped
@@ -320,10 +325,7 @@ func TestVPCDDropsTheCard(t *testing.T) {
 		t.Fatal("tag still in the field")
 	}
 	// It can be tapped again.
-	go v.accept(t)
-	if err := c.Insert(t.Context(), v.ln.Addr().String()); err != nil {
-		t.Fatal(err)
-	}
+	v.insert(t, c)
 	if err := c.Remove(); err != nil {
 		t.Fatal(err)
 	}

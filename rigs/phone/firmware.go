@@ -35,7 +35,7 @@ type FirmwareOptions struct {
 	// first MB_CTRL_Dyn poll: the device's GPO wake-up plus its I2C read of
 	// the chunk. A poll on the air earlier only delays the device (the tag
 	// NACKs I2C while RF is busy, DS §5.3). Default 2.5 ms: 256 bytes at
-	// 1 MHz I2C (Fm+) take 2.35 ms (reference §9). At 400 kHz use ≈ 6 ms.
+	// 1 MHz I2C (Fm+) take 2.35 ms (9 SCL clocks per byte; DS13519 Table 250). At 400 kHz use ≈ 6 ms.
 	DrainWait time.Duration
 	// Progress, if set, is called after every chunk the device has taken.
 	Progress func(FirmwareProgress)

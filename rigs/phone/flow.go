@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/brocaar/lorawan"
+
 	"github.com/tap2join/tap2join/fixtures/proto/provapi"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
@@ -67,7 +69,7 @@ type Result struct {
 	DevEUI  provproto.EUI64
 	JoinEUI provproto.EUI64
 	KCV     provproto.KCV
-	DevAddr string
+	DevAddr lorawan.DevAddr
 	Timings []Timing
 }
 
@@ -84,12 +86,13 @@ func (r Result) Total() time.Duration {
 //
 // Both are needed: ChirpStack publishes its join event when it sends the
 // JoinAccept, but a LoRaWAN 1.0.4 device may drop that JoinAccept (a real
-// STM32WL drops JoinNonce 0, ChirpStack's first; reference/
-// lorawan-chirpstack.md §1.5) and join on a later attempt. Only an uplink the
+// STM32WL drops JoinNonce 0, ChirpStack's first: STM32CubeWL LoRaMacCrypto.c
+// IsJoinNonce10xOk against ChirpStack v4 storage/device_keys.rs, which starts
+// join_nonce at 0; UNCONFIRMED on hardware) and join on a later attempt. Only an uplink the
 // server decrypts proves the device holds the session the server holds.
 type JoinWaiter interface {
-	AwaitJoin(ctx context.Context, devEUI provproto.EUI64) (devAddr string, err error)
-	AwaitUplink(ctx context.Context, devEUI provproto.EUI64) (devAddr string, err error)
+	AwaitJoin(ctx context.Context, devEUI provproto.EUI64) (lorawan.DevAddr, error)
+	AwaitUplink(ctx context.Context, devEUI provproto.EUI64) (lorawan.DevAddr, error)
 }
 
 // Provision runs the whole flow of the solution brief: tap, identity,

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brocaar/lorawan"
+
 	"github.com/tap2join/tap2join/fixtures/proto/provapi"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs/phone"
@@ -129,11 +131,11 @@ func (b wrappingBackend) RegisterWrapped(_ context.Context, req provapi.WrapRequ
 
 type instantJoins struct{}
 
-func (instantJoins) AwaitJoin(context.Context, provproto.EUI64) (string, error) {
-	return "01020304", nil
+func (instantJoins) AwaitJoin(context.Context, provproto.EUI64) (lorawan.DevAddr, error) {
+	return lorawan.DevAddr{0x01, 0x02, 0x03, 0x04}, nil
 }
-func (instantJoins) AwaitUplink(context.Context, provproto.EUI64) (string, error) {
-	return "01020304", nil
+func (instantJoins) AwaitUplink(context.Context, provproto.EUI64) (lorawan.DevAddr, error) {
+	return lorawan.DevAddr{0x01, 0x02, 0x03, 0x04}, nil
 }
 
 func newFake(pending bool) (*fakeBackend, *journal) {

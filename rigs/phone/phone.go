@@ -55,7 +55,7 @@ type Phone struct {
 // Options tune the app.
 type Options struct {
 	// Poll is the first interval between mailbox status polls; it doubles up
-	// to PollMax. Real apps poll every ~10 ms (reference/st25dv64kc.md §5.4).
+	// to PollMax. Real apps poll every ~10 ms (ant9000/st25dv_mailbox lib/st25dv.dart polls every 10 ms).
 	Poll, PollMax time.Duration
 	// ReplyTimeout bounds the wait for the device's answer to one message.
 	ReplyTimeout time.Duration

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/brocaar/lorawan"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -19,7 +21,7 @@ import (
 )
 
 // join waits for the network server's join and first uplink of dev.
-func join(ctx context.Context, rig *rigs.Rig, dev provproto.EUI64) string {
+func join(ctx context.Context, rig *rigs.Rig, dev provproto.EUI64) lorawan.DevAddr {
 	GinkgoHelper()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/brocaar/lorawan"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -31,7 +33,7 @@ var _ = Describe("a fleet tapped at once", Label("fleet", "e2e"), func() {
 			st, err := provisionFleet(ctx, rig)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(st.DevAddrs).To(HaveLen(n))
-			addrs := map[string]bool{}
+			addrs := map[lorawan.DevAddr]bool{}
 			for _, a := range st.DevAddrs {
 				addrs[a] = true
 			}

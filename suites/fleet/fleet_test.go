@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/brocaar/lorawan"
+
 	"github.com/tap2join/tap2join/rigs"
 )
 
@@ -44,7 +46,7 @@ type fleetStats struct {
 	Wall     time.Duration // first tap to last join
 	Latency  []time.Duration
 	Phases   map[string][]time.Duration // per phase, every board
-	DevAddrs map[string]string          // board → DevAddr
+	DevAddrs map[string]lorawan.DevAddr // board → DevAddr
 	// Uplinks and Downlinks count the LoRa frames on the air. Without
 	// retries a device sends 3 uplinks: two JoinRequests (LoRaMac-node 1.0.x
 	// drops ChirpStack's first JoinAccept, JoinNonce 0) and its first data
@@ -69,7 +71,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // Each board's flow is the suite's usual one (phone.Provision): NDEF
 // identity, mailbox identity, HTTPS registration, PROVISION + ACK, join.
 func provisionFleet(ctx context.Context, rig *rigs.Rig) (fleetStats, error) {
-	st := fleetStats{N: len(rig.Boards), Latency: make([]time.Duration, len(rig.Boards)), DevAddrs: map[string]string{}, Phases: map[string][]time.Duration{}}
+	st := fleetStats{N: len(rig.Boards), Latency: make([]time.Duration, len(rig.Boards)), DevAddrs: map[string]lorawan.DevAddr{}, Phases: map[string][]time.Duration{}}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex

@@ -19,6 +19,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/tap2join/tap2join/fixtures/pcscd"
+	"github.com/tap2join/tap2join/fixtures/require"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/at"
 )
@@ -105,6 +107,15 @@ func skipIfMissing(err error) {
 	GinkgoHelper()
 	if errors.Is(err, rigs.ErrMissingCapability) {
 		Skip(err.Error())
+	}
+}
+
+// NeedPCSCD skips the spec on a machine without pcscd and vpcd — or fails
+// it where they are required (CI, TAP2JOIN_REQUIRE=pcscd; fixtures/require).
+func NeedPCSCD() {
+	GinkgoHelper()
+	if _, err := pcscd.Check(); err != nil {
+		require.Missing(GinkgoT(), require.PCSCD, err)
 	}
 }
 

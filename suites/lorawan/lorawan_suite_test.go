@@ -104,29 +104,30 @@ func awaitEvent(ctx context.Context, con at.Console, name string) at.Event {
 // ChirpStack v4 storage/device_keys.rs starts join_nonce at 0; UNCONFIRMED
 // on hardware), so the network may report
 // a join the device never completed; those are counted in a report entry.
-func awaitJoined(ctx context.Context, rig *rigs.Rig, b *rigs.Board, dev provproto.EUI64) string {
+func awaitJoined(ctx context.Context, rig *rigs.Rig, b *rigs.Board, dev provproto.EUI64) lorawan.DevAddr {
 	GinkgoHelper()
 	return awaitJoinedOn(ctx, rig.Network, b, dev)
 }
 
 // awaitJoinedOn is awaitJoined with the join events of network server ns.
-func awaitJoinedOn(ctx context.Context, ns lns.NetworkServer, b *rigs.Board, dev provproto.EUI64) string {
+func awaitJoinedOn(ctx context.Context, ns lns.NetworkServer, b *rigs.Board, dev provproto.EUI64) lorawan.DevAddr {
 	GinkgoHelper()
 	awaitEvent(ctx, b.Console, "JOINED")
 	lines, err := b.Console.Command(ctx, "AT+DADDR=?")
 	Expect(err).NotTo(HaveOccurred())
 	Expect(lines).To(HaveLen(1))
-	addr := strings.ToLower(strings.ReplaceAll(lines[0], ":", ""))
+	var addr lorawan.DevAddr // printed as 26:0B:00:01 (STM32CubeWL lora_at.c AT_DevAddr_get)
+	Expect(addr.UnmarshalText([]byte(strings.ReplaceAll(lines[0], ":", "")))).To(Succeed(), "AT+DADDR=? answered %q", lines[0])
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var uncompleted []string
+	var uncompleted []lorawan.DevAddr
 	for {
 		ev, err := ns.AwaitJoin(wctx, lorawan.EUI64(dev))
 		Expect(err).NotTo(HaveOccurred(), "no network join event with the board's DevAddr %s (skipped %v)", addr, uncompleted)
-		if ev.DevAddr.String() == addr {
+		if ev.DevAddr == addr {
 			break
 		}
-		uncompleted = append(uncompleted, ev.DevAddr.String())
+		uncompleted = append(uncompleted, ev.DevAddr)
 	}
 	if len(uncompleted) > 0 {
 		AddReportEntry("joins the device did not complete", fmt.Sprintf("%s: network join events for DevAddr %v preceded the device's join as %s",

@@ -379,8 +379,7 @@ var _ = Describe("moving a device to another network", Label("lorawan", "console
 		Expect(ack.AppKCV).To(Equal(reg.KCV))
 		Expect(reg.KCV).NotTo(Equal(first.KCV))
 		Expect(awaitEvent(ctx, b.Console, "NFC_PROVISIONED").Args).To(Equal("KCV=" + reg.KCV.String()))
-		var addrB lorawan.DevAddr
-		Expect(addrB.UnmarshalText([]byte(awaitJoinedOn(ctx, other.Network, b, dev)))).To(Succeed())
+		addrB := awaitJoinedOn(ctx, other.Network, b, dev)
 		Expect(addrB.IsNetID(netB)).To(BeTrue(), "DevAddr %s is not in NetID %s", addrB, netB)
 		lines, err := b.Console.Command(ctx, "AT+APPEUI=?")
 		Expect(err).NotTo(HaveOccurred())

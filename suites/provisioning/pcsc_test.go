@@ -11,9 +11,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/tap2join/tap2join/fixtures/pcscd"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/lease"
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
 // The same flow with the phone's tag driver on the real PC/SC stack: ebfe/scard
@@ -21,12 +21,7 @@ import (
 // (rigs/emulated-pcsc.yaml). The rig starts pcscd itself.
 var _ = Describe("NFC provisioning through a PC/SC reader", Label("e2e", "needs:pcscd"), func() {
 	It("taps the board through pcscd + vpcd and sees it join", func(ctx SpecContext) {
-		if _, err := pcscd.Check(); err != nil {
-			if pcscd.Required() {
-				Fail(err.Error() + " (required: CI=true or TAP2JOIN_REQUIRE=pcscd)")
-			}
-			Skip(err.Error())
-		}
+		kit.NeedPCSCD()
 		p, err := rigs.Find("rigs/emulated-pcsc.yaml")
 		Expect(err).NotTo(HaveOccurred())
 		f, err := rigs.Load(p)
@@ -47,12 +42,7 @@ var _ = Describe("NFC provisioning through a PC/SC reader", Label("e2e", "needs:
 // to the embedded ChirpStack.
 var _ = Describe("a lab rig driving a board through its serial port and PC/SC reader", Label("e2e", "lab", "needs:pcscd"), func() {
 	It("takes the board's lease, checks its firmware, taps it and sees it join", func(ctx SpecContext) {
-		if _, err := pcscd.Check(); err != nil {
-			if pcscd.Required() {
-				Fail(err.Error() + " (required: CI=true or TAP2JOIN_REQUIRE=pcscd)")
-			}
-			Skip(err.Error())
-		}
+		kit.NeedPCSCD()
 		p, err := rigs.Find("rigs/emulated-pcsc.yaml")
 		Expect(err).NotTo(HaveOccurred())
 		hwFile, err := rigs.Load(p)
