@@ -11,56 +11,36 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/tap2join/tap2join/emulators/bus"
-	"github.com/tap2join/tap2join/emulators/radio"
-	"github.com/tap2join/tap2join/emulators/st25dv"
-	"github.com/tap2join/tap2join/emulators/stm32wl5"
-	"github.com/tap2join/tap2join/emulators/timing"
 	"github.com/tap2join/tap2join/reports"
+	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/phone"
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
-// firmwareBench is the tag twin wired to the STM32WL5 firmware twin (I2C at
-// 1 MHz and the GPO line), and the phone app on the reader side.
+// firmwareBench is the default emulated board (rigs/emulated.yaml): the
+// tag twin wired to the STM32WL5 firmware twin (I2C at 1 MHz and the GPO
+// line), and the phone app on the reader side.
 type firmwareBench struct {
 	*bench
-	board *stm32wl5.MCU
+	slot  rigs.FirmwareSlot
 	tag   phone.Tag
 	phone *phone.Phone
 }
 
-func newFirmwareBench(mode timing.Mode) *firmwareBench {
+// newFirmwareBench brings the board up in timing ("instant" or
+// "realistic"); the rig returns once the firmware has booted (NDEF written,
+// MB_MODE and MB_EN set by the firmware itself).
+func newFirmwareBench(ctx context.Context, timing string) *firmwareBench {
 	GinkgoHelper()
-	b := newBench(mode, false) // the firmware sets MB_MODE and MB_EN itself
-	wires := &bus.Bus{}
-	wires.Attach(b.tag.I2C())
-	board, err := stm32wl5.New(stm32wl5.Config{
-		UniqueID: stm32wl5.UniqueIDFrom([3]byte{0x00, 0x80, 0xE1}, 0x15, 0x00F70001),
-		I2C:      wires, GPO: b.tag.GPO(), Air: radio.NewAir(b.clock), Clock: b.clock,
-	})
-	Expect(err).NotTo(HaveOccurred())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- board.Run(ctx) }()
-	DeferCleanup(func() {
-		cancel()
-		Eventually(done).WithTimeout(10 * time.Second).Should(Receive(BeNil()))
-	})
-	Eventually(func() stm32wl5.EventKind {
-		select {
-		case ev := <-board.Events():
-			return ev.Kind
-		default:
-			return 0
-		}
-	}).WithTimeout(10 * time.Second).WithPolling(time.Millisecond).Should(Equal(stm32wl5.Booted))
-	// Booted is emitted before the tag set-up: wait until the mailbox is on.
+	board := upBoard(ctx, loadRig(firmwareRig, timing))
+	b := newBench(board)
+	slot := kit.Need[rigs.FirmwareSlot](board)
 	Eventually(func() bool {
 		st, err := b.drv.MailboxStatus(context.Background())
 		return err == nil && st.Enabled
 	}).WithTimeout(10 * time.Second).WithPolling(10 * time.Millisecond).Should(BeTrue())
 	tag := phone.NFCTag(b.drv)
-	return &firmwareBench{bench: b, board: board, tag: tag, phone: phone.New(tag, nil, phone.Options{})}
+	return &firmwareBench{bench: b, slot: slot, tag: tag, phone: phone.New(tag, nil, phone.Options{})}
 }
 
 func randomImage(n int) []byte {
@@ -74,7 +54,7 @@ func randomImage(n int) []byte {
 // rfLimit is the physical ceiling of phone → device throughput: a whole
 // mailbox per non-addressed 256-byte Write Message (80.78 ms, DS Table 255:
 // 80.7 ms), ≈ 3169 B/s, with no status polls, no I2C and no protocol.
-func rfLimit() float64 { return 256 / st25dv.MailboxWriteTime(256, false).Seconds() }
+func rfLimit() float64 { return 256 / rigs.MailboxWriteTime(256, false).Seconds() }
 
 var _ = Describe("a firmware image over FTM", Label("ftm", "firmware"), func() {
 	DescribeTable("streams 256-byte chunks with no per-chunk answer; the device verifies the SHA-256",
@@ -84,7 +64,7 @@ var _ = Describe("a firmware image over FTM", Label("ftm", "firmware"), func() {
 				// Plain go test has no label filter: keep it a few seconds.
 				Skip("the 64 KiB image takes ≈ 22 s: go tool ginkgo --label-filter=slow ./suites/ftm")
 			}
-			fb := newFirmwareBench(timing.Realistic)
+			fb := newFirmwareBench(ctx, "realistic")
 			img := randomImage(size)
 			name := fmt.Sprintf("ftm firmware %d KiB", size>>10)
 			fmt.Fprintf(GinkgoWriter, "%s: %d chunks of 256 B, RF limit %.0f B/s\n", name, (size+255)/256, rfLimit())
@@ -101,7 +81,7 @@ var _ = Describe("a firmware image over FTM", Label("ftm", "firmware"), func() {
 				},
 			})
 			Expect(err).NotTo(HaveOccurred())
-			staged := fb.board.StagedFirmware()
+			staged := fb.slot.StagedFirmware()
 			Expect(staged).NotTo(BeNil(), "the device staged no image")
 			Expect(staged.SHA256).To(Equal(sha256.Sum256(img)))
 			Expect(staged.Data).To(Equal(img))
@@ -119,7 +99,7 @@ var _ = Describe("a firmware image over FTM", Label("ftm", "firmware"), func() {
 	)
 
 	It("fails with IMAGE_MISMATCH when a chunk is corrupted on the way, and stages nothing", func(ctx SpecContext) {
-		fb := newFirmwareBench(timing.Instant)
+		fb := newFirmwareBench(ctx, "instant")
 		poller, ok := fb.tag.(phone.MailboxPoller)
 		Expect(ok).To(BeTrue())
 		// Message 1 is FW_BEGIN; message 3 the second chunk.
@@ -127,7 +107,7 @@ var _ = Describe("a firmware image over FTM", Label("ftm", "firmware"), func() {
 		p := phone.New(bad, nil, phone.Options{})
 		_, err := p.SendFirmware(ctx, randomImage(4<<10), phone.FirmwareOptions{})
 		Expect(err).To(MatchError(ContainSubstring("IMAGE_MISMATCH")))
-		Expect(fb.board.StagedFirmware()).To(BeNil())
+		Expect(fb.slot.StagedFirmware()).To(BeNil())
 		// The device is back to frames: a request is answered.
 		_, err = p.Identity(ctx)
 		Expect(err).NotTo(HaveOccurred())

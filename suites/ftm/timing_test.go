@@ -9,9 +9,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/tap2join/tap2join/emulators/st25dv"
-	"github.com/tap2join/tap2join/emulators/timing"
 	"github.com/tap2join/tap2join/reports"
+	"github.com/tap2join/tap2join/rigs"
 )
 
 // sizes are the message lengths measured both ways: the powers of two up to
@@ -60,26 +59,26 @@ func sizeEntries() []TableEntry {
 }
 
 var _ = Describe("FTM mailbox exchanges against the physical model", Label("ftm", "timing:realistic"), Ordered, func() {
-	var b *bench
-	BeforeAll(func() { b = newBench(timing.Realistic, true) })
+	var b *tagBench
+	BeforeAll(func(ctx SpecContext) { b = newTagBench(ctx) })
 
 	It("has a model that reproduces DS Table 255 (256 B: write 80.7 ms, read 81 ms typ)", func() {
-		Expect(within(st25dv.MailboxWriteTime(256, false), 80700*time.Microsecond, 0.01)).To(BeTrue(),
-			"Write Message model %v", st25dv.MailboxWriteTime(256, false))
-		Expect(within(st25dv.MailboxReadTime(256, false), 81*time.Millisecond, 0.01)).To(BeTrue(),
-			"Read Message model %v", st25dv.MailboxReadTime(256, false))
+		Expect(within(rigs.MailboxWriteTime(256, false), 80700*time.Microsecond, 0.01)).To(BeTrue(),
+			"Write Message model %v", rigs.MailboxWriteTime(256, false))
+		Expect(within(rigs.MailboxReadTime(256, false), 81*time.Millisecond, 0.01)).To(BeTrue(),
+			"Read Message model %v", rigs.MailboxReadTime(256, false))
 	})
 
 	DescribeTable("phone → MCU: RF Write Message, then the MCU reads it over I2C",
 		func(ctx SpecContext, n int) {
 			msg := pattern(n)
-			model := st25dv.MailboxWriteTime(n, false)
+			model := rigs.MailboxWriteTime(n, false)
 			var walls []time.Duration
 			for range reps(n) {
-				before := b.tag.ModeledTime()
+				before := b.model.ModeledTime()
 				Expect(b.drv.WriteMessage(ctx, msg)).To(Succeed())
 				walls = append(walls, b.tr.lastExchange(cmdWriteMsg))
-				Expect(b.tag.ModeledTime()-before).To(Equal(model), "the twin accounts exactly the model")
+				Expect(b.model.ModeledTime()-before).To(Equal(model), "the twin accounts exactly the model")
 				Expect(int(b.i2cRead(mbLen, 1)[0]) + 1).To(Equal(n))
 				Expect(b.i2cRead(mbBuffer, n)).To(Equal(msg), "the MCU reads what the phone wrote")
 			}
@@ -92,16 +91,16 @@ var _ = Describe("FTM mailbox exchanges against the physical model", Label("ftm"
 	DescribeTable("MCU → phone: the MCU writes over I2C, then RF Read Message",
 		func(ctx SpecContext, n int) {
 			msg := pattern(n)
-			model := st25dv.MailboxReadTime(n, false)
+			model := rigs.MailboxReadTime(n, false)
 			var walls []time.Duration
 			for range reps(n) {
 				b.i2cWrite(mbBuffer, msg...)
-				before := b.tag.ModeledTime()
+				before := b.model.ModeledTime()
 				got, err := b.drv.ReadMessage(ctx) // Read Message Length, then Read Message
 				Expect(err).NotTo(HaveOccurred())
 				Expect(got).To(Equal(msg), "the phone reads what the MCU wrote")
 				walls = append(walls, b.tr.lastExchange(cmdReadMsg))
-				Expect(b.tag.ModeledTime()-before).To(Equal(st25dv.MailboxLengthTime(false)+model), "the twin accounts exactly the model")
+				Expect(b.model.ModeledTime()-before).To(Equal(rigs.MailboxLengthTime(false)+model), "the twin accounts exactly the model")
 			}
 			got := fastest(walls)
 			reports.Record(reports.Duration(readName(n), "", got))
@@ -127,8 +126,8 @@ var _ = Describe("FTM mailbox exchanges against the physical model", Label("ftm"
 			Expect(*e.High).To(BeNumerically("~", ms*(1+tolerance), 0.001), "%s: high limit vs model %.3f ms", name, ms)
 		}
 		for _, n := range sizes {
-			check(writeName(n), st25dv.MailboxWriteTime(n, false))
-			check(readName(n), st25dv.MailboxReadTime(n, false))
+			check(writeName(n), rigs.MailboxWriteTime(n, false))
+			check(readName(n), rigs.MailboxReadTime(n, false))
 		}
 	})
 })

@@ -1,27 +1,32 @@
 // Package nfc_test is the ST25DV64KC conformance suite of the reader-side
 // driver (rigs/nfc): the same specs run over every transport — "direct"
-// (in-process, no reader) and "pcsc" (the real pcsc-lite stack, the vpcd
-// reader of emulators/vpcd, the rigs/nfc/pcsc transport). What passes here
-// over pcsc is what the driver will do through a USB reader.
+// (in-process, no reader; rigs/tag-direct.yaml) and "pcsc" (the real
+// pcsc-lite stack, the vpcd reader, the rigs/nfc/pcsc transport;
+// rigs/tag-pcsc.yaml). What passes here over pcsc is what the driver will do
+// through a USB reader.
 //
-// The MCU side of the tag is played by the specs over the twin's I2C target
-// (device 53h user/dynamic/mailbox, 57h system), as the STM32WL5 firmware
-// would (shared/reference/st25dv64kc.md).
+// Each spec brings up a fresh rig whose board's MCU runs no firmware
+// (firmware: none): a factory-fresh tag, VCC and field on. The specs play the
+// MCU over the tag's I2C side (rigs.TagHost: device 53h user/dynamic/mailbox,
+// 57h system), as the STM32WL5 firmware would (shared/reference/st25dv64kc.md),
+// and lift the phone with rigs.PhoneHand. A rig that lacks one skips the spec.
 package nfc_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/tap2join/tap2join/emulators/st25dv"
 	"github.com/tap2join/tap2join/fixtures/proto/ndef"
+	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/nfc"
+	"github.com/tap2join/tap2join/suites/kit"
 )
 
 func TestNFC(t *testing.T) {
@@ -29,44 +34,124 @@ func TestNFC(t *testing.T) {
 	RunSpecs(t, "NFC conformance")
 }
 
-// I2C device selects of the ST25DV (DS §6.2, E0 = 1).
+// I2C device selects of the ST25DV (DS §6.2, E0 = 1) and the registers the
+// MCU configures.
 const (
 	i2cUser = 0x53
 	i2cSys  = 0x57
+
+	regFTM    = 0x000D // static FTM: b0 MB_MODE, b3..1 MB_WDG (DS Table 16)
+	regI2CPwd = 0x0900 // I2C password present/write (DS §6.6)
+	eepromRow = 16     // one EEPROM programming cycle writes up to one row (DS §6.4.2)
 )
 
-// Bench is one tag in the field of one reader, over one transport.
+// Bench is one fresh tag in the field of one reader, over one transport.
 type Bench struct {
-	Tag *st25dv.Tag
-	Tr  nfc.Transport
-	// Lift takes the phone away (field off) and returns once the transport
-	// side has seen it; Tap brings it back.
-	Lift, Tap func()
+	Tr   nfc.Transport
+	host rigs.TagHost
+	hand rigs.PhoneHand
+	wdg  rigs.MailboxWatchdog
 }
 
-// Transport builds benches for one kind of transport.
+// Transport names the rig of one kind of transport.
 type Transport struct {
 	Name   string
 	Labels Labels
-	// Setup runs once per container (BeforeAll), e.g. to start pcscd.
+	// Rig is the rig file: one emulated board with firmware: none.
+	Rig string
+	// Setup runs once per container (BeforeAll), e.g. to check for pcscd.
 	Setup func(ctx SpecContext)
-	// New returns a bench for a fresh tag (VCC on, field on); cleanup is
-	// registered with DeferCleanup.
-	New func(ctx SpecContext, cfg st25dv.Config) *Bench
 }
 
-var uid = [8]byte{0xE0, 0x02, 0x51, 0x00, 0x00, 0x00, 0x00, 0x01} // st25dv.DefaultUID
-
-func i2cWrite(tag *st25dv.Tag, dev uint16, addr int, data ...byte) {
+// New brings up a fresh rig for the spec (closed when it ends) and returns
+// its tag: VCC on, field on, factory content.
+func (tr Transport) New(ctx SpecContext) *Bench {
 	GinkgoHelper()
-	Expect(tag.I2C().Tx(dev, append([]byte{byte(addr >> 8), byte(addr)}, data...), nil)).To(Succeed(), "I2C write %04Xh", addr)
+	p, err := rigs.Find(tr.Rig)
+	Expect(err).NotTo(HaveOccurred())
+	f, err := rigs.Load(p)
+	Expect(err).NotTo(HaveOccurred())
+	b := kit.UpRig(ctx, f, rigs.Options{}).Boards[0]
+	return &Bench{
+		Tr:   b.Transport(),
+		host: kit.Need[rigs.TagHost](b),
+		hand: kit.Need[rigs.PhoneHand](b),
+		wdg:  kit.Need[rigs.MailboxWatchdog](b),
+	}
 }
 
-func i2cRead(tag *st25dv.Tag, dev uint16, addr, n int) []byte {
+// uid is the tag UID of rigs/tag-*.yaml: E0 02 51 and the last five bytes of
+// the board's unique_id 0080E10000000001.
+var uid = [8]byte{0xE0, 0x02, 0x51, 0x00, 0x00, 0x00, 0x00, 0x01}
+
+// i2cWrite and i2cRead are the MCU's one-transaction accesses.
+func (b *Bench) i2cWrite(dev uint16, addr int, data ...byte) {
+	GinkgoHelper()
+	Expect(b.host.TagI2C(dev, append([]byte{byte(addr >> 8), byte(addr)}, data...), nil)).To(Succeed(), "I2C write %04Xh", addr)
+}
+
+func (b *Bench) i2cRead(dev uint16, addr, n int) []byte {
 	GinkgoHelper()
 	r := make([]byte, n)
-	Expect(tag.I2C().Tx(dev, []byte{byte(addr >> 8), byte(addr)}, r)).To(Succeed(), "I2C read %04Xh", addr)
+	Expect(b.host.TagI2C(dev, []byte{byte(addr >> 8), byte(addr)}, r)).To(Succeed(), "I2C read %04Xh", addr)
 	return r
+}
+
+// ackPoll waits for the end of an EEPROM programming cycle: the chip NACKs
+// its device select while it programs (DS §6.4.3, Figure 34).
+func (b *Bench) ackPoll(dev uint16) {
+	GinkgoHelper()
+	Eventually(func() error { return b.host.TagI2C(dev, nil, nil) }).
+		WithTimeout(time.Second).WithPolling(100*time.Microsecond).Should(Succeed(), "ACK polling %02Xh", dev)
+}
+
+// writeUserMemory writes the user EEPROM from addr as the firmware does: one
+// write per 16-byte row, ACK polling after each.
+func (b *Bench) writeUserMemory(addr int, data []byte) {
+	GinkgoHelper()
+	for off := 0; off < len(data); {
+		n := min(eepromRow-(addr+off)%eepromRow, len(data)-off)
+		b.i2cWrite(i2cUser, addr+off, data[off:off+n]...)
+		b.ackPoll(i2cUser)
+		off += n
+	}
+}
+
+// setFTM writes the static FTM register as the firmware does once (it is
+// EEPROM, it persists): open the I2C security session with the factory
+// password (all zero; DS §6.6.1: 0900h, password, 09h, password again),
+// write 000Dh alone and ACK-poll, close the session with a wrong password.
+func (b *Bench) setFTM(v byte) {
+	GinkgoHelper()
+	present := func(pwd [8]byte) {
+		GinkgoHelper()
+		b.i2cWrite(i2cSys, regI2CPwd, slices.Concat(pwd[:], []byte{0x09}, pwd[:])...)
+	}
+	present([8]byte{})
+	b.i2cWrite(i2cSys, regFTM, v)
+	b.ackPoll(i2cSys)
+	Expect(b.i2cRead(i2cSys, regFTM, 1)).To(Equal([]byte{v}), "FTM written")
+	present([8]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})
+}
+
+// Lift takes the phone away (field off); Tap brings it back.
+func (b *Bench) Lift() {
+	GinkgoHelper()
+	Expect(b.hand.Lift()).To(Succeed())
+}
+
+func (b *Bench) Tap() {
+	GinkgoHelper()
+	Expect(b.hand.Tap()).To(Succeed())
+}
+
+// ExpireWatchdog lets the mailbox watchdog expire now; false when nothing
+// was pending.
+func (b *Bench) ExpireWatchdog() bool {
+	GinkgoHelper()
+	ok, err := b.wdg.ExpireMailboxWatchdog()
+	Expect(err).NotTo(HaveOccurred())
+	return ok
 }
 
 // liftAfter forwards to Tr and lifts the phone right before call number n,
@@ -95,7 +180,7 @@ func conformance(tr Transport) bool {
 		}
 
 		It("identifies itself: inventory and extended system info", func(ctx SpecContext) {
-			b := tr.New(ctx, st25dv.Config{})
+			b := tr.New(ctx)
 			// Inventory 26 01 00 → 00 DSFID UID(LSB first).
 			resp, err := b.Tr.Transceive(ctx, []byte{0x26, 0x01, 0x00})
 			Expect(err).NotTo(HaveOccurred())
@@ -124,7 +209,8 @@ func conformance(tr Transport) bool {
 			}
 			img, err := nfc.EncodeNDEF(recs)
 			Expect(err).NotTo(HaveOccurred())
-			b := tr.New(ctx, st25dv.Config{UserMemory: img})
+			b := tr.New(ctx)
+			b.writeUserMemory(0, img) // the MCU writes the message at boot
 			d := nfc.NewST25DV(b.Tr)
 			cc, err := d.ReadBlocks(ctx, 0, 2)
 			Expect(err).NotTo(HaveOccurred())
@@ -139,14 +225,14 @@ func conformance(tr Transport) bool {
 			Expect(err).NotTo(HaveOccurred())
 			img2 = append(img2, make([]byte, (4-len(img2)%4)%4)...)
 			Expect(d.WriteBlocks(ctx, 0, img2)).To(Succeed())
-			Expect(i2cRead(b.Tag, i2cUser, 0, len(img2))).To(Equal(img2))
+			Expect(b.i2cRead(i2cUser, 0, len(img2))).To(Equal(img2))
 			got, err = d.ReadNDEF(ctx)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(got).To(HaveLen(1))
 		}, SpecTimeout(specTimeout))
 
 		It("protects an area with a password; a lift closes the session", func(ctx SpecContext) {
-			b := tr.New(ctx, st25dv.Config{})
+			b := tr.New(ctx)
 			d := nfc.NewST25DV(b.Tr)
 			// Configuration session, then area 1 = blocks 0..31 (ENDA1 = 03h:
 			// last byte 32·3+31) and area 2 read+write protected by RF_PWD_2
@@ -180,7 +266,8 @@ func conformance(tr Transport) bool {
 		}, SpecTimeout(specTimeout))
 
 		It("answers custom commands and rejects bad ones with their codes", func(ctx SpecContext) {
-			b := tr.New(ctx, st25dv.Config{FTM: 0x01})
+			b := tr.New(ctx)
+			b.setFTM(0x01) // MB_MODE
 			d := nfc.NewST25DV(b.Tr)
 			Expect(d.ReadConfig(ctx, 0x0D)).To(Equal(byte(0x01)))    // FTM: MB_MODE
 			Expect(d.ReadDynConfig(ctx, 0x02)).To(Equal(byte(0x0C))) // EH_CTRL_Dyn: FIELD_ON | VCC_ON
@@ -205,7 +292,8 @@ func conformance(tr Transport) bool {
 		}, SpecTimeout(specTimeout))
 
 		It("moves messages through the FTM mailbox in both directions", func(ctx SpecContext) {
-			b := tr.New(ctx, st25dv.Config{FTM: 0x01})
+			b := tr.New(ctx)
+			b.setFTM(0x01) // MB_MODE
 			d := nfc.NewST25DV(b.Tr)
 			Expect(d.SetMailbox(ctx, true)).To(Succeed())
 
@@ -216,14 +304,14 @@ func conformance(tr Transport) bool {
 			}
 			Expect(d.WriteMessage(ctx, req)).To(Succeed())
 			Expect(d.WriteMessage(ctx, []byte{0})).To(MatchError(isoErr(nfc.CodeUnknown)), "mailbox busy")
-			st := i2cRead(b.Tag, i2cUser, 0x2006, 2)
+			st := b.i2cRead(i2cUser, 0x2006, 2)
 			Expect(st).To(Equal([]byte{0x85, 0xFF})) // RF_CURRENT|RF_PUT|MB_EN, MB_LEN 255
-			Expect(i2cRead(b.Tag, i2cUser, 0x2008, 256)).To(Equal(req))
+			Expect(b.i2cRead(i2cUser, 0x2008, 256)).To(Equal(req))
 			Expect(d.MailboxStatus(ctx)).To(HaveField("Raw", byte(0x81)), "read by the host: RF_PUT cleared")
 
 			// MCU → phone: 230 bytes, read back in 100-byte chunks too.
 			reply := bytes.Repeat([]byte{0x5C, 0xA3}, 115)
-			i2cWrite(b.Tag, i2cUser, 0x2008, reply...)
+			b.i2cWrite(i2cUser, 0x2008, reply...)
 			Expect(d.MailboxStatus(ctx)).To(HaveField("HostPut", true))
 			Expect(d.MessageLength(ctx)).To(Equal(230))
 			chunked := nfc.NewST25DV(b.Tr, nfc.WithMaxMessageChunk(100))
@@ -233,31 +321,33 @@ func conformance(tr Transport) bool {
 
 		It("drops an unread message when the watchdog expires", func(ctx SpecContext) {
 			// FTM = MB_WDG 001b (30 ms) | MB_MODE (DS Table 16).
-			b := tr.New(ctx, st25dv.Config{FTM: 0x03})
+			b := tr.New(ctx)
+			b.setFTM(0x03)
 			d := nfc.NewST25DV(b.Tr)
 			Expect(d.SetMailbox(ctx, true)).To(Succeed())
 			Expect(d.WriteMessage(ctx, []byte("provision"))).To(Succeed())
 			Expect(d.MailboxStatus(ctx)).To(HaveField("Raw", byte(0x85)))
-			Expect(b.Tag.ExpireWatchdog()).To(BeTrue())
+			Expect(b.ExpireWatchdog()).To(BeTrue())
 			st, err := d.MailboxStatus(ctx)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(st.Raw).To(Equal(byte(0x91)), "RF_CURRENT|HOST_MISS|MB_EN, DS Figure 12")
 			Expect(st.HostMiss).To(BeTrue())
 			Expect(st.Free()).To(BeTrue())
 			Expect(d.WriteMessage(ctx, []byte("again"))).To(Succeed())
-			Expect(b.Tag.ExpireWatchdog()).To(BeTrue())
-			Expect(b.Tag.ExpireWatchdog()).To(BeFalse(), "nothing pending any more")
+			Expect(b.ExpireWatchdog()).To(BeTrue())
+			Expect(b.ExpireWatchdog()).To(BeFalse(), "nothing pending any more")
 		}, SpecTimeout(specTimeout))
 
 		It("survives the field vanishing in the middle of a message", func(ctx SpecContext) {
-			b := tr.New(ctx, st25dv.Config{FTM: 0x01})
+			b := tr.New(ctx)
+			b.setFTM(0x01) // MB_MODE
 			d := nfc.NewST25DV(b.Tr)
 			Expect(d.SetMailbox(ctx, true)).To(Succeed())
 			reply := make([]byte, 200)
 			for i := range reply {
 				reply[i] = byte(i * 7)
 			}
-			i2cWrite(b.Tag, i2cUser, 0x2008, reply...)
+			b.i2cWrite(i2cUser, 0x2008, reply...)
 
 			// Length, chunk 1 (0..99), then the phone is lifted before chunk 2.
 			cut := &liftAfter{Transport: b.Tr, n: 3, lift: b.Lift}
