@@ -26,6 +26,9 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"network: {kind: external}\nboards: [{emulated: true, unique_id: 0080E11500000001}]", "needs api, token and mqtt"},
 		{"colour: blue\nboards: []", "field colour not found"},
 		{"network: {tls: true}\nboards: [{emulated: true, unique_id: 0080E11500000001}]", "network.tls: only for kind external"},
+		{"boards: [{emulated: true, unique_id: 0080E11500000001, firmware: custom}]", `firmware "custom" is not none`},
+		{"boards: [{emulated: true, unique_id: 0080E11500000001, firmware: none, faults: {key_read_back: true}}]", "faults, nvm and serial need a firmware"},
+		{"network: {kind: external, api: a, token: t, mqtt: m}\nboards: [{emulated: false, firmware: none, nfc: {transport: pcsc, reader: R}}]", "firmware: none is for emulated boards"},
 		{"boards: [{name: a, emulated: true, unique_id: 0080E11500000001}, {name: a, emulated: true, unique_id: 0080E11500000002}]", "duplicate name"},
 	}
 	for _, c := range cases {
