@@ -32,24 +32,56 @@ func join(ctx context.Context, rig *rigs.Rig, dev provproto.EUI64) lorawan.DevAd
 	return addr
 }
 
+// When the hand lifts the phone off the tag as it writes the PROVISION.
+type liftAt int
+
+const (
+	liftBeforeWrite liftAt = iota // as the phone sends it: it never reaches the tag
+	liftAfterWrite                // between the Write Message and the device's answer
+)
+
+// liftedMidWrite is a provisioning the phone was lifted out of.
+type liftedMidWrite struct {
+	rig  *rigs.Rig
+	b    *rigs.Board // the board provisioned
+	hand rigs.PhoneHand
+	be   *backend
+	err  error // the phone's
+}
+
+// liftMidWrite brings a rig up and provisions its board through a phone the
+// hand lifts off the tag at the second message of the exchange (PROVISION,
+// after GET_IDENTITY), at the moment named; the provisioning must fail in
+// the write-key phase.
+func liftMidWrite(ctx context.Context, at liftAt) liftedMidWrite {
+	GinkgoHelper()
+	rig := upRig(ctx, loadRig(), rigs.Options{})
+	b := rig.Boards[0]
+	hand := kit.Need[rigs.PhoneHand](b)
+	be := &backend{c: rig.Backend}
+	tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
+	lift := func(msg []byte) {
+		if isProvision(msg) {
+			Expect(hand.Lift()).To(Succeed())
+		}
+	}
+	if at == liftBeforeWrite {
+		tag.before = lift
+	} else {
+		tag.after = lift
+	}
+	p := phone.New(tag, be, phone.Options{})
+	_, err := p.Provision(ctx, rig.Region, rig.Joins())
+	Expect(err).To(HaveOccurred())
+	Expect(phone.PhaseOf(err)).To(Equal(phone.PhaseWriteKey))
+	return liftedMidWrite{rig: rig, b: b, hand: hand, be: be, err: err}
+}
+
 var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
 	It("fails naming the phase when the PROVISION never reaches the tag; the device holds no key; a re-tap writes it and it joins", func(ctx SpecContext) {
-		rig := upRig(ctx, loadRig(), rigs.Options{})
-		b := rig.Boards[0]
-		hand := kit.Need[rigs.PhoneHand](b)
-		be := &backend{c: rig.Backend}
-		tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
-		// The second message of the exchange (PROVISION, after GET_IDENTITY):
-		// the phone leaves the field as it sends it.
-		tag.before = func(msg []byte) {
-			if isProvision(msg) {
-				Expect(hand.Lift()).To(Succeed())
-			}
-		}
-		p := phone.New(tag, be, phone.Options{})
-		_, err := p.Provision(ctx, rig.Region, rig.Joins())
-		Expect(err).To(HaveOccurred())
-		Expect(phone.PhaseOf(err)).To(Equal(phone.PhaseWriteKey))
+		// The phone leaves the field as it sends the PROVISION.
+		l := liftMidWrite(ctx, liftBeforeWrite)
+		rig, b, hand, be, err := l.rig, l.b, l.hand, l.be, l.err
 		Expect(err.Error()).To(ContainSubstring(`phase "write key" failed`))
 		Expect(errors.Is(err, nfc.ErrNoResponse)).To(BeTrue(), "the error says the tag did not answer: %v", err)
 		kit.ExpectNoIssuedKeys(err.Error(), "the error")
@@ -78,20 +110,8 @@ var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
 	}, SpecTimeout(time.Minute))
 
 	It("fails naming the phase when the field goes between Write Message and the answer; the device holds the full new key; the re-tap reads the ACK and it joins", func(ctx SpecContext) {
-		rig := upRig(ctx, loadRig(), rigs.Options{})
-		b := rig.Boards[0]
-		hand := kit.Need[rigs.PhoneHand](b)
-		be := &backend{c: rig.Backend}
-		tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
-		tag.after = func(msg []byte) {
-			if isProvision(msg) {
-				Expect(hand.Lift()).To(Succeed())
-			}
-		}
-		p := phone.New(tag, be, phone.Options{})
-		_, err := p.Provision(ctx, rig.Region, rig.Joins())
-		Expect(err).To(HaveOccurred())
-		Expect(phone.PhaseOf(err)).To(Equal(phone.PhaseWriteKey))
+		l := liftMidWrite(ctx, liftAfterWrite)
+		rig, b, hand, be, err := l.rig, l.b, l.hand, l.be, l.err
 		Expect(errors.Is(err, nfc.ErrNoResponse)).To(BeTrue(), "the error says the tag did not answer: %v", err)
 
 		// The device read the whole message over I2C (the field plays no
