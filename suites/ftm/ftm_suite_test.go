@@ -3,7 +3,7 @@
 // side of an ST25DV64KC whose clock sleeps every modelled duration — the tag
 // of rigs/tag-realistic.yaml, whose MCU runs no firmware so the specs play it
 // (rigs.TagHost) — each mailbox exchange's wall time compared with the tag's
-// timing model (rigs.MailboxWriteTime / MailboxReadTime; reference §9, DS
+// timing model (rigs.MailboxWriteTime / MailboxReadTime; DS13519 Table 102 and
 // Table 255) and with its modelled time (rigs.ModelClock); and a firmware
 // image streamed through the mailbox to the STM32WL5 firmware twin of
 // rigs/emulated.yaml (SPEC.md §7) at close to the RF limit, the staged image

@@ -8,7 +8,7 @@
 // Each spec brings up a fresh rig whose board's MCU runs no firmware
 // (firmware: none): a factory-fresh tag, VCC and field on. The specs play the
 // MCU over the tag's I2C side (rigs.TagHost: device 53h user/dynamic/mailbox,
-// 57h system), as the STM32WL5 firmware would (shared/reference/st25dv64kc.md),
+// 57h system), as the STM32WL5 firmware would (DS13519 §6; ST x-cube-nfc7 st25dvxxkc driver),
 // and lift the phone with rigs.PhoneHand. A rig that lacks one skips the spec.
 package nfc_test
 
