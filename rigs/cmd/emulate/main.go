@@ -15,8 +15,8 @@
 // "" for a board without one; ca_file holds the embedded provisioning
 // backend's per-run CA certificate (PEM), removed on exit. Logs go to stderr.
 //
-// This is a command, not a library: unlike the packages under emulators/, it
-// imports rigs (which wires the emulators together).
+// It lives beside rigcheck, not under emulators/: it brings a rig up, and no
+// package under emulators/ imports rigs (the layering rule, README "Layout").
 package main
 
 import (
