@@ -139,7 +139,15 @@ func BoardCapability[C any](b *Board) (C, error) {
 		}
 	}
 	var zero C
-	return zero, &MissingCapabilityError{Part: "board " + b.Name, Capability: capabilityName[C](), Reason: b.lacks}
+	name := capabilityName[C]()
+	reason, ok := b.lacks[name]
+	if !ok {
+		reason = b.lacks[""]
+	}
+	if reason == "" {
+		reason = "no part of it offers it"
+	}
+	return zero, &MissingCapabilityError{Part: "board " + b.Name, Capability: name, Reason: reason}
 }
 
 // RigCapability returns the part of rig r that offers C, or a
@@ -165,13 +173,17 @@ func capabilityName[C any]() string {
 // realBoardLacks is why a real board lacks a capability: the rig reaches it
 // only through its serial console and PC/SC reader, and the rig file names
 // no other part (relay, switchable reader) that could act on it.
-const realBoardLacks = "it is hardware, reached only through its serial console and PC/SC reader, and its rig file names no part that could do it"
+var realBoardLacks = map[string]string{"": "it is hardware, reached only through its serial console and PC/SC reader, and its rig file names no part that could do it"}
 
 // FirmwareFaults says whether the board's firmware can be told to misbehave
 // (rig file `faults:`): only an emulated board's firmware twin can. Load
 // refuses `faults:` on a real board with this error, and a spec that needs
 // a faulty firmware asks before bringing the rig up, and skips with it.
 func (b BoardSpec) FirmwareFaults() error {
+	if b.Emulated && b.Firmware == FirmwareNone {
+		return &MissingCapabilityError{Part: "board " + b.Name, Capability: "firmware faults",
+			Reason: "its MCU runs no firmware (rig file firmware: none)"}
+	}
 	if b.Emulated {
 		return nil
 	}

@@ -82,7 +82,7 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 	r.closers = append(r.closers, tr.Close)
 	drv := nfc.NewST25DV(tr)
 	b := &Board{Name: bs.Name, Tag: drv, transport: tr, Console: at.None(), parts: []any{tw}}
-	b.lacks = firmwareOwnsTag
+	b.lacks = map[string]string{capabilityName[TagHost](): firmwareOwnsTag}
 	if sp != nil {
 		b.SerialPath = sp.Path()
 		if !r.detach {
@@ -256,7 +256,7 @@ func (r *Rig) upBareTag(ctx context.Context, bs BoardSpec, tag *st25dv.Tag, po p
 	r.closers = append(r.closers, tr.Close)
 	drv := nfc.NewST25DV(tr)
 	return &Board{Name: bs.Name, Tag: drv, Phone: r.newPhone(drv, po), Console: at.None(), transport: tr,
-		parts: []any{bareTag{tag}}, lacks: "its MCU runs no firmware (rig file firmware: none)"}, nil
+		parts: []any{bareTag{tag}}, lacks: map[string]string{"": "its MCU runs no firmware (rig file firmware: none)"}}, nil
 }
 
 // bareTag is the tag of an emulated board without firmware. It implements

@@ -73,16 +73,36 @@ func (r *Rig) startPCSCD(ctx context.Context) (*pcscState, error) {
 	return r.pcsc, nil
 }
 
-// nfcTransport gives the phone its way to the board's tag: direct (the twin
-// in-process, field on) or pcsc (the twin as a card in a vpcd reader, reached
-// through pcscd; see pcsc_cgo.go).
+// nfcTransport gives the phone its way to the board's tag (tagTransport),
+// for a board the rig cannot lift the phone off (a real one).
 func (r *Rig) nfcTransport(ctx context.Context, bs BoardSpec, tag *st25dv.Tag) (nfc.Transport, error) {
+	tr, _, err := r.tagTransport(ctx, bs, tag)
+	return tr, err
+}
+
+// tagTransport gives the phone its way to the board's tag and, for an
+// emulated board, the PhoneHand that lifts the phone off it: direct (the
+// twin in-process, field on; the hand switches the field, fieldHand) or pcsc
+// (the twin as a card in a vpcd reader, reached through pcscd; the hand takes
+// the card out of the reader and puts it back; see nfctransport_pcsc.go). A
+// real board's hand is nil.
+func (r *Rig) tagTransport(ctx context.Context, bs BoardSpec, tag *st25dv.Tag) (nfc.Transport, PhoneHand, error) {
 	if bs.NFC.Transport == "pcsc" {
 		return r.pcscTransport(ctx, bs, tag)
 	}
 	tag.FieldOn()
-	return nfc.NewDirect(tag), nil
+	return nfc.NewDirect(tag), fieldHand{tag}, nil
 }
+
+// fieldHand is the PhoneHand of an emulated board on the direct transport:
+// the tag's RF field off (Lift) and on (Tap).
+type fieldHand struct{ tag *st25dv.Tag }
+
+// Lift switches the tag's RF field off.
+func (h fieldHand) Lift() error { h.tag.FieldOff(); return nil }
+
+// Tap switches the tag's RF field on.
+func (h fieldHand) Tap() error { h.tag.FieldOn(); return nil }
 
 // Reader is the PC/SC reader name of the board's tag ("" unless nfc.transport
 // is pcsc).

@@ -21,8 +21,9 @@ import (
 // OtherNetwork is a second LoRaWAN network covering the rig's emulated air:
 // its own embedded ChirpStack (own NetID, so its DevAddrs differ), its own
 // gateway on the same air, and its own provisioning backend — what a device
-// meets when it is moved to another operator (SPEC.md §5.3, the brief's
-// "keys can be replaced later to move a device to another network").
+// meets when it is moved to another operator (SPEC.md §5 rule 3; ST solution
+// brief SL-SSISE011302V1: "keys can be replaced later to move a device to
+// another network").
 type OtherNetwork struct {
 	NetID         lorawan.NetID
 	Network       lns.NetworkServer

@@ -74,8 +74,8 @@ type Board struct {
 	SerialPath string
 
 	transport nfc.Transport
-	parts     []any  // what offers board capabilities (capabilities.go)
-	lacks     string // why the board lacks a capability none of parts offers
+	parts     []any             // what offers board capabilities (capabilities.go)
+	lacks     map[string]string // why the board lacks a capability none of parts offers, by name ("" for any other)
 }
 
 // Options tune Up beyond the rig file.

@@ -133,7 +133,7 @@ type Faults struct {
 	// KEY_EXTRACTABLE build), for the security suite's leak detector.
 	KeyReadBack bool `yaml:"key_read_back"`
 	// NVMKillAtStep > 0 cuts the power during the first NVM write after that
-	// many flash steps (stm32wl5.SaveSteps per write); the board then stops
+	// many flash steps (NVMWriteSteps per write); the board then stops
 	// (ErrPowerLoss in BackgroundErrors). Use with nvm: to power it up again
 	// in a new rig.
 	NVMKillAtStep int `yaml:"nvm_kill_at_step"`

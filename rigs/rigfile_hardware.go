@@ -10,7 +10,7 @@ import (
 
 // Lab benches: real boards, readers and gateways. The rig file describes
 // them completely (wiring, probes, leases); Up drives real boards through
-// their serial console and PC/SC reader and holds their leases (real.go).
+// their serial console and PC/SC reader and holds their leases (realboard.go).
 // Validate checks a file without bringing anything up and lists what Up
 // cannot do with it (Gaps), e.g. flashing, which the lab's job does before
 // the run. See rigs/lab-nucleo-wl55.yaml and the README's "Lab bench".

@@ -2,6 +2,8 @@ package rigs_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,5 +34,49 @@ func TestUpContextBoundsStartOnly(t *testing.T) {
 	res, err := rig.Boards[0].Phone.Provision(pctx, rig.Region, rig.Joins())
 	if err != nil {
 		t.Fatalf("provision after the start-up ctx ended: %v (%+v)", err, res.Timings)
+	}
+}
+
+// Up registers what each part offers: the emulated board's twin, the
+// embedded network server, the emulated gateways; and says why a capability
+// is missing.
+func TestUpRegistersCapabilities(t *testing.T) {
+	p, err := rigs.Find("rigs/emulated.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := rigs.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig, err := rigs.Up(t.Context(), f, rigs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rig.Close()
+	b := rig.Boards[0]
+	if _, err := rigs.BoardCapability[rigs.PhoneHand](b); err != nil {
+		t.Error(err)
+	}
+	if _, err := rigs.BoardCapability[rigs.MCUControl](b); err != nil {
+		t.Error(err)
+	}
+	if _, err := rigs.BoardCapability[rigs.MailboxWatchdog](b); err != nil {
+		t.Error(err)
+	}
+	if _, err := rigs.BoardCapability[rigs.TagHost](b); !errors.Is(err, rigs.ErrMissingCapability) || !strings.Contains(err.Error(), "firmware: none") {
+		t.Errorf("TagHost on a board running the firmware twin: %v", err)
+	}
+	if _, err := rigs.RigCapability[rigs.BrokerRestart](rig); err != nil {
+		t.Error(err)
+	}
+	if _, err := rigs.RigCapability[rigs.NetworkServerRestart](rig); err != nil {
+		t.Error(err)
+	}
+	if _, err := rigs.RigCapability[rigs.GatewaySwitch](rig); err != nil {
+		t.Error(err)
+	}
+	if _, err := rigs.RigCapability[rigs.OtherNetworks](rig); err != nil {
+		t.Error(err)
 	}
 }

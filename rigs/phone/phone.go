@@ -213,7 +213,9 @@ func (p *Phone) Identity(ctx context.Context) (provproto.Identity, error) {
 
 // WriteKey sends the issued keys with a PROVISION for the identity just read
 // and checks the acknowledgement's key check values. It does not confirm a
-// pending key (Provision does).
+// pending key (Provision does): a caller that writes one (iss.Pending) must
+// confirm the acknowledged KCV to the backend, or the network keeps the
+// device's old key.
 func (p *Phone) WriteKey(ctx context.Context, id provproto.Identity, iss provapi.Issued, region byte) (provproto.Ack, error) {
 	msg := provproto.Provision{Nonce: id.Nonce, Reprovision: p.opts.Reprovision, Region: region, JoinEUI: iss.JoinEUI, Keys: iss.Keys}
 	var raw []byte

@@ -69,6 +69,7 @@ var _ = Describe("power lost during an NVM write", Label("faults"), func() {
 
 		// A board provisioned with the old key and joined, its flash in a file.
 		f := loadRig()
+		kit.NeedFirmwareFaults(f, 0) // nvm: and faults.nvm_kill_at_step
 		f.Boards[0].NVM = golden
 		var old provproto.KCV
 		var join provproto.EUI64

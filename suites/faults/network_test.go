@@ -3,7 +3,6 @@ package faults_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -99,7 +98,7 @@ var _ = Describe("the gateway lost", Label("faults"), func() {
 		// The firmware makes its attempts (4 by default), each answered by
 		// nobody, then gives up.
 		failed := 0
-		awaitEvents(ctx, b.Console, func(e at.Event) bool {
+		awaitEvents(ctx, b.Console, "the 4th +EVT:JOIN FAILED", func(e at.Event) bool {
 			if e.Name == "JOINED" {
 				Fail("joined without a gateway")
 			}
@@ -131,7 +130,7 @@ var _ = Describe("the gateway lost", Label("faults"), func() {
 			Expect(attempts).To(BeNumerically("<=", 4), "a rejoin succeeds within 4 attempts")
 			_, err := b.Console.Command(ctx, "AT+JOIN=1")
 			Expect(err).NotTo(HaveOccurred())
-			evs := awaitEvents(ctx, b.Console, kit.Named("JOINED", "JOIN FAILED"))
+			evs := awaitEvents(ctx, b.Console, "+EVT:JOINED or +EVT:JOIN FAILED", kit.Named("JOINED", "JOIN FAILED"))
 			joined = evs[len(evs)-1].Name == "JOINED"
 		}
 		jctx, jcancel := context.WithTimeout(ctx, 10*time.Second)
@@ -143,22 +142,10 @@ var _ = Describe("the gateway lost", Label("faults"), func() {
 	}, SpecTimeout(time.Minute))
 })
 
-// containersRigPath: TAP2JOIN_CONTAINERS_RIG overrides, as in the
-// provisioning suite.
-func containersRigPath() string {
-	if p := os.Getenv("TAP2JOIN_CONTAINERS_RIG"); p != "" {
-		return p
-	}
-	return "rigs/emulated-containers.yaml"
-}
-
 var _ = Describe("a network server container crashing", Label("faults", "needs:docker"), func() {
 	It("is reported by the fixture, and Terminate still removes everything", func(ctx SpecContext) {
 		containers.Need(ctx, GinkgoT())
-		p, err := rigs.Find(containersRigPath())
-		Expect(err).NotTo(HaveOccurred())
-		f, err := rigs.Load(p)
-		Expect(err).NotTo(HaveOccurred())
+		f := kit.LoadRigFile(kit.ContainersRigPath())
 		opts := []containers.Option{containers.WithRegion(f.Network.Region), containers.WithDeduplicationDelay(5 * time.Millisecond)}
 		if f.Network.ImageSet == "upstream" {
 			opts = append(opts, containers.WithImageSet(containers.ImageSetUpstream))

@@ -117,7 +117,7 @@ var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
 		// The device read the whole message over I2C (the field plays no
 		// part there), stored the key and posted its ACK.
 		want := kcvOf(be.last)
-		awaitEvents(ctx, b.Console, kit.Named("NFC_PROVISIONED"))
+		awaitEvents(ctx, b.Console, "+EVT:NFC_PROVISIONED", kit.Named("NFC_PROVISIONED"))
 		Expect(hand.Tap()).To(Succeed())
 		Eventually(func(g Gomega) {
 			st, err := b.Tag.MailboxStatus(ctx)
@@ -213,7 +213,7 @@ var _ = Describe("corrupted and replayed PROVISION messages", Label("faults"), f
 		st, ok = provproto.StatusOf(err)
 		Expect(ok).To(BeTrue(), "an ERROR answer: %v", err)
 		Expect(st).To(Equal(provproto.Replay))
-		awaitEvents(ctx, b.Console, func(e at.Event) bool { return e.Line == "+EVT:NFC_REJECTED REPLAY" })
+		awaitEvents(ctx, b.Console, "+EVT:NFC_REJECTED REPLAY", func(e at.Event) bool { return e.Line == "+EVT:NFC_REJECTED REPLAY" })
 		unchanged("after the replay")
 		// And after a fresh IDENTITY (a new nonce) it is still a replay.
 		_, err = p.Identity(ctx)

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -41,15 +42,37 @@ func UpRig(ctx context.Context, f *rigs.File, opts rigs.Options) *rigs.Rig {
 	GinkgoHelper()
 	rig, err := rigs.Up(ctx, f, opts)
 	Expect(err).NotTo(HaveOccurred(), "bring up rig %s", f.Name)
+	// Cleanups run last-registered first: the transcripts are checked and
+	// kept, then the rig closes — also when the check failed.
+	DeferCleanup(func() { Expect(rig.Close()).To(Succeed()) })
 	DeferCleanup(func() {
 		for _, b := range rig.Boards {
 			tr := at.FormatTranscript(b.Console.Transcript())
 			ExpectNoIssuedKeys(tr, "console transcript of "+b.Name)
 			AddReportEntry("console transcript "+b.Name, tr, ReportEntryVisibilityFailureOrVerbose)
 		}
-		Expect(rig.Close()).To(Succeed())
 	})
 	return rig
+}
+
+// LoadRigFile loads a rig file by its path from the module root (as
+// rigs.Find resolves it), e.g. "rigs/emulated-pcsc.yaml".
+func LoadRigFile(path string) *rigs.File {
+	GinkgoHelper()
+	p, err := rigs.Find(path)
+	Expect(err).NotTo(HaveOccurred())
+	f, err := rigs.Load(p)
+	Expect(err).NotTo(HaveOccurred())
+	return f
+}
+
+// ContainersRigPath is the rig of the needs:docker specs: $TAP2JOIN_CONTAINERS_RIG,
+// else rigs/emulated-containers.yaml (the network server in containers).
+func ContainersRigPath() string {
+	if p := os.Getenv("TAP2JOIN_CONTAINERS_RIG"); p != "" {
+		return p
+	}
+	return "rigs/emulated-containers.yaml"
 }
 
 // ExpectNoIssuedKeys fails the spec when text holds a key the rig issued in
@@ -120,9 +143,9 @@ func NeedPCSCD() {
 }
 
 // AwaitEvents reads the console's +EVT: events until want returns true for
-// one, within timeout, and returns every event seen; it fails the spec with
-// the events it saw otherwise.
-func AwaitEvents(ctx context.Context, con at.Console, timeout time.Duration, want func(at.Event) bool) []at.Event {
+// one, within timeout, and returns every event seen; it fails the spec
+// naming what it waited for and the events it saw otherwise.
+func AwaitEvents(ctx context.Context, con at.Console, timeout time.Duration, what string, want func(at.Event) bool) []at.Event {
 	GinkgoHelper()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -130,7 +153,7 @@ func AwaitEvents(ctx context.Context, con at.Console, timeout time.Duration, wan
 	for {
 		select {
 		case ev, ok := <-con.Events():
-			Expect(ok).To(BeTrue(), "console closed")
+			Expect(ok).To(BeTrue(), "console closed while waiting for %s", what)
 			seen = append(seen, ev)
 			if want(ev) {
 				return seen
@@ -140,7 +163,7 @@ func AwaitEvents(ctx context.Context, con at.Console, timeout time.Duration, wan
 			for _, e := range seen {
 				lines = append(lines, e.Line)
 			}
-			Fail(fmt.Sprintf("no awaited console event within %v; seen: %s", timeout, strings.Join(lines, " | ")))
+			Fail(fmt.Sprintf("no %s on the console within %v; seen: %s", what, timeout, strings.Join(lines, " | ")))
 		}
 	}
 }

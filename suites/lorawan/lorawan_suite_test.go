@@ -92,7 +92,7 @@ func provision(ctx context.Context, rig *rigs.Rig, b *rigs.Board) phone.Result {
 // are skipped) and returns it.
 func awaitEvent(ctx context.Context, con at.Console, name string) at.Event {
 	GinkgoHelper()
-	seen := kit.AwaitEvents(ctx, con, 30*time.Second, kit.Named(name))
+	seen := kit.AwaitEvents(ctx, con, 30*time.Second, "+EVT:"+name, kit.Named(name))
 	return seen[len(seen)-1]
 }
 

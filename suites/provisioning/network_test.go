@@ -3,7 +3,6 @@ package provisioning_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -12,17 +11,8 @@ import (
 	"github.com/tap2join/tap2join/fixtures/containers"
 	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/rigs"
+	"github.com/tap2join/tap2join/suites/kit"
 )
-
-// containersRigPath is the rig of the needs:docker spec: the default bench
-// with the network server in containers (TAP2JOIN_CONTAINERS_RIG overrides,
-// e.g. a lab rig with image_set: upstream).
-func containersRigPath() string {
-	if p := os.Getenv("TAP2JOIN_CONTAINERS_RIG"); p != "" {
-		return p
-	}
-	return "rigs/emulated-containers.yaml"
-}
 
 // provisionAll runs the whole flow on every board of rig and records it.
 func provisionAll(ctx context.Context, rig *rigs.Rig, what string) {
@@ -41,11 +31,8 @@ func provisionAll(ctx context.Context, rig *rigs.Rig, what string) {
 var _ = Describe("NFC provisioning to OTAA join, network server in containers", Label("e2e", "needs:docker"), func() {
 	It("taps each board and sees it join a ChirpStack reached through published container ports", func(ctx SpecContext) {
 		containers.Need(ctx, GinkgoT())
-		p, err := rigs.Find(containersRigPath())
-		Expect(err).NotTo(HaveOccurred())
-		f, err := rigs.Load(p)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(f.Network.Kind).To(Equal("containers"), "rig %s", p)
+		f := kit.LoadRigFile(kit.ContainersRigPath())
+		Expect(f.Network.Kind).To(Equal("containers"), "rig %s", f.Path)
 		// Registered first, so it runs last: whatever an interrupted rig
 		// start or close left of this run goes too.
 		DeferCleanup(func(ctx SpecContext) {

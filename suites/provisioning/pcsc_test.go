@@ -22,10 +22,7 @@ import (
 var _ = Describe("NFC provisioning through a PC/SC reader", Label("e2e", "needs:pcscd"), func() {
 	It("taps the board through pcscd + vpcd and sees it join", func(ctx SpecContext) {
 		kit.NeedPCSCD()
-		p, err := rigs.Find("rigs/emulated-pcsc.yaml")
-		Expect(err).NotTo(HaveOccurred())
-		f, err := rigs.Load(p)
-		Expect(err).NotTo(HaveOccurred())
+		f := kit.LoadRigFile("rigs/emulated-pcsc.yaml")
 		Expect(f.Boards[0].NFC.Transport).To(Equal("pcsc"))
 		rig := upRig(ctx, f)
 		provisionAll(ctx, rig, "pcsc")
@@ -43,10 +40,7 @@ var _ = Describe("NFC provisioning through a PC/SC reader", Label("e2e", "needs:
 var _ = Describe("a lab rig driving a board through its serial port and PC/SC reader", Label("e2e", "lab", "needs:pcscd"), func() {
 	It("takes the board's lease, checks its firmware, taps it and sees it join", func(ctx SpecContext) {
 		kit.NeedPCSCD()
-		p, err := rigs.Find("rigs/emulated-pcsc.yaml")
-		Expect(err).NotTo(HaveOccurred())
-		hwFile, err := rigs.Load(p)
-		Expect(err).NotTo(HaveOccurred())
+		hwFile := kit.LoadRigFile("rigs/emulated-pcsc.yaml")
 		hw, err := rigs.Up(ctx, hwFile, rigs.Options{DetachedConsoles: true})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { Expect(hw.Close()).To(Succeed()) })
