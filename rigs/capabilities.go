@@ -40,7 +40,8 @@ func (e *MissingCapabilityError) Is(target error) bool { return target == ErrMis
 // vanishes (RF sessions close, frames get no answer, nfc.ErrNoResponse; the
 // mailbox keeps its message: DS13519 Fig 12 makes its state depend on VCC
 // and MB_EN only — UNCONFIRMED by a test on silicon) and comes back (the tag
-// boots into Ready).
+// boots into Ready). Through a PC/SC reader the card leaves the reader and
+// comes back: each returns once pcscd reports it.
 type PhoneHand interface {
 	Lift() error
 	Tap() error

@@ -75,10 +75,11 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 	if err := tw.start(ctx); err != nil {
 		return nil, err
 	}
-	tr, err := r.nfcTransport(ctx, bs, tag)
+	tr, hand, err := r.tagTransport(ctx, bs, tag)
 	if err != nil {
 		return nil, err
 	}
+	tw.hand = hand
 	r.closers = append(r.closers, tr.Close)
 	drv := nfc.NewST25DV(tr)
 	b := &Board{Name: bs.Name, Tag: drv, transport: tr, Console: at.None(), parts: []any{tw}}
@@ -122,12 +123,14 @@ var ErrPowerLoss = stm32wl5.ErrPowerLoss
 const NVMWriteSteps = stm32wl5.SaveSteps
 
 // twin is an emulated board's parts and its firmware's run. It implements
-// PhoneHand, MailboxWatchdog and MCUControl, ModelClock and FirmwareSlot.
+// PhoneHand (through its NFC transport's hand), MailboxWatchdog and
+// MCUControl, ModelClock and FirmwareSlot.
 type twin struct {
 	name string
 	rig  *Rig
 	tag  *st25dv.Tag
 	mcu  *stm32wl5.MCU
+	hand PhoneHand // the transport's (tagTransport): field off/on, or the vpcd card out/in
 
 	mu   sync.Mutex
 	stop context.CancelFunc // ends the current Run
@@ -183,17 +186,14 @@ func waitBooted(ctx context.Context, events <-chan stm32wl5.Event, failed <-chan
 	}
 }
 
-// Lift switches the tag's RF field off (PhoneHand).
-func (tw *twin) Lift() error {
-	tw.tag.FieldOff()
-	return nil
-}
+// Lift takes the phone off the tag (PhoneHand): its RF field off on the
+// direct transport; on pcsc the card out of its vpcd reader, once pcscd
+// reports it gone.
+func (tw *twin) Lift() error { return tw.hand.Lift() }
 
-// Tap switches the tag's RF field on (PhoneHand).
-func (tw *twin) Tap() error {
-	tw.tag.FieldOn()
-	return nil
-}
+// Tap lays the phone on the tag again (PhoneHand): its RF field on; on pcsc
+// the card back in its reader, once pcscd reports it.
+func (tw *twin) Tap() error { return tw.hand.Tap() }
 
 // ExpireMailboxWatchdog expires the tag's mailbox watchdog (MailboxWatchdog).
 func (tw *twin) ExpireMailboxWatchdog() (bool, error) {
@@ -249,28 +249,32 @@ const firmwareOwnsTag = "its firmware twin drives the tag's I2C side; rig file f
 // in the phone's field through the board's NFC transport. No console, no
 // radio; the spec plays the MCU through TagHost.
 func (r *Rig) upBareTag(ctx context.Context, bs BoardSpec, tag *st25dv.Tag, po phone.Options) (*Board, error) {
-	tr, err := r.nfcTransport(ctx, bs, tag)
+	tr, hand, err := r.tagTransport(ctx, bs, tag)
 	if err != nil {
 		return nil, err
 	}
 	r.closers = append(r.closers, tr.Close)
 	drv := nfc.NewST25DV(tr)
 	return &Board{Name: bs.Name, Tag: drv, Phone: r.newPhone(drv, po), Console: at.None(), transport: tr,
-		parts: []any{bareTag{tag}}, lacks: map[string]string{"": "its MCU runs no firmware (rig file firmware: none)"}}, nil
+		parts: []any{bareTag{tag: tag, hand: hand}}, lacks: map[string]string{"": "its MCU runs no firmware (rig file firmware: none)"}}, nil
 }
 
 // bareTag is the tag of an emulated board without firmware. It implements
-// TagHost, PhoneHand, MailboxWatchdog and ModelClock.
-type bareTag struct{ tag *st25dv.Tag }
+// TagHost, PhoneHand (through its NFC transport's hand), MailboxWatchdog and
+// ModelClock.
+type bareTag struct {
+	tag  *st25dv.Tag
+	hand PhoneHand // the transport's (tagTransport): field off/on, or the vpcd card out/in
+}
 
 // TagI2C runs one transaction on the tag's I2C target (TagHost).
 func (t bareTag) TagI2C(addr uint16, w, r []byte) error { return t.tag.I2C().Tx(addr, w, r) }
 
-// Lift switches the tag's RF field off (PhoneHand).
-func (t bareTag) Lift() error { t.tag.FieldOff(); return nil }
+// Lift takes the phone off the tag (PhoneHand), as twin.Lift.
+func (t bareTag) Lift() error { return t.hand.Lift() }
 
-// Tap switches the tag's RF field on (PhoneHand).
-func (t bareTag) Tap() error { t.tag.FieldOn(); return nil }
+// Tap lays the phone on the tag again (PhoneHand), as twin.Tap.
+func (t bareTag) Tap() error { return t.hand.Tap() }
 
 // ExpireMailboxWatchdog expires the tag's mailbox watchdog (MailboxWatchdog).
 func (t bareTag) ExpireMailboxWatchdog() (bool, error) { return t.tag.ExpireWatchdog(), nil }

@@ -13,6 +13,6 @@ import (
 
 // pcscTransport: this binary was built without PC/SC (CGO_ENABLED=0 or
 // -tags nopcsc), so rigs/nfc/pcsc (cgo, libpcsclite) is not in it.
-func (r *Rig) pcscTransport(context.Context, BoardSpec, *st25dv.Tag) (nfc.Transport, error) {
-	return nil, errors.New("nfc.transport pcsc: built without PC/SC support (needs cgo and libpcsclite-dev: " + pcscd.InstallHint + ")")
+func (r *Rig) pcscTransport(context.Context, BoardSpec, *st25dv.Tag) (nfc.Transport, PhoneHand, error) {
+	return nil, nil, errors.New("nfc.transport pcsc: built without PC/SC support (needs cgo and libpcsclite-dev: " + pcscd.InstallHint + ")")
 }

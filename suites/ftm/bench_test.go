@@ -2,7 +2,6 @@ package ftm_test
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -14,18 +13,14 @@ import (
 	"github.com/tap2join/tap2join/suites/kit"
 )
 
-// I2C device selects of the user memory / dynamic registers / mailbox and
-// of the system configuration (DS Table 88, E0 = 1), and the addresses the
-// MCU uses. The rig's bus runs at the firmware's 1 MHz (rigs.EmulatedI2CHz,
-// Fm+, DS Table 250 allows up to 1 MHz): a 256-byte mailbox read takes 2.35 ms.
+// The mailbox addresses the MCU uses on the tag's user device (kit.TagUser,
+// DS Table 88). The rig's bus runs at the firmware's 1 MHz
+// (rigs.EmulatedI2CHz, Fm+, DS Table 250 allows up to 1 MHz): a 256-byte
+// mailbox read takes 2.35 ms.
 const (
-	i2cUser   = 0x53
-	i2cSys    = 0x57
-	regFTM    = 0x000D // static FTM: b0 MB_MODE (DS Table 16)
-	regI2CPwd = 0x0900 // I2C password present (DS §6.6)
-	mbCtrl    = 0x2006
-	mbLen     = 0x2007
-	mbBuffer  = 0x2008
+	mbCtrl   = kit.RegMBCtrl
+	mbLen    = kit.RegMBLen
+	mbBuffer = kit.MailboxBuffer
 )
 
 // Rig files: the tag alone in realistic time, its MCU played by the specs
@@ -129,37 +124,23 @@ func newTagBench(ctx context.Context) *tagBench {
 }
 
 // enableMailbox does what the firmware does at boot: MB_MODE authorised
-// once (static FTM register, EEPROM: I2C security session with the factory
-// password, write, ACK polling until programmed, session closed with a
-// wrong password), then MB_EN (DS §5.1.2, §6.6.1).
+// once (static FTM register, EEPROM: kit.TagSetFTM — I2C security session
+// with the factory password, write, ACK polling until programmed, read back,
+// session closed with a wrong password), then MB_EN (DS §5.1.2, §6.6.1).
 func (b *tagBench) enableMailbox() {
 	GinkgoHelper()
-	present := func(pwd [8]byte) {
-		GinkgoHelper()
-		b.write(i2cSys, regI2CPwd, slices.Concat(pwd[:], []byte{0x09}, pwd[:])...)
-	}
-	present([8]byte{}) // factory I2C password
-	b.write(i2cSys, regFTM, 0x01)
-	Eventually(func() error { return b.host.TagI2C(i2cSys, nil, nil) }).
-		WithTimeout(time.Second).WithPolling(100*time.Microsecond).Should(Succeed(), "ACK polling after the FTM write")
-	present([8]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})
-	b.i2cWrite(mbCtrl, 0x01) // MB_EN (DS §5.1.2)
+	kit.TagSetFTM(b.host, 0x01) // MB_MODE
+	b.i2cWrite(mbCtrl, 0x01)    // MB_EN (DS §5.1.2)
 }
 
-func (b *tagBench) write(dev uint16, addr int, data ...byte) {
-	GinkgoHelper()
-	Expect(b.host.TagI2C(dev, append([]byte{byte(addr >> 8), byte(addr)}, data...), nil)).To(Succeed(), "I2C write %02Xh:%04Xh", dev, addr)
-}
-
-// i2cWrite and i2cRead play the MCU (the firmware's one-transaction accesses).
+// i2cWrite and i2cRead play the MCU (the firmware's one-transaction accesses
+// to the user device).
 func (b *tagBench) i2cWrite(addr int, data ...byte) {
 	GinkgoHelper()
-	b.write(i2cUser, addr, data...)
+	kit.TagI2CWrite(b.host, kit.TagUser, addr, data...)
 }
 
 func (b *tagBench) i2cRead(addr, n int) []byte {
 	GinkgoHelper()
-	r := make([]byte, n)
-	Expect(b.host.TagI2C(i2cUser, []byte{byte(addr >> 8), byte(addr)}, r)).To(Succeed(), "I2C read %04Xh", addr)
-	return r
+	return kit.TagI2CRead(b.host, kit.TagUser, addr, n)
 }

@@ -16,7 +16,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"slices"
 	"testing"
 	"time"
 
@@ -33,17 +32,6 @@ func TestNFC(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "NFC conformance")
 }
-
-// I2C device selects of the ST25DV (DS §6.2, E0 = 1) and the registers the
-// MCU configures.
-const (
-	i2cUser = 0x53
-	i2cSys  = 0x57
-
-	regFTM    = 0x000D // static FTM: b0 MB_MODE, b3..1 MB_WDG (DS Table 16)
-	regI2CPwd = 0x0900 // I2C password present/write (DS §6.6)
-	eepromRow = 16     // one EEPROM programming cycle writes up to one row (DS §6.4.2)
-)
 
 // Bench is one fresh tag in the field of one reader, over one transport.
 type Bench struct {
@@ -84,25 +72,16 @@ func (tr Transport) New(ctx SpecContext) *Bench {
 // the board's unique_id 0080E10000000001.
 var uid = [8]byte{0xE0, 0x02, 0x51, 0x00, 0x00, 0x00, 0x00, 0x01}
 
-// i2cWrite and i2cRead are the MCU's one-transaction accesses.
-func (b *Bench) i2cWrite(dev uint16, addr int, data ...byte) {
+// i2cWrite and i2cRead are the MCU's one-transaction accesses to the tag's
+// user memory, dynamic registers and mailbox (kit.TagUser).
+func (b *Bench) i2cWrite(addr int, data ...byte) {
 	GinkgoHelper()
-	Expect(b.host.TagI2C(dev, append([]byte{byte(addr >> 8), byte(addr)}, data...), nil)).To(Succeed(), "I2C write %04Xh", addr)
+	kit.TagI2CWrite(b.host, kit.TagUser, addr, data...)
 }
 
-func (b *Bench) i2cRead(dev uint16, addr, n int) []byte {
+func (b *Bench) i2cRead(addr, n int) []byte {
 	GinkgoHelper()
-	r := make([]byte, n)
-	Expect(b.host.TagI2C(dev, []byte{byte(addr >> 8), byte(addr)}, r)).To(Succeed(), "I2C read %04Xh", addr)
-	return r
-}
-
-// ackPoll waits for the end of an EEPROM programming cycle: the chip NACKs
-// its device select while it programs (DS §6.4.3, Figure 34).
-func (b *Bench) ackPoll(dev uint16) {
-	GinkgoHelper()
-	Eventually(func() error { return b.host.TagI2C(dev, nil, nil) }).
-		WithTimeout(time.Second).WithPolling(100*time.Microsecond).Should(Succeed(), "ACK polling %02Xh", dev)
+	return kit.TagI2CRead(b.host, kit.TagUser, addr, n)
 }
 
 // writeUserMemory writes the user EEPROM from addr as the firmware does: one
@@ -110,31 +89,24 @@ func (b *Bench) ackPoll(dev uint16) {
 func (b *Bench) writeUserMemory(addr int, data []byte) {
 	GinkgoHelper()
 	for off := 0; off < len(data); {
-		n := min(eepromRow-(addr+off)%eepromRow, len(data)-off)
-		b.i2cWrite(i2cUser, addr+off, data[off:off+n]...)
-		b.ackPoll(i2cUser)
+		n := min(kit.EEPROMRow-(addr+off)%kit.EEPROMRow, len(data)-off)
+		b.i2cWrite(addr+off, data[off:off+n]...)
+		kit.TagAckPoll(b.host, kit.TagUser)
 		off += n
 	}
 }
 
-// setFTM writes the static FTM register as the firmware does once (it is
-// EEPROM, it persists): open the I2C security session with the factory
-// password (all zero; DS §6.6.1: 0900h, password, 09h, password again),
-// write 000Dh alone and ACK-poll, close the session with a wrong password.
+// setFTM writes the static FTM register as the firmware does once
+// (kit.TagSetFTM: I2C security session, write, ACK polling, read back).
 func (b *Bench) setFTM(v byte) {
 	GinkgoHelper()
-	present := func(pwd [8]byte) {
-		GinkgoHelper()
-		b.i2cWrite(i2cSys, regI2CPwd, slices.Concat(pwd[:], []byte{0x09}, pwd[:])...)
-	}
-	present([8]byte{})
-	b.i2cWrite(i2cSys, regFTM, v)
-	b.ackPoll(i2cSys)
-	Expect(b.i2cRead(i2cSys, regFTM, 1)).To(Equal([]byte{v}), "FTM written")
-	present([8]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})
+	kit.TagSetFTM(b.host, v)
 }
 
-// Lift takes the phone away (field off); Tap brings it back.
+// Lift takes the phone away and Tap brings it back (rigs.PhoneHand): the
+// tag's field off and on over direct; over pcsc the card out of its vpcd
+// reader and back in, each once pcscd reports it, so the driver goes through
+// the reader's card-removal and reconnect path.
 func (b *Bench) Lift() {
 	GinkgoHelper()
 	Expect(b.hand.Lift()).To(Succeed())
@@ -225,7 +197,7 @@ func conformance(tr Transport) bool {
 			Expect(err).NotTo(HaveOccurred())
 			img2 = append(img2, make([]byte, (4-len(img2)%4)%4)...)
 			Expect(d.WriteBlocks(ctx, 0, img2)).To(Succeed())
-			Expect(b.i2cRead(i2cUser, 0, len(img2))).To(Equal(img2))
+			Expect(b.i2cRead(0, len(img2))).To(Equal(img2))
 			got, err = d.ReadNDEF(ctx)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(got).To(HaveLen(1))
@@ -304,14 +276,14 @@ func conformance(tr Transport) bool {
 			}
 			Expect(d.WriteMessage(ctx, req)).To(Succeed())
 			Expect(d.WriteMessage(ctx, []byte{0})).To(MatchError(isoErr(nfc.CodeUnknown)), "mailbox busy")
-			st := b.i2cRead(i2cUser, 0x2006, 2)
+			st := b.i2cRead(kit.RegMBCtrl, 2)
 			Expect(st).To(Equal([]byte{0x85, 0xFF})) // RF_CURRENT|RF_PUT|MB_EN, MB_LEN 255
-			Expect(b.i2cRead(i2cUser, 0x2008, 256)).To(Equal(req))
+			Expect(b.i2cRead(kit.MailboxBuffer, 256)).To(Equal(req))
 			Expect(d.MailboxStatus(ctx)).To(HaveField("Raw", byte(0x81)), "read by the host: RF_PUT cleared")
 
 			// MCU → phone: 230 bytes, read back in 100-byte chunks too.
 			reply := bytes.Repeat([]byte{0x5C, 0xA3}, 115)
-			b.i2cWrite(i2cUser, 0x2008, reply...)
+			b.i2cWrite(kit.MailboxBuffer, reply...)
 			Expect(d.MailboxStatus(ctx)).To(HaveField("HostPut", true))
 			Expect(d.MessageLength(ctx)).To(Equal(230))
 			chunked := nfc.NewST25DV(b.Tr, nfc.WithMaxMessageChunk(100))
@@ -347,7 +319,7 @@ func conformance(tr Transport) bool {
 			for i := range reply {
 				reply[i] = byte(i * 7)
 			}
-			b.i2cWrite(i2cUser, 0x2008, reply...)
+			b.i2cWrite(kit.MailboxBuffer, reply...)
 
 			// Length, chunk 1 (0..99), then the phone is lifted before chunk 2.
 			cut := &liftAfter{Transport: b.Tr, n: 3, lift: b.Lift}
