@@ -23,19 +23,7 @@ func TestPCSCPhoneHandRemovesTheCard(t *testing.T) {
 	if _, err := pcscd.Check(); err != nil {
 		require.Missing(t, require.PCSCD, err)
 	}
-	p, err := rigs.Find("rigs/tag-pcsc.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := rigs.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rig, err := rigs.Up(t.Context(), f, rigs.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rig.Close()
+	rig := upRig(t, loadRigFile(t, "rigs/tag-pcsc.yaml"))
 	b := rig.Boards[0]
 	hand, err := rigs.BoardCapability[rigs.PhoneHand](b)
 	if err != nil {

@@ -10,11 +10,10 @@ import (
 	"github.com/tap2join/tap2join/rigs"
 )
 
-// Up's ctx bounds the start-up only: a rig brought up with a context that
-// then ends (a start-up timeout, say) keeps running until Close. The emulated
-// gateway once lived on that context, and every join after it failed.
-func TestUpContextBoundsStartOnly(t *testing.T) {
-	p, err := rigs.Find("rigs/emulated.yaml")
+// loadRigFile loads a rig file of this directory by its module path.
+func loadRigFile(t *testing.T, path string) *rigs.File {
+	t.Helper()
+	p, err := rigs.Find(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,6 +21,29 @@ func TestUpContextBoundsStartOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// upRig brings f up until the test ends.
+func upRig(t *testing.T, f *rigs.File) *rigs.Rig {
+	t.Helper()
+	rig, err := rigs.Up(t.Context(), f, rigs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rig.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return rig
+}
+
+// Up's ctx bounds the start-up only: a rig brought up with a context that
+// then ends (a start-up timeout, say) keeps running until Close. The emulated
+// gateway once lived on that context, and every join after it failed.
+func TestUpContextBoundsStartOnly(t *testing.T) {
+	f := loadRigFile(t, "rigs/emulated.yaml")
 	ctx, cancel := context.WithCancel(context.Background())
 	rig, err := rigs.Up(ctx, f, rigs.Options{})
 	if err != nil {
@@ -41,19 +63,7 @@ func TestUpContextBoundsStartOnly(t *testing.T) {
 // embedded network server, the emulated gateways; and says why a capability
 // is missing.
 func TestUpRegistersCapabilities(t *testing.T) {
-	p, err := rigs.Find("rigs/emulated.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := rigs.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rig, err := rigs.Up(t.Context(), f, rigs.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rig.Close()
+	rig := upRig(t, loadRigFile(t, "rigs/emulated.yaml"))
 	b := rig.Boards[0]
 	if _, err := rigs.BoardCapability[rigs.PhoneHand](b); err != nil {
 		t.Error(err)
