@@ -180,12 +180,54 @@ func (r *Rig) Joins() phone.JoinWaiter { return joinAdapter{r.Network} }
 
 type joinAdapter struct{ ns lns.NetworkServer }
 
+// AwaitJoin waits for the device's join, and ends at once when the network
+// server says it refuses the device's join-requests (joinRefused) rather
+// than waiting out ctx: a firmware holding a wrong key fails in the time of
+// two join attempts, quoting the server's log event.
 func (j joinAdapter) AwaitJoin(ctx context.Context, dev provproto.EUI64) (lorawan.DevAddr, error) {
-	ev, err := j.ns.AwaitJoin(ctx, lorawan.EUI64(dev))
+	var ev lns.JoinEvent
+	var err error
+	if u, ok := j.ns.(interface {
+		AwaitJoinUnless(context.Context, lorawan.EUI64, func([]lns.LogEvent) error) (lns.JoinEvent, error)
+	}); ok {
+		ev, err = u.AwaitJoinUnless(ctx, lorawan.EUI64(dev), joinRefused)
+	} else {
+		ev, err = j.ns.AwaitJoin(ctx, lorawan.EUI64(dev))
+	}
 	if err != nil {
 		return lorawan.DevAddr{}, err
 	}
 	return ev.DevAddr, nil
+}
+
+// JoinRefusedError says the network server refused a device's
+// join-requests: their MIC does not verify with the key it holds
+// (ChirpStack's log event code UPLINK_MIC, chirpstack/src/uplink/join.rs).
+type JoinRefusedError struct {
+	Refusals int
+	Last     lns.LogEvent
+}
+
+func (e *JoinRefusedError) Error() string {
+	return fmt.Sprintf("network server refused %d join-requests: %s (the device's key is not the one the network holds)", e.Refusals, e.Last)
+}
+
+// joinRefused is the decisive evidence of a join wait: two join-requests
+// refused for their MIC while it waited. One is not enough: a device moved
+// to a new key may send a join-request before the network has it (a
+// re-provisioning confirmed a moment after the device's acknowledgement);
+// it then retries, and the retry is decisive.
+func joinRefused(logs []lns.LogEvent) error {
+	var mic []lns.LogEvent
+	for _, le := range logs {
+		if le.Code == "UPLINK_MIC" {
+			mic = append(mic, le)
+		}
+	}
+	if len(mic) < 2 {
+		return nil
+	}
+	return &JoinRefusedError{Refusals: len(mic), Last: mic[len(mic)-1]}
 }
 
 func (j joinAdapter) AwaitUplink(ctx context.Context, dev provproto.EUI64) (lorawan.DevAddr, error) {
