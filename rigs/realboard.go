@@ -91,24 +91,39 @@ func (r *Rig) takeLease(ctx context.Context, bs BoardSpec, lg *slog.Logger) erro
 // (lora_at.c AT_version_get; older builds print APP_VERSION).
 var appVersion = regexp.MustCompile(`^APP(?:LICATION)?_VERSION:\s*V?([0-9]+\.[0-9]+\.[0-9]+)`)
 
-// checkFirmware compares the version the board reports with the rig's.
-func checkFirmware(ctx context.Context, con at.Console, fw FirmwareSpec) error {
-	want := fw.Version
+// firmwareVersion asks the board's console for its application version
+// (AT+VER=?, e.g. "1.3.1").
+func firmwareVersion(ctx context.Context, con at.Console) (string, error) {
 	lines, err := con.Command(ctx, "AT+VER=?")
 	if err != nil {
-		return fmt.Errorf("firmware version: AT+VER=?: %w", err)
+		return "", fmt.Errorf("firmware version: AT+VER=?: %w", err)
 	}
 	for _, l := range lines {
 		if m := appVersion.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
-			if m[1] != want {
-				what := "the firmware under test"
-				if fw.Image != "" {
-					what = fw.Image
-				}
-				return fmt.Errorf("firmware version: the board runs %s, the rig file wants %s (hardware.firmware.version): flash %s first", m[1], want, what)
-			}
-			return nil
+			return m[1], nil
 		}
 	}
-	return fmt.Errorf("firmware version: no APPLICATION_VERSION line in AT+VER=? (%q)", lines)
+	return "", fmt.Errorf("firmware version: no APPLICATION_VERSION line in AT+VER=? (%q)", lines)
+}
+
+// FirmwareVersion is the application version the board's firmware reports
+// on its console (AT+VER=?); at.ErrNoConsole for a board without one.
+func (b *Board) FirmwareVersion(ctx context.Context) (string, error) {
+	return firmwareVersion(ctx, b.Console)
+}
+
+// checkFirmware compares the version the board reports with the rig's.
+func checkFirmware(ctx context.Context, con at.Console, fw FirmwareSpec) error {
+	got, err := firmwareVersion(ctx, con)
+	if err != nil {
+		return err
+	}
+	if got != fw.Version {
+		what := "the firmware under test"
+		if fw.Image != "" {
+			what = fw.Image
+		}
+		return fmt.Errorf("firmware version: the board runs %s, the rig file wants %s (hardware.firmware.version): flash %s first", got, fw.Version, what)
+	}
+	return nil
 }

@@ -42,6 +42,7 @@ func UpRig(ctx context.Context, f *rigs.File, opts rigs.Options) *rigs.Rig {
 	GinkgoHelper()
 	rig, err := rigs.Up(ctx, f, opts)
 	Expect(err).NotTo(HaveOccurred(), "bring up rig %s", f.Name)
+	recordFirmware(ctx, rig)
 	// Cleanups run last-registered first: the transcripts are checked and
 	// kept, then the rig closes — also when the check failed.
 	DeferCleanup(func() { Expect(rig.Close()).To(Succeed()) })
@@ -53,6 +54,26 @@ func UpRig(ctx context.Context, f *rigs.File, opts rigs.Options) *rigs.Rig {
 		}
 	})
 	return rig
+}
+
+// FirmwareEntry is the name of the report entry holding a board's firmware
+// version ("firmware <board>"), which reports/ shows in the run's metadata.
+func FirmwareEntry(board string) string { return "firmware " + board }
+
+// recordFirmware puts each board's firmware version (AT+VER=?) in the
+// report, so a verdict says which firmware it judged. A board without a
+// console has none to report; one that does not answer is noted as such.
+func recordFirmware(ctx context.Context, rig *rigs.Rig) {
+	for _, b := range rig.Boards {
+		v, err := b.FirmwareVersion(ctx)
+		switch {
+		case errors.Is(err, at.ErrNoConsole):
+			continue
+		case err != nil:
+			v = "unknown (" + err.Error() + ")"
+		}
+		AddReportEntry(FirmwareEntry(b.Name), v)
+	}
 }
 
 // LoadRigFile loads a rig file by its path from the module root (as
