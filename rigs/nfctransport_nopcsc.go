@@ -16,3 +16,8 @@ import (
 func (r *Rig) pcscTransport(context.Context, BoardSpec, *st25dv.Tag) (nfc.Transport, PhoneHand, error) {
 	return nil, nil, errors.New("nfc.transport pcsc: built without PC/SC support (needs cgo and libpcsclite-dev: " + pcscd.InstallHint + ")")
 }
+
+// pcscReaders: no PC/SC in this binary.
+func pcscReaders() ([]string, error) {
+	return nil, errors.New("built without PC/SC support (needs cgo and libpcsclite-dev: " + pcscd.InstallHint + ")")
+}

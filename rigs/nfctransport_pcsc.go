@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ebfe/scard"
+
 	"github.com/tap2join/tap2join/emulators/st25dv"
 	"github.com/tap2join/tap2join/emulators/vpcd"
 	"github.com/tap2join/tap2join/rigs/nfc"
@@ -143,4 +145,14 @@ func realPCSC(ctx context.Context, bs BoardSpec) (nfc.Transport, error) {
 	}
 	_ = tr.Close()
 	return nil, fmt.Errorf("nfc.transport pcsc: no tag in the field of %q within 10 s: lay the board's antenna on the reader (%w)", bs.NFC.Reader, wctx.Err())
+}
+
+// pcscReaders lists the PC/SC readers pcscd knows (for CheckBench); none is
+// an empty list, not an error.
+func pcscReaders() ([]string, error) {
+	rs, err := pcsc.Readers()
+	if errors.Is(err, scard.ErrNoReadersAvailable) {
+		return nil, nil
+	}
+	return rs, err
 }

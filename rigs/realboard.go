@@ -35,7 +35,7 @@ func (r *Rig) upRealBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po
 	}
 	b := &Board{Name: bs.Name, Console: at.None(), lacks: realBoardLacks}
 	if bs.Serial.Port != "" || bs.Serial.USBSerial != "" {
-		con, err := r.openConsole(ctx, at.Config{Port: bs.Serial.Port, USBSerial: bs.Serial.USBSerial})
+		con, err := r.openRealConsole(ctx, bs.Serial) // benchcheck.go
 		if err != nil {
 			return nil, err
 		}

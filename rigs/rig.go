@@ -132,6 +132,9 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 			}
 		}
 	}
+	if err := realPartsMissing(f); err != nil { // benchcheck.go
+		return nil, err
+	}
 	lg := opts.Logger
 	if lg == nil {
 		lg = envLogger()

@@ -99,9 +99,9 @@ type ATError struct {
 
 func (e *ATError) Error() string {
 	if e.Command == "" {
-		return "board: " + string(e.Status)
+		return "at: " + string(e.Status)
 	}
-	s := fmt.Sprintf("board: %s: %s", e.Command, e.Status)
+	s := fmt.Sprintf("at: %s: %s", e.Command, e.Status)
 	if len(e.Lines) > 0 {
 		s += " (" + strings.Join(e.Lines, "; ") + ")"
 	}
@@ -130,10 +130,10 @@ var (
 
 // Errors that are not AT statuses.
 var (
-	ErrTimeout   = errors.New("board: no status before the command timeout")
-	ErrPortLost  = errors.New("board: serial port vanished during the command")
-	ErrClosed    = errors.New("board: console closed")
-	ErrNoConsole = errors.New("board: this board has no serial console")
+	ErrTimeout   = errors.New("at: no status before the command timeout")
+	ErrPortLost  = errors.New("at: serial port vanished during the command")
+	ErrClosed    = errors.New("at: console closed")
+	ErrNoConsole = errors.New("at: this board has no serial console")
 )
 
 // Event is one "+EVT:" line.

@@ -31,7 +31,7 @@ type LinkCheck struct {
 func ParseRX(ev Event) (RX, error) {
 	slot, ok := strings.CutPrefix(ev.Name, "RX_")
 	if !ok {
-		return RX{}, fmt.Errorf("board: %q is not an RX event", ev.Line)
+		return RX{}, fmt.Errorf("at: %q is not an RX event", ev.Line)
 	}
 	rx := RX{Slot: slot}
 	var seen int
@@ -40,11 +40,11 @@ func ParseRX(ev Event) (RX, error) {
 	for _, f := range strings.Split(ev.Args, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(f), " ")
 		if !ok {
-			return RX{}, fmt.Errorf("board: RX event %q: field %q", ev.Line, f)
+			return RX{}, fmt.Errorf("at: RX event %q: field %q", ev.Line, f)
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
-			return RX{}, fmt.Errorf("board: RX event %q: %s: %w", ev.Line, k, err)
+			return RX{}, fmt.Errorf("at: RX event %q: %s: %w", ev.Line, k, err)
 		}
 		switch k {
 		case "PORT":
@@ -67,10 +67,10 @@ func ParseRX(ev Event) (RX, error) {
 		seen++
 	}
 	if seen < 4 {
-		return RX{}, fmt.Errorf("board: RX event %q: want PORT, DR, RSSI and SNR", ev.Line)
+		return RX{}, fmt.Errorf("at: RX event %q: want PORT, DR, RSSI and SNR", ev.Line)
 	}
 	if haveM != haveG {
-		return RX{}, fmt.Errorf("board: RX event %q: DMODM and GWN come together", ev.Line)
+		return RX{}, fmt.Errorf("at: RX event %q: DMODM and GWN come together", ev.Line)
 	}
 	if haveM {
 		rx.LinkCheck = &lc

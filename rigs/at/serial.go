@@ -98,7 +98,7 @@ func newPending(reset bool) *pending {
 // starts its reader.
 func Open(ctx context.Context, cfg Config) (*Serial, error) {
 	if cfg.Port == "" && cfg.USBSerial == "" {
-		return nil, errors.New("board: Config needs Port or USBSerial")
+		return nil, errors.New("at: Config needs Port or USBSerial")
 	}
 	if cfg.Baud == 0 {
 		cfg.Baud = 9600
@@ -135,7 +135,7 @@ func Open(ctx context.Context, cfg Config) (*Serial, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("board: open %s: %w (last error: %v)", s.describe(), ctx.Err(), lastErr)
+			return nil, fmt.Errorf("at: open %s: %w (last error: %v)", s.describe(), ctx.Err(), lastErr)
 		case <-t.C:
 		}
 	}
@@ -161,14 +161,33 @@ func (s *Serial) resolve() (string, error) {
 func FindUSB(list func() ([]*enumerator.PortDetails, error), usbSerial string) (string, error) {
 	ports, err := list()
 	if err != nil {
-		return "", fmt.Errorf("board: list serial ports: %w", err)
+		return "", fmt.Errorf("at: list serial ports: %w", err)
 	}
 	for _, p := range ports {
 		if p.IsUSB && strings.EqualFold(p.SerialNumber, usbSerial) {
 			return p.Name, nil
 		}
 	}
-	return "", fmt.Errorf("board: no USB serial port with serial number %s", usbSerial)
+	return "", fmt.Errorf("at: no USB serial port with serial number %s", usbSerial)
+}
+
+// Ports describes the serial ports present, e.g. "/dev/ttyACM0 (USB serial
+// 0026003A…, STLINK-V3)", for errors that must say what exists instead of
+// what a rig file names.
+func Ports() ([]string, error) {
+	ports, err := enumerator.GetDetailedPortsList()
+	if err != nil {
+		return nil, fmt.Errorf("at: list serial ports: %w", err)
+	}
+	var out []string
+	for _, p := range ports {
+		d := p.Name
+		if p.IsUSB {
+			d += fmt.Sprintf(" (USB serial %s, %s:%s %s)", p.SerialNumber, p.VID, p.PID, p.Product)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 func (s *Serial) tryOpen() (serial.Port, error) {
@@ -178,13 +197,13 @@ func (s *Serial) tryOpen() (serial.Port, error) {
 	}
 	p, err := serial.Open(path, s.mode)
 	if err != nil {
-		return nil, fmt.Errorf("board: open %s: %w", path, err)
+		return nil, fmt.Errorf("at: open %s: %w", path, err)
 	}
 	// Output the board printed before we opened the port (a banner, old
 	// events) is not an answer to anything we will send.
 	if err := p.ResetInputBuffer(); err != nil {
 		p.Close()
-		return nil, fmt.Errorf("board: flush %s: %w", path, err)
+		return nil, fmt.Errorf("at: flush %s: %w", path, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -380,22 +399,22 @@ func (s *Serial) Command(ctx context.Context, cmd string) ([]string, error) {
 	red := Redact(cmd)
 	p := newPending(reset)
 	if err := s.send(ctx, p, cmd); err != nil {
-		return nil, fmt.Errorf("board: %s: %w", red, err)
+		return nil, fmt.Errorf("at: %s: %w", red, err)
 	}
 	select {
 	case r := <-p.done:
 		return finish(red, r)
 	case <-p.lost:
 		if s.isClosed() {
-			return nil, fmt.Errorf("board: %s: %w", red, ErrClosed)
+			return nil, fmt.Errorf("at: %s: %w", red, ErrClosed)
 		}
 		if !reset {
-			return nil, fmt.Errorf("board: %s: %w", red, ErrPortLost)
+			return nil, fmt.Errorf("at: %s: %w", red, ErrPortLost)
 		}
 		return nil, s.probeReady(ctx, red)
 	case <-ctx.Done():
 		s.abandon(p, red)
-		return nil, fmt.Errorf("board: %s: %w (%w)", red, ErrTimeout, ctx.Err())
+		return nil, fmt.Errorf("at: %s: %w (%w)", red, ErrTimeout, ctx.Err())
 	}
 }
 
@@ -456,7 +475,7 @@ func (s *Serial) probeReady(ctx context.Context, red string) error {
 	for {
 		p := newPending(false)
 		if err := s.send(ctx, p, "AT"); err != nil {
-			return fmt.Errorf("board: %s: not ready after reset: %w", red, err)
+			return fmt.Errorf("at: %s: not ready after reset: %w", red, err)
 		}
 		t := time.NewTimer(300 * time.Millisecond) // an answer to AT takes milliseconds at 9600 baud
 		select {
@@ -472,7 +491,7 @@ func (s *Serial) probeReady(ctx context.Context, red string) error {
 		case <-ctx.Done():
 			t.Stop()
 			s.abandon(p, red)
-			return fmt.Errorf("board: %s: not ready after reset: %w (%w)", red, ErrTimeout, ctx.Err())
+			return fmt.Errorf("at: %s: not ready after reset: %w (%w)", red, ErrTimeout, ctx.Err())
 		}
 	}
 }

@@ -1,0 +1,184 @@
+package rigs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tap2join/tap2join/rigs/at"
+)
+
+// Checking a real bench before a run: the parts a lab rig file names must
+// be there — its serial ports, its PC/SC readers — and no value may still be
+// the example file's placeholder. rigcheck runs CheckBench; Up fails a real
+// board's bring-up within realPortWait with the same one-line reasons.
+
+// realPortWait bounds the wait for a real board's serial port at bring-up:
+// the port of a board on the bench exists when the run starts (a USB
+// re-enumeration after a reset is waited for later, by rigs/at). Wall clock:
+// the port is a real device.
+const realPortWait = 5 * time.Second
+
+// CheckBench looks for what the rig file at path names on this machine:
+// every real board's serial port (by path or USB serial number) and PC/SC
+// reader, and values the file still marks as placeholders (a line comment
+// saying "placeholder"). It returns one line per problem, naming what
+// exists instead; none means the bench is as the file says.
+func CheckBench(path string) ([]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("rigs: %w", err)
+	}
+	f, err := parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("rigs: %s: %w", path, err)
+	}
+	problems := placeholders(raw)
+	var readers []string
+	var readersErr error
+	listed := false
+	for i, b := range f.Boards {
+		if b.Emulated {
+			continue
+		}
+		where := fmt.Sprintf("boards[%d] (%s)", i, b.Name)
+		if p := serialPortProblem(b.Serial); p != "" {
+			problems = append(problems, where+": "+p)
+		}
+		if b.NFC.Transport != "pcsc" {
+			continue
+		}
+		if !listed {
+			readers, readersErr = pcscReaders()
+			listed = true
+		}
+		switch {
+		case readersErr != nil:
+			problems = append(problems, fmt.Sprintf("%s: nfc.reader %q: cannot list PC/SC readers: %v", where, b.NFC.Reader, readersErr))
+		case !slices.Contains(readers, b.NFC.Reader):
+			problems = append(problems, fmt.Sprintf("%s: nfc.reader %q is not connected; readers here: %s", where, b.NFC.Reader, listOrNone(readers)))
+		}
+	}
+	return problems, nil
+}
+
+// realPartsMissing is Up's first check: a real board whose serial port or
+// PC/SC reader is not there fails the bring-up at once, in one line, before
+// a network server or container starts.
+func realPartsMissing(f *File) error {
+	var errs []error
+	var readers []string
+	var readersErr error
+	listed := false
+	for _, b := range f.Boards {
+		if b.Emulated {
+			continue
+		}
+		if p := serialPortProblem(b.Serial); p != "" {
+			errs = append(errs, fmt.Errorf("rigs: board %s: %s", b.Name, p))
+		}
+		if b.NFC.Transport != "pcsc" {
+			continue
+		}
+		if !listed {
+			readers, readersErr = pcscReaders()
+			listed = true
+		}
+		if readersErr == nil && !slices.Contains(readers, b.NFC.Reader) {
+			errs = append(errs, fmt.Errorf("rigs: board %s: nfc.reader %q is not connected; readers here: %s", b.Name, b.NFC.Reader, listOrNone(readers)))
+		}
+		// Readers that cannot be listed (pcscd down) are reported by
+		// the transport when it opens, with pcscd's own error.
+	}
+	return errors.Join(errs...)
+}
+
+// serialPortProblem says why a real board's serial port is not there,
+// naming the ports that are; "" when it is (or the board has none).
+func serialPortProblem(s Serial) string {
+	if s.Port == "" && s.USBSerial == "" {
+		return ""
+	}
+	ports, err := at.Ports()
+	here := listOrNone(ports)
+	if err != nil {
+		here = err.Error()
+	}
+	if s.USBSerial != "" {
+		for _, p := range ports {
+			if strings.Contains(strings.ToLower(p), "(usb serial "+strings.ToLower(s.USBSerial)+",") {
+				return ""
+			}
+		}
+		return fmt.Sprintf("serial.usb_serial %s: no USB serial port with that serial number; serial ports here: %s", s.USBSerial, here)
+	}
+	if _, err := os.Stat(s.Port); err != nil {
+		return fmt.Sprintf("serial.port %s: %v; serial ports here: %s", s.Port, errors.Unwrap(err), here)
+	}
+	return ""
+}
+
+func listOrNone(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
+}
+
+// placeholders lists the values of a rig file whose line comment says they
+// are placeholders (the lab example marks each value a bench must replace).
+func placeholders(raw []byte) []string {
+	var doc yaml.Node
+	if yaml.Unmarshal(raw, &doc) != nil {
+		return nil
+	}
+	var out []string
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				if v.Kind == yaml.ScalarNode && strings.Contains(strings.ToLower(v.LineComment+k.LineComment), "placeholder") {
+					out = append(out, fmt.Sprintf("%s: %q is still the example's placeholder (line %d): replace it with this bench's value", p, v.Value, v.Line))
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(&doc, "")
+	return out
+}
+
+// openRealConsole opens a real board's console, failing within realPortWait
+// with one line naming the ports that are there when its port is not.
+func (r *Rig) openRealConsole(ctx context.Context, s Serial) (at.Console, error) {
+	if p := serialPortProblem(s); p != "" {
+		return nil, errors.New(p)
+	}
+	octx, cancel := context.WithTimeout(ctx, realPortWait)
+	defer cancel()
+	con, err := r.openConsole(octx, at.Config{Port: s.Port, USBSerial: s.USBSerial})
+	if err != nil && octx.Err() != nil {
+		return nil, fmt.Errorf("serial port %s: not open within %v: %w", s.Port+s.USBSerial, realPortWait, err)
+	}
+	return con, err
+}
