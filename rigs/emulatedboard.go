@@ -14,6 +14,8 @@ import (
 	"github.com/tap2join/tap2join/emulators/bus"
 	"github.com/tap2join/tap2join/emulators/st25dv"
 	"github.com/tap2join/tap2join/emulators/stm32wl5"
+	"github.com/tap2join/tap2join/emulators/timing"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/phone"
@@ -94,6 +96,63 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 	}
 	b.Phone = r.newPhone(drv, po)
 	return b, nil
+}
+
+// UpInProcess brings up the emulated boards of f and nothing else: no
+// network server, no gateways, no provisioning backend (Network and Backend
+// are nil, the boards' radios transmit on an air nobody listens to, their
+// phones have no backend) and no consoles (as Options.NoConsoles) — nothing
+// that waits on a socket, a pty or another process. Every board must be
+// emulated, on nfc.transport direct.
+//
+// It is for specs whose whole path is in this process — the phone, the tag
+// twin, the firmware twin — run in a testing/synctest bubble (suites/ftm):
+// there time is virtual (emulators/timing.Virtual), so a realistic-timing
+// exchange takes exactly its modelled time whatever the host's load, and no
+// wall time. Time in a bubble advances only while every goroutine of the
+// bubble is durably blocked (a channel, a timer, a sync.Cond); one waiting
+// on a socket or a file never is, and would stop it. A rig brought up in a
+// bubble must also be closed in it. Outside a bubble it is an ordinary rig
+// of those boards.
+func UpInProcess(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
+	mode, err := timing.ParseMode(f.Timing)
+	if err != nil {
+		return nil, err
+	}
+	for _, bs := range f.Boards {
+		if !bs.Emulated || bs.NFC.Transport != "direct" {
+			return nil, fmt.Errorf("rigs: %s: board %s: in process needs an emulated board on nfc.transport direct", f.Name, bs.Name)
+		}
+		if bs.Faults != (Faults{}) {
+			if err := bs.FirmwareFaults(); err != nil {
+				return nil, fmt.Errorf("rigs: board %s: faults: %w", bs.Name, err)
+			}
+		}
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = envLogger()
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	r := &Rig{File: f, Clock: timing.NewClock(mode), Region: provproto.RegionEU868, log: lg,
+		noCons: true, rxCap: opts.RXWindowCap, runCtx: runCtx, cancel: cancel}
+	defer func() {
+		if err != nil {
+			_ = r.Close()
+		}
+	}()
+	if err := r.setUpAir(opts); err != nil { // gateways.go
+		return nil, err
+	}
+	if err := r.setUpBoards(ctx, opts, lg); err != nil {
+		return nil, err
+	}
+	po := opts.Phone
+	po.Wrapped = po.Wrapped || f.Provisioning.Wrapped
+	for _, b := range r.Boards {
+		b.Phone = phone.New(phone.NFCTag(b.Tag), nil, po) // no backend: an untyped nil
+	}
+	return r, nil
 }
 
 // startSerial gives an emulated board its pty console.

@@ -4,6 +4,12 @@
 // at a data rate, an EEPROM write, an I2C transfer, LoRa airtime). In Realistic
 // mode the part sleeps that long; in Instant mode it does not, but the duration
 // is still accounted, so suites can compare the modelled time with limits.
+//
+// A realistic sleep is on the wall clock, or on a virtual one when the part
+// runs in a testing/synctest bubble (Virtual): there it sleeps on Go timers
+// only, which fire exactly when every goroutine of the bubble waits, so an
+// exchange whose whole path is in the process takes exactly its modelled
+// time, in no wall time and whatever the host's load (suites/ftm).
 package timing
 
 import (
@@ -79,8 +85,13 @@ func (c *Clock) Spend(ctx context.Context, d time.Duration) error {
 const fineWindow = 1500 * time.Microsecond
 
 // sleep waits d (or until ctx ends): a timer for all but the last
-// fineWindow, then fineSleep to the deadline.
+// fineWindow, then fineSleep to the deadline. On a virtual clock (Virtual)
+// a timer waits it all: it fires exactly there, and neither nanosleep nor
+// a yielding loop would move that clock.
 func sleep(ctx context.Context, d time.Duration) error {
+	if Virtual() {
+		return timerWait(ctx, d)
+	}
 	deadline := time.Now().Add(d)
 	if coarse := d - fineWindow; coarse > 0 {
 		t := time.NewTimer(coarse)
@@ -98,6 +109,35 @@ func sleep(ctx context.Context, d time.Duration) error {
 		fineSleep(rest)
 	}
 	return nil
+}
+
+// timerWait waits d on a Go timer, or until ctx ends.
+func timerWait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	}
+}
+
+// Virtual reports whether the calling goroutine's clock is virtual: it runs
+// in a testing/synctest bubble, where time.Now, timers and sleeps read and
+// wait on the bubble's fake clock, which stands still while any goroutine
+// of the bubble runs and jumps to the next timer once all of them are
+// durably blocked. There a realistic Clock sleeps on Go timers only, which
+// fire exactly at their deadline; each exchange then takes its modelled
+// time to the nanosecond, whatever the host's load, and no wall time.
+//
+// It is detected by time.Now carrying no monotonic clock reading (the
+// runtime omits it inside a bubble, runtime/time.go; outside one every
+// time.Now has it since Go 1.9): Round(0) strips that reading, and ==
+// compares it. TestVirtualInsideSynctestBubble pins this down.
+func Virtual() bool {
+	now := time.Now()
+	return now == now.Round(0)
 }
 
 // Modeled returns the total modelled time spent so far.

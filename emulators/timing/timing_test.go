@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -49,5 +50,42 @@ func TestParseMode(t *testing.T) {
 	var nilClock *Clock
 	if nilClock.Spend(context.Background(), time.Second) != nil || nilClock.Modeled() != 0 || nilClock.Mode() != Instant {
 		t.Error("nil clock is not an instant no-op")
+	}
+}
+
+func TestVirtualInsideSynctestBubble(t *testing.T) {
+	if Virtual() {
+		t.Fatal("Virtual() outside a bubble")
+	}
+	wallStart := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		if !Virtual() {
+			t.Fatal("Virtual() is false inside a synctest bubble: the runtime now gives time.Now a monotonic reading there; detect the bubble another way")
+		}
+		c := NewClock(Realistic)
+		// Sub-millisecond and fine-window durations are exact: no nanosleep
+		// or yielding loop, which would not move the bubble's clock.
+		for _, d := range []time.Duration{1, 100 * time.Microsecond, 3757 * time.Microsecond, fineWindow, time.Hour} {
+			start := time.Now()
+			if err := c.Spend(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			if got := time.Since(start); got != d {
+				t.Errorf("Spend(%v) took %v of virtual time", d, got)
+			}
+		}
+		// A context ending in virtual time ends the wait there.
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := c.Spend(ctx, time.Hour); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Spend past the deadline = %v", err)
+		}
+		if got := time.Since(start); got != time.Second {
+			t.Errorf("cancelled Spend returned after %v", got)
+		}
+	})
+	if wall := time.Since(wallStart); wall > 10*time.Second {
+		t.Errorf("an hour of virtual time took %v of wall time", wall)
 	}
 }

@@ -31,7 +31,12 @@ func board(t *testing.T, wrapped bool, opts phone.Options) *phone.Phone {
 // boardTag is board, also returning the phone's tag driver.
 func boardTag(t *testing.T, wrapped bool, opts phone.Options) (*phone.Phone, *nfc.ST25DV) {
 	t.Helper()
-	clock := timing.NewClock(timing.Instant)
+	return boardTagOn(t, timing.NewClock(timing.Instant), wrapped, opts)
+}
+
+// boardTagOn is boardTag with the parts' clock.
+func boardTagOn(t *testing.T, clock *timing.Clock, wrapped bool, opts phone.Options) (*phone.Phone, *nfc.ST25DV) {
+	t.Helper()
 	tag := st25dv.New(st25dv.Config{Clock: clock})
 	tag.SetVCC(true)
 	var wires bus.Bus

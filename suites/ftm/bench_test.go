@@ -33,12 +33,15 @@ const (
 
 // Cmd codes of the mailbox exchanges the specs time (DS Table 103).
 const (
-	cmdWriteMsg = 0xAA
-	cmdReadMsg  = 0xAC
+	cmdWriteMsg   = 0xAA
+	cmdReadMsgLen = 0xAB
+	cmdReadMsg    = 0xAC
 )
 
-// timedTransport records the wall time of each exchange by command code, as
-// a logic analyser on the antenna would: from the call to the answer.
+// timedTransport records the time of each exchange by command code, as a
+// logic analyser on the antenna would: from the call to the answer. In a
+// bubble (onVirtualTime) that is virtual time: the exchange's modelled
+// duration plus every other wait on the path, and nothing of the host's.
 type timedTransport struct {
 	nfc.Transport
 	mu   sync.Mutex
@@ -57,7 +60,7 @@ func (t *timedTransport) Transceive(ctx context.Context, frame []byte) ([]byte, 
 	return resp, err
 }
 
-// lastExchange returns the wall time of the latest exchange with cmd.
+// lastExchange returns the time of the latest exchange with cmd.
 func (t *timedTransport) lastExchange(cmd byte) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -78,9 +81,10 @@ func loadRig(path, timing string) *rigs.File {
 	return f
 }
 
-// upBoard brings f up until the current spec (or container, from BeforeAll)
-// ends, checking that no part of it stopped on its own, and returns its
-// board.
+// upBoard brings f up (rigs.Up: network server, backend, console) until the
+// current spec ends, on the wall clock, checking that no part of it stopped
+// on its own, and returns its board. The timing specs use upInProcess in a
+// bubble instead.
 func upBoard(ctx context.Context, f *rigs.File) *rigs.Board {
 	GinkgoHelper()
 	var rig *rigs.Rig
@@ -115,9 +119,10 @@ type tagBench struct {
 	model rigs.ModelClock
 }
 
-func newTagBench(ctx context.Context) *tagBench {
+// newTagBench brings the tag up in vb's bubble, for the rest of it.
+func newTagBench(vb *bubble) *tagBench {
 	GinkgoHelper()
-	b := upBoard(ctx, loadRig(tagRig, ""))
+	b := upInProcess(vb, loadRig(tagRig, ""))
 	tb := &tagBench{bench: newBench(b), host: kit.Need[rigs.TagHost](b), model: kit.Need[rigs.ModelClock](b)}
 	tb.enableMailbox()
 	return tb
