@@ -2,6 +2,8 @@ package reports
 
 import (
 	"encoding/json"
+	"os"
+	"regexp"
 	"testing"
 	"time"
 
@@ -49,7 +51,7 @@ func report(specs ...types.SpecReport) types.Report {
 	return r
 }
 
-// flow is one board's provisioning measurements, tap to join = total.
+// flow is one board's provisioning measurements, tap to first uplink = total.
 func flow(board string, tap2join float64) []Measurement {
 	phases := []struct {
 		name string
@@ -62,14 +64,14 @@ func flow(board string, tap2join float64) []Measurement {
 		sum += p.ms
 	}
 	out = append(out, Measurement{Name: "phase join", Value: tap2join - sum, Unit: "ms", Board: board})
-	out = append(out, Measurement{Name: "tap to join", Value: tap2join, Unit: "ms", Board: board})
+	out = append(out, Measurement{Name: "tap to first uplink", Value: tap2join, Unit: "ms", Board: board})
 	return out
 }
 
 const testLimits = `
 name: test
 limits:
-  - measurement: tap to join
+  - measurement: tap to first uplink
     unit: ms
     high: 1000
     marginal: 10%
@@ -86,4 +88,19 @@ func mustLimits(t *testing.T, y string) *Limits {
 	}
 	l.Path = "test.yaml"
 	return l
+}
+
+func writeFile(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func regexpAll(re, s string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1])
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package reports
 
 import (
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -16,7 +17,8 @@ import (
 var htmlTemplate string
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"lower": func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
+	"lower": func(s any) string { return strings.ToLower(strings.ReplaceAll(fmt.Sprint(s), " ", "-")) },
+	"delta": func(d *Delta) string { return d.Text() },
 	"num":   num3,
 	"dur":   func(d time.Duration) string { return d.Round(time.Millisecond).String() },
 }).Parse(htmlTemplate))
@@ -24,8 +26,10 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 // MaxFrameRows caps the captured frames table of report.html.
 const MaxFrameRows = 1000
 
-// TapToJoin is the measurement whose distribution report.html plots.
-const TapToJoin = "tap to join"
+// TapToFirstUplink is the measurement whose distribution report.html plots:
+// the wall time from the tap (NDEF read) to the first uplink the network
+// server decrypted.
+const TapToFirstUplink = "tap to first uplink"
 
 type htmlSpec struct {
 	Name, State, Labels, Duration string
@@ -34,7 +38,14 @@ type htmlSpec struct {
 	Anchor                        string
 }
 
-type htmlEntry struct{ Name, Value, Time string }
+type htmlEntry struct {
+	Name, Value, Time string
+	Multiline         bool
+}
+
+type htmlTranscript struct {
+	Spec, Name, Text string
+}
 
 type htmlFailure struct {
 	Name, Anchor, State, Message, Location, NodeType, Panic string
@@ -55,28 +66,35 @@ type htmlFrame struct {
 }
 
 type htmlData struct {
-	Title      string
-	Generated  string
-	Outcome    Outcome
-	Line       string
-	Limits     *Limits
-	Suites     []htmlSuite
-	Specs      []htmlSpec
-	Failures   []htmlFailure
-	Checks     []Check
-	Unchecked  []Measurement
-	Marginals  []Check
-	Stacked    template.HTML
-	Gantt      template.HTML
-	Histogram  template.HTML
-	Bullet     template.HTML
-	Rig        *RigSummary
-	RigCols    []string
-	RigRows    [][]string
-	RigOther   []Setting
-	Frames     []htmlFrame
-	FramesCut  int
-	FrameCount int
+	Title       string
+	Generated   string
+	Outcome     Outcome
+	Line        string
+	Limits      *Limits
+	Suites      []htmlSuite
+	Specs       []htmlSpec
+	Failures    []htmlFailure
+	Checks      []Check
+	Unchecked   []Recorded
+	Marginals   []Check
+	NotRun      []NotRun
+	Meta        []Field
+	Compared    bool
+	Baseline    string
+	SpecsRan    string
+	Incomplete  bool
+	Transcripts []htmlTranscript
+	Stacked     template.HTML
+	Gantt       template.HTML
+	Histogram   template.HTML
+	Bullet      template.HTML
+	Rig         *RigSummary
+	RigCols     []string
+	RigRows     [][]string
+	RigOther    []Setting
+	Frames      []htmlFrame
+	FramesCut   int
+	FrameCount  int
 }
 
 // WriteHTML writes report.html: one self-contained page (inline CSS and SVG,
@@ -92,7 +110,15 @@ func (run *Run) WriteHTML(w io.Writer) error {
 		Checks:    run.Outcome.Checks,
 		Unchecked: run.Outcome.Unchecked,
 		Marginals: run.Outcome.Marginals(),
+		NotRun:    run.Outcome.NotRun,
+		Meta:      run.Meta.Fields(),
+		Compared:  run.Outcome.Compared,
+		Baseline:  run.Meta.Baseline,
 		Rig:       run.Rig,
+	}
+	if st := run.Outcome.Status; st == StatusInterrupted || st == StatusBroken {
+		d.Incomplete = true
+		d.SpecsRan = specsRan(run.Reports)
 	}
 	for _, r := range run.Reports {
 		d.Suites = append(d.Suites, htmlSuite{
@@ -109,6 +135,8 @@ func (run *Run) WriteHTML(w io.Writer) error {
 			if s.Failed() {
 				hs.Anchor = fmt.Sprintf("failed-%d", len(d.Failures)+1)
 				d.Failures = append(d.Failures, failureOf(s, hs.Anchor))
+			} else {
+				d.Transcripts = append(d.Transcripts, transcriptsOf(s)...)
 			}
 			d.Specs = append(d.Specs, hs)
 		}
@@ -119,22 +147,24 @@ func (run *Run) WriteHTML(w io.Writer) error {
 	d.Gantt = template.HTML(ganttSVG(rows))
 	var ttj []float64
 	var ttjLimit *Limit
-	for _, m := range Measurements(Merge(run.Reports)) {
-		if m.Name != TapToJoin {
-			continue
-		}
-		if v, ok := convert(m.Value, m.Unit, "ms"); ok {
-			ttj = append(ttj, v)
+	for _, r := range run.Reports {
+		for _, m := range Measurements(r) {
+			if m.Name != TapToFirstUplink {
+				continue
+			}
+			if v, ok := convert(m.Value, m.Unit, "ms"); ok {
+				ttj = append(ttj, v)
+			}
 		}
 	}
 	if run.Limits != nil {
 		for i, l := range run.Limits.Entries {
-			if l.Measurement == TapToJoin && l.Board == "" && l.Unit == "ms" {
+			if l.Measurement == TapToFirstUplink && l.Board == "" && l.Spec == "" && l.Suite == "" {
 				ttjLimit = &run.Limits.Entries[i]
 			}
 		}
 	}
-	d.Histogram = template.HTML(histogramSVG(fmt.Sprintf("Distribution of %s times over %d device(s) (ms)", TapToJoin, len(ttj)), ttj, ttjLimit))
+	d.Histogram = template.HTML(histogramSVG(fmt.Sprintf("Distribution of %s times over %d measurement(s) (ms)", TapToFirstUplink, len(ttj)), ttj, ttjLimit))
 	var comparable []Check
 	for _, c := range run.Outcome.Checks {
 		if _, ok := convert(c.Measurement.Value, c.Measurement.Unit, c.Limit.Unit); ok {
@@ -199,8 +229,42 @@ func failureOf(s types.SpecReport, anchor string) htmlFailure {
 	entries := append(types.ReportEntries(nil), s.ReportEntries...)
 	sort.SliceStable(entries, func(i, j int) bool { return entries[i].Time.Before(entries[j].Time) })
 	for _, e := range entries {
-		v := entryText(e)
-		f.Entries = append(f.Entries, htmlEntry{Name: e.Name, Value: v, Time: e.Time.UTC().Format("15:04:05.000000")})
+		v := entryDisplay(e)
+		f.Entries = append(f.Entries, htmlEntry{Name: e.Name, Value: v, Time: e.Time.UTC().Format("15:04:05.000000"),
+			Multiline: strings.Contains(v, "\n")})
 	}
 	return f
+}
+
+// transcriptsOf lists what a spec that did not fail printed: its
+// GinkgoWriter output and its multi-line report entries (console
+// transcripts), shown folded as preformatted text.
+func transcriptsOf(s types.SpecReport) []htmlTranscript {
+	var out []htmlTranscript
+	name := SpecName(s)
+	if s.CapturedGinkgoWriterOutput != "" {
+		out = append(out, htmlTranscript{Spec: name, Name: "GinkgoWriter output", Text: s.CapturedGinkgoWriterOutput})
+	}
+	for _, e := range s.ReportEntries {
+		if strings.HasPrefix(e.Name, EntryPrefix) {
+			continue
+		}
+		if v := entryDisplay(e); strings.Contains(v, "\n") {
+			out = append(out, htmlTranscript{Spec: name, Name: e.Name, Text: v})
+		}
+	}
+	return out
+}
+
+// entryDisplay is a report entry's value for people: a JSON string
+// unquoted (so a transcript keeps its lines), else as Ginkgo shows it.
+func entryDisplay(e types.ReportEntry) string {
+	if raw, ok := e.Value.GetRawValue().(string); ok {
+		return raw
+	}
+	var s string
+	if e.Value.AsJSON != "" && json.Unmarshal([]byte(e.Value.AsJSON), &s) == nil {
+		return s
+	}
+	return entryText(e)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -17,9 +18,13 @@ import (
 // for the run to pass. One file per rig or per firmware, under
 // reports/limits/<name>.yaml. The format is documented in reports/README.md.
 type Limits struct {
-	Name        string  `yaml:"name"`
-	Description string  `yaml:"description"`
-	Entries     []Limit `yaml:"limits"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Regression is the default tolerance for a change against a baseline
+	// run (t2jreport -baseline), a percentage ("10%"); nil: deltas are shown,
+	// not judged.
+	Regression *Tolerance `yaml:"regression"`
+	Entries    []Limit    `yaml:"limits"`
 
 	// Path is where the file was read from (not part of the YAML).
 	Path string `yaml:"-"`
@@ -37,6 +42,18 @@ type Limit struct {
 	// Board is a board name or a glob (path.Match syntax, e.g. "board-*");
 	// empty means every board.
 	Board string `yaml:"board"`
+	// Spec narrows the limit to measurements recorded by specs whose full
+	// text matches this glob ("*" any text, "?" one character, case
+	// insensitive); empty means every spec. Suite narrows it to suites whose
+	// directory name or description matches a glob, or one of several
+	// separated by "|" ("ftm", "provisioning|lorawan"). Either also says
+	// which spec records the measurement, so a skipped spec or a suite that
+	// did not run makes the limit "not run" instead of missing.
+	Spec  string `yaml:"spec"`
+	Suite string `yaml:"suite"`
+	// Regression overrides the file's regression tolerance for this limit:
+	// "5%", an absolute change in the limit's unit (50), or "off".
+	Regression *Tolerance `yaml:"regression"`
 	// Optional: a run that never records the measurement is not an error.
 	Optional    bool   `yaml:"optional"`
 	Description string `yaml:"description"`
@@ -44,6 +61,58 @@ type Limit struct {
 	// marginalLow/High are the resolved marginal thresholds: a passing value
 	// below marginalLow or above marginalHigh is MARGINAL.
 	marginalLow, marginalHigh *float64
+	specRE, suiteRE           *regexp.Regexp
+}
+
+// Tolerance is how much a measurement may get worse against a baseline run
+// before it counts as a regression: a percentage of the baseline value
+// ("10%"), an absolute change in the limit's unit (50), or "off".
+type Tolerance struct {
+	Percent float64 // for "N%"
+	Abs     float64 // for a plain number
+	Off     bool
+	IsPct   bool
+	text    string
+}
+
+// UnmarshalYAML accepts "10%", 50 or "off".
+func (t *Tolerance) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: regression: want \"N%%\", a number or off", n.Line)
+	}
+	s := strings.TrimSpace(n.Value)
+	t.text = s
+	switch strings.ToLower(s) {
+	case "off", "none", "false":
+		t.Off = true
+		return nil
+	}
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || v < 0 {
+			return fmt.Errorf("line %d: regression %q: want a percentage ≥ 0", n.Line, s)
+		}
+		t.Percent, t.IsPct = v, true
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: regression %q: want \"N%%\", a change ≥ 0 in the limit's unit, or off", n.Line, s)
+	}
+	t.Abs = v
+	return nil
+}
+
+func (t *Tolerance) String() string {
+	switch {
+	case t == nil:
+		return ""
+	case t.Off:
+		return "off"
+	case t.IsPct:
+		return num(t.Percent) + "%"
+	}
+	return num(t.Abs)
 }
 
 // Marginal is the marginal band of a limit, written as a percentage of the
@@ -147,6 +216,9 @@ func ParseLimits(raw []byte) (*Limits, error) {
 	if len(l.Entries) == 0 {
 		errs = append(errs, errors.New("limits: the file declares no limit"))
 	}
+	if t := l.Regression; t != nil && !t.Off && !t.IsPct {
+		errs = append(errs, fmt.Errorf("regression %q: the file's default tolerance must be a percentage (an absolute one belongs to a limit)", t.text))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -171,6 +243,12 @@ func (l *Limit) resolve() error {
 		if _, err := path.Match(l.Board, ""); err != nil {
 			return fmt.Errorf("board %q: %w", l.Board, err)
 		}
+	}
+	if l.Spec != "" {
+		l.specRE = globRE(l.Spec)
+	}
+	if l.Suite != "" {
+		l.suiteRE = globRE(strings.Split(l.Suite, "|")...)
 	}
 	m := l.Marginal
 	if m == nil {
@@ -221,7 +299,7 @@ func (l *Limit) resolve() error {
 }
 
 // Applies reports whether the limit covers a measurement of that name and
-// board.
+// board (whatever spec recorded it; see Covers).
 func (l Limit) Applies(m Measurement) bool {
 	if m.Name != l.Measurement {
 		return false
@@ -231,6 +309,47 @@ func (l Limit) Applies(m Measurement) bool {
 	}
 	ok, _ := path.Match(l.Board, m.Board)
 	return ok
+}
+
+// Covers reports whether the limit covers m recorded by the spec named spec
+// (SpecName) of the suite at suitePath described as suiteDesc.
+func (l Limit) Covers(m Measurement, suitePath, suiteDesc, spec string) bool {
+	return l.Applies(m) && l.coversSpec(suitePath, suiteDesc, spec)
+}
+
+// coversSpec reports whether the limit's spec and suite fields admit a spec.
+func (l Limit) coversSpec(suitePath, suiteDesc, spec string) bool {
+	if l.specRE != nil && !l.specRE.MatchString(spec) {
+		return false
+	}
+	if l.suiteRE != nil && !l.suiteRE.MatchString(filepath.Base(suitePath)) && !l.suiteRE.MatchString(suiteDesc) {
+		return false
+	}
+	return true
+}
+
+// globRE turns globs ("*" any text, "?" one character) into an anchored,
+// case-insensitive regular expression matching any of them.
+func globRE(globs ...string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("(?is)^(?:")
+	for i, g := range globs {
+		if i > 0 {
+			b.WriteString("|")
+		}
+		for _, r := range strings.TrimSpace(g) {
+			switch r {
+			case '*':
+				b.WriteString(".*")
+			case '?':
+				b.WriteString(".")
+			default:
+				b.WriteString(regexp.QuoteMeta(string(r)))
+			}
+		}
+	}
+	b.WriteString(")$")
+	return regexp.MustCompile(b.String())
 }
 
 // String renders the limit's bounds, e.g. "≤ 1000 ms" or "-120 … -30 dBm".
@@ -246,6 +365,12 @@ func (l Limit) String() string {
 	}
 	if l.Board != "" {
 		s += " (board " + l.Board + ")"
+	}
+	if l.Suite != "" {
+		s += " (suite " + l.Suite + ")"
+	}
+	if l.Spec != "" {
+		s += " (spec " + l.Spec + ")"
 	}
 	return s
 }

@@ -12,7 +12,7 @@ import (
 func (run *Run) WriteMarkdown(w io.Writer) error {
 	o := run.Outcome
 	var b strings.Builder
-	icon := map[Status]string{StatusPass: "✅", StatusMarginal: "⚠️", StatusFail: "❌"}[o.Status]
+	icon := map[Status]string{StatusPass: "✅", StatusMarginal: "⚠️", StatusFail: "❌", StatusInterrupted: "⏹️", StatusBroken: "🛑"}[o.Status]
 	fmt.Fprintf(&b, "# tap2join run: %s %s\n\n", icon, o.Status)
 	fmt.Fprintf(&b, "**Verdict: %s**\n\n", mdEscape(o.Line()))
 	if o.LimitsPath != "" {
@@ -22,6 +22,15 @@ func (run *Run) WriteMarkdown(w io.Writer) error {
 		}
 		b.WriteString("\n\n")
 	}
+	b.WriteString("## Run\n\n| | |\n|---|---|\n")
+	for _, f := range run.Meta.Fields() {
+		fmt.Fprintf(&b, "| %s | %s |\n", mdCell(f.Label), mdCell(f.Value))
+	}
+	b.WriteString("\n")
+	if o.Status == StatusInterrupted || o.Status == StatusBroken {
+		// An indented block: spec texts stay as written.
+		fmt.Fprintf(&b, "## The run did not complete\n\n%s: %s\n\n%s\n\n", o.Status, mdEscape(o.Detail), indent(specsRan(run.Reports), "    "))
+	}
 	if len(o.Violations) > 0 {
 		b.WriteString("## Violations\n\n")
 		for _, v := range o.Violations {
@@ -30,20 +39,47 @@ func (run *Run) WriteMarkdown(w io.Writer) error {
 		b.WriteString("\n")
 	}
 	b.WriteString("## Measurements\n\n")
+	if o.Compared {
+		fmt.Fprintf(&b, "Compared with the baseline run `%s` (same spec, measurement and board).\n\n", run.Meta.Baseline)
+	}
+	cmpHead, cmpSep := "", ""
+	if o.Compared {
+		cmpHead, cmpSep = " Baseline | Δ |", "---:|---|"
+	}
+	cmp := func(d *Delta) string {
+		if !o.Compared {
+			return ""
+		}
+		if d == nil {
+			return " — | not in baseline |"
+		}
+		t := d.Text()
+		if d.Regression {
+			t = "**" + t + ": REGRESSION (tolerance " + d.Tolerance + ")**"
+		}
+		return fmt.Sprintf(" %s %s | %s |", num3(d.Base), mdCell(d.Unit), t)
+	}
 	if len(o.Checks) == 0 && len(o.Unchecked) == 0 {
 		b.WriteString("No measurements were recorded.\n\n")
 	} else {
-		b.WriteString("| Measurement | Board | Value | Limit | Result |\n|---|---|---:|---|---|\n")
+		fmt.Fprintf(&b, "| Measurement | Board | Spec | Value |%s Limit | Result |\n|---|---|---|---:|%s---|---|\n", cmpHead, cmpSep)
 		for _, c := range o.Checks {
 			m := c.Measurement
 			res := string(c.Status)
 			if c.Reason != "" {
 				res += ": " + c.Reason
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s %s | %s | %s |\n", mdCell(m.Name), mdCell(m.Board), num3(m.Value), mdCell(m.Unit), mdCell(limitText(c.Limit)), mdCell(res))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s %s |%s %s | %s |\n", mdCell(m.Name), mdCell(m.Board), mdCell(c.Spec), num3(m.Value), mdCell(m.Unit), cmp(c.Baseline), mdCell(limitText(c.Limit)), mdCell(res))
 		}
 		for _, m := range o.Unchecked {
-			fmt.Fprintf(&b, "| %s | %s | %s %s | — | not judged |\n", mdCell(m.Name), mdCell(m.Board), num3(m.Value), mdCell(m.Unit))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s %s |%s — | not judged |\n", mdCell(m.Name), mdCell(m.Board), mdCell(m.Spec), num3(m.Value), mdCell(m.Unit), cmp(m.Baseline))
+		}
+		b.WriteString("\n")
+	}
+	if len(o.NotRun) > 0 {
+		b.WriteString("## Not run\n\nLimits whose measurement's spec did not run (not violations):\n\n| Measurement | Limit | Result |\n|---|---|---|\n")
+		for _, n := range o.NotRun {
+			fmt.Fprintf(&b, "| %s | %s | NOT RUN: %s |\n", mdCell(n.Limit.Measurement), mdCell(limitText(n.Limit)), mdCell(n.Reason))
 		}
 		b.WriteString("\n")
 	}

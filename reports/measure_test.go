@@ -30,7 +30,7 @@ func TestMeasurementsRoundTripThroughReportEntries(t *testing.T) {
 // In a ReportAfterSuite node the entries hold the values themselves, not yet
 // their JSON.
 func TestMeasurementsReadInProcess(t *testing.T) {
-	m := Measurement{Name: "tap to join", Value: 207, Unit: "ms", Board: "board-1"}
+	m := Measurement{Name: "tap to first uplink", Value: 207, Unit: "ms", Board: "board-1"}
 	s := types.SpecReport{ReportEntries: types.ReportEntries{
 		{Name: EntryPrefix + m.Name, Value: types.WrapEntryValue(m)},
 		{Name: EntryPrefix + "p", Value: types.WrapEntryValue(&m)},

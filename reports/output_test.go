@@ -64,11 +64,11 @@ func TestJUnitIsWellFormedWithProperties(t *testing.T) {
 	}
 	props := *tc.Properties
 	for name, want := range map[string]string{
-		PropMeasurement + "tap to join [board-2]": "1200 ms",
-		PropLimit + "tap to join [board-2]":       "≤ 1000 ms (marginal > 900 ms)",
-		PropResult + "tap to join [board-2]":      "FAIL",
-		PropResult + "tap to join [board-1]":      "PASS",
-		PropMeasurement + "phase tap [board-1]":   "1 ms",
+		PropMeasurement + "tap to first uplink [board-2]": "1200 ms",
+		PropLimit + "tap to first uplink [board-2]":       "≤ 1000 ms (marginal > 900 ms)",
+		PropResult + "tap to first uplink [board-2]":      "FAIL",
+		PropResult + "tap to first uplink [board-1]":      "PASS",
+		PropMeasurement + "phase tap [board-1]":           "1 ms",
 	} {
 		if got := props.WithName(name); got != want {
 			t.Errorf("property %q = %q, want %q", name, got, want)
@@ -81,7 +81,7 @@ func TestJUnitIsWellFormedWithProperties(t *testing.T) {
 	}
 	gate := got.TestSuites[1]
 	last := gate.TestCases[len(gate.TestCases)-1]
-	if last.Name != "verdict" || last.Failure == nil || !strings.Contains(last.Failure.Description, "tap to join on board-2") {
+	if last.Name != "verdict" || last.Failure == nil || !strings.Contains(last.Failure.Description, "tap to first uplink on board-2") {
 		t.Fatalf("verdict testcase %+v", last)
 	}
 	if got.Failures != suite.Failures+gate.Failures {
@@ -103,7 +103,7 @@ func TestHTMLHasTheSectionsAndIsSelfContained(t *testing.T) {
 	for _, want := range []string{
 		`id="verdict"`, `id="violations"`, `id="measurements"`, `id="phases"`, `id="timeline"`,
 		`id="distribution"`, `id="specs"`, `id="failures"`, `id="rig"`, `id="frames"`,
-		"Per-phase timings per device", "Provisioning timeline", "Distribution of tap to join",
+		"Per-phase timings per device", "Provisioning timeline", "Distribution of tap to first uplink",
 		"Measurements against limits",
 		"+EVT:JOIN_FAILED", "radio: JoinRequest on 868.1 MHz", // transcript and stdout of the failed spec
 		`no join event within 3s`, "provisioning_test.go:47", "board-1 provisioned",
@@ -130,7 +130,7 @@ func TestMarkdownSummary(t *testing.T) {
 	}
 	md := b.String()
 	for _, want := range []string{"# tap2join run: ❌ FAIL", "**Verdict: FAIL: 3 violations",
-		"| tap to join | board-2 | 1200 ms | ≤ 1000 ms (marginal &gt; 900 ms) | FAIL: above high limit 1000 ms",
+		"| tap to first uplink | board-2 | provisioning taps each board and sees it join | 1200 ms | ≤ 1000 ms (marginal &gt; 900 ms) | FAIL: above high limit 1000 ms",
 		"## Failed specs", "provisioning_test.go:47", "no join event within 3s"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary.md lacks %q\n%s", want, md)
@@ -235,12 +235,12 @@ func TestFindLimitsByName(t *testing.T) {
 	}
 	var ttj *Limit
 	for i := range l.Entries {
-		if l.Entries[i].Measurement == "tap to join" {
+		if l.Entries[i].Measurement == "tap to first uplink" {
 			ttj = &l.Entries[i]
 		}
 	}
 	if ttj == nil || ttj.High == nil || *ttj.High > 1000 {
-		t.Fatalf("emulated limits: tap to join %+v", ttj)
+		t.Fatalf("emulated limits: tap to first uplink %+v", ttj)
 	}
 	if _, err := FindLimits("no-such-rig"); err == nil {
 		t.Fatal("found a limits file that does not exist")

@@ -297,8 +297,60 @@ func ganttSVG(rows []phaseRow) string {
 	return s.close()
 }
 
-// histogramSVG draws the distribution of values (ms) with the limit's
-// bounds as vertical lines.
+// niceDomain widens [lo, hi] to round tick values (about n of them) and
+// returns the widened domain with its ticks. Values are never clipped: the
+// domain always holds lo and hi.
+func niceDomain(lo, hi float64, n int) (float64, float64, []float64) {
+	if hi <= lo {
+		w := math.Max(math.Abs(hi)*0.1, 1)
+		lo, hi = lo-w, hi+w
+	}
+	raw := (hi - lo) / float64(n)
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag * 10
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	dlo := math.Floor(lo/step+1e-9) * step
+	dhi := math.Ceil(hi/step-1e-9) * step
+	var ticks []float64
+	for i := 0; ; i++ {
+		v := dlo + float64(i)*step
+		if v > dhi+step*1e-9 {
+			break
+		}
+		if math.Abs(v) < step*1e-9 {
+			v = 0
+		}
+		ticks = append(ticks, v)
+	}
+	return dlo, dhi, ticks
+}
+
+// axisTicks draws an x axis at y with the given ticks and the unit at its
+// right end.
+func (s *svg) axisTicks(sc scale, y float64, ticks []float64, unit string) {
+	s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="axis"/>`, sc.x0, y, sc.x1, y)
+	for _, t := range ticks {
+		x := sc.x(t)
+		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="axis"/>`, x, y, x, y+4)
+		s.text(x, y+15, "middle", "tick", num3(t))
+	}
+	last := ""
+	if len(ticks) > 0 {
+		last = num3(ticks[len(ticks)-1])
+	}
+	// past the last tick's label (about 6 px a character at 10 px)
+	s.text(sc.x1+3*float64(len(last))+8, y+15, "start", "tick", unit)
+}
+
+// histogramSVG draws the distribution of values (ms) on an axis scaled to
+// the data, with the limit's bounds as vertical lines where they fall inside
+// it; a bound beyond the data is named at the edge it lies past, so the
+// bars are not squeezed into a corner of a scale reaching the limit.
 func histogramSVG(title string, values []float64, lim *Limit) string {
 	if len(values) == 0 {
 		return ""
@@ -307,129 +359,227 @@ func histogramSVG(title string, values []float64, lim *Limit) string {
 	for _, v := range values {
 		lo, hi = math.Min(lo, v), math.Max(hi, v)
 	}
-	marks := map[string]float64{}
-	if lim != nil {
-		if lim.Low != nil {
-			marks["low "+num(*lim.Low)] = *lim.Low
-		}
-		if lim.High != nil {
-			marks["high "+num(*lim.High)] = *lim.High
-		}
-		if lim.marginalLow != nil {
-			marks["marginal "+num3(*lim.marginalLow)] = *lim.marginalLow
-		}
-		if lim.marginalHigh != nil {
-			marks["marginal "+num3(*lim.marginalHigh)] = *lim.marginalHigh
-		}
-	}
 	nb := 2 * int(math.Ceil(math.Sqrt(float64(len(values)))))
 	nb = max(5, min(nb, 24))
-	width := (hi - lo) / float64(nb)
-	if width == 0 {
-		nb = 1
-		width = math.Max(math.Abs(hi)*0.05, 1)
-		lo -= width / 2
-	}
+	dlo, dhi, ticks := niceDomain(lo, hi, 6)
+	width := (dhi - dlo) / float64(nb)
 	counts := make([]int, nb)
 	for _, v := range values {
-		i := int((v - lo) / width)
+		i := int((v - dlo) / width)
 		counts[min(max(i, 0), nb-1)]++
 	}
 	maxCount := 0
 	for _, c := range counts {
 		maxCount = max(maxCount, c)
 	}
-	dlo, dhi := lo, lo+width*float64(nb)
-	for _, v := range marks {
-		dlo, dhi = math.Min(dlo, v), math.Max(dhi, v)
+	type mark struct {
+		label, class string
+		v            float64
 	}
-	pad := (dhi - dlo) * 0.05
-	if dlo >= 0 && dlo-pad < 0 {
-		dlo, pad = 0, math.Min(pad, dlo)
+	var marks []mark
+	if lim != nil {
+		unit := " " + lim.Unit
+		if lim.Low != nil {
+			marks = append(marks, mark{"low " + num(*lim.Low) + unit, "limit", *lim.Low})
+		}
+		if lim.High != nil {
+			marks = append(marks, mark{"high " + num(*lim.High) + unit, "limit", *lim.High})
+		}
+		if lim.marginalLow != nil {
+			marks = append(marks, mark{"marginal " + num3(*lim.marginalLow) + unit, "marginal", *lim.marginalLow})
+		}
+		if lim.marginalHigh != nil {
+			marks = append(marks, mark{"marginal " + num3(*lim.marginalHigh) + unit, "marginal", *lim.marginalHigh})
+		}
 	}
-	sc := scale{dlo - pad, dhi + pad, 50, chartW - rightPad}
-	const plotTop, plotH = 20.0, 140.0
-	h := plotTop + plotH + axisH + 10
+	sc := scale{dlo, dhi, 60, chartW - rightPad - 40}
+	const plotTop, plotH = 34.0, 140.0
+	h := plotTop + plotH + axisH + 22
 	var s svg
 	s.open(h, title)
-	s.text(44, plotTop+8, "end", "tick", fmt.Sprint(maxCount))
-	s.text(44, plotTop+plotH, "end", "tick", "0")
+	// y axis: device counts
+	s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="axis"/>`, sc.x0, plotTop, sc.x0, plotTop+plotH)
+	for _, c := range []int{0, (maxCount + 1) / 2, maxCount} {
+		y := plotTop + plotH - plotH*float64(c)/float64(maxCount)
+		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="grid"/>`, sc.x0, y, sc.x1, y)
+		s.text(sc.x0-6, y+4, "end", "tick", fmt.Sprint(c))
+	}
+	s.f(`<text x="16" y="%.1f" text-anchor="middle" class="tick" transform="rotate(-90 16 %.1f)">count</text>`, plotTop+plotH/2, plotTop+plotH/2)
 	for i, c := range counts {
 		if c == 0 {
 			continue
 		}
-		x0, x1 := sc.x(lo+width*float64(i)), sc.x(lo+width*float64(i+1))
+		x0, x1 := sc.x(dlo+width*float64(i)), sc.x(dlo+width*float64(i+1))
 		bh := plotH * float64(c) / float64(maxCount)
 		s.rect(x0+1, plotTop+plotH-bh, math.Max(x1-x0-2, 2), bh, palette[0],
-			fmt.Sprintf("%s … %s ms: %d device(s)", num3(lo+width*float64(i)), num3(lo+width*float64(i+1)), c))
+			fmt.Sprintf("%s … %s ms: %d measurement(s)", num3(dlo+width*float64(i)), num3(dlo+width*float64(i+1)), c))
 	}
-	keys := make([]string, 0, len(marks))
-	for k := range marks {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for i, k := range keys {
-		x := sc.x(marks[k])
-		class := "limit"
-		if strings.HasPrefix(k, "marginal") {
-			class = "marginal"
+	sort.Slice(marks, func(i, j int) bool { return marks[i].v < marks[j].v })
+	var below, above []string
+	row := 0
+	for _, m := range marks {
+		switch {
+		case m.v < dlo:
+			below = append(below, m.label)
+		case m.v > dhi:
+			above = append(above, m.label)
+		default:
+			x := sc.x(m.v)
+			s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="%s"><title>%s</title></line>`, x, plotTop-4, x, plotTop+plotH, m.class, esc(m.label))
+			s.text(x, plotTop-8-float64(row%2)*11, "middle", "tick", m.label)
+			row++
 		}
-		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="%s"><title>%s</title></line>`, x, plotTop-6, x, plotTop+plotH, class, esc(k))
-		s.text(x+3, plotTop+4+float64(i%3)*11, "start", "tick", k)
 	}
-	s.axis(sc, plotTop+plotH, "ms")
+	if len(below) > 0 {
+		s.text(sc.x0, 12, "start", "tick", "← "+strings.Join(below, ", ")+" (below the data)")
+	}
+	if len(above) > 0 {
+		s.text(sc.x1, 12, "end", "tick", strings.Join(above, ", ")+" (above the data) →")
+	}
+	s.axisTicks(sc, plotTop+plotH, ticks, "ms")
+	s.text((sc.x0+sc.x1)/2, plotTop+plotH+axisH+14, "middle", "label", fmt.Sprintf("%d measurement(s), %s … %s ms", len(values), num3(lo), num3(hi)))
 	return s.close()
 }
 
-// bulletSVG draws every check as a range: the failing regions red, the
-// marginal band amber, the passing region green, the value as a black bar.
+// bulletLabelW is the bullet chart's gutter for row labels.
+const bulletLabelW = 250.0
+
+// bulletGroup is the checks of one limit, drawn on one shared scale.
+type bulletGroup struct {
+	limit  Limit
+	checks []Check
+}
+
+// bulletSVG draws the checks limit by limit: the failing regions red, the
+// marginal band amber, the passing region green, each value as a black bar,
+// on an axis with ticks and the unit, the limits labelled. The checks of one
+// limit share a scale, so their values can be compared; the scale holds
+// every value and bound (a value far beyond a limit extends the axis; none
+// is clipped or pinned to an edge).
 func bulletSVG(checks []Check) string {
 	if len(checks) == 0 {
 		return ""
 	}
-	h := 10 + float64(len(checks))*rowH + 6
+	var groups []*bulletGroup
+	byLimit := map[string]*bulletGroup{}
+	for _, c := range checks {
+		k := c.Limit.Measurement + "\x00" + limitText(c.Limit)
+		g := byLimit[k]
+		if g == nil {
+			g = &bulletGroup{limit: c.Limit}
+			byLimit[k] = g
+			groups = append(groups, g)
+		}
+		g.checks = append(g.checks, c)
+	}
+	const headH, labelsH, gap = 16.0, 26.0, 12.0
+	h := 6.0
+	for _, g := range groups {
+		h += headH + labelsH + float64(len(g.checks))*rowH + axisH + gap
+	}
 	var s svg
 	s.open(h, "Measurements against limits")
-	y := 10.0
-	for _, c := range checks {
-		l, v := c.Limit, c.Value
-		lo, hi := v, v
+	y := 6.0
+	for _, g := range groups {
+		l := g.limit
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, c := range g.checks {
+			lo, hi = math.Min(lo, c.Value), math.Max(hi, c.Value)
+		}
 		for _, p := range []*float64{l.Low, l.High, l.marginalLow, l.marginalHigh} {
 			if p != nil {
 				lo, hi = math.Min(lo, *p), math.Max(hi, *p)
 			}
 		}
-		pad := (hi - lo) * 0.15
-		if pad == 0 {
-			pad = math.Max(math.Abs(hi)*0.1, 1)
+		span := hi - lo
+		if span == 0 {
+			span = math.Max(math.Abs(hi)*0.2, 1)
 		}
-		dlo := lo - pad
-		if l.Low == nil && lo >= 0 {
+		dlo, dhi := lo-span*0.08, hi+span*0.08
+		if lo >= 0 && lo <= span { // zero is near: start there, as a bar chart reader expects
 			dlo = 0
 		}
-		sc := scale{dlo, hi + pad, labelW, chartW - rightPad - 60}
-		s.text(labelW-8, y+barH-3, "end", "label", measurementKey(c.Measurement))
-		// failing background, then the passing range, then the marginal bands
-		s.rect(sc.x0, y, sc.x1-sc.x0, barH, colFail, "fail")
-		pl, ph := sc.lo, sc.hi
+		dlo, dhi, ticks := niceDomain(dlo, dhi, 6)
+		// Room on the right for the longest "value unit STATUS" label
+		// (about 7 px a character at 12 px).
+		room := 0.0
+		for _, c := range g.checks {
+			room = math.Max(room, 7*float64(len([]rune(fmt.Sprintf("%s %s %s", num3(c.Value), l.Unit, c.Status))))+14)
+		}
+		sc := scale{dlo, dhi, bulletLabelW, chartW - math.Max(room, 90)}
+
+		s.text(8, y+12, "start", "label", fmt.Sprintf("%s: %s", l.Measurement, limitText(l)))
+		y += headH
+		// limit labels above the bars, staggered when close
+		type mk struct {
+			x     float64
+			label string
+			class string
+		}
+		var mks []mk
 		if l.Low != nil {
-			pl = *l.Low
+			mks = append(mks, mk{sc.x(*l.Low), "low " + num(*l.Low), "status-fail"})
 		}
-		if l.High != nil {
-			ph = *l.High
-		}
-		s.rect(sc.x(pl), y, sc.x(ph)-sc.x(pl), barH, colPass, "pass: "+l.String())
 		if l.marginalLow != nil {
-			s.rect(sc.x(pl), y, sc.x(*l.marginalLow)-sc.x(pl), barH, colMarginal, "marginal below "+num3(*l.marginalLow)+" "+l.Unit)
+			mks = append(mks, mk{sc.x(*l.marginalLow), "marginal " + num3(*l.marginalLow), "status-marginal"})
 		}
 		if l.marginalHigh != nil {
-			s.rect(sc.x(*l.marginalHigh), y, sc.x(ph)-sc.x(*l.marginalHigh), barH, colMarginal, "marginal above "+num3(*l.marginalHigh)+" "+l.Unit)
+			mks = append(mks, mk{sc.x(*l.marginalHigh), "marginal " + num3(*l.marginalHigh), "status-marginal"})
 		}
-		x := sc.x(v)
-		s.f(`<rect x="%.2f" y="%.2f" width="3" height="%.2f" class="marker"><title>%s</title></rect>`, x-1.5, y-2, barH+4,
-			esc(fmt.Sprintf("%s = %s %s (%s)", measurementKey(c.Measurement), num3(v), l.Unit, c.Status)))
-		s.text(sc.x1+6, y+barH-3, "start", "value status-"+strings.ToLower(string(c.Status)), fmt.Sprintf("%s %s %s", num3(v), l.Unit, c.Status))
-		y += rowH
+		if l.High != nil {
+			mks = append(mks, mk{sc.x(*l.High), "high " + num(*l.High), "status-fail"})
+		}
+		lastX, level := math.Inf(-1), 0
+		for _, m := range mks {
+			if m.x-lastX < 70 {
+				level = 1 - level
+			} else {
+				level = 0
+			}
+			lastX = m.x
+			s.text(m.x, y+10+float64(level)*12, "middle", "tick "+m.class, m.label)
+		}
+		y += labelsH
+		top := y
+		for _, c := range g.checks {
+			label := c.Measurement.Board
+			if label == "" {
+				label = "(no board)"
+			}
+			if c.Spec != "" {
+				label += " · " + c.Spec
+			}
+			// The gutter holds about 34 characters; the whole key is the
+			// label's tooltip and in the table below.
+			s.f(`<text x="%.1f" y="%.1f" text-anchor="end" class="label"><title>%s</title>%s</text>`,
+				bulletLabelW-8, y+barH-3, esc(c.Key()), esc(truncate(label, 34)))
+			// failing background, then the passing range, then the marginal bands
+			s.rect(sc.x0, y, sc.x1-sc.x0, barH, colFail, "fail")
+			pl, ph := sc.lo, sc.hi
+			if l.Low != nil {
+				pl = *l.Low
+			}
+			if l.High != nil {
+				ph = *l.High
+			}
+			s.rect(sc.x(pl), y, sc.x(ph)-sc.x(pl), barH, colPass, "pass: "+l.String())
+			if l.marginalLow != nil {
+				s.rect(sc.x(pl), y, sc.x(*l.marginalLow)-sc.x(pl), barH, colMarginal, "marginal below "+num3(*l.marginalLow)+" "+l.Unit)
+			}
+			if l.marginalHigh != nil {
+				s.rect(sc.x(*l.marginalHigh), y, sc.x(ph)-sc.x(*l.marginalHigh), barH, colMarginal, "marginal above "+num3(*l.marginalHigh)+" "+l.Unit)
+			}
+			x := sc.x(c.Value)
+			s.f(`<rect x="%.2f" y="%.2f" width="3" height="%.2f" class="marker"><title>%s</title></rect>`, x-1.5, y-2, barH+4,
+				esc(fmt.Sprintf("%s = %s %s (%s)", c.Key(), num3(c.Value), l.Unit, c.Status)))
+			s.text(sc.x1+6, y+barH-3, "start", "value status-"+strings.ToLower(string(c.Status)), fmt.Sprintf("%s %s %s", num3(c.Value), l.Unit, c.Status))
+			y += rowH
+		}
+		for _, m := range mks {
+			s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="grid"/>`, m.x, top-4, m.x, top)
+		}
+		s.axisTicks(sc, y, ticks, l.Unit)
+		y += axisH + gap
 	}
 	return s.close()
 }

@@ -66,12 +66,12 @@ func TestVerdictFailsNamingTheMeasurement(t *testing.T) {
 	}
 	var found bool
 	for _, v := range o.Violations {
-		if v.Kind == KindLimit && v.Measurement == "tap to join" {
+		if v.Kind == KindLimit && v.Measurement == "tap to first uplink" {
 			found = true
 			if v.Board != "board-2" || v.Value != 1234.5 || !strings.Contains(v.Limit, "1000") {
 				t.Errorf("violation %+v", v)
 			}
-			for _, s := range []string{"tap to join", "board-2", "1234.5", "above high limit 1000 ms"} {
+			for _, s := range []string{"tap to first uplink", "board-2", "1234.5", "above high limit 1000 ms"} {
 				if !strings.Contains(v.Message, s) {
 					t.Errorf("message %q does not name %q", v.Message, s)
 				}
@@ -79,7 +79,7 @@ func TestVerdictFailsNamingTheMeasurement(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Fatalf("no violation names tap to join: %v", o.Violations)
+		t.Fatalf("no violation names tap to first uplink: %v", o.Violations)
 	}
 }
 
@@ -89,7 +89,7 @@ func TestVerdictMarginalPasses(t *testing.T) {
 		t.Fatalf("verdict %s, want MARGINAL (passing): %v", o.Status, o.Violations)
 	}
 	m := o.Marginals()
-	if len(m) != 1 || m[0].Measurement.Name != "tap to join" || !strings.Contains(m[0].Reason, "high limit 1000") {
+	if len(m) != 1 || m[0].Measurement.Name != "tap to first uplink" || !strings.Contains(m[0].Reason, "high limit 1000") {
 		t.Fatalf("marginals %+v", m)
 	}
 	// The limit itself is inclusive.
@@ -142,13 +142,13 @@ func TestVerdictNothingRanFails(t *testing.T) {
 func TestVerdictBoardFilterAndUnits(t *testing.T) {
 	l := mustLimits(t, `
 limits:
-  - {measurement: tap to join, unit: s, high: 1}
-  - {measurement: tap to join, unit: ms, high: 100, board: "lab-*"}
+  - {measurement: tap to first uplink, unit: s, high: 1}
+  - {measurement: tap to first uplink, unit: ms, high: 100, board: "lab-*"}
   - {measurement: rssi, unit: dBm, low: -100}
 `)
 	ms := append(flow("board-1", 500), Measurement{Name: "rssi", Value: -60, Unit: "dB", Board: "board-1"})
 	o := Verdict(report(spec("joins", types.SpecStatePassed, ms...)), l)
-	// tap to join (500 ms) passes the 1 s limit; the lab-* limit does not
+	// tap to first uplink (500 ms) passes the 1 s limit; the lab-* limit does not
 	// apply to board-1 and is reported missing; rssi's unit does not compare.
 	var kinds []string
 	for _, v := range o.Violations {
@@ -172,7 +172,7 @@ func TestTighteningALimitFlipsTheVerdict(t *testing.T) {
 	if o.Status != StatusFail || len(o.Violations) != 1 {
 		t.Fatalf("after: %s %v", o.Status, o.Violations)
 	}
-	if v := o.Violations[0]; v.Measurement != "tap to join" || v.Board != "board-2" {
+	if v := o.Violations[0]; v.Measurement != "tap to first uplink" || v.Board != "board-2" {
 		t.Fatalf("violation %+v", v)
 	}
 }
@@ -194,12 +194,12 @@ func TestGateResolvesLimitsAndNamesViolations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Status != StatusFail || !strings.Contains(text, "VIOLATION limit: tap to join on board-1 = 1500 ms") ||
+	if o.Status != StatusFail || !strings.Contains(text, "VIOLATION limit: tap to first uplink on board-1 = 1500 ms") ||
 		!strings.Contains(text, "reports/limits/emulated.yaml") {
 		t.Fatalf("gate: %s\n%s", o.Status, text)
 	}
 	p := t.TempDir() + "/loose.yaml"
-	if err := os.WriteFile(p, []byte("limits:\n  - {measurement: tap to join, unit: s, high: 2}\n"), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte("limits:\n  - {measurement: tap to first uplink, unit: s, high: 2}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(LimitsEnv, p)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,21 +44,31 @@ func loadRig() *rigs.File {
 	return kit.LoadRig()
 }
 
-// outDir is where air captures go: $TAP2JOIN_OUT, else out/emulate under the
-// module root (the Makefile's report directory).
+// outDir is where air captures go: $TAP2JOIN_OUT, the run folder make
+// emulate / make lab give the suites (reports/cmd/t2jrun), else — a suite run
+// by hand — a fresh temporary folder of this process, never a shared one
+// another run could be appending to (the report entry names it).
 func outDir() string {
 	if d := os.Getenv("TAP2JOIN_OUT"); d != "" {
 		return d
 	}
-	gomod, err := rigs.Find("go.mod")
-	if err != nil {
-		return filepath.Join(os.TempDir(), "tap2join-out")
-	}
-	return filepath.Join(filepath.Dir(gomod), "out", "emulate")
+	adhocOutOnce.Do(func() {
+		d, err := os.MkdirTemp("", "tap2join-out-")
+		if err != nil {
+			d = filepath.Join(os.TempDir(), fmt.Sprintf("tap2join-out-%d", os.Getpid()))
+		}
+		adhocOut = d
+	})
+	return adhocOut
 }
 
+var (
+	adhocOutOnce sync.Once
+	adhocOut     string
+)
+
 // upRig brings a rig up for the current spec: the air is captured to
-// out/emulate/frames.jsonl (appended; reports/ charts it) and the EU868 duty
+// $TAP2JOIN_OUT/frames.jsonl (appended; reports/ charts it) and the EU868 duty
 // cycle is enforced by delaying (modelled time). The console transcripts are attached to the
 // report (redacted) when the spec ends.
 func upRig(ctx context.Context, f *rigs.File) *rigs.Rig {
@@ -84,7 +95,7 @@ func provision(ctx context.Context, rig *rigs.Rig, b *rigs.Board) phone.Result {
 	GinkgoHelper()
 	res, err := b.Phone.Provision(ctx, rig.Region, rig.Joins())
 	Expect(err).NotTo(HaveOccurred(), "provision %s", b.Name)
-	reports.Record(reports.Duration("tap to join", b.Name, res.Total()))
+	reports.Record(reports.Duration("tap to first uplink", b.Name, res.Total()))
 	return res
 }
 

@@ -23,7 +23,7 @@ func provisionAll(ctx context.Context, rig *rigs.Rig, what string) {
 			reports.Record(reports.Duration(what+" phase "+t.Phase, b.Name, t.Wall))
 		}
 		Expect(err).NotTo(HaveOccurred(), "board %s", b.Name)
-		reports.Record(reports.Duration(what+" tap to join", b.Name, res.Total()))
+		reports.Record(reports.Duration(what+" tap to first uplink", b.Name, res.Total()))
 		AddReportEntry(fmt.Sprintf("%s joined (%s)", b.Name, what), fmt.Sprintf("DevEUI %s DevAddr %s AppKey KCV %s", res.DevEUI, res.DevAddr, res.KCV))
 	}
 }

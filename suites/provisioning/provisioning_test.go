@@ -22,7 +22,7 @@ var _ = Describe("NFC provisioning to OTAA join", Label("e2e"), func() {
 				reports.Record(reports.Duration("phase "+t.Phase, b.Name, t.Wall))
 			}
 			Expect(err).NotTo(HaveOccurred(), "board %s", b.Name)
-			reports.Record(reports.Duration("tap to join", b.Name, res.Total()))
+			reports.Record(reports.Duration("tap to first uplink", b.Name, res.Total()))
 			AddReportEntry(fmt.Sprintf("%s joined", b.Name), fmt.Sprintf("DevEUI %s DevAddr %s AppKey KCV %s", res.DevEUI, res.DevAddr, res.KCV))
 		}
 	}, SpecTimeout(2*time.Minute))

@@ -7,16 +7,27 @@
 //
 //	go run ./reports/cmd/t2jreport [flags] [report.json]
 //
-//	-report  Ginkgo JSON report (--json-report); or the first argument
-//	-limits  limits file, or a name meaning reports/limits/<name>.yaml
-//	         (default: the rig's name when -rig is given, else "emulated")
-//	-rig     rig file the run used (shown in the report; credentials hidden)
-//	-frames  captured LoRa frames, JSON lines (default <out>/frames.jsonl;
-//	         a missing file means no frames)
-//	-out     output directory (default: the report's directory)
+//	-report    Ginkgo JSON report (--json-report); or the first argument
+//	           (default with -run: report.json beside run.json)
+//	-run       the run driver's run.json: run metadata and status (optional)
+//	-limits    limits file, or a name meaning reports/limits/<name>.yaml
+//	           (default: run.json's limits, else the rig's name when -rig
+//	           is given, else "emulated")
+//	-rig       rig file the run used (shown in the report; credentials
+//	           hidden; default: run.json's rig)
+//	-baseline  an earlier run's Ginkgo JSON report to compare with
+//	-frames    captured LoRa frames, JSON lines (default <out>/frames.jsonl;
+//	           a missing file means no frames)
+//	-out       output directory (default: run.json's directory with -run,
+//	           else the report's directory)
+//
+// It first deletes junit.xml, report.html and summary.md from the output
+// directory, then writes all three even for a run that was interrupted or
+// whose inputs cannot be read, saying so.
 //
 // Exit status: 0 the run passes (PASS or MARGINAL), 1 it fails (each
-// violation is named on stderr), 2 usage or input errors.
+// violation is named on stderr), 2 usage or input errors (BROKEN), 3 the run
+// was interrupted.
 package main
 
 import (
@@ -26,6 +37,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/tap2join/tap2join/reports"
 )
@@ -36,21 +50,24 @@ func main() {
 
 // Exit statuses.
 const (
-	exitPass  = 0
-	exitFail  = 1
-	exitUsage = 2
+	exitPass        = 0
+	exitFail        = 1
+	exitUsage       = 2 // also a BROKEN run: its inputs could not be read
+	exitInterrupted = 3
 )
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("t2jreport", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	reportPath := fs.String("report", "", "Ginkgo JSON report (--json-report)")
-	limitsName := fs.String("limits", "", `limits file, or a name for reports/limits/<name>.yaml (default: the rig's name, else "emulated")`)
-	rigPath := fs.String("rig", "", "rig file the run used (optional)")
+	reportPath := fs.String("report", "", "Ginkgo JSON report (--json-report; default with -run: report.json beside run.json)")
+	runPath := fs.String("run", "", "the run driver's run.json: run metadata and status (optional)")
+	limitsName := fs.String("limits", "", `limits file, or a name for reports/limits/<name>.yaml (default: run.json's limits, else the rig's name, else "emulated")`)
+	rigPath := fs.String("rig", "", "rig file the run used (optional; default: run.json's rig)")
+	baselinePath := fs.String("baseline", "", "an earlier run's Ginkgo JSON report to compare with (optional)")
 	framesPath := fs.String("frames", "", "captured frames, JSON lines (default <out>/frames.jsonl; missing is fine)")
-	outDir := fs.String("out", "", "output directory (default: the report's directory)")
+	outDir := fs.String("out", "", "output directory (default: run.json's directory, else the report's)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: t2jreport [flags] [report.json]\n\nJudges a Ginkgo JSON report against declared limits and writes junit.xml,\nreport.html and summary.md. Exit status: 0 pass, 1 fail, 2 usage or input error.\n\n")
+		fmt.Fprintf(stderr, "usage: t2jreport [flags] [report.json]\n\nJudges a Ginkgo JSON report against declared limits and writes junit.xml,\nreport.html and summary.md, also for interrupted runs and unreadable inputs.\nExit status: 0 pass or marginal, 1 fail, 2 usage or input error, 3 interrupted.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -70,50 +87,88 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return usage("give the report as -report or as an argument, not both")
 	case fs.NArg() == 1:
 		*reportPath = fs.Arg(0)
+	case *reportPath == "" && *runPath != "":
+		*reportPath = filepath.Join(filepath.Dir(*runPath), "report.json")
 	case *reportPath == "":
 		return usage("no report: give the Ginkgo JSON report (-report out/emulate/report.json)")
 	}
-
-	rs, err := reports.LoadReports(*reportPath)
-	if err != nil {
+	if *outDir == "" {
+		*outDir = filepath.Dir(*reportPath)
+		if *runPath != "" {
+			*outDir = filepath.Dir(*runPath)
+		}
+	}
+	// Never leave an earlier run's reports beside this run's inputs.
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return usage("%v", err)
 	}
-	var rig *reports.RigSummary
+	if err := reports.RemoveOutputs(*outDir); err != nil {
+		return usage("%v", err)
+	}
+
+	// From here on every input problem is reported in the outputs too.
+	in := reports.Inputs{}
+	problem := func(err error) {
+		fmt.Fprintf(stderr, "t2jreport: %v\n", err)
+		in.Broken = append(in.Broken, err.Error())
+	}
+	if *runPath != "" {
+		meta, err := reports.LoadRunMeta(*runPath)
+		if err != nil {
+			problem(err)
+		} else {
+			in.Run = meta
+			if *rigPath == "" {
+				*rigPath = meta.Rig
+			}
+			if *limitsName == "" {
+				*limitsName = meta.Limits
+			}
+		}
+	}
+	rs, err := reports.ReadReports(*reportPath)
+	if err != nil {
+		problem(err)
+	}
+	in.Reports = rs
 	if *rigPath != "" {
-		if rig, err = reports.LoadRigSummary(*rigPath); err != nil {
-			return usage("%v", err)
+		if in.Rig, err = reports.LoadRigSummary(*rigPath); err != nil {
+			problem(err)
 		}
 	}
 	name := *limitsName
 	if name == "" {
 		name = "emulated"
-		if rig != nil && rig.Name != "" {
-			name = rig.Name
+		if in.Rig != nil && in.Rig.Name != "" {
+			name = in.Rig.Name
 		}
 	}
 	lp, err := reports.FindLimits(name)
 	if err != nil {
 		if *limitsName == "" {
-			return usage("%v; no -limits given, so the rig's name was used: give -limits", err)
+			err = fmt.Errorf("%w; no -limits given, so the rig's name was used: give -limits", err)
 		}
-		return usage("%v", err)
-	}
-	limits, err := reports.LoadLimits(lp)
-	if err != nil {
-		return usage("%v", err)
-	}
-	if *outDir == "" {
-		*outDir = filepath.Dir(*reportPath)
+		problem(err)
+	} else if in.Limits, err = reports.LoadLimits(lp); err != nil {
+		problem(err)
 	}
 	if *framesPath == "" {
 		*framesPath = filepath.Join(*outDir, "frames.jsonl")
 	}
-	frames, err := reports.LoadFrames(*framesPath)
-	if err != nil {
-		return usage("%v", err)
+	if in.Frames, err = reports.LoadFrames(*framesPath); err != nil {
+		problem(err)
+	}
+	if *baselinePath != "" {
+		in.BaselinePath = *baselinePath
+		var base []types.Report
+		if base, err = reports.ReadReports(*baselinePath); err != nil {
+			problem(fmt.Errorf("baseline: %w", err))
+		} else {
+			in.Baseline = base
+		}
 	}
 
-	r := reports.NewRun(rs, limits, rig, frames)
+	r := reports.Assemble(in)
 	paths, err := r.WriteFiles(*outDir)
 	if err != nil {
 		return usage("%v", err)
@@ -123,17 +178,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "VIOLATION %s: %s\n", v.Kind, v.Message)
 	}
 	for _, c := range o.Marginals() {
-		fmt.Fprintf(stdout, "MARGINAL %s%s = %s %s: %s\n", c.Measurement.Name, boardSuffix(c.Measurement.Board), fmt.Sprint(c.Measurement.Value), c.Measurement.Unit, c.Reason)
+		fmt.Fprintf(stdout, "MARGINAL %s%s = %s %s: %s; spec %q\n", c.Measurement.Name, boardSuffix(c.Measurement.Board), fmt.Sprint(c.Measurement.Value), c.Measurement.Unit, c.Reason, c.Spec)
+	}
+	// Not-run limits, one line per reason (a suite that did not run makes
+	// dozens).
+	var reasons []string
+	byReason := map[string][]string{}
+	for _, n := range o.NotRun {
+		if byReason[n.Reason] == nil {
+			reasons = append(reasons, n.Reason)
+		}
+		byReason[n.Reason] = append(byReason[n.Reason], n.Limit.Measurement)
+	}
+	for _, why := range reasons {
+		ms := byReason[why]
+		list := strings.Join(ms[:min(len(ms), 4)], ", ")
+		if len(ms) > 4 {
+			list += fmt.Sprintf(" and %d more", len(ms)-4)
+		}
+		fmt.Fprintf(stdout, "NOT RUN %s: %s\n", list, why)
+	}
+	for _, w := range r.Meta.Warnings {
+		fmt.Fprintf(stderr, "WARNING %s\n", w)
 	}
 	fmt.Fprintf(stdout, "verdict: %s\n", o.Line())
-	fmt.Fprintf(stdout, "limits: %s\n", lp)
+	if lp != "" {
+		fmt.Fprintf(stdout, "limits: %s\n", lp)
+	}
 	for _, p := range paths {
 		fmt.Fprintf(stdout, "wrote %s\n", p)
 	}
-	if !o.Status.Passed() {
-		return exitFail
+	switch o.Status {
+	case reports.StatusPass, reports.StatusMarginal:
+		return exitPass
+	case reports.StatusInterrupted:
+		return exitInterrupted
+	case reports.StatusBroken:
+		return exitUsage
 	}
-	return exitPass
+	return exitFail
 }
 
 func boardSuffix(b string) string {
