@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -70,7 +71,12 @@ func (r *Rig) takeLease(ctx context.Context, bs BoardSpec, lg *slog.Logger) erro
 		ttl = d
 	}
 	lg.Info("taking lease", "board", bs.Name, "resource", bs.Lease.Resource, "ttl", ttl)
-	l, err := lease.Acquire(ctx, bs.Lease.Resource, lease.Options{Dir: bs.Lease.Dir, TTL: ttl})
+	l, err := lease.Acquire(ctx, bs.Lease.Resource, lease.Options{Dir: bs.Lease.Dir, TTL: ttl, Waiting: func(h lease.Info) {
+		// On the console whatever the log level: a job waiting on another
+		// job's board must say so, not sit silent.
+		fmt.Fprintf(os.Stderr, "rigs: board %s: waiting for lease %s\n", bs.Name, h)
+		lg.Info("waiting for lease", "board", bs.Name, "holder", h.String())
+	}})
 	if err != nil {
 		return fmt.Errorf("lease %s: %w", bs.Lease.Resource, err)
 	}

@@ -70,6 +70,10 @@ type Options struct {
 	Renew time.Duration
 	// Poll is how often a waiting Acquire looks again (default 250 ms).
 	Poll time.Duration
+	// Waiting, if set, is called when Acquire finds the lease held by
+	// another owner, and again each time the holder changes, so a job can
+	// say what it waits for.
+	Waiting func(holder Info)
 }
 
 // ErrLost reports that a held lease expired and was taken over by another
@@ -121,6 +125,7 @@ func Acquire(ctx context.Context, resource string, opts Options) (*Lease, error)
 		return nil, fmt.Errorf("lease: token: %w", err)
 	}
 	want := Info{Resource: resource, Owner: opts.Owner, PID: os.Getpid(), Host: host, Token: hex.EncodeToString(tok[:])}
+	var told string // the holder's token Waiting was last told about
 	for {
 		holder, ok, err := tryAcquire(dir, &want, opts.TTL)
 		if err != nil {
@@ -134,6 +139,10 @@ func Acquire(ctx context.Context, resource string, opts Options) (*Lease, error)
 				close(l.done)
 			}
 			return l, nil
+		}
+		if opts.Waiting != nil && holder.Token != told {
+			told = holder.Token
+			opts.Waiting(holder)
 		}
 		wait := min(opts.Poll, max(time.Until(holder.Expires), time.Millisecond))
 		t := time.NewTimer(wait)

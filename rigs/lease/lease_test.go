@@ -58,9 +58,14 @@ func TestContentionWaitsThenGetsIt(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err = Acquire(ctx, "reader", Options{Dir: dir, Owner: "B", Poll: 10 * time.Millisecond})
+	var told []Info
+	_, err = Acquire(ctx, "reader", Options{Dir: dir, Owner: "B", Poll: 10 * time.Millisecond, Waiting: func(h Info) { told = append(told, h) }})
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), `held by "A"`) {
 		t.Fatalf("contended Acquire = %v, want a deadline error naming the holder", err)
+	}
+	// Waiting heard of the holder once, though Acquire looked many times.
+	if len(told) != 1 || told[0].Owner != "A" || told[0].PID != os.Getpid() {
+		t.Errorf("Waiting told %+v, want holder A once", told)
 	}
 	got := make(chan *Lease, 1)
 	go func() {
