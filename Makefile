@@ -1,21 +1,26 @@
-# tap2join — see README.md. Two commands matter:
+# tap2join — see README.md (make help lists targets and variables). Two commands matter:
 #   make emulate   the emulated end-to-end suites (no hardware, no Docker)
 #   make test      every test
 SHELL := /bin/bash
 GO    ?= go
 GINKGO := $(GO) tool ginkgo
 OUT   ?= out
+# Where the run driver, t2jreport and rigcheck are built (not under OUT: a run checks
+# that OUT is writable itself, and says so in one line).
+BIN   ?= out/bin
 RIG   ?= rigs/emulated.yaml
 export TAP2JOIN_RIG := $(RIG)
-# The limits a run is judged against (format: reports/README.md). LIMITS=path or
-# LIMITS=name (reports/limits/<name>.yaml) overrides; it is also exported as
-# TAP2JOIN_LIMITS, which reports.Gate reads. make lab defaults to reports/limits/<rig name>.yaml.
-LIMITS_GIVEN := $(LIMITS)
-ifneq ($(LIMITS_GIVEN),)
-export TAP2JOIN_LIMITS := $(LIMITS_GIVEN)
-endif
-LIMITS ?= reports/limits/emulated.yaml
-T2JREPORT := $(OUT)/bin/t2jreport
+# The limits a run is judged against (format: reports/README.md): LIMITS=path or
+# LIMITS=name (reports/limits/<name>.yaml). Default: emulate reports/limits/emulated.yaml,
+# lab reports/limits/<rig name>.yaml. The driver gives the suites the resolved file
+# as TAP2JOIN_LIMITS (reports.Gate reads it).
+LIMITS ?=
+# LABELS: a Ginkgo label filter (lab: the specs to run; emulate: combined with its own).
+# BASELINE: an earlier run's report.json to compare with (t2jreport -baseline).
+# GRACE: after Ctrl-C / SIGTERM / SIGHUP, how long ginkgo may take to stop (default 30s).
+LABELS ?=
+BASELINE ?=
+GRACE ?=
 # testcontainers-go: the Ryuk reaper image cannot be pulled here (fixtures/containers
 # terminates and reaps its own containers), and without the override it may believe
 # it runs inside a container and dial a bridge gateway instead of the published ports.
@@ -30,57 +35,85 @@ GOTAGS = $(if $(TAGS),-tags $(TAGS))
 GINKGOTAGS = $(if $(TAGS),--tags=$(TAGS))
 PKGS = $$($(GO) list $(GOTAGS) ./... | grep -v /suites/ $(if $(TAGS),| grep -v /rigs/nfc/pcsc))
 
-.PHONY: all emulate lab test unit vet fmt suites clean docker containers integration deps
+.PHONY: all help emulate lab test unit vet fmt suites clean docker containers integration deps
 
 all: test
 
-# The emulated end-to-end flow, judged against $(LIMITS): out/emulate/ ends with
-# report.json (Ginkgo), junit.xml (with measurements as properties), report.html and
-# summary.md. The exit status is the verdict (0 pass, 1 fail, 2 bad input); a run
-# whose verdict passes while ginkgo itself failed still fails.
-emulate: deps
-	@mkdir -p $(OUT)/emulate
-	@rm -f $(OUT)/emulate/report.json $(OUT)/emulate/frames.jsonl
-	@rc=0; set -x; $(GINKGO) run $(GINKGOTAGS) --label-filter='!needs:docker && !needs:pcscd' \
-		--json-report=report.json --output-dir=$(OUT)/emulate \
-		--poll-progress-after=30s ./suites/... || rc=$$?; \
-	$(GO) build -o $(T2JREPORT) ./reports/cmd/t2jreport || exit 2; \
-	$(T2JREPORT) -report $(OUT)/emulate/report.json -limits $(LIMITS) -rig $(RIG) -out $(OUT)/emulate; v=$$?; \
-	{ set +x; } 2>/dev/null; \
-	if [ $$v = 0 ] && [ $$rc != 0 ]; then echo "emulate: ginkgo exited $$rc though the verdict passed"; exit $$rc; fi; \
-	exit $$v
+help:
+	@echo 'Targets:'
+	@echo '  make emulate     the emulated suites on RIG, judged against reports/limits/emulated.yaml (or LIMITS);'
+	@echo '                   each run in its own folder, OUT/emulate/<run id> (OUT/emulate/latest: the newest)'
+	@echo '  make lab RIG=rigs/lab-<bench>.yaml'
+	@echo '                   every suite on a bench, judged against reports/limits/<rig name>.yaml (or LIMITS); OUT/lab/<run id>'
+	@echo '  make test        vet + unit + emulate + integration (what CI runs: .ci/run)'
+	@echo '  make vet         gofmt check and go vet'
+	@echo '  make unit        unit tests of every package (not the suites)'
+	@echo '  make integration the suites that need pcscd + vpcd or Docker (reports in OUT/integration, not judged)'
+	@echo '  make containers  only the Docker-backed suites (reports in OUT/containers)'
+	@echo '  make deps        install the PC/SC Debian packages (as root)'
+	@echo '  make docker      install and start dockerd (as root)'
+	@echo '  make fmt         gofmt -w'
+	@echo '  make clean       remove OUT'
+	@echo '  make help        this'
+	@echo 'Variables (make VAR=value):'
+	@echo '  RIG=$(RIG)     rig file (lab: required, with a name:)'
+	@echo '  LIMITS=$(LIMITS)     limits file or name (reports/limits/<name>.yaml); default emulate: emulated, lab: the rig name'
+	@echo '  LABELS=$(LABELS)     Ginkgo label filter (lab: which specs; emulate: narrows !needs:docker && !needs:pcscd)'
+	@echo '  BASELINE=$(BASELINE)   an earlier run'"'"'s report.json to compare with (t2jreport -baseline)'
+	@echo '  OUT=$(OUT)     output base: runs in OUT/<mode>/<run id>, OUT/<mode>/latest links the newest'
+	@echo '  BIN=$(BIN)  where t2jrun, t2jreport and rigcheck are built'
+	@echo '  GRACE=$(GRACE)      how long ginkgo may take to stop after Ctrl-C/SIGTERM/SIGHUP (default 30s)'
+	@echo '  GO=$(GO)        the go command'
+	@echo 'Environment: TAP2JOIN_RUN_ID names the run folder (default: UTC time + random); CI=true and'
+	@echo '  TAP2JOIN_REQUIRE=pcscd,docker make missing parts fail; the rest: README.md "Environment".'
+	@echo 'Exit status of emulate and lab (the driver'"'"'s; make prints it as "Error N" and itself exits 2):'
+	@echo '  0 pass or marginal, 1 fail, 2 bad input (nothing ran), 3 interrupted.'
 
-# A lab run: every suite on a bench's rig file, judged against
-# reports/limits/<rig name>.yaml (or LIMITS=...), with the same reports under
-# out/lab/. LABELS=... narrows the specs (a Ginkgo label filter).
+# The run driver (reports/cmd/t2jrun) and t2jreport, built into $(BIN): go build
+# relinks only what changed (up to date: under a second), and with GOTMPDIR on the
+# same file system it renames each new binary into place, so two runs at once never
+# see a half-written one. Then the driver replaces the shell (exec): make's signals
+# reach it, and its exit status is the recipe's. $(1): the driver's flags.
+define t2jrun
+@mkdir -p $(BIN)/.tmp && \
+	{ GOTMPDIR=$(abspath $(BIN))/.tmp $(GO) build $(GOTAGS) -o $(BIN)/ ./reports/cmd/t2jrun ./reports/cmd/t2jreport || \
+	  { echo "$@: reports/cmd/t2jrun or reports/cmd/t2jreport does not build"; exit 2; }; } && \
+	exec $(BIN)/t2jrun -go '$(GO)' -out '$(OUT)' -t2jreport $(BIN)/t2jreport $(if $(TAGS),-tags '$(TAGS)') \
+		$(if $(LIMITS),-limits '$(LIMITS)') $(if $(LABELS),-labels '$(LABELS)') \
+		$(if $(BASELINE),-baseline '$(BASELINE)') $(if $(GRACE),-grace '$(GRACE)') $(1)
+endef
+
+# The emulated end-to-end flow (label filter !needs:docker && !needs:pcscd), judged
+# against $(LIMITS) (default reports/limits/emulated.yaml). Inputs are checked before
+# any spec runs. Each run gets its own folder, $(OUT)/emulate/<run id> ($(OUT)/emulate/latest
+# links the newest): report.json (Ginkgo), run.json (run metadata), junit.xml, report.html,
+# summary.md, frames.jsonl. Exit status (make: "Error N"): 0 pass or marginal, 1 fail,
+# 2 bad input, 3 interrupted. reports/cmd/t2jrun/main.go says how.
+emulate: deps
+	$(call t2jrun,-mode emulate -rig '$(RIG)')
+
+# A lab run: every suite on a bench's rig file (its name: is required), judged against
+# reports/limits/<rig name>.yaml (or LIMITS=...), ginkgo --timeout=60m; run folders
+# under $(OUT)/lab/. LABELS=... narrows the specs (a Ginkgo label filter).
 #   make lab RIG=rigs/lab-<bench>.yaml
 lab: deps
-	@case "$(RIG)" in rigs/emulated.yaml) echo "lab: name the bench's rig file: make lab RIG=rigs/lab-<bench>.yaml"; exit 2;; esac
-	@mkdir -p $(OUT)/lab
-	@rm -f $(OUT)/lab/report.json $(OUT)/lab/frames.jsonl
-	@rc=0; set -x; $(GINKGO) run $(GINKGOTAGS) $(if $(LABELS),--label-filter='$(LABELS)') \
-		--json-report=report.json --output-dir=$(OUT)/lab \
-		--poll-progress-after=60s --timeout=60m ./suites/... || rc=$$?; \
-	$(GO) build -o $(T2JREPORT) ./reports/cmd/t2jreport || exit 2; \
-	$(T2JREPORT) -report $(OUT)/lab/report.json -rig $(RIG) $(if $(LIMITS_GIVEN),-limits $(LIMITS_GIVEN)) -out $(OUT)/lab; v=$$?; \
-	{ set +x; } 2>/dev/null; \
-	if [ $$v = 0 ] && [ $$rc != 0 ]; then echo "lab: ginkgo exited $$rc though the verdict passed"; exit $$rc; fi; \
-	exit $$v
+	$(call t2jrun,-mode lab $(if $(filter file,$(origin RIG)),,-rig '$(RIG)'))
 
 # The suites that need real parts running beside them: pcscd + vpcd (emulated
 # PC/SC readers, label needs:pcscd) and Docker (network: containers, label
-# needs:docker). Reports under out/integration/. In CI (.ci/run sets CI=true and
-# TAP2JOIN_REQUIRE) a missing part fails these specs instead of skipping them.
+# needs:docker). Reports under $(OUT)/integration/ (one folder, overwritten: not judged
+# against limits, and not for two runs at once — make emulate is). In CI (.ci/run sets
+# CI=true and TAP2JOIN_REQUIRE) a missing part fails these specs instead of skipping them.
 integration: docker deps
-	@mkdir -p $(OUT)/integration
-	$(GINKGO) run $(GINKGOTAGS) --label-filter='needs:docker || needs:pcscd' \
+	@mkdir -p $(OUT)/integration && rm -f $(OUT)/integration/frames.jsonl
+	TAP2JOIN_OUT=$(abspath $(OUT)/integration) $(GINKGO) run $(GINKGOTAGS) --label-filter='needs:docker || needs:pcscd' \
 		--json-report=report.json --junit-report=junit.xml --output-dir=$(OUT)/integration \
 		--poll-progress-after=30s --timeout=10m ./suites/...
 
 # Only the Docker-backed specs.
 containers: docker
-	@mkdir -p $(OUT)/containers
-	$(GINKGO) run $(GINKGOTAGS) --label-filter='needs:docker' \
+	@mkdir -p $(OUT)/containers && rm -f $(OUT)/containers/frames.jsonl
+	TAP2JOIN_OUT=$(abspath $(OUT)/containers) $(GINKGO) run $(GINKGOTAGS) --label-filter='needs:docker' \
 		--json-report=report.json --junit-report=junit.xml --output-dir=$(OUT)/containers \
 		--poll-progress-after=30s --timeout=10m ./suites/...
 

@@ -85,7 +85,7 @@ type Options struct {
 	// Phone options applied to every board's phone.
 	Phone phone.Options
 	// CapturePath, if set, receives every frame on the emulated air as JSON
-	// lines (radio.CaptureRecord), e.g. out/emulate/air.jsonl.
+	// lines (radio.CaptureRecord), e.g. $TAP2JOIN_OUT/frames.jsonl.
 	CapturePath string
 	// DutyCycle is the emulated air's EU868 duty-cycle enforcement
 	// (default off: accounted, not enforced).

@@ -44,7 +44,11 @@ func TestSendFirmware(t *testing.T) {
 // In a testing/synctest bubble, realistic timing runs on the bubble's
 // virtual clock: the drain waits are exact timers (no yielding loop, which
 // would never see that clock move), so a transfer takes the same modelled
-// time on every run, bounded by the RF limit, in little wall time.
+// time on every run — up to the order of two goroutines that wake at the
+// same virtual instant (the phone's status poll and the MCU's I2C read of a
+// chunk may meet; under load either may go first: one poll more or less,
+// seen once as 1.6066 s vs 1.6136 s) — bounded by the RF limit, in little
+// wall time.
 func TestSendFirmwareOnVirtualTime(t *testing.T) {
 	img := make([]byte, 4096)
 	for i := range img {
@@ -62,8 +66,14 @@ func TestSendFirmwareOnVirtualTime(t *testing.T) {
 			results = append(results, res)
 		})
 	}
-	if results[0] != results[1] {
-		t.Errorf("two runs on virtual time differ:\n%+v\n%+v", results[0], results[1])
+	a, b := results[0], results[1]
+	if a.Size != b.Size || a.SHA256 != b.SHA256 || a.Chunks != b.Chunks || a.Resumed != b.Resumed {
+		t.Errorf("two runs on virtual time differ:\n%+v\n%+v", a, b)
+	}
+	// A wall-clock run differs by milliseconds of host time per chunk
+	// (16 chunks here); two virtual ones by at most a few polls.
+	if d := (a.Wall - b.Wall).Abs(); d > 4*st25dv.MailboxReadTime(1, true) || (a.Polls-b.Polls) > 2 || (b.Polls-a.Polls) > 2 {
+		t.Errorf("two runs on virtual time differ by %v and %d polls:\n%+v\n%+v", d, a.Polls-b.Polls, a, b)
 	}
 	// Never above the RF limit (addressed frames: the default driver), and
 	// not far under it (this board's I2C runs at the tag twin's default
@@ -72,7 +82,9 @@ func TestSendFirmwareOnVirtualTime(t *testing.T) {
 	if r := results[0].BytesPerSecond() / limit; r < 0.75 || r > 1 {
 		t.Errorf("%.0f B/s is %.1f %% of the RF limit (%.0f B/s); result %+v", results[0].BytesPerSecond(), 100*r, limit, results[0])
 	}
-	if wall := time.Since(wallStart); wall > 10*time.Second {
-		t.Errorf("two modelled transfers of %v took %v of wall time", results[0].Wall, wall)
+	// On the wall clock the two transfers cannot take less than the time
+	// they model (the emulators sleep it); on virtual time they do.
+	if wall := time.Since(wallStart); wall >= a.Wall+b.Wall {
+		t.Errorf("two modelled transfers of %v and %v took %v of wall time: not on virtual time", a.Wall, b.Wall, wall)
 	}
 }
