@@ -40,6 +40,37 @@ func CheckBench(path string) ([]string, error) {
 		return nil, fmt.Errorf("rigs: %s: %w", path, err)
 	}
 	problems := placeholders(raw)
+	for _, p := range missingParts(f) {
+		problems = append(problems, fmt.Sprintf("boards[%d] (%s): %s", p.board, f.Boards[p.board].Name, p.what))
+	}
+	return problems, nil
+}
+
+// realPartsMissing is Up's first check: a real board whose serial port or
+// PC/SC reader is not there fails the bring-up at once, in one line, before
+// a network server or container starts. Readers that cannot be listed
+// (pcscd down) are left to the transport, which reports pcscd's own error
+// when it opens.
+func realPartsMissing(f *File) error {
+	var errs []error
+	for _, p := range missingParts(f) {
+		if !p.unlisted {
+			errs = append(errs, fmt.Errorf("rigs: board %s: %s", f.Boards[p.board].Name, p.what))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// partProblem is a part of a real board that is not on this machine.
+type partProblem struct {
+	board    int    // index in File.Boards
+	what     string // the problem, naming what is there instead
+	unlisted bool   // the PC/SC readers could not be listed at all
+}
+
+// missingParts looks for every real board's serial port and PC/SC reader.
+func missingParts(f *File) []partProblem {
+	var out []partProblem
 	var readers []string
 	var readersErr error
 	listed := false
@@ -47,9 +78,8 @@ func CheckBench(path string) ([]string, error) {
 		if b.Emulated {
 			continue
 		}
-		where := fmt.Sprintf("boards[%d] (%s)", i, b.Name)
 		if p := serialPortProblem(b.Serial); p != "" {
-			problems = append(problems, where+": "+p)
+			out = append(out, partProblem{board: i, what: p})
 		}
 		if b.NFC.Transport != "pcsc" {
 			continue
@@ -60,43 +90,14 @@ func CheckBench(path string) ([]string, error) {
 		}
 		switch {
 		case readersErr != nil:
-			problems = append(problems, fmt.Sprintf("%s: nfc.reader %q: cannot list PC/SC readers: %v", where, b.NFC.Reader, readersErr))
+			out = append(out, partProblem{board: i, unlisted: true,
+				what: fmt.Sprintf("nfc.reader %q: cannot list PC/SC readers: %v", b.NFC.Reader, readersErr)})
 		case !slices.Contains(readers, b.NFC.Reader):
-			problems = append(problems, fmt.Sprintf("%s: nfc.reader %q is not connected; readers here: %s", where, b.NFC.Reader, listOrNone(readers)))
+			out = append(out, partProblem{board: i,
+				what: fmt.Sprintf("nfc.reader %q is not connected; readers here: %s", b.NFC.Reader, listOrNone(readers))})
 		}
 	}
-	return problems, nil
-}
-
-// realPartsMissing is Up's first check: a real board whose serial port or
-// PC/SC reader is not there fails the bring-up at once, in one line, before
-// a network server or container starts.
-func realPartsMissing(f *File) error {
-	var errs []error
-	var readers []string
-	var readersErr error
-	listed := false
-	for _, b := range f.Boards {
-		if b.Emulated {
-			continue
-		}
-		if p := serialPortProblem(b.Serial); p != "" {
-			errs = append(errs, fmt.Errorf("rigs: board %s: %s", b.Name, p))
-		}
-		if b.NFC.Transport != "pcsc" {
-			continue
-		}
-		if !listed {
-			readers, readersErr = pcscReaders()
-			listed = true
-		}
-		if readersErr == nil && !slices.Contains(readers, b.NFC.Reader) {
-			errs = append(errs, fmt.Errorf("rigs: board %s: nfc.reader %q is not connected; readers here: %s", b.Name, b.NFC.Reader, listOrNone(readers)))
-		}
-		// Readers that cannot be listed (pcscd down) are reported by
-		// the transport when it opens, with pcscd's own error.
-	}
-	return errors.Join(errs...)
+	return out
 }
 
 // serialPortProblem says why a real board's serial port is not there,
