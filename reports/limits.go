@@ -187,17 +187,10 @@ func (m *Marginal) String() string {
 
 // LoadLimits reads and validates a limits file.
 func LoadLimits(file string) (*Limits, error) {
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("limits: %w", err)
-	}
-	l, err := ParseLimits(raw)
-	if err != nil {
-		return nil, fmt.Errorf("limits: %s: %w", file, err)
-	}
-	l.Path = file
-	return l, nil
+	return loadFile("limits", file, ParseLimits)
 }
+
+func (l *Limits) setPath(file string) { l.Path = file }
 
 // ParseLimits parses and validates limits YAML. Unknown keys are errors.
 func ParseLimits(raw []byte) (*Limits, error) {

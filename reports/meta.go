@@ -45,17 +45,10 @@ type RunMeta struct {
 
 // LoadRunMeta reads and checks run.json.
 func LoadRunMeta(file string) (*RunMeta, error) {
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("run: %w", err)
-	}
-	m, err := ParseRunMeta(raw)
-	if err != nil {
-		return nil, fmt.Errorf("run: %s: %w", file, err)
-	}
-	m.Path = file
-	return m, nil
+	return loadFile("run", file, ParseRunMeta)
 }
+
+func (m *RunMeta) setPath(file string) { m.Path = file }
 
 // ParseRunMeta parses run.json.
 func ParseRunMeta(raw []byte) (*RunMeta, error) {

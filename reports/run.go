@@ -15,15 +15,26 @@ import (
 // LoadReports reads a Ginkgo JSON report (--json-report): a list of suite
 // reports, or a single one.
 func LoadReports(file string) ([]types.Report, error) {
+	return loadFile("report", file, ParseReports)
+}
+
+// loadFile reads file and parses it; errors start with what, and a parse
+// error names the file too. A document that keeps its path (setPath) is
+// told file.
+func loadFile[T any](what, file string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
 	raw, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
+		return zero, fmt.Errorf("%s: %w", what, err)
 	}
-	rs, err := ParseReports(raw)
+	v, err := parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("report: %s: %w", file, err)
+		return zero, fmt.Errorf("%s: %s: %w", what, file, err)
 	}
-	return rs, nil
+	if p, ok := any(v).(interface{ setPath(string) }); ok {
+		p.setPath(file)
+	}
+	return v, nil
 }
 
 // ParseReports parses a Ginkgo JSON report.

@@ -32,7 +32,7 @@ limits:
 }
 
 func TestParseLimitsRejectsBadFiles(t *testing.T) {
-	for name, y := range map[string]string{
+	expectLimitsRejected(t, map[string]string{
 		"unknown key":       "limits:\n  - {measurement: a, unit: ms, hihg: 3}",
 		"no bounds":         "limits:\n  - {measurement: a, unit: ms}",
 		"no unit":           "limits:\n  - {measurement: a, high: 3}",
@@ -42,7 +42,13 @@ func TestParseLimitsRejectsBadFiles(t *testing.T) {
 		"marginal no limit": "limits:\n  - {measurement: a, unit: ms, high: 3, marginal: {low: 1}}",
 		"empty":             "name: x",
 		"bad glob":          "limits:\n  - {measurement: a, unit: ms, high: 3, board: \"[\"}",
-	} {
+	})
+}
+
+// expectLimitsRejected checks that ParseLimits refuses every named file.
+func expectLimitsRejected(t *testing.T, files map[string]string) {
+	t.Helper()
+	for name, y := range files {
 		if _, err := ParseLimits([]byte(y)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}

@@ -27,23 +27,12 @@ import (
 
 // requiredSNR is ChirpStack's demodulation floor per spreading factor (dB).
 func requiredSNR(sf int) (float32, bool) {
-	switch sf {
-	case 6:
-		return -5, true
-	case 7:
-		return -7.5, true
-	case 8:
-		return -10, true
-	case 9:
-		return -12.5, true
-	case 10:
-		return -15, true
-	case 11:
-		return -17.5, true
-	case 12:
-		return -20, true
+	// SF6 … SF12.
+	floors := [...]float32{-5, -7.5, -10, -12.5, -15, -17.5, -20}
+	if sf < 6 || sf > 12 {
+		return 0, false
 	}
-	return 0, false
+	return floors[sf-6], true
 }
 
 // uplinkMACCommands returns the MAC commands of a data uplink whose

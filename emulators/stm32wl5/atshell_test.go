@@ -7,9 +7,6 @@ import (
 	"time"
 
 	"github.com/brocaar/lorawan"
-
-	"github.com/tap2join/tap2join/emulators/radio"
-	"github.com/tap2join/tap2join/emulators/timing"
 )
 
 // atRig is a board with an in-memory console (the pty path is tested through
@@ -23,14 +20,7 @@ type atRig struct {
 func newATRig(t *testing.T, mod func(*Config)) *atRig {
 	t.Helper()
 	tag := newFakeTag()
-	clock := timing.NewClock(timing.Instant)
-	cfg := Config{
-		UniqueID: testUID, I2C: tag, GPO: tag.gpo, Air: radio.NewAir(clock), Clock: clock,
-		RXWindowCap: 100 * time.Millisecond, NDEFRefreshAfter: 200 * time.Millisecond, Logf: t.Logf,
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
+	cfg := rigConfig(t, tag, mod)
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

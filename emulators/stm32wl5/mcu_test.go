@@ -36,6 +36,12 @@ type rig struct {
 func newRig(t *testing.T, mod func(*Config)) *rig {
 	t.Helper()
 	tag := newFakeTag()
+	return startRig(t, tag, rigConfig(t, tag, mod))
+}
+
+// rigConfig is the test board's configuration on tag (an instant clock, a
+// fresh air), changed by mod when not nil.
+func rigConfig(t *testing.T, tag *fakeTag, mod func(*Config)) Config {
 	clock := timing.NewClock(timing.Instant)
 	cfg := Config{
 		UniqueID: testUID, I2C: tag, GPO: tag.gpo, Air: radio.NewAir(clock), Clock: clock,
@@ -45,7 +51,7 @@ func newRig(t *testing.T, mod func(*Config)) *rig {
 	if mod != nil {
 		mod(&cfg)
 	}
-	return startRig(t, tag, cfg)
+	return cfg
 }
 
 func startRig(t *testing.T, tag *fakeTag, cfg Config) *rig {

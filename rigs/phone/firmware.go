@@ -185,23 +185,12 @@ const timerSlack = 1500 * time.Microsecond
 // see that clock move.
 func waitPrecisely(ctx context.Context, d time.Duration) error {
 	if virtualClock() {
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		}
+		return waitTimer(ctx, d)
 	}
-	deadline := time.Now().Add(d)
-	if coarse := d - timerSlack; coarse > 0 {
-		t := time.NewTimer(coarse)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+	deadline, coarse := time.Now().Add(d), d-timerSlack
+	if coarse > 0 {
+		if err := waitTimer(ctx, coarse); err != nil {
+			return err
 		}
 	}
 	for time.Now().Before(deadline) {
@@ -244,4 +233,16 @@ func (t nfcTag) MailboxPending(ctx context.Context) (rf, host bool, err error) {
 		return false, false, err
 	}
 	return st.RFPut, st.HostPut, nil
+}
+
+// waitTimer waits d on a timer, or until ctx ends.
+func waitTimer(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -197,18 +197,25 @@ func (p *Phone) Exchange(ctx context.Context, req []byte) (provproto.Frame, erro
 
 // Identity asks the device for its identity over the mailbox.
 func (p *Phone) Identity(ctx context.Context) (provproto.Identity, error) {
-	f, err := p.Exchange(ctx, provproto.MarshalGetIdentity())
+	return exchangeAs(ctx, p, "get identity", provproto.MarshalGetIdentity(), provproto.TypeIdentity, provproto.ParseIdentity)
+}
+
+// exchangeAs sends msg and parses the answer, which must be a want frame;
+// errors start with "phone: " and op.
+func exchangeAs[T any](ctx context.Context, p *Phone, op string, msg []byte, want provproto.Type, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	f, err := p.Exchange(ctx, msg)
 	if err != nil {
-		return provproto.Identity{}, fmt.Errorf("phone: get identity: %w", err)
+		return zero, fmt.Errorf("phone: %s: %w", op, err)
 	}
-	if f.Type != provproto.TypeIdentity {
-		return provproto.Identity{}, fmt.Errorf("phone: get identity: device answered %s", f.Type)
+	if f.Type != want {
+		return zero, fmt.Errorf("phone: %s: device answered %s", op, f.Type)
 	}
-	id, err := provproto.ParseIdentity(f.Body)
+	v, err := parse(f.Body)
 	if err != nil {
-		return provproto.Identity{}, fmt.Errorf("phone: get identity: %w", err)
+		return zero, fmt.Errorf("phone: %s: %w", op, err)
 	}
-	return id, nil
+	return v, nil
 }
 
 // WriteKey sends the issued keys with a PROVISION for the identity just read
@@ -234,16 +241,9 @@ func (p *Phone) WriteKey(ctx context.Context, id provproto.Identity, iss provapi
 	if err != nil {
 		return provproto.Ack{}, fmt.Errorf("phone: write key: %w", err)
 	}
-	f, err := p.Exchange(ctx, raw)
+	ack, err := exchangeAs(ctx, p, "write key", raw, provproto.TypeProvisionAck, provproto.ParseAck)
 	if err != nil {
-		return provproto.Ack{}, fmt.Errorf("phone: write key: %w", err)
-	}
-	if f.Type != provproto.TypeProvisionAck {
-		return provproto.Ack{}, fmt.Errorf("phone: write key: device answered %s", f.Type)
-	}
-	ack, err := provproto.ParseAck(f.Body)
-	if err != nil {
-		return provproto.Ack{}, fmt.Errorf("phone: write key: %w", err)
+		return provproto.Ack{}, err
 	}
 	if want := iss.AckKCV(); ack.AppKCV != want {
 		return ack, fmt.Errorf("phone: write key: device acknowledged a key with KCV %s, issued KCV %s", ack.AppKCV, want)
@@ -258,16 +258,9 @@ func (p *Phone) WriteKey(ctx context.Context, id provproto.Identity, iss provapi
 func (p *Phone) ReadLog(ctx context.Context) ([]byte, error) {
 	var out []byte
 	for {
-		f, err := p.Exchange(ctx, provproto.MarshalGetLog(uint16(len(out))))
+		c, err := exchangeAs(ctx, p, "read log", provproto.MarshalGetLog(uint16(len(out))), provproto.TypeLog, provproto.ParseLog)
 		if err != nil {
-			return out, fmt.Errorf("phone: read log: %w", err)
-		}
-		if f.Type != provproto.TypeLog {
-			return out, fmt.Errorf("phone: read log: device answered %s", f.Type)
-		}
-		c, err := provproto.ParseLog(f.Body)
-		if err != nil {
-			return out, fmt.Errorf("phone: read log: %w", err)
+			return out, err
 		}
 		out = append(out, c.Data...)
 		if len(c.Data) == 0 || len(out) >= int(c.Total) {

@@ -108,6 +108,16 @@ func TestStaleAnswerIsDrained(t *testing.T) {
 	}
 }
 
+// mustIdentity reads the identity over the mailbox.
+func mustIdentity(ctx context.Context, t *testing.T, p *phone.Phone) provproto.Identity {
+	t.Helper()
+	id, err := p.Identity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func issued() provapi.Issued {
 	return provapi.Issued{
 		JoinEUI: provproto.EUI64{0x70, 0xB3, 0xD5, 0x7E, 0xD0, 0, 0, 1},
@@ -125,17 +135,11 @@ func TestIdentityFromNDEFAndMailbox(t *testing.T) {
 	if nid.DevEUI != provproto.EUI64(uniqueID) || nid.State != provproto.StateFactory {
 		t.Fatalf("NDEF identity %+v", nid)
 	}
-	id, err := p.Identity(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustIdentity(ctx, t, p)
 	if id.DevEUI != nid.DevEUI || id.State != provproto.StateFactory {
 		t.Fatalf("mailbox identity %+v", id)
 	}
-	id2, err := p.Identity(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id2 := mustIdentity(ctx, t, p)
 	if id2.Nonce == id.Nonce {
 		t.Fatal("device nonce reused across IDENTITY messages")
 	}
@@ -145,10 +149,7 @@ func TestWriteKeyClearAndWrapped(t *testing.T) {
 	for _, wrapped := range []bool{false, true} {
 		p := board(t, wrapped, phone.Options{Wrapped: wrapped})
 		ctx := context.Background()
-		id, err := p.Identity(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := mustIdentity(ctx, t, p)
 		iss := issued()
 		ack, err := p.WriteKey(ctx, id, iss, provproto.RegionEU868)
 		if err != nil {
@@ -163,15 +164,12 @@ func TestWriteKeyClearAndWrapped(t *testing.T) {
 func TestReplayedProvisionIsRejected(t *testing.T) {
 	p := board(t, false, phone.Options{})
 	ctx := context.Background()
-	id, err := p.Identity(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := mustIdentity(ctx, t, p)
 	if _, err := p.WriteKey(ctx, id, issued(), provproto.RegionEU868); err != nil {
 		t.Fatal(err)
 	}
 	// The same nonce again: a replayed (or stale) PROVISION.
-	_, err = p.WriteKey(ctx, id, issued(), provproto.RegionEU868)
+	_, err := p.WriteKey(ctx, id, issued(), provproto.RegionEU868)
 	if s, ok := provproto.StatusOf(err); !ok || s != provproto.Replay {
 		t.Fatalf("replay: %v, want REPLAY", err)
 	}

@@ -14,30 +14,33 @@ import (
 	"github.com/tap2join/tap2join/reports"
 )
 
-// writeReport writes a Ginkgo JSON report with one passing spec that
-// recorded tap to first uplink = 207 ms on board-1.
-func writeReport(t *testing.T, dir string) string {
+// reportJSON is a Ginkgo JSON report with one passing spec that recorded
+// tap to first uplink = v ms on board-1, followed by the extra specs.
+func reportJSON(t *testing.T, v float64, extra ...types.SpecReport) string {
 	t.Helper()
-	m := reports.Measurement{Name: "tap to first uplink", Value: 207, Unit: "ms", Board: "board-1"}
+	m := reports.Measurement{Name: "tap to first uplink", Value: v, Unit: "ms", Board: "board-1"}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r := []types.Report{{
 		SuiteDescription: "Provisioning", SuitePath: "/repo/suites/provisioning", SuiteSucceeded: true,
 		StartTime: now, EndTime: now.Add(time.Second),
-		SpecReports: types.SpecReports{{
+		SpecReports: append(types.SpecReports{{
 			LeafNodeType: types.NodeTypeIt, LeafNodeText: "joins", State: types.SpecStatePassed, NumAttempts: 1,
 			ReportEntries: types.ReportEntries{{Name: reports.EntryPrefix + m.Name, Time: now,
 				Value: types.WrapEntryValue(m)}},
-		}},
+		}}, extra...),
 	}}
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, "report.json")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return string(b)
+}
+
+// writeReport writes a Ginkgo JSON report with one passing spec that
+// recorded tap to first uplink = 207 ms on board-1.
+func writeReport(t *testing.T, dir string) string {
+	t.Helper()
+	return writeText(t, filepath.Join(dir, "report.json"), reportJSON(t, 207))
 }
 
 func writeLimits(t *testing.T, dir string, high int) string {
@@ -119,30 +122,11 @@ func TestUsageErrors(t *testing.T) {
 // recorded tap to first uplink = v ms on board-1, into dir/name.
 func writeReportValue(t *testing.T, dir, name string, v float64) string {
 	t.Helper()
-	m := reports.Measurement{Name: "tap to first uplink", Value: v, Unit: "ms", Board: "board-1"}
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	r := []types.Report{{
-		SuiteDescription: "Provisioning", SuitePath: "/repo/suites/provisioning", SuiteSucceeded: true,
-		StartTime: now, EndTime: now.Add(time.Second),
-		SpecReports: types.SpecReports{{
-			LeafNodeType: types.NodeTypeIt, LeafNodeText: "joins", State: types.SpecStatePassed, NumAttempts: 1,
-			ReportEntries: types.ReportEntries{{Name: reports.EntryPrefix + m.Name, Time: now, Value: types.WrapEntryValue(m)}},
-		}, {
-			LeafNodeType: types.NodeTypeIt, LeafNodeText: "rejoins", State: types.SpecStateSkipped,
-		}},
-	}}
-	b, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := reportJSON(t, v, types.SpecReport{LeafNodeType: types.NodeTypeIt, LeafNodeText: "rejoins", State: types.SpecStateSkipped})
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeText(t, filepath.Join(dir, name), b)
 }
 
 func writeText(t *testing.T, p, s string) string {
