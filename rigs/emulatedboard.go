@@ -14,8 +14,6 @@ import (
 	"github.com/tap2join/tap2join/emulators/bus"
 	"github.com/tap2join/tap2join/emulators/st25dv"
 	"github.com/tap2join/tap2join/emulators/stm32wl5"
-	"github.com/tap2join/tap2join/emulators/timing"
-	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/phone"
@@ -115,27 +113,16 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 // bubble must also be closed in it. Outside a bubble it is an ordinary rig
 // of those boards.
 func UpInProcess(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
-	mode, err := timing.ParseMode(f.Timing)
-	if err != nil {
-		return nil, err
-	}
 	for _, bs := range f.Boards {
 		if !bs.Emulated || bs.NFC.Transport != "direct" {
 			return nil, fmt.Errorf("rigs: %s: board %s: in process needs an emulated board on nfc.transport direct", f.Name, bs.Name)
 		}
-		if bs.Faults != (Faults{}) {
-			if err := bs.FirmwareFaults(); err != nil {
-				return nil, fmt.Errorf("rigs: board %s: faults: %w", bs.Name, err)
-			}
-		}
 	}
-	lg := opts.Logger
-	if lg == nil {
-		lg = envLogger()
+	opts.NoConsoles, opts.DetachedConsoles = true, false // a pty is a file: it would stop a bubble's clock
+	r, lg, err := newRig(f, opts)
+	if err != nil {
+		return nil, err
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	r := &Rig{File: f, Clock: timing.NewClock(mode), Region: provproto.RegionEU868, log: lg,
-		noCons: true, rxCap: opts.RXWindowCap, runCtx: runCtx, cancel: cancel}
 	defer func() {
 		if err != nil {
 			_ = r.Close()

@@ -120,29 +120,13 @@ const (
 // gateways, the provisioning backend, then every board. ctx bounds start-up
 // only; the rig runs until Close.
 func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
-	mode, err := timing.ParseMode(f.Timing)
-	if err != nil {
-		return nil, err
-	}
-	// A suite may have asked for firmware faults since Load checked the file.
-	for _, bs := range f.Boards {
-		if bs.Faults != (Faults{}) {
-			if err := bs.FirmwareFaults(); err != nil {
-				return nil, fmt.Errorf("rigs: board %s: faults: %w", bs.Name, err)
-			}
-		}
-	}
 	if err := realPartsMissing(f); err != nil { // benchcheck.go
 		return nil, err
 	}
-	lg := opts.Logger
-	if lg == nil {
-		lg = envLogger()
+	r, lg, err := newRig(f, opts)
+	if err != nil {
+		return nil, err
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	r := &Rig{File: f, Clock: timing.NewClock(mode), Region: provproto.RegionEU868, log: lg,
-		noCons: opts.NoConsoles, detach: opts.DetachedConsoles, rxCap: opts.RXWindowCap,
-		runCtx: runCtx, cancel: cancel}
 	defer func() {
 		if err != nil {
 			_ = r.Close()
@@ -167,6 +151,31 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// newRig checks what the rig file asks of its boards (a suite may have asked
+// for firmware faults since Load checked it) and makes the rig Up and
+// UpInProcess fill, with its logger.
+func newRig(f *File, opts Options) (*Rig, *slog.Logger, error) {
+	mode, err := timing.ParseMode(f.Timing)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, bs := range f.Boards {
+		if bs.Faults != (Faults{}) {
+			if err := bs.FirmwareFaults(); err != nil {
+				return nil, nil, fmt.Errorf("rigs: board %s: faults: %w", bs.Name, err)
+			}
+		}
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = envLogger()
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	return &Rig{File: f, Clock: timing.NewClock(mode), Region: provproto.RegionEU868, log: lg,
+		noCons: opts.NoConsoles, detach: opts.DetachedConsoles, rxCap: opts.RXWindowCap,
+		runCtx: runCtx, cancel: cancel}, lg, nil
 }
 
 // setUpBoards brings up every board of the rig file: emulated ones

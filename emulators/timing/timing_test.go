@@ -57,7 +57,6 @@ func TestVirtualInsideSynctestBubble(t *testing.T) {
 	if Virtual() {
 		t.Fatal("Virtual() outside a bubble")
 	}
-	wallStart := time.Now()
 	synctest.Test(t, func(t *testing.T) {
 		if !Virtual() {
 			t.Fatal("Virtual() is false inside a synctest bubble: the runtime now gives time.Now a monotonic reading there; detect the bubble another way")
@@ -85,7 +84,4 @@ func TestVirtualInsideSynctestBubble(t *testing.T) {
 			t.Errorf("cancelled Spend returned after %v", got)
 		}
 	})
-	if wall := time.Since(wallStart); wall > 10*time.Second {
-		t.Errorf("an hour of virtual time took %v of wall time", wall)
-	}
 }

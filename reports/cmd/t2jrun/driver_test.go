@@ -296,7 +296,7 @@ func TestExitCodeMapping(t *testing.T) {
 		{statusCompleted, 197, 0, 1}, // programmatic focus
 		{statusCompleted, 1, 1, 1},
 		{statusCompleted, 0, 2, 2},
-		{statusCompleted, 0, -1, 2},
+		{statusCompleted, 0, -1, 1}, // t2jreport did not run: a broken run, not bad input
 		{statusCompleted, 1, 2, 1},
 		{statusBroken, -1, 0, 1},
 		{statusBroken, 2, 2, 1},

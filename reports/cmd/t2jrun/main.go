@@ -429,11 +429,14 @@ func (d *driver) judge(p *prepared, runJSON string) int {
 
 // exitCode maps a run to the exit status: 3 interrupted; 1 when the verdict
 // fails, or passes while ginkgo failed or the run broke; 0 when both pass;
-// 2 when t2jreport could not judge a run that completed cleanly (its input).
+// 2 when t2jreport could not judge a run that completed cleanly (its input);
+// 1 when t2jreport did not run or died (verdict < 0): a broken run.
 func exitCode(status string, ginkgoExit, verdict int) int {
 	switch {
 	case status == statusInterrupted:
 		return exitInterrupted
+	case verdict < 0:
+		return exitFail
 	case verdict == exitFail:
 		return exitFail
 	case verdict == exitPass && status == statusCompleted && ginkgoExit == 0:

@@ -215,7 +215,11 @@ func compileSuites(ctx context.Context, goCmd, tags, id string, dirs []string, l
 			if tags != "" {
 				args = append(args, "-tags", tags)
 			}
-			args = append(args, "-ldflags=-w -s", "./"+filepath.ToSlash(dir))
+			pkg := filepath.ToSlash(dir)
+			if !filepath.IsAbs(dir) {
+				pkg = "./" + pkg
+			}
+			args = append(args, "-ldflags=-w -s", pkg)
 			cmd := exec.CommandContext(ctx, goCmd, args...)
 			var buf bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &buf, &buf
