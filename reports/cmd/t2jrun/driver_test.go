@@ -391,6 +391,28 @@ func TestSignalWhileCompilingRunsNoSpec(t *testing.T) {
 	}
 }
 
+func TestSignalWhileCheckingInputsIsAnInterruption(t *testing.T) {
+	d, w, args, out := newTestDriver(t)
+	// The terminal's Ctrl-C reaches rigcheck's build too, which then fails:
+	// the run is interrupted (3), not bad input (2).
+	d.checkRig = func(_, _, _, _ string, _ bool) ([]string, error) {
+		w.signals <- syscall.SIGINT
+		return nil, bad("rigcheck: signal: interrupt")
+	}
+	if code := d.main(args); code != exitInterrupted {
+		t.Fatalf("exit %d, want 3\n%s", code, w.out.String())
+	}
+	if w.compiled || w.ginkgoRan {
+		t.Errorf("compiled %v, ginkgo %v after an interruption before the run", w.compiled, w.ginkgoRan)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("output base created: %v", err)
+	}
+	if !strings.Contains(w.out.String(), "SIGINT received while the inputs were checked") {
+		t.Errorf("output does not say why:\n%s", w.out.String())
+	}
+}
+
 func TestBadInputRunsNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name  string

@@ -173,9 +173,26 @@ func (d *driver) main(args []string) int {
 	}
 	p, code := d.prepare(c, started)
 	if p == nil {
+		// A signal while the inputs were checked (the rig check builds
+		// rigcheck, which can take a while) is an interruption, not bad
+		// input, even when it made the check itself fail.
+		if s := d.pendingSignal(); s != nil {
+			d.logf("%s received while the inputs were checked: nothing ran, no run folder was made (exit %d)", sigName(s), exitInterrupted)
+			return exitInterrupted
+		}
 		return code
 	}
 	return d.run(p)
+}
+
+// pendingSignal returns a signal caught and not yet handled, if any.
+func (d *driver) pendingSignal() os.Signal {
+	select {
+	case s := <-d.signals:
+		return s
+	default:
+		return nil
+	}
 }
 
 // prepare checks every input and creates the run folder; nothing has run
@@ -263,11 +280,7 @@ func (d *driver) run(p *prepared) int {
 	rec.GitCommit, rec.GitDirty, rec.Host, rec.GoVersion = e.GitCommit, e.GitDirty, e.Host, e.GoVersion
 	rec.PcscdVersion, rec.ChirpstackVersion = e.Pcscd, e.ChirpStack
 
-	var caught os.Signal
-	select {
-	case caught = <-d.signals:
-	default:
-	}
+	caught := d.pendingSignal()
 	var sup supervision
 	switch {
 	case caught != nil:
