@@ -33,7 +33,8 @@ export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 TAGS = $(shell pkg-config --exists libpcsclite 2>/dev/null || echo nopcsc)
 GOTAGS = $(if $(TAGS),-tags $(TAGS))
 GINKGOTAGS = $(if $(TAGS),--tags=$(TAGS))
-PKGS = $$($(GO) list $(GOTAGS) ./... | grep -v /suites/ $(if $(TAGS),| grep -v /rigs/nfc/pcsc))
+# Unit tests: every package but the Ginkgo suites (suites/kit, their shared helpers, has plain tests).
+PKGS = $$($(GO) list $(GOTAGS) ./... | grep -v /suites/ $(if $(TAGS),| grep -v /rigs/nfc/pcsc)) ./suites/kit
 
 .PHONY: all help emulate lab test unit vet fmt suites clean docker containers integration deps
 

@@ -33,6 +33,9 @@ type Frame struct {
 	AirtimeMS float64   `json:"airtime_ms,omitempty"`
 	Sender    string    `json:"sender,omitempty"`
 	PHY       string    `json:"phy"`
+	// Spec is the full text of the spec whose rig sent the frame, when the
+	// capture says (emulated rigs do).
+	Spec string `json:"spec,omitempty"`
 }
 
 // MType names the LoRaWAN message type from the MHDR of the PHYPayload

@@ -17,10 +17,11 @@ import (
 var htmlTemplate string
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"lower": func(s any) string { return strings.ToLower(strings.ReplaceAll(fmt.Sprint(s), " ", "-")) },
-	"delta": func(d *Delta) string { return d.Text() },
-	"num":   num3,
-	"dur":   func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+	"lower":    func(s any) string { return strings.ToLower(strings.ReplaceAll(fmt.Sprint(s), " ", "-")) },
+	"delta":    func(d *Delta) string { return d.Text() },
+	"num":      num3,
+	"dur":      func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+	"truncate": truncate,
 }).Parse(htmlTemplate))
 
 // MaxFrameRows caps the captured frames table of report.html.
@@ -36,6 +37,7 @@ type htmlSpec struct {
 	Attempts, Measurements        int
 	Failed                        bool
 	Anchor                        string
+	ID                            string // the row's id, for links from frames
 }
 
 type htmlEntry struct {
@@ -63,6 +65,7 @@ type htmlFrame struct {
 	N                                        int
 	Offset, Dir, MType, Freq, Mod, RSSI, SNR string
 	Airtime, Sender, PHY                     string
+	Spec, SpecID                             string // the spec that sent it, its row's id
 }
 
 type htmlData struct {
@@ -120,6 +123,7 @@ func (run *Run) WriteHTML(w io.Writer) error {
 		d.Incomplete = true
 		d.SpecsRan = specsRan(run.Reports)
 	}
+	specIDs := map[string]string{} // full text → the id of its first row
 	for _, r := range run.Reports {
 		d.Suites = append(d.Suites, htmlSuite{
 			Name: r.SuiteDescription, Path: r.SuitePath, Succeeded: r.SuiteSucceeded,
@@ -127,7 +131,11 @@ func (run *Run) WriteHTML(w io.Writer) error {
 			Reasons: r.SpecialSuiteFailureReasons,
 		})
 		for _, s := range r.SpecReports {
+			if _, ok := specIDs[s.FullText()]; !ok {
+				specIDs[s.FullText()] = fmt.Sprintf("spec-%d", len(d.Specs)+1)
+			}
 			hs := htmlSpec{
+				ID:   fmt.Sprintf("spec-%d", len(d.Specs)+1),
 				Name: SpecName(s), State: s.State.String(), Labels: strings.Join(s.Labels(), ", "),
 				Duration: s.RunTime.Round(time.Microsecond).String(), Attempts: s.NumAttempts,
 				Measurements: len(SpecMeasurements(s)), Failed: s.Failed(),
@@ -196,6 +204,7 @@ func (run *Run) WriteHTML(w io.Writer) error {
 			N: i + 1, Offset: "+" + f.Time.Sub(t0).Round(time.Microsecond).String(), Dir: f.Direction, MType: f.MType(),
 			Freq: fmt.Sprintf("%.3f", float64(f.Frequency)/1e6), Mod: fmt.Sprintf("SF%d BW%d", f.SF, f.BW),
 			RSSI: num3(f.RSSI), SNR: num3(f.SNR), Sender: f.Sender, PHY: f.PHY,
+			Spec: f.Spec, SpecID: specIDs[f.Spec],
 		}
 		if f.CR != "" {
 			hf.Mod += " " + f.CR

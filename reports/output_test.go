@@ -33,7 +33,7 @@ func failingRun(t *testing.T) *Run {
 	bad.ReportEntries = append(bad.ReportEntries, types.ReportEntry{Name: "board-1 provisioned", Time: t0,
 		Value: types.ReportEntryValue{AsJSON: `"DevEUI 0080E11500000001 KCV A96DC2"`, Representation: "DevEUI 0080E11500000001 KCV A96DC2"}})
 	frames := []Frame{
-		{Time: t0, Direction: "up", Frequency: 868100000, SF: 7, BW: 125, RSSI: -60, SNR: 9, Sender: "board-1", PHY: "0001000000000000000100000000000000e1158000010000aaaa11223344"},
+		{Time: t0, Direction: "up", Frequency: 868100000, SF: 7, BW: 125, RSSI: -60, SNR: 9, Sender: "board-1", PHY: "0001000000000000000100000000000000e1158000010000aaaa11223344", Spec: ok.FullText()},
 		{Time: t0.Add(5 * time.Second), Direction: "down", Frequency: 868100000, SF: 7, BW: 125, PHY: "20aabbccdd"},
 	}
 	rig := &RigSummary{Name: "emulated", Path: "rigs/emulated.yaml", Settings: []Setting{
@@ -112,6 +112,11 @@ func TestHTMLHasTheSectionsAndIsSelfContained(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("report.html lacks %q", want)
 		}
+	}
+	// The frame its spec's rig sent links to that spec's row.
+	if !regexp.MustCompile(`<tr id="spec-1">.*taps each board and sees it join`).MatchString(h) ||
+		!regexp.MustCompile(`<a href="#spec-1" title="[^"]*taps each board and sees it join">`).MatchString(h) {
+		t.Error("the first frame does not link to the spec that sent it")
 	}
 	if n := strings.Count(h, "<svg"); n != 4 {
 		t.Errorf("%d charts, want 4", n)

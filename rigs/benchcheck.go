@@ -52,14 +52,34 @@ func CheckBench(path string) ([]string, error) {
 // (pcscd down) are left to the transport, which reports pcscd's own error
 // when it opens.
 func realPartsMissing(f *File) error {
-	var errs []error
+	var problems []string
 	for _, p := range missingParts(f) {
 		if !p.unlisted {
-			errs = append(errs, fmt.Errorf("rigs: board %s: %s", f.Boards[p.board].Name, p.what))
+			problems = append(problems, fmt.Sprintf("rigs: board %s: %s", f.Boards[p.board].Name, p.what))
 		}
 	}
-	return errors.Join(errs...)
+	if len(problems) == 0 {
+		return nil
+	}
+	return &PartsMissingError{Rig: f.Name, Problems: problems}
 }
+
+// ErrPartMissing matches the error of Up when a part of a real bench named
+// by the rig file (serial port, PC/SC reader) is not on this machine: no
+// spec on that rig can run, so a suite stops at the first (suites/kit).
+var ErrPartMissing = errors.New("rigs: a bench part is missing")
+
+// PartsMissingError lists the bench parts Up did not find, one problem per
+// part, each naming what is there instead.
+type PartsMissingError struct {
+	Rig      string
+	Problems []string
+}
+
+func (e *PartsMissingError) Error() string { return strings.Join(e.Problems, "; ") }
+
+// Is makes errors.Is(err, ErrPartMissing) true.
+func (e *PartsMissingError) Is(target error) bool { return target == ErrPartMissing }
 
 // partProblem is a part of a real board that is not on this machine.
 type partProblem struct {

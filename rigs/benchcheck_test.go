@@ -1,6 +1,7 @@
 package rigs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,6 +85,9 @@ func TestUpFailsFastOnAMissingPort(t *testing.T) {
 	first, _, _ := strings.Cut(fmt.Sprint(err), "\n")
 	if !strings.HasPrefix(first, "rigs: board b: serial.port /dev/tap2join-no-such-port: no such file or directory; serial ports here:") {
 		t.Fatalf("Up = %v, want a line naming the missing port first", err)
+	}
+	if !errors.Is(err, ErrPartMissing) {
+		t.Errorf("Up = %v, not an ErrPartMissing (suites stop on it)", err)
 	}
 	t.Logf("failed after %v: %v", time.Since(start), err)
 }

@@ -25,7 +25,7 @@ func (r *Rig) setUpAir(opts Options) error {
 	if opts.CapturePath == "" {
 		return nil
 	}
-	stop, err := r.air.CaptureFile(opts.CapturePath)
+	stop, err := r.air.CaptureFile(opts.CapturePath, radio.CaptureOptions{Spec: opts.Spec})
 	if err != nil {
 		return fmt.Errorf("rigs: %w", err)
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/tap2join/tap2join/reports/progress"
 	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/lease"
 	"github.com/tap2join/tap2join/rigs/nfc"
@@ -74,7 +74,7 @@ func (r *Rig) takeLease(ctx context.Context, bs BoardSpec, lg *slog.Logger) erro
 	l, err := lease.Acquire(ctx, bs.Lease.Resource, lease.Options{Dir: bs.Lease.Dir, TTL: ttl, Waiting: func(h lease.Info) {
 		// On the console whatever the log level: a job waiting on another
 		// job's board must say so, not sit silent.
-		fmt.Fprintf(os.Stderr, "rigs: board %s: waiting for lease %s\n", bs.Name, h)
+		progress.Printf("rig %s: board %s: waiting for lease %s", r.File.Name, bs.Name, h)
 		lg.Info("waiting for lease", "board", bs.Name, "holder", h.String())
 	}})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/tap2join/tap2join/fixtures/lns"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/fixtures/provisioning"
+	"github.com/tap2join/tap2join/reports/progress"
 	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/rigs/nfc"
 	"github.com/tap2join/tap2join/rigs/phone"
@@ -87,6 +88,10 @@ type Options struct {
 	// CapturePath, if set, receives every frame on the emulated air as JSON
 	// lines (radio.CaptureRecord), e.g. $TAP2JOIN_OUT/frames.jsonl.
 	CapturePath string
+	// Spec names what the rig is up for (suites/kit: the spec's full text);
+	// it goes into every captured frame, linking the frame to its spec in
+	// the report.
+	Spec string
 	// DutyCycle is the emulated air's EU868 duty-cycle enforcement
 	// (default off: accounted, not enforced).
 	DutyCycle DutyCycleMode
@@ -133,24 +138,43 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 		}
 	}()
 
-	net, err := r.startNetwork(ctx, lg) // network.go
-	if err != nil {
+	var net *network
+	if err := r.step("network server", func() (err error) {
+		net, err = r.startNetwork(ctx, lg) // network.go
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	r.Network, r.NetworkInfo, r.ApplicationID, r.ProfileID = net.client, net.info, net.app, net.profile
 	if err := r.setUpAir(opts); err != nil { // gateways.go
 		return nil, err
 	}
-	if err := r.setUpGateways(ctx, net, lg); err != nil {
+	if err := r.step("gateways", func() error { return r.setUpGateways(ctx, net, lg) }); err != nil {
 		return nil, err
 	}
-	if err := r.setUpBackend(ctx, net, lg); err != nil { // provisioning.go
+	if err := r.step("provisioning backend", func() error { return r.setUpBackend(ctx, net, lg) }); err != nil { // provisioning.go
 		return nil, err
 	}
-	if err := r.setUpBoards(ctx, opts, lg); err != nil {
+	if err := r.step("boards", func() error { return r.setUpBoards(ctx, opts, lg) }); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// step runs one bring-up step. One that took a second or more (containers
+// starting, a lease wait, a real board's boot) says so on the console
+// (reports/progress): a slow bring-up is never silent.
+func (r *Rig) step(what string, fn func() error) error {
+	start := time.Now()
+	err := fn()
+	if d := time.Since(start); d >= time.Second {
+		state := "up"
+		if err != nil {
+			state = "failed"
+		}
+		progress.Printf("rig %s: %s %s after %s", r.File.Name, what, state, d.Round(10*time.Millisecond))
+	}
+	return err
 }
 
 // newRig checks what the rig file asks of its boards (a suite may have asked

@@ -30,6 +30,10 @@ type CaptureRecord struct {
 	DutyCycleDelayMS float64 `json:"duty_cycle_delay_ms,omitempty"`
 	Sender           string  `json:"sender"`
 	PHYPayload       string  `json:"phy"` // hex
+	// Spec names what the capture was for (CaptureOptions.Spec): in a test
+	// run, the full text of the spec whose rig put the frame on the air,
+	// which links the frame to the spec in the report.
+	Spec string `json:"spec,omitempty"`
 }
 
 // Record converts f to its capture line.
@@ -47,7 +51,8 @@ func (f Frame) Record() CaptureRecord {
 }
 
 type captureSink struct {
-	mu  sync.Mutex
+	spec string
+	mu   sync.Mutex
 	w   *bufio.Writer
 	c   io.Closer
 	err error
@@ -63,7 +68,9 @@ func (s *captureSink) write(f Frame) {
 	if s.err != nil {
 		return
 	}
-	b, err := json.Marshal(f.Record())
+	rec := f.Record()
+	rec.Spec = s.spec
+	b, err := json.Marshal(rec)
 	if err == nil {
 		b = append(b, '\n')
 		_, err = s.w.Write(b)
@@ -74,11 +81,17 @@ func (s *captureSink) write(f Frame) {
 	s.err = err
 }
 
+// CaptureOptions says what a capture is for.
+type CaptureOptions struct {
+	// Spec goes into every record (CaptureRecord.Spec).
+	Spec string
+}
+
 // CaptureTo writes every frame transmitted from now on to w as JSON lines
 // (replacing an earlier capture). stop flushes and, if w is an io.Closer,
 // closes it, and returns the first write error.
-func (a *Air) CaptureTo(w io.Writer) (stop func() error) {
-	s := &captureSink{w: bufio.NewWriter(w)}
+func (a *Air) CaptureTo(w io.Writer, opts CaptureOptions) (stop func() error) {
+	s := &captureSink{w: bufio.NewWriter(w), spec: opts.Spec}
 	if c, ok := w.(io.Closer); ok {
 		s.c = c
 	}
@@ -115,7 +128,7 @@ func (a *Air) CaptureTo(w io.Writer) (stop func() error) {
 
 // CaptureFile appends the capture to path (creating it and its directory):
 // several rigs of a run, and several suites, share one frames.jsonl.
-func (a *Air) CaptureFile(path string) (stop func() error, err error) {
+func (a *Air) CaptureFile(path string, opts CaptureOptions) (stop func() error, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("radio: capture: %w", err)
 	}
@@ -123,5 +136,5 @@ func (a *Air) CaptureFile(path string) (stop func() error, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("radio: capture: %w", err)
 	}
-	return a.CaptureTo(f), nil
+	return a.CaptureTo(f, opts), nil
 }

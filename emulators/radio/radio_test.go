@@ -157,7 +157,7 @@ func TestDutyCycleG1RefuseAndDelay(t *testing.T) {
 func TestCaptureFileJSONLines(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out", "air.jsonl")
 	air := NewAir(nil)
-	stop, err := air.CaptureFile(path)
+	stop, err := air.CaptureFile(path, CaptureOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +185,12 @@ func TestCaptureFileJSONLines(t *testing.T) {
 	if !strings.Contains(lines[1], `"direction":"down"`) {
 		t.Fatalf("line 2 %s", lines[1])
 	}
-	// A second capture appends (one frames.jsonl per run).
-	stop, err = air.CaptureFile(path)
+	if strings.Contains(lines[0], `"spec"`) {
+		t.Errorf("a capture for no spec names one: %s", lines[0])
+	}
+	// A second capture appends (one frames.jsonl per run), each record
+	// naming the capture's spec.
+	stop, err = air.CaptureFile(path, CaptureOptions{Spec: "lorawan joins"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +201,9 @@ func TestCaptureFileJSONLines(t *testing.T) {
 	raw, _ = os.ReadFile(path)
 	if n := strings.Count(string(raw), "\n"); n != 3 {
 		t.Fatalf("%d lines after appending", n)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(string(raw)), `,"spec":"lorawan joins"}`) {
+		t.Errorf("the appended record does not name its spec: %s", raw)
 	}
 }
 

@@ -167,10 +167,10 @@ func deviceState(ctx context.Context, b *rigs.Board) provproto.Identity {
 }
 
 // awaitEvents reads console events until want (described by what) returns
-// true for one.
-func awaitEvents(ctx context.Context, con at.Console, what string, want func(at.Event) bool) []at.Event {
+// true for one; a decisive event it does not tolerate ends it (kit.AwaitEvents).
+func awaitEvents(ctx context.Context, con at.Console, what string, want func(at.Event) bool, tolerate ...string) []at.Event {
 	GinkgoHelper()
-	return kit.AwaitEvents(ctx, con, 20*time.Second, what, want)
+	return kit.AwaitEvents(ctx, con, 20*time.Second, what, want, tolerate...)
 }
 
 func readFile(p string) []byte {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/brocaar/lorawan"
 
+	"github.com/tap2join/tap2join/reports/progress"
 	"github.com/tap2join/tap2join/rigs"
 )
 
@@ -78,9 +79,11 @@ func provisionFleet(ctx context.Context, rig *rigs.Rig) (fleetStats, error) {
 		errs []error
 	)
 	start := time.Now()
+	joined := progress.NewCounter(fmt.Sprintf("fleet of %d: tap → first uplink", st.N), st.N, "devices", nil)
 	for i, b := range rig.Boards {
 		wg.Go(func() {
 			res, err := b.Phone.Provision(ctx, rig.Region, rig.Joins())
+			joined.Add(1) // failed ones too: the count is of boards done
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/tap2join/tap2join/reports"
+	"github.com/tap2join/tap2join/reports/progress"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/phone"
 	"github.com/tap2join/tap2join/suites/kit"
@@ -79,8 +80,12 @@ func streamFirmware(img []byte, name string, wrap func(phone.Tag) phone.Tag) str
 		size := len(img)
 		fmt.Fprintf(GinkgoWriter, "%s: %d chunks of 256 B, RF limit %.0f B/s (virtual time)\n", name, (size+255)/256, rfLimit())
 		next := size / 4
+		// The console's progress lines run on the bubble's clock: the
+		// elapsed time is the modelled one.
+		bar := progress.NewCounter(name+" (modelled time)", size, "B", nil)
 		res, err := p.SendFirmware(vb.ctx, img, phone.FirmwareOptions{
 			Progress: func(p phone.FirmwareProgress) {
+				bar.Set(p.Sent, 0)
 				if p.Sent < next && p.Sent < p.Size {
 					return
 				}

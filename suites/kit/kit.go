@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,16 +32,32 @@ import (
 func LoadRig() *rigs.File {
 	GinkgoHelper()
 	f, err := rigs.LoadFromEnv()
-	Expect(err).NotTo(HaveOccurred())
+	if err != nil {
+		// A rig file that does not load fails every spec the same way.
+		AbortSuite(err.Error())
+	}
 	return f
 }
 
 // UpRig brings f up for the current spec and closes it when the spec ends.
+// Every spec gets a fresh rig (as a function-scoped fixture), so no spec
+// sees another's device state; a bench part that is missing (a real
+// board's serial port or reader) aborts the whole suite at the first spec
+// instead, in one line naming the part.
 // Each board's console transcript goes to the report (shown on failure)
 // after a check that it holds no issued key.
 func UpRig(ctx context.Context, f *rigs.File, opts rigs.Options) *rigs.Rig {
 	GinkgoHelper()
+	if opts.Spec == "" {
+		opts.Spec = CurrentSpecReport().FullText()
+	}
 	rig, err := rigs.Up(ctx, f, opts)
+	if errors.Is(err, rigs.ErrPartMissing) {
+		// No spec on this rig can run: stop the suite in one line rather
+		// than let every spec fail the same way (the other suites of the
+		// run go on: t2jrun runs ginkgo --keep-going).
+		AbortSuite(fmt.Sprintf("rig %s cannot come up: %v", f.Name, err))
+	}
 	Expect(err).NotTo(HaveOccurred(), "bring up rig %s", f.Name)
 	recordFirmware(ctx, rig)
 	// Cleanups run last-registered first: the transcripts are checked and
@@ -163,28 +180,62 @@ func NeedPCSCD() {
 	}
 }
 
+// Decisive names the console events that end a wait for anything else at
+// once: the device has said the awaited thing will not come ("+EVT:NFC_REJECTED
+// <status>" after a mailbox message it refused). Waiting out the timeout
+// would only delay the verdict. "+EVT:JOIN FAILED" is not one: it ends one
+// join attempt, and the firmware makes several (the first JoinAccept of a
+// LoRaWAN 1.0.4 device is dropped, JoinNonce 0); a join that will not come
+// is told by the network server's MIC and DevNonce events instead
+// (rigs.JoinRefusedError).
+var Decisive = []string{"NFC_REJECTED"}
+
 // AwaitEvents reads the console's +EVT: events until want returns true for
-// one, within timeout, and returns every event seen; it fails the spec
-// naming what it waited for and the events it saw otherwise.
-func AwaitEvents(ctx context.Context, con at.Console, timeout time.Duration, what string, want func(at.Event) bool) []at.Event {
+// one, within timeout, and returns every event seen. It fails the spec
+// naming what it waited for and the events it saw when the timeout passes —
+// or at once when the device says a Decisive event during the wait that
+// want does not match,
+// unless the event's name is in tolerate (a spec that provokes a rejection
+// on the way to what it waits for).
+func AwaitEvents(ctx context.Context, con at.Console, timeout time.Duration, what string, want func(at.Event) bool, tolerate ...string) []at.Event {
 	GinkgoHelper()
+	seen, err := awaitEvents(ctx, con.Events(), time.Now(), timeout, what, want, tolerate)
+	if err != nil {
+		Fail(err.Error())
+	}
+	return seen
+}
+
+// awaitEvents is AwaitEvents returning its failure; the wait began at start.
+func awaitEvents(ctx context.Context, events <-chan at.Event, start time.Time, timeout time.Duration, what string, want func(at.Event) bool, tolerate []string) ([]at.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var seen []at.Event
+	lines := func() string {
+		var l []string
+		for _, e := range seen {
+			l = append(l, e.Line)
+		}
+		return strings.Join(l, " | ")
+	}
 	for {
 		select {
-		case ev, ok := <-con.Events():
-			Expect(ok).To(BeTrue(), "console closed while waiting for %s", what)
+		case ev, ok := <-events:
+			if !ok {
+				return seen, fmt.Errorf("console closed while waiting for %s; seen: %s", what, lines())
+			}
 			seen = append(seen, ev)
 			if want(ev) {
-				return seen
+				return seen, nil
+			}
+			// Only what the device said during the wait: an earlier
+			// rejection, still queued, was the answer to something the
+			// spec did before (and has judged).
+			if ev.Time.After(start) && slices.Contains(Decisive, ev.Name) && !slices.Contains(tolerate, ev.Name) {
+				return seen, fmt.Errorf("the device said %s while %s was awaited; seen: %s", ev.Line, what, lines())
 			}
 		case <-ctx.Done():
-			var lines []string
-			for _, e := range seen {
-				lines = append(lines, e.Line)
-			}
-			Fail(fmt.Sprintf("no %s on the console within %v; seen: %s", what, timeout, strings.Join(lines, " | ")))
+			return seen, fmt.Errorf("no %s on the console within %v; seen: %s", what, timeout, lines())
 		}
 	}
 }
