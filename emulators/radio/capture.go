@@ -53,9 +53,9 @@ func (f Frame) Record() CaptureRecord {
 type captureSink struct {
 	spec string
 	mu   sync.Mutex
-	w   *bufio.Writer
-	c   io.Closer
-	err error
+	w    *bufio.Writer
+	c    io.Closer
+	err  error
 }
 
 // write appends f; nil-safe. Errors are kept for Stop.
