@@ -49,8 +49,8 @@ help:
 	@echo '  make test        vet + unit + emulate + integration (what CI runs: .ci/run)'
 	@echo '  make vet         gofmt check and go vet'
 	@echo '  make unit        unit tests of every package (not the suites)'
-	@echo '  make integration the suites that need pcscd + vpcd or Docker (reports in OUT/integration, not judged)'
-	@echo '  make containers  only the Docker-backed suites (reports in OUT/containers)'
+	@echo '  make integration the suites that need pcscd + vpcd or Docker, judged (wall clock) against reports/limits/integration.yaml; runs in OUT/integration/<run id>'
+	@echo '  make containers  only the Docker-backed specs (an integration run, label needs:docker)'
 	@echo '  make deps        install the PC/SC Debian packages (as root)'
 	@echo '  make docker      install and start dockerd (as root)'
 	@echo '  make fmt         gofmt -w'
@@ -58,7 +58,7 @@ help:
 	@echo '  make help        this'
 	@echo 'Variables (make VAR=value):'
 	@echo '  RIG=$(RIG)     rig file (lab: required, with a name:)'
-	@echo '  LIMITS=$(LIMITS)     limits file or name (reports/limits/<name>.yaml); default emulate: emulated, lab: the rig name'
+	@echo '  LIMITS=$(LIMITS)     limits file or name (reports/limits/<name>.yaml); default emulate: emulated, integration: integration, lab: the rig name'
 	@echo '  LABELS=$(LABELS)     Ginkgo label filter (lab: which specs; emulate: narrows !needs:docker && !needs:pcscd)'
 	@echo '  BASELINE=$(BASELINE)   an earlier run'"'"'s report.json to compare with (t2jreport -baseline)'
 	@echo '  OUT=$(OUT)     output base: runs in OUT/<mode>/<run id>, OUT/<mode>/latest links the newest'
@@ -67,7 +67,7 @@ help:
 	@echo '  GO=$(GO)        the go command'
 	@echo 'Environment: TAP2JOIN_RUN_ID names the run folder (default: UTC time + random); CI=true and'
 	@echo '  TAP2JOIN_REQUIRE=pcscd,docker make missing parts fail; the rest: README.md "Environment".'
-	@echo 'Exit status of emulate and lab (the driver'"'"'s; make prints it as "Error N" and itself exits 2):'
+	@echo 'Exit status of emulate, integration and lab (the driver'"'"'s; make prints it as "Error N" and itself exits 2):'
 	@echo '  0 pass or marginal, 1 fail, 2 bad input (nothing ran), 3 interrupted.'
 
 # The run driver (reports/cmd/t2jrun) and t2jreport, built into $(BIN): go build
@@ -102,21 +102,17 @@ lab: deps
 
 # The suites that need real parts running beside them: pcscd + vpcd (emulated
 # PC/SC readers, label needs:pcscd) and Docker (network: containers, label
-# needs:docker). Reports under $(OUT)/integration/ (one folder, overwritten: not judged
-# against limits, and not for two runs at once — make emulate is). In CI (.ci/run sets
-# CI=true and TAP2JOIN_REQUIRE) a missing part fails these specs instead of skipping them.
+# needs:docker), judged against reports/limits/integration.yaml — wall-clock
+# limits, as these paths cross real processes. Run folders under
+# $(OUT)/integration/<run id> (latest links the newest), exit status as for emulate.
+# In CI (.ci/run sets CI=true and TAP2JOIN_REQUIRE) a missing part fails these
+# specs instead of skipping them.
 integration: docker deps
-	@mkdir -p $(OUT)/integration && rm -f $(OUT)/integration/frames.jsonl
-	TAP2JOIN_OUT=$(abspath $(OUT)/integration) $(GINKGO) run $(GINKGOTAGS) --label-filter='needs:docker || needs:pcscd' \
-		--json-report=report.json --junit-report=junit.xml --output-dir=$(OUT)/integration \
-		--poll-progress-after=30s --timeout=10m ./suites/...
+	$(call t2jrun,-mode integration)
 
-# Only the Docker-backed specs.
+# Only the Docker-backed specs (a make integration narrowed to needs:docker).
 containers: docker
-	@mkdir -p $(OUT)/containers && rm -f $(OUT)/containers/frames.jsonl
-	TAP2JOIN_OUT=$(abspath $(OUT)/containers) $(GINKGO) run $(GINKGOTAGS) --label-filter='needs:docker' \
-		--json-report=report.json --junit-report=junit.xml --output-dir=$(OUT)/containers \
-		--poll-progress-after=30s --timeout=10m ./suites/...
+	$(call t2jrun,-mode integration -labels needs:docker)
 
 # A reachable Docker engine for the tests labelled needs:docker. As root: install
 # docker.io when dockerd is missing and start dockerd (vfs storage) in the

@@ -1,5 +1,5 @@
 // Command t2jrun runs the suites once and judges them: the driver behind
-// `make emulate` and `make lab`.
+// `make emulate`, `make integration` and `make lab`.
 //
 //  1. It validates its inputs before any spec runs, exiting 2 with one line
 //     when one is wrong: the limits file (-limits, a path or a name for
@@ -28,7 +28,7 @@
 //
 // Usage (from the module root; the Makefile does this):
 //
-//	t2jrun -mode emulate|lab -rig FILE -t2jreport BIN [flags] [packages]
+//	t2jrun -mode emulate|lab|integration -rig FILE -t2jreport BIN [flags] [packages]
 package main
 
 import (
@@ -74,21 +74,21 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("t2jrun", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Mode, "mode", modeEmulate, "emulate or lab")
-	fs.StringVar(&c.Rig, "rig", "", "rig file (emulate: rigs/emulated.yaml; lab: required)")
-	fs.StringVar(&c.Limits, "limits", "", "limits file, or a name for reports/limits/<name>.yaml (default: emulate \"emulated\", lab the rig's name)")
+	fs.StringVar(&c.Mode, "mode", modeEmulate, "emulate, lab or integration")
+	fs.StringVar(&c.Rig, "rig", "", "rig file (emulate, integration: rigs/emulated.yaml; lab: required)")
+	fs.StringVar(&c.Limits, "limits", "", "limits file, or a name for reports/limits/<name>.yaml (default: emulate \"emulated\", integration \"integration\", lab the rig's name)")
 	fs.StringVar(&c.Out, "out", "out", "output base: runs go to <out>/<mode>/<run id>")
-	fs.StringVar(&c.Labels, "labels", "", "Ginkgo label filter (emulate: combined with "+emulateFilter+")")
+	fs.StringVar(&c.Labels, "labels", "", "Ginkgo label filter (emulate: combined with "+emulateFilter+"; integration: with "+integrationFilter+")")
 	fs.StringVar(&c.Baseline, "baseline", "", "a previous run's report.json to compare with (t2jreport -baseline)")
 	fs.StringVar(&c.Tags, "tags", "", "Go build tags for the suites (e.g. nopcsc)")
 	fs.StringVar(&c.Go, "go", "go", "the go command")
 	fs.StringVar(&c.Ginkgo, "ginkgo", "", "ginkgo binary (default: go tool -n ginkgo)")
 	fs.StringVar(&c.T2JReport, "t2jreport", "", "t2jreport binary (required)")
 	fs.StringVar(&c.Poll, "poll-progress-after", "", "ginkgo --poll-progress-after (default emulate 30s, lab 60s)")
-	fs.StringVar(&c.Timeout, "timeout", "", "ginkgo --timeout (default emulate ginkgo's own, lab 60m)")
+	fs.StringVar(&c.Timeout, "timeout", "", "ginkgo --timeout (default emulate ginkgo's own, integration 10m, lab 60m)")
 	fs.DurationVar(&c.Grace, "grace", 30*time.Second, "after a signal, how long ginkgo may take to stop before its process group is killed")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: t2jrun -mode emulate|lab -rig FILE -t2jreport BIN [flags] [packages (default ./suites/...)]\n\nRuns the suites once into <out>/<mode>/<run id> and judges them with t2jreport.\nExit status: 0 pass, 1 fail, 2 bad input, 3 interrupted.\n\n")
+		fmt.Fprintf(stderr, "usage: t2jrun -mode emulate|lab|integration -rig FILE -t2jreport BIN [flags] [packages (default ./suites/...)]\n\nRuns the suites once into <out>/<mode>/<run id> and judges them with t2jreport.\nExit status: 0 pass, 1 fail, 2 bad input, 3 interrupted.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -98,7 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if len(c.Packages) == 0 {
 		c.Packages = []string{"./suites/..."}
 	}
-	if c.Rig == "" && c.Mode == modeEmulate {
+	if c.Rig == "" && (c.Mode == modeEmulate || c.Mode == modeIntegration) {
 		c.Rig = "rigs/emulated.yaml"
 	}
 	if c.Poll == "" {
@@ -107,8 +107,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			c.Poll = "30s"
 		}
 	}
-	if c.Timeout == "" && c.Mode == modeLab {
-		c.Timeout = "60m"
+	if c.Timeout == "" {
+		c.Timeout = map[string]string{modeLab: "60m", modeIntegration: "10m"}[c.Mode]
 	}
 	return c, nil
 }

@@ -19,13 +19,19 @@ import (
 
 // Modes.
 const (
-	modeEmulate = "emulate"
-	modeLab     = "lab"
+	modeEmulate     = "emulate"
+	modeLab         = "lab"
+	modeIntegration = "integration"
 )
 
 // emulateFilter is the label filter of make emulate: no Docker, no pcscd
 // (make integration runs those).
 const emulateFilter = "!needs:docker && !needs:pcscd"
+
+// integrationFilter is the label filter of make integration: the specs
+// that need real processes beside them (pcscd + vpcd, Docker), judged
+// against reports/limits/integration.yaml (wall-clock limits).
+const integrationFilter = "needs:docker || needs:pcscd"
 
 // inputs are the validated inputs of a run.
 type inputs struct {
@@ -90,9 +96,9 @@ type rigHead struct {
 func validate(c config) (inputs, error) {
 	in := inputs{Mode: c.Mode, Baseline: c.Baseline}
 	switch c.Mode {
-	case modeEmulate, modeLab:
+	case modeEmulate, modeLab, modeIntegration:
 	default:
-		return in, bad("-mode %q: want emulate or lab", c.Mode)
+		return in, bad("-mode %q: want emulate, lab or integration", c.Mode)
 	}
 	if c.Rig == "" {
 		if c.Mode == modeLab {
@@ -120,6 +126,8 @@ func validate(c config) (inputs, error) {
 		return in, bad("lab: rig file %s has no name: (a bench's runs are judged against reports/limits/<rig name>.yaml): add name: to it", c.Rig)
 	case limits == "" && c.Mode == modeLab:
 		limits = head.Name
+	case limits == "" && c.Mode == modeIntegration:
+		limits = "integration"
 	case limits == "":
 		limits = "emulated"
 	}
@@ -153,10 +161,10 @@ func validate(c config) (inputs, error) {
 	}
 
 	in.LabelFilter = c.Labels
-	if c.Mode == modeEmulate {
-		in.LabelFilter = emulateFilter
+	if f := map[string]string{modeEmulate: emulateFilter, modeIntegration: integrationFilter}[c.Mode]; f != "" {
+		in.LabelFilter = f
 		if c.Labels != "" {
-			in.LabelFilter = "(" + emulateFilter + ") && (" + c.Labels + ")"
+			in.LabelFilter = "(" + f + ") && (" + c.Labels + ")"
 		}
 	}
 	return in, nil

@@ -82,6 +82,16 @@ func TestValidateAcceptsTheDefaults(t *testing.T) {
 	if in.LabelFilter != "lab" || filepath.Base(in.Limits) != "emulated.yaml" {
 		t.Errorf("lab: filter %q limits %q", in.LabelFilter, in.Limits)
 	}
+
+	// make integration: the pcscd and Docker specs, judged against the
+	// wall-clock limits; make containers narrows it to Docker.
+	in, err = validate(config{Mode: modeIntegration, Rig: rig, Labels: "needs:docker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "(needs:docker || needs:pcscd) && (needs:docker)"; in.LabelFilter != want || filepath.Base(in.Limits) != "integration.yaml" {
+		t.Errorf("integration: filter %q limits %q", in.LabelFilter, in.Limits)
+	}
 }
 
 func TestValidateRefusesBadInputInOneLine(t *testing.T) {
