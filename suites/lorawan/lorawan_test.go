@@ -368,6 +368,7 @@ var _ = Describe("moving a device to another network", Label("lorawan", "console
 		var perr *provproto.Error
 		Expect(errors.As(err, &perr)).To(BeTrue(), "device refusal expected, got %v", err)
 		Expect(perr.Status).To(Equal(provproto.AlreadyProvisioned))
+		Expect(awaitEvent(ctx, b.Console, "NFC_REJECTED").Args).To(Equal("ALREADY_PROVISIONED"), "the console says why")
 
 		// With it, after a fresh IDENTITY: the key is B's, and the board
 		// rejoins through B's gateway.
