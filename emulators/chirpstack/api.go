@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/tap2join/tap2join/fixtures/proto/lwkeys"
 )
 
 // The gRPC services. Each embeds ChirpStack's Unimplemented server by value so
@@ -792,6 +794,69 @@ func (d *deviceService) FlushDevNonces(_ context.Context, req *api.FlushDevNonce
 	}
 	k.devNonces = map[lorawan.EUI64]map[lorawan.DevNonce]struct{}{}
 	k.updated = time.Now()
+	return &emptypb.Empty{}, nil
+}
+
+// Activate sets an ABP session (api/device.rs activate): DevAddr, the four
+// session keys and the frame counters as given, the MAC version from the
+// device profile, the region's boot parameters (RX1 delay 1 s, DR0, the
+// default channels, one transmission); class A, or C for a LoRaWAN 1.0 device
+// whose profile supports class C. Golden scenarios use it as ChirpStack's own
+// tests use device::partial_update with a device session.
+func (d *deviceService) Activate(_ context.Context, req *api.ActivateDeviceRequest) (*emptypb.Empty, error) {
+	da := req.GetDeviceActivation()
+	if da == nil {
+		return nil, status.Error(codes.InvalidArgument, "device_activation is missing")
+	}
+	eui, err := parseEUI("device_activation.dev_eui", da.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	var addr lorawan.DevAddr
+	if err := addr.UnmarshalText([]byte(da.GetDevAddr())); err != nil {
+		return nil, status.Errorf(codes.Internal, "dev_addr: %v", err) // ChirpStack: Error::from → Internal
+	}
+	var keys lwkeys.SessionKeys
+	for _, k := range []struct {
+		field string
+		val   string
+		dst   *lorawan.AES128Key
+	}{
+		{"s_nwk_s_int_key", da.GetSNwkSIntKey(), &keys.SNwkSIntKey},
+		{"f_nwk_s_int_key", da.GetFNwkSIntKey(), &keys.FNwkSIntKey},
+		{"nwk_s_enc_key", da.GetNwkSEncKey(), &keys.NwkSEncKey},
+		{"app_s_key", da.GetAppSKey(), &keys.AppSKey},
+	} {
+		if *k.dst, err = parseKey(k.field, k.val); err != nil {
+			return nil, err
+		}
+	}
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dev, err := lookup(s.devices, "device", eui)
+	if err != nil {
+		return nil, err
+	}
+	dp := s.profiles[dev.pb.DeviceProfileId]
+	if dp == nil {
+		return nil, status.Errorf(codes.NotFound, "Object does not exist (id: %s)", dev.pb.DeviceProfileId)
+	}
+	s.sessions[eui] = &session{
+		devEUI: eui, devAddr: addr, macVersion: macVersion(dp.pb.MacVersion), keys: keys,
+		fCntUp: da.GetFCntUp(), nFCntDown: da.GetNFCntDown(), aFCntDown: da.GetAFCntDown(),
+		skipFCntCheck: dev.pb.SkipFcntCheck, rx1Delay: rxDelay1,
+		adr: adrState{nbTrans: 1, channels: s.band.GetEnabledUplinkChannelIndices()},
+	}
+	dev.devAddr, dev.joined = addr, true
+	if dp.pb.FlushQueueOnActivate {
+		dev.queue = nil
+	}
+	dev.class = common.DeviceClass_CLASS_A
+	if dp.pb.SupportsClassC && strings.HasPrefix(macVersionStrings[dp.pb.MacVersion], "1.0") {
+		dev.class = common.DeviceClass_CLASS_C
+	}
+	dev.updated = time.Now()
 	return &emptypb.Empty{}, nil
 }
 

@@ -138,6 +138,9 @@ func (s *Server) processJoin(u *uplinkCtx, phy lorawan.PHYPayload, jr *lorawan.J
 
 	var devAddr lorawan.DevAddr
 	_, _ = rand.Read(devAddr[:])
+	if s.cfg.DevAddr != nil {
+		devAddr = *s.cfg.DevAddr // as a ChirpStack test build (devaddr.rs)
+	}
 	devAddr.SetAddrPrefix(s.netID())
 
 	// OptNeg is set for every MAC version other than 1.0.x.

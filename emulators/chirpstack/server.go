@@ -71,6 +71,22 @@ type Config struct {
 
 	// NetID is network.net_id. Default 000000 (chirpstack-docker).
 	NetID lorawan.NetID
+	// DevAddr, if set, is the DevAddr of every join, as in ChirpStack's own
+	// test builds (chirpstack/src/devaddr.rs pins 01020304 under
+	// #[cfg(test)]), so golden scenarios can compare JoinAccept bytes.
+	// Default: random within the NetID's prefix, as a release build does.
+	DevAddr *lorawan.DevAddr
+	// ExtraChannels are the region's extra_channels (DR0–5 each): a
+	// JoinAccept carries them as a CFList. nil: chirpstack-docker's
+	// region_eu868.toml (867.1, 867.3, 867.5, 867.7, 867.9 MHz); an empty,
+	// non-nil slice: none (ChirpStack's test configuration, test/mod.rs).
+	ExtraChannels []uint32
+	// DownlinkDataDelay is network.get_downlink_data_delay: after the up
+	// event, the class-A answer waits this long so the application can
+	// enqueue a reply that still goes out in that uplink's RX window
+	// (uplink/data.rs start_downlink_data_flow). Default 100 ms, as
+	// ChirpStack's.
+	DownlinkDataDelay time.Duration
 	// DeduplicationDelay is network.deduplication_delay: how long the first
 	// reception of a frame waits for copies from other gateways. Default 200 ms.
 	DeduplicationDelay time.Duration
@@ -176,7 +192,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	// chirpstack-docker region_eu868.toml extra_channels: 867.1–867.9 MHz DR0–5.
 	// They end up in the JoinAccept CFList (type 0) like in ChirpStack.
-	for _, f := range []uint32{867100000, 867300000, 867500000, 867700000, 867900000} {
+	extra := cfg.ExtraChannels
+	if extra == nil {
+		extra = []uint32{867100000, 867300000, 867500000, 867700000, 867900000}
+	}
+	for _, f := range extra {
 		if err := b.AddChannel(f, 0, 5); err != nil {
 			return nil, fmt.Errorf("chirpstack: start: add channel %d: %w", f, err)
 		}
