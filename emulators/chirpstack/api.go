@@ -860,6 +860,22 @@ func (d *deviceService) Activate(_ context.Context, req *api.ActivateDeviceReque
 	return &emptypb.Empty{}, nil
 }
 
+// Deactivate flushes the queue and forgets the session and DevAddr
+// (api/device.rs deactivate).
+func (d *deviceService) Deactivate(_ context.Context, req *api.DeactivateDeviceRequest) (*emptypb.Empty, error) {
+	s := d.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	eui, dev, err := find(s.devices, "device", parseEUI, "dev_eui", req.GetDevEui())
+	if err != nil {
+		return nil, err
+	}
+	delete(s.sessions, eui)
+	dev.queue, dev.devAddr, dev.joined = nil, lorawan.DevAddr{}, false
+	dev.updated = time.Now()
+	return &emptypb.Empty{}, nil
+}
+
 // GetActivation answers OK with device_activation unset when the device has not
 // joined (not NotFound), as ChirpStack does.
 func (d *deviceService) GetActivation(_ context.Context, req *api.GetDeviceActivationRequest) (*api.GetDeviceActivationResponse, error) {

@@ -249,6 +249,18 @@ func (s *Server) uplinkDRAndChannel(tx *gw.UplinkTxInfo) (int, int) {
 	return dr, ch
 }
 
+// downlinkEIRP is the downlink TX power ChirpStack asks for with the
+// region's downlink_tx_power -1: the EU868 EIRP for the frequency
+// (lrwn/src/region/eu868.rs get_downlink_tx_power_eirp: 16 dBm in 863–869.2
+// MHz, 29 dBm in 869.4–869.65 MHz — the RX2 channel). brocaar's band
+// package answers 14 / 27 (the ERP figures).
+func downlinkEIRP(freq uint32) int32 {
+	if freq >= 869400000 && freq < 869650000 {
+		return 29
+	}
+	return 16
+}
+
 func randUint32() uint32 {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -280,7 +292,7 @@ func (s *Server) sendDownlink(u *uplinkCtx, phy []byte, rx1Delay time.Duration, 
 			PhyPayload: phy,
 			TxInfo: &gw.DownlinkTxInfo{
 				Frequency: freq,
-				Power:     int32(s.band.GetDownlinkTXPower(freq)),
+				Power:     downlinkEIRP(freq),
 				Modulation: &gw.Modulation{Parameters: &gw.Modulation_Lora{Lora: &gw.LoraModulationInfo{
 					Bandwidth:             uint32(d.Bandwidth * 1000),
 					SpreadingFactor:       uint32(d.SpreadFactor),

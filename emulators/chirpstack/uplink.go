@@ -28,12 +28,32 @@ func fullFCnt(next uint32, f16 uint32) uint32 {
 	return full
 }
 
+// handleDataUp is uplink/data.rs _handle: the uplink's events (status, up,
+// ack) are published first; then, after network.get_downlink_data_delay —
+// time for the application to enqueue a reply to this very uplink — the
+// class-A answer is built from the queue as it is then
+// (start_downlink_data_flow).
 func (s *Server) handleDataUp(u *uplinkCtx, phy lorawan.PHYPayload) {
-	evs, dl, err := s.processDataUp(u, phy)
+	evs, ans, err := s.processDataUp(u, phy)
 	if err != nil {
 		s.logf("chirpstack: data uplink: %v", err)
 	}
 	s.publishEvents(evs)
+	if ans == nil {
+		return
+	}
+	delay := s.cfg.DownlinkDataDelay
+	if delay <= 0 {
+		delay = 100 * time.Millisecond
+	}
+	time.Sleep(delay) // modelled: the server's own wait, not a test's
+	s.mu.Lock()
+	dl, err := s.buildClassADownlinkLocked(ans.ds, ans.dev, ans.ackUplink, ans.upFCnt, ans.mac, ans.mustSend)
+	s.mu.Unlock()
+	if err != nil {
+		s.logf("chirpstack: data downlink: dev_eui=%s: %v", ans.ds.devEUI, err)
+		return
+	}
 	if dl != nil {
 		if err := s.sendDownlink(u, dl.phy, dl.delay, dl.ctx); err != nil {
 			s.logf("chirpstack: data downlink: %v", err)
@@ -41,7 +61,17 @@ func (s *Server) handleDataUp(u *uplinkCtx, phy lorawan.PHYPayload) {
 	}
 }
 
-func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingEvent, *plannedDownlink, error) {
+// classAAnswer is what the downlink flow of one data uplink needs.
+type classAAnswer struct {
+	ds        *session
+	dev       *deviceRow
+	ackUplink bool   // a confirmed uplink: ACK it
+	upFCnt    uint32 // its full FCnt
+	mac       []lorawan.MACCommand
+	mustSend  bool // ADRACKReq (or a MAC answer that needs a downlink): answer even if empty
+}
+
+func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingEvent, *classAAnswer, error) {
 	mac, ok := phy.MACPayload.(*lorawan.MACPayload)
 	if !ok {
 		return nil, nil, fmt.Errorf("no MACPayload")
@@ -121,16 +151,6 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 		}
 	}
 
-	// A device ACK settles the pending confirmed downlink (ack event).
-	if len(dev.queue) > 0 && dev.queue[0].pending && dev.queue[0].confirmed {
-		qi := dev.queue[0]
-		dev.queue = dev.queue[1:]
-		evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: ds.devEUI, typ: "ack", msg: &integration.AckEvent{
-			DeduplicationId: u.dedupID, Time: timestamppb.New(u.time), DeviceInfo: s.deviceInfoLocked(dev),
-			QueueItemId: qi.id, Acknowledged: mac.FHDR.FCtrl.ACK, FCntDown: qi.fCntDown,
-		}})
-	}
-
 	cmds, err := uplinkMACCommands(&phy, ds)
 	if err != nil {
 		s.logf("chirpstack: dev_eui=%s: %v", ds.devEUI, err)
@@ -139,6 +159,7 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 	// ADR history, then the downlink's own MAC commands.
 	s.adrUplinkLocked(ds, u, mac.FHDR.FCtrl.ADR)
 	macAns, macEvs := s.handleUplinkMACLocked(u, ds, dev, cmds)
+	evs = append(evs, macEvs...) // status events come before up (handle_mac_commands)
 	s.adrHistoryLocked(ds, u, full)
 	macOut := s.requestMACLocked(ds, dev, u.time, macAns)
 
@@ -159,13 +180,23 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 		TxInfo:          u.txInfo,
 		RegionConfigId:  s.region,
 	}})
-	evs = append(evs, macEvs...)
 
-	dl, err := s.buildClassADownlinkLocked(ds, dev, phy.MHDR.MType == lorawan.ConfirmedDataUp, full, macOut)
-	if err != nil {
-		return evs, nil, fmt.Errorf("dev_eui=%s: %w", ds.devEUI, err)
+	// A device ACK settles the pending confirmed downlink: the ack event
+	// follows up (handle_uplink_ack after send_uplink_event).
+	if len(dev.queue) > 0 && dev.queue[0].pending && dev.queue[0].confirmed {
+		qi := dev.queue[0]
+		dev.queue = dev.queue[1:]
+		evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: ds.devEUI, typ: "ack", msg: &integration.AckEvent{
+			DeduplicationId: u.dedupID, Time: timestamppb.New(u.time), DeviceInfo: s.deviceInfoLocked(dev),
+			QueueItemId: qi.id, Acknowledged: mac.FHDR.FCtrl.ACK, FCntDown: qi.fCntDown,
+		}})
 	}
-	return evs, dl, nil
+
+	return evs, &classAAnswer{
+		ds: ds, dev: dev, ackUplink: phy.MHDR.MType == lorawan.ConfirmedDataUp, upFCnt: full, mac: macOut,
+		// ADRACKReq: ChirpStack always answers (handle_response must_send).
+		mustSend: mac.FHDR.FCtrl.ADRACKReq,
+	}, nil
 }
 
 // buildClassADownlinkLocked returns the RX1/RX2 answer to an uplink: the next
@@ -174,7 +205,7 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 // (encrypted with NwkSEncKey in 1.1) next to the queue item; more go alone as
 // an FPort 0 FRMPayload encrypted with NwkSEncKey, the queue item waiting
 // (FPending). FCtrl.ADR is set: ChirpStack's network.adr_disabled is false.
-func (s *Server) buildClassADownlinkLocked(ds *session, dev *deviceRow, ackUplink bool, upFCnt uint32, mac []lorawan.MACCommand) (*plannedDownlink, error) {
+func (s *Server) buildClassADownlinkLocked(ds *session, dev *deviceRow, ackUplink bool, upFCnt uint32, mac []lorawan.MACCommand, mustSend bool) (*plannedDownlink, error) {
 	var qi *queueItem
 	for _, q := range dev.queue {
 		if !q.pending {
@@ -182,7 +213,7 @@ func (s *Server) buildClassADownlinkLocked(ds *session, dev *deviceRow, ackUplin
 			break
 		}
 	}
-	if qi == nil && !ackUplink && len(mac) == 0 {
+	if qi == nil && !ackUplink && len(mac) == 0 && !mustSend {
 		return nil, nil
 	}
 	size, err := macSize(mac)
