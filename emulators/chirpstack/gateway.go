@@ -58,6 +58,10 @@ type downlinkCtx struct {
 	devEUI      lorawan.EUI64
 	queueItemID string
 	fCntDown    uint32
+	// data: a data downlink (not a JoinAccept); aCnt: its FCnt is the
+	// application counter (a queue item of a 1.1 session), else the
+	// network one. The counters move on the gateway's TX ack (tx_ack.rs).
+	data, aCnt bool
 	gatewayID   string
 	items       []*gw.DownlinkFrameItem
 	dedupID     string

@@ -285,26 +285,26 @@ func (s *Server) buildClassADownlinkLocked(ds *session, dev *deviceRow, ackUplin
 	if err != nil {
 		return nil, fmt.Errorf("marshal downlink: %w", err)
 	}
+	// Nothing moves until the gateway says it transmitted (handleTxAck):
+	// a downlink that is not sent leaves the counters and the queue as
+	// they were, and the next one goes out with the same FCnt
+	// (downlink/data.rs only records the queue item's f_cnt_down).
 	fCnt := macPL.FHDR.FCnt
-	if useA {
-		ds.aFCntDown++
-	} else {
-		ds.nFCntDown++
-	}
-	ctx := downlinkCtx{devEUI: ds.devEUI, fCntDown: fCnt}
+	ctx := downlinkCtx{devEUI: ds.devEUI, fCntDown: fCnt, data: true, aCnt: useA}
 	if qi != nil {
-		qi.pending, qi.fCntDown = true, fCnt
+		qi.fCntDown = fCnt
 		ctx.queueItemID = qi.id
-		if qi.confirmed {
-			ds.confFCnt = fCnt
-		}
 	}
 	return &plannedDownlink{phy: b, delay: time.Duration(max(ds.rx1Delay, 1)) * time.Second, ctx: ctx}, nil
 }
 
-// handleTxAck processes a gateway's DownlinkTxAck (downlink/tx_ack.rs): on OK
-// an unconfirmed queue item is done (txack event); without any OK item the
-// downlink failed and a DOWNLINK_GATEWAY log event says why.
+// handleTxAck processes a gateway's DownlinkTxAck (downlink/tx_ack.rs). On
+// OK the downlink counts: an unconfirmed queue item is removed, a confirmed
+// one becomes pending (conf_f_cnt = its FCnt) until the device ACKs it, the
+// application counter (1.0: the only counter) moves past the frame's FCnt
+// and a txack event goes out; a downlink without application payload moves
+// n_f_cnt_down. Without any OK item the downlink failed: a DOWNLINK_GATEWAY
+// log event says why and nothing moves.
 func (s *Server) handleTxAck(ack *gw.DownlinkTxAck) {
 	s.mu.Lock()
 	dl, ok := s.downlinks[ack.GetDownlinkId()]
@@ -331,12 +331,14 @@ func (s *Server) handleTxAck(ack *gw.DownlinkTxAck) {
 		if okIdx < 0 {
 			evs = append(evs, s.logEventLocked(dev, integration.LogLevel_ERROR, integration.LogCode_DOWNLINK_GATEWAY,
 				lastErr.String(), map[string]string{"deduplication_id": dl.dedupID, "downlink_id": fmt.Sprint(ack.GetDownlinkId())}))
-			for _, q := range dev.queue {
-				if q.id == dl.queueItemID {
-					q.pending = false // retry on the next uplink
-				}
+		} else if ds := s.sessions[dl.devEUI]; dl.data && ds != nil && dl.queueItemID == "" {
+			ds.nFCntDown++ // a MAC-only (or empty) downlink
+		} else if dl.data && ds != nil {
+			if dl.aCnt {
+				ds.aFCntDown = dl.fCntDown + 1
+			} else {
+				ds.nFCntDown = dl.fCntDown + 1 // 1.0: set_a_f_cnt_down is the one counter
 			}
-		} else if dl.queueItemID != "" {
 			var txInfo *gw.DownlinkTxInfo
 			if okIdx < len(dl.items) {
 				txInfo = dl.items[okIdx].GetTxInfo()
@@ -346,10 +348,15 @@ func (s *Server) handleTxAck(ack *gw.DownlinkTxAck) {
 				QueueItemId: dl.queueItemID, FCntDown: dl.fCntDown, GatewayId: dl.gatewayID, TxInfo: txInfo,
 			}})
 			for i, q := range dev.queue {
-				if q.id == dl.queueItemID && !q.confirmed {
-					dev.queue = append(dev.queue[:i:i], dev.queue[i+1:]...)
-					break
+				if q.id != dl.queueItemID {
+					continue
 				}
+				if q.confirmed {
+					q.pending, ds.confFCnt = true, q.fCntDown
+				} else {
+					dev.queue = append(dev.queue[:i:i], dev.queue[i+1:]...)
+				}
+				break
 			}
 		}
 	}
