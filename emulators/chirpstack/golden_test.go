@@ -562,3 +562,65 @@ func (w *world) run(scenarios []scenario) {
 		})
 	}
 }
+
+// enqueue adds a plaintext queue item (DeviceService.Enqueue).
+func (w *world) enqueue(fPort uint32, dataHex string, confirmed bool) {
+	w.t.Helper()
+	data, err := hex.DecodeString(dataHex)
+	w.must(err)
+	_, err = w.devs.Enqueue(w.ctx, &api.EnqueueDeviceQueueItemRequest{QueueItem: &api.DeviceQueueItem{
+		DevEui: devEUI, FPort: fPort, Data: data, Confirmed: confirmed}})
+	w.must(err)
+}
+
+// txAck acknowledges the last downlink frame as its gateway would
+// (eu868/gateway/<id>/event/ack): the RX1 item sent, the RX2 item ignored.
+func (w *world) txAck() {
+	w.t.Helper()
+	w.mu.Lock()
+	if len(w.downs) == 0 {
+		w.mu.Unlock()
+		w.t.Fatal("no downlink to acknowledge")
+	}
+	df := w.downs[len(w.downs)-1]
+	w.mu.Unlock()
+	ack := &gw.DownlinkTxAck{GatewayId: df.GatewayId, DownlinkId: df.DownlinkId,
+		Items: []*gw.DownlinkTxAckItem{{Status: gw.TxAckStatus_OK}, {Status: gw.TxAckStatus_IGNORED}}}
+	b, err := proto.Marshal(ack)
+	w.must(err)
+	if tok := w.mqtt.Publish("eu868/gateway/"+df.GatewayId+"/event/ack", 0, false, b); tok.Wait() && tok.Error() != nil {
+		w.t.Fatal(tok.Error())
+	}
+}
+
+// ackEvent: assert::ack_event — exactly one, acknowledged, for the queue
+// item sent with FCnt fCntDown.
+func ackEvent(fCntDown uint32) check {
+	return func(w *world) {
+		w.t.Helper()
+		w.await("an ack event", func() bool {
+			for _, e := range w.events {
+				if e.typ == "ack" {
+					return true
+				}
+			}
+			return false
+		})
+		acks := eventsOf(w, "ack", func() *integration.AckEvent { return &integration.AckEvent{} })
+		if len(acks) != 1 || !acks[0].Acknowledged || acks[0].FCntDown != fCntDown || acks[0].QueueItemId == "" {
+			w.t.Errorf("ack events %v, want one acknowledged with f_cnt_down %d", acks, fCntDown)
+		}
+	}
+}
+
+// logContext checks the code and one context entry of the only log event
+// (ChirpStack's source; upstream's test compares descriptions only).
+func logContext(code integration.LogCode, key, value string) check {
+	return func(w *world) {
+		w.t.Helper()
+		ls := eventsOf(w, "log", func() *integration.LogEvent { return &integration.LogEvent{} })
+		if len(ls) != 1 || ls[0].Code != code || ls[0].Context[key] != value {
+			w.t.Errorf("log events %v, want one %v with %s=%s", ls, code, key, value)
+		}
+	}
+}

@@ -121,12 +121,12 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 		if full+1 == ds.fCntUp {
 			ev := s.logEventLocked(dev, integration.LogLevel_WARNING, integration.LogCode_UPLINK_F_CNT_RETRANSMISSION,
 				"Uplink was flagged as re-transmission / frame-counter did not increment",
-				map[string]string{"deduplication_id": u.dedupID, "f_cnt": fmt.Sprint(full)})
+				map[string]string{"deduplication_id": u.dedupID, "f_cnt_up": fmt.Sprint(full)})
 			return []pendingEvent{ev}, nil, fmt.Errorf("dev_eui=%s: retransmission f_cnt=%d", ds.devEUI, full)
 		}
 		ev := s.logEventLocked(dev, integration.LogLevel_WARNING, integration.LogCode_UPLINK_F_CNT_RESET,
 			"Frame-counter reset or rollover detected",
-			map[string]string{"deduplication_id": u.dedupID, "f_cnt": fmt.Sprint(full)})
+			map[string]string{"deduplication_id": u.dedupID, "f_cnt_up": fmt.Sprint(full)})
 		return []pendingEvent{ev}, nil, fmt.Errorf("dev_eui=%s: frame-counter reset f_cnt=%d < %d", ds.devEUI, full, ds.fCntUp)
 	}
 	ds.fCntUp = full + 1
