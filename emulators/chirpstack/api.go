@@ -845,7 +845,7 @@ func (d *deviceService) Activate(_ context.Context, req *api.ActivateDeviceReque
 	s.sessions[eui] = &session{
 		devEUI: eui, devAddr: addr, macVersion: macVersion(dp.pb.MacVersion), keys: keys,
 		fCntUp: da.GetFCntUp(), nFCntDown: da.GetNFCntDown(), aFCntDown: da.GetAFCntDown(),
-		skipFCntCheck: dev.pb.SkipFcntCheck, rx1Delay: rxDelay1,
+		skipFCntCheck: dev.pb.SkipFcntCheck, rx1Delay: s.rx1Delay(),
 		adr: adrState{nbTrans: 1, channels: s.band.GetEnabledUplinkChannelIndices()},
 	}
 	dev.devAddr, dev.joined = addr, true

@@ -51,17 +51,19 @@ type uplinkCtx struct {
 	// answeredVia is the gateway a downlink for this uplink was published
 	// to ("" = none).
 	answeredVia string
+	// mustSend: a MAC command of the uplink needs a downlink even if
+	// nothing else is due (RXTimingSetupAns, RXParamSetupAns: LoRaWAN 1.0.4
+	// §5.7 — the device repeats the answer until it hears one).
+	mustSend bool
 }
 
 // downlinkCtx remembers what a downlink was for, to handle its DownlinkTxAck.
 type downlinkCtx struct {
-	devEUI      lorawan.EUI64
-	queueItemID string
-	fCntDown    uint32
-	// data: a data downlink (not a JoinAccept); aCnt: its FCnt is the
-	// application counter (a queue item of a 1.1 session), else the
-	// network one. The counters move on the gateway's TX ack (tx_ack.rs).
-	data, aCnt bool
+	devEUI lorawan.EUI64
+	// data: a data downlink (not a JoinAccept); perItem: what each item
+	// carries. The counters move on the gateway's TX ack (tx_ack.rs).
+	data    bool
+	perItem []itemCtx
 	gatewayID   string
 	items       []*gw.DownlinkFrameItem
 	dedupID     string
@@ -271,32 +273,23 @@ func randUint32() uint32 {
 	return binary.LittleEndian.Uint32(b[:])
 }
 
-// sendDownlink publishes one DownlinkFrame with the RX1 and RX2 items for a
-// class-A answer, as chirpstack/src/downlink/{join,data}.rs do: RX1 on the
-// uplink frequency and DR (rx1_dr_offset 0), RX2 on 869.525 MHz DR0, both with
-// delay timing relative to the uplink and the gateway's context echoed back.
-func (s *Server) sendDownlink(u *uplinkCtx, phy []byte, rx1Delay time.Duration, dl downlinkCtx) error {
+// sendDownlink publishes one DownlinkFrame, an item per receive window
+// (downlink/{join,data}.rs): the frame for that window, its frequency and
+// data rate, the EU868 EIRP for the frequency, delay timing relative to the
+// uplink and the gateway's context echoed back.
+func (s *Server) sendDownlink(u *uplinkCtx, planned []plannedItem, dl downlinkCtx) error {
 	rx := u.rxInfos[0]
-	defaults := s.band.GetDefaults()
-
-	rx1Freq, err := s.band.GetRX1FrequencyForUplinkFrequency(u.txInfo.GetFrequency())
-	if err != nil {
-		return fmt.Errorf("chirpstack: rx1 frequency: %w", err)
-	}
-	rx1DR, err := s.band.GetRX1DataRateIndex(u.dr, 0)
-	if err != nil {
-		return fmt.Errorf("chirpstack: rx1 data rate: %w", err)
-	}
-	item := func(freq uint32, dr int, delay time.Duration) (*gw.DownlinkFrameItem, error) {
-		d, err := s.band.GetDataRate(dr)
+	df := &gw.DownlinkFrame{DownlinkId: randUint32(), GatewayId: rx.GatewayId}
+	for _, p := range planned {
+		d, err := s.band.GetDataRate(p.win.dr)
 		if err != nil {
-			return nil, fmt.Errorf("chirpstack: data rate %d: %w", dr, err)
+			return fmt.Errorf("chirpstack: data rate %d: %w", p.win.dr, err)
 		}
-		return &gw.DownlinkFrameItem{
-			PhyPayload: phy,
+		df.Items = append(df.Items, &gw.DownlinkFrameItem{
+			PhyPayload: p.phy,
 			TxInfo: &gw.DownlinkTxInfo{
-				Frequency: freq,
-				Power:     downlinkEIRP(freq),
+				Frequency: p.win.freq,
+				Power:     downlinkEIRP(p.win.freq),
 				Modulation: &gw.Modulation{Parameters: &gw.Modulation_Lora{Lora: &gw.LoraModulationInfo{
 					Bandwidth:             uint32(d.Bandwidth * 1000),
 					SpreadingFactor:       uint32(d.SpreadFactor),
@@ -305,20 +298,13 @@ func (s *Server) sendDownlink(u *uplinkCtx, phy []byte, rx1Delay time.Duration, 
 				}}},
 				Board:   rx.Board,
 				Antenna: rx.Antenna,
-				Timing:  &gw.Timing{Parameters: &gw.Timing_Delay{Delay: &gw.DelayTimingInfo{Delay: durationpb.New(delay)}}},
+				Timing:  &gw.Timing{Parameters: &gw.Timing_Delay{Delay: &gw.DelayTimingInfo{Delay: durationpb.New(p.win.delay)}}},
 				Context: rx.Context,
 			},
-		}, nil
+		})
+		dl.perItem = append(dl.perItem, p.ctx)
 	}
-	i1, err := item(rx1Freq, rx1DR, rx1Delay)
-	if err != nil {
-		return err
-	}
-	i2, err := item(defaults.RX2Frequency, defaults.RX2DataRate, rx1Delay+time.Second)
-	if err != nil {
-		return err
-	}
-	df := &gw.DownlinkFrame{DownlinkId: randUint32(), GatewayId: rx.GatewayId, Items: []*gw.DownlinkFrameItem{i1, i2}}
+	var err error
 
 	var gwEUI lorawan.EUI64
 	_ = gwEUI.UnmarshalText([]byte(rx.GatewayId))

@@ -19,9 +19,6 @@ import (
 // device → keys → application/tenant/profile → profile region → tenant gateway
 // filter → disabled → OTAA enabled → MIC → DevNonce → JoinAccept.
 
-// rxDelay1 is the region network rx1_delay of chirpstack-docker's region_eu868.toml.
-const rxDelay1 = 1
-
 var macVersionStrings = map[common.MacVersion]string{
 	common.MacVersion_LORAWAN_1_0_0: "1.0.0",
 	common.MacVersion_LORAWAN_1_0_1: "1.0.1",
@@ -42,7 +39,18 @@ func (s *Server) handleJoinRequest(u *uplinkCtx, phy lorawan.PHYPayload) {
 		s.logf("chirpstack: join-request dev_eui=%s dev_nonce=%d: %v", jr.DevEUI, jr.DevNonce, err)
 	}
 	if dl != nil {
-		if err := s.sendDownlink(u, dl.phy, dl.delay, dl.ctx); err != nil {
+		s.mu.Lock()
+		d := s.band.GetDefaults()
+		wins, err := s.windowsLocked(u, d.JoinAcceptDelay1, d.JoinAcceptDelay2)
+		s.mu.Unlock()
+		var items []plannedItem
+		for _, w := range wins {
+			items = append(items, plannedItem{phy: dl.phy, win: w})
+		}
+		if err == nil {
+			err = s.sendDownlink(u, items, dl.ctx)
+		}
+		if err != nil {
 			s.logf("chirpstack: join-accept dev_eui=%s: %v", jr.DevEUI, err)
 			return
 		}
@@ -156,7 +164,7 @@ func (s *Server) processJoin(u *uplinkCtx, phy lorawan.PHYPayload, jr *lorawan.J
 				RX2DataRate: uint8(s.band.GetDefaults().RX2DataRate),
 				RX1DROffset: 0,
 			},
-			RXDelay: rxDelay1,
+			RXDelay: s.rx1Delay(),
 			CFList:  s.band.GetCFList(macVersionStrings[dp.pb.MacVersion]),
 		},
 	}
@@ -193,7 +201,7 @@ func (s *Server) processJoin(u *uplinkCtx, phy lorawan.PHYPayload, jr *lorawan.J
 	s.sessions[jr.DevEUI] = &session{
 		devEUI: jr.DevEUI, joinEUI: jr.JoinEUI, devAddr: devAddr,
 		macVersion: macVersion(dp.pb.MacVersion), keys: sk,
-		skipFCntCheck: dev.pb.SkipFcntCheck, rx1Delay: rxDelay1,
+		skipFCntCheck: dev.pb.SkipFcntCheck, rx1Delay: s.rx1Delay(),
 		// The JoinAccept's CFList defines the extra channels (region
 		// extra_channels): all enabled; DR of the JoinRequest, power 0, one
 		// transmission (device_session.rs defaults after OTAA).
@@ -247,3 +255,12 @@ func (s *Server) filterRxByTenantLocked(u *uplinkCtx, tenantID string) bool {
 }
 
 func (s *Server) netID() lorawan.NetID { return s.cfg.NetID }
+
+// rx1Delay is the region's network rx1_delay (s): the JoinAccept's RxDelay
+// and a new session's RX1 delay.
+func (s *Server) rx1Delay() uint8 {
+	if s.cfg.RX1Delay > 0 {
+		return s.cfg.RX1Delay
+	}
+	return 1 // chirpstack-docker's region_eu868.toml and ChirpStack's test config
+}

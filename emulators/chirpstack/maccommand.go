@@ -92,6 +92,16 @@ func (s *Server) handleUplinkMACLocked(u *uplinkCtx, ds *session, dev *deviceRow
 			}
 			dev.status = st
 			evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: ds.devEUI, typ: "status", msg: ev})
+		case lorawan.RXTimingSetupAns:
+			// maccommand/rx_timing_setup.rs: the pending request's delay
+			// becomes the session's; without one it is an error (logged).
+			// Either way the answer needs a downlink (must_send).
+			u.mustSend = true
+			if ds.pendingRX1Delay == 0 {
+				s.logf("chirpstack: dev_eui=%s: RxTimingSetupAns without a pending RxTimingSetupReq", ds.devEUI)
+				continue
+			}
+			ds.rx1Delay, ds.pendingRX1Delay = ds.pendingRX1Delay, 0
 		case lorawan.LinkADRAns:
 			if pl, ok := c.Payload.(*lorawan.LinkADRAnsPayload); ok {
 				s.adrAnsLocked(ds, pl)
@@ -140,6 +150,17 @@ func (s *Server) requestMACLocked(ds *session, dev *deviceRow, now time.Time, cm
 			cmds = append(cmds, lorawan.MACCommand{CID: lorawan.DevStatusReq})
 			ds.lastStatusReq = now
 		}
+	}
+	// RXTimingSetupReq when the session's RX1 delay is not what the network
+	// and profile ask: max(region rx1_delay, profile rx1_delay) — a profile
+	// may only lengthen it (downlink/data.rs _request_rx_timing_setup).
+	want := s.rx1Delay()
+	if d := dp.pb.GetRx1Delay(); d > uint32(want) && d <= 15 {
+		want = uint8(d)
+	}
+	if ds.rx1Delay != want {
+		cmds = append(cmds, lorawan.MACCommand{CID: lorawan.RXTimingSetupReq, Payload: &lorawan.RXTimingSetupReqPayload{Delay: want}})
+		ds.pendingRX1Delay = want
 	}
 	return cmds
 }

@@ -87,6 +87,13 @@ type Config struct {
 	// (uplink/data.rs start_downlink_data_flow). Default 100 ms, as
 	// ChirpStack's.
 	DownlinkDataDelay time.Duration
+	// RX1Delay is the region's network rx1_delay in seconds (1–15): the
+	// JoinAccept's RxDelay and a session's RX1 delay. Default 1. A device
+	// profile asking for more (rx1_delay) gets an RXTimingSetupReq.
+	RX1Delay uint8
+	// RXWindow is the region's network rx_window: 0 answers in RX1 and RX2
+	// (a DownlinkFrame item each), 1 in RX1 only, 2 in RX2 only.
+	RXWindow int
 	// DeduplicationDelay is network.deduplication_delay: how long the first
 	// reception of a frame waits for copies from other gateways. Default 200 ms.
 	DeduplicationDelay time.Duration
@@ -177,6 +184,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("chirpstack: start: region %q not supported (only eu868)", cfg.Region)
 	}
 	s.regionCommon = common.Region_EU868
+	if cfg.RXWindow < 0 || cfg.RXWindow > 2 {
+		return nil, fmt.Errorf("chirpstack: start: rx_window %d: want 0 (RX1 and RX2), 1 (RX1) or 2 (RX2)", cfg.RXWindow)
+	}
+	if cfg.RX1Delay > 15 {
+		return nil, fmt.Errorf("chirpstack: start: rx1_delay %d s: at most 15", cfg.RX1Delay)
+	}
 	s.requireGateway = cfg.RequireGateway == nil || *cfg.RequireGateway
 	s.dedupDelay = cfg.DeduplicationDelay
 	if s.dedupDelay <= 0 {

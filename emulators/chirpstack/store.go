@@ -73,6 +73,7 @@ type session struct {
 	confFCnt        uint32 // FCnt of the last confirmed downlink (for 1.1 MIC of an ACK)
 	skipFCntCheck   bool
 	rx1Delay        uint8
+	pendingRX1Delay uint8     // an RXTimingSetupReq sent, not yet answered (0: none)
 	lastStatusReq   time.Time // last DevStatusReq sent (zero: none this session)
 	adr             adrState  // adr.go
 }

@@ -48,14 +48,15 @@ func (s *Server) handleDataUp(u *uplinkCtx, phy lorawan.PHYPayload) {
 	}
 	time.Sleep(delay) // modelled: the server's own wait, not a test's
 	s.mu.Lock()
-	dl, err := s.buildClassADownlinkLocked(ans.ds, ans.dev, ans.ackUplink, ans.upFCnt, ans.mac, ans.mustSend)
+	items, ctx, evs, err := s.buildClassADownlinkLocked(u, ans)
 	s.mu.Unlock()
+	s.publishEvents(evs)
 	if err != nil {
 		s.logf("chirpstack: data downlink: dev_eui=%s: %v", ans.ds.devEUI, err)
 		return
 	}
-	if dl != nil {
-		if err := s.sendDownlink(u, dl.phy, dl.delay, dl.ctx); err != nil {
+	if len(items) > 0 {
+		if err := s.sendDownlink(u, items, ctx); err != nil {
 			s.logf("chirpstack: data downlink: %v", err)
 		}
 	}
@@ -195,116 +196,18 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 	return evs, &classAAnswer{
 		ds: ds, dev: dev, ackUplink: phy.MHDR.MType == lorawan.ConfirmedDataUp, upFCnt: full, mac: macOut,
 		// ADRACKReq: ChirpStack always answers (handle_response must_send).
-		mustSend: mac.FHDR.FCtrl.ADRACKReq,
+		mustSend: mac.FHDR.FCtrl.ADRACKReq || u.mustSend,
 	}, nil
 }
 
-// buildClassADownlinkLocked returns the RX1/RX2 answer to an uplink: the next
-// queue item (if any), MAC commands and/or the ACK of a confirmed uplink, or
-// nil. As downlink/data.rs does: MAC commands of up to 15 bytes go in FOpts
-// (encrypted with NwkSEncKey in 1.1) next to the queue item; more go alone as
-// an FPort 0 FRMPayload encrypted with NwkSEncKey, the queue item waiting
-// (FPending). FCtrl.ADR is set: ChirpStack's network.adr_disabled is false.
-func (s *Server) buildClassADownlinkLocked(ds *session, dev *deviceRow, ackUplink bool, upFCnt uint32, mac []lorawan.MACCommand, mustSend bool) (*plannedDownlink, error) {
-	var qi *queueItem
-	for _, q := range dev.queue {
-		if !q.pending {
-			qi = q
-			break
-		}
-	}
-	if qi == nil && !ackUplink && len(mac) == 0 && !mustSend {
-		return nil, nil
-	}
-	size, err := macSize(mac)
-	if err != nil {
-		return nil, fmt.Errorf("mac-commands: %w", err)
-	}
-	macInFRM := size > 15
-	fPending := qi != nil && len(dev.queue) > 1
-	if macInFRM && qi != nil {
-		qi, fPending = nil, true
-	}
-	mtype := lorawan.UnconfirmedDataDown
-	if qi != nil && qi.confirmed {
-		mtype = lorawan.ConfirmedDataDown
-	}
-	macPL := &lorawan.MACPayload{FHDR: lorawan.FHDR{
-		DevAddr: ds.devAddr,
-		FCtrl:   lorawan.FCtrl{ADR: true, ACK: ackUplink, FPending: fPending},
-	}}
-	var macPLs []lorawan.Payload
-	for i := range mac {
-		macPLs = append(macPLs, &mac[i])
-	}
-	if !macInFRM {
-		macPL.FHDR.FOpts = macPLs
-	}
-	// LoRaWAN 1.0 has one downlink counter; 1.1 splits NFCntDown (FPort 0 /
-	// none) and AFCntDown (FPort > 0).
-	useA := qi != nil && ds.macVersion == lorawan.LoRaWAN1_1
-	if useA {
-		macPL.FHDR.FCnt = ds.aFCntDown
-	} else {
-		macPL.FHDR.FCnt = ds.nFCntDown
-	}
-	switch {
-	case macInFRM:
-		p := uint8(0)
-		macPL.FPort = &p
-		macPL.FRMPayload = macPLs
-	case qi != nil:
-		p := qi.fPort
-		macPL.FPort = &p
-		macPL.FRMPayload = []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), qi.data...)}}
-	}
-	phy := lorawan.PHYPayload{MHDR: lorawan.MHDR{MType: mtype, Major: lorawan.LoRaWANR1}, MACPayload: macPL}
-	switch {
-	case macInFRM:
-		if err := phy.EncryptFRMPayload(ds.keys.NwkSEncKey); err != nil {
-			return nil, fmt.Errorf("encrypt mac-commands: %w", err)
-		}
-	case qi != nil:
-		if err := phy.EncryptFRMPayload(ds.keys.AppSKey); err != nil {
-			return nil, fmt.Errorf("encrypt downlink: %w", err)
-		}
-	}
-	if ds.macVersion == lorawan.LoRaWAN1_1 && !macInFRM {
-		if err := phy.EncryptFOpts(ds.keys.NwkSEncKey); err != nil {
-			return nil, fmt.Errorf("encrypt FOpts: %w", err)
-		}
-	}
-	var confFCnt uint32
-	if ackUplink && ds.macVersion == lorawan.LoRaWAN1_1 {
-		confFCnt = upFCnt // 1.1 downlink MIC covers the acknowledged uplink's FCnt
-	}
-	if err := phy.SetDownlinkDataMIC(ds.macVersion, confFCnt, ds.keys.SNwkSIntKey); err != nil {
-		return nil, fmt.Errorf("downlink MIC: %w", err)
-	}
-	b, err := phy.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("marshal downlink: %w", err)
-	}
-	// Nothing moves until the gateway says it transmitted (handleTxAck):
-	// a downlink that is not sent leaves the counters and the queue as
-	// they were, and the next one goes out with the same FCnt
-	// (downlink/data.rs only records the queue item's f_cnt_down).
-	fCnt := macPL.FHDR.FCnt
-	ctx := downlinkCtx{devEUI: ds.devEUI, fCntDown: fCnt, data: true, aCnt: useA}
-	if qi != nil {
-		qi.fCntDown = fCnt
-		ctx.queueItemID = qi.id
-	}
-	return &plannedDownlink{phy: b, delay: time.Duration(max(ds.rx1Delay, 1)) * time.Second, ctx: ctx}, nil
-}
-
 // handleTxAck processes a gateway's DownlinkTxAck (downlink/tx_ack.rs). On
-// OK the downlink counts: an unconfirmed queue item is removed, a confirmed
-// one becomes pending (conf_f_cnt = its FCnt) until the device ACKs it, the
-// application counter (1.0: the only counter) moves past the frame's FCnt
-// and a txack event goes out; a downlink without application payload moves
-// n_f_cnt_down. Without any OK item the downlink failed: a DOWNLINK_GATEWAY
-// log event says why and nothing moves.
+// OK the item the gateway sent counts: an unconfirmed queue item it carried
+// is removed, a confirmed one becomes pending (conf_f_cnt = its FCnt) until
+// the device ACKs it, the application counter (1.0: the only counter) moves
+// past the frame's FCnt and a txack event goes out; an item without
+// application payload moves n_f_cnt_down. Without any OK item the downlink
+// failed: a DOWNLINK_GATEWAY log event says why and nothing moves (the next
+// answer goes out with the same FCnt).
 func (s *Server) handleTxAck(ack *gw.DownlinkTxAck) {
 	s.mu.Lock()
 	dl, ok := s.downlinks[ack.GetDownlinkId()]
@@ -327,37 +230,41 @@ func (s *Server) handleTxAck(ack *gw.DownlinkTxAck) {
 			lastErr = it.GetStatus()
 		}
 	}
-	if dev != nil {
-		if okIdx < 0 {
-			evs = append(evs, s.logEventLocked(dev, integration.LogLevel_ERROR, integration.LogCode_DOWNLINK_GATEWAY,
-				lastErr.String(), map[string]string{"deduplication_id": dl.dedupID, "downlink_id": fmt.Sprint(ack.GetDownlinkId())}))
-		} else if ds := s.sessions[dl.devEUI]; dl.data && ds != nil && dl.queueItemID == "" {
-			ds.nFCntDown++ // a MAC-only (or empty) downlink
-		} else if dl.data && ds != nil {
-			if dl.aCnt {
-				ds.aFCntDown = dl.fCntDown + 1
+	ds := s.sessions[dl.devEUI]
+	switch {
+	case dev == nil:
+	case okIdx < 0:
+		evs = append(evs, s.logEventLocked(dev, integration.LogLevel_ERROR, integration.LogCode_DOWNLINK_GATEWAY,
+			lastErr.String(), map[string]string{"deduplication_id": dl.dedupID, "downlink_id": fmt.Sprint(ack.GetDownlinkId())}))
+	case !dl.data || ds == nil || okIdx >= len(dl.perItem):
+		// A JoinAccept: nothing to count.
+	case dl.perItem[okIdx].queueItemID == "":
+		ds.nFCntDown++ // a MAC-only (or empty) downlink
+	default:
+		it := dl.perItem[okIdx]
+		if it.aCnt {
+			ds.aFCntDown = it.fCntDown + 1
+		} else {
+			ds.nFCntDown = it.fCntDown + 1 // 1.0: set_a_f_cnt_down is the one counter
+		}
+		var txInfo *gw.DownlinkTxInfo
+		if okIdx < len(dl.items) {
+			txInfo = dl.items[okIdx].GetTxInfo()
+		}
+		evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: dl.devEUI, typ: "txack", msg: &integration.TxAckEvent{
+			DownlinkId: ack.GetDownlinkId(), Time: timestamppb.Now(), DeviceInfo: s.deviceInfoLocked(dev),
+			QueueItemId: it.queueItemID, FCntDown: it.fCntDown, GatewayId: dl.gatewayID, TxInfo: txInfo,
+		}})
+		for _, q := range dev.queue {
+			if q.id != it.queueItemID {
+				continue
+			}
+			if q.confirmed {
+				q.pending, ds.confFCnt = true, q.fCntDown
 			} else {
-				ds.nFCntDown = dl.fCntDown + 1 // 1.0: set_a_f_cnt_down is the one counter
+				s.removeQueueItemLocked(dev, q.id)
 			}
-			var txInfo *gw.DownlinkTxInfo
-			if okIdx < len(dl.items) {
-				txInfo = dl.items[okIdx].GetTxInfo()
-			}
-			evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: dl.devEUI, typ: "txack", msg: &integration.TxAckEvent{
-				DownlinkId: ack.GetDownlinkId(), Time: timestamppb.Now(), DeviceInfo: s.deviceInfoLocked(dev),
-				QueueItemId: dl.queueItemID, FCntDown: dl.fCntDown, GatewayId: dl.gatewayID, TxInfo: txInfo,
-			}})
-			for i, q := range dev.queue {
-				if q.id != dl.queueItemID {
-					continue
-				}
-				if q.confirmed {
-					q.pending, ds.confFCnt = true, q.fCntDown
-				} else {
-					dev.queue = append(dev.queue[:i:i], dev.queue[i+1:]...)
-				}
-				break
-			}
+			break
 		}
 	}
 	s.mu.Unlock()
