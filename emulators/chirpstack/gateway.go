@@ -62,11 +62,11 @@ type downlinkCtx struct {
 	devEUI lorawan.EUI64
 	// data: a data downlink (not a JoinAccept); perItem: what each item
 	// carries. The counters move on the gateway's TX ack (tx_ack.rs).
-	data    bool
-	perItem []itemCtx
-	gatewayID   string
-	items       []*gw.DownlinkFrameItem
-	dedupID     string
+	data      bool
+	perItem   []itemCtx
+	gatewayID string
+	items     []*gw.DownlinkFrameItem
+	dedupID   string
 }
 
 func (s *Server) onGatewayMessage(_ paho.Client, m paho.Message) {
