@@ -84,23 +84,34 @@ type event struct {
 // (test/mod.rs prepare): NetID 000000, no extra channels, the pinned
 // DevAddr; a short deduplication window (upstream calls handle_uplink
 // directly, without one).
-func newWorld(t *testing.T) *world { return newWorldWith(t, []uint32{}) }
+func newWorld(t *testing.T) *world { return newWorldCfg(t, nil) }
 
 // newWorldWith is newWorld with the region's extra channels.
 func newWorldWith(t *testing.T, extraChannels []uint32) *world {
+	t.Helper()
+	return newWorldCfg(t, func(c *chirpstack.Config) { c.ExtraChannels = extraChannels })
+}
+
+// newWorldCfg is newWorld with the region configuration changed as a test
+// function changes it (rx1_delay, rx_window, …).
+func newWorldCfg(t *testing.T, configure func(*chirpstack.Config)) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	addr := lorawan.DevAddr{1, 2, 3, 4}
 	w := &world{t: t, ctx: ctx, answered: map[string]int{}}
-	srv, err := chirpstack.Start(ctx, chirpstack.Config{
-		DevAddr: &addr, ExtraChannels: extraChannels, DeduplicationDelay: time.Millisecond,
+	cfg := chirpstack.Config{
+		DevAddr: &addr, ExtraChannels: []uint32{}, DeduplicationDelay: time.Millisecond,
 		Unanswered: func(gatewayID string, _ []byte) {
 			w.mu.Lock()
 			w.answered[strings.ToLower(gatewayID)]++
 			w.mu.Unlock()
 		},
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := chirpstack.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,6 +504,21 @@ func rx1rx2(d time.Duration) []txItem {
 // downlink: assert::downlink_frame — exactly one frame through gateway
 // gwID, these PHYPayload bytes in every item, these items.
 func downlink(gwID, phyHex string, items []txItem) check {
+	var its []dlItem
+	for _, tx := range items {
+		its = append(its, dlItem{phyHex, tx})
+	}
+	return downlinkFrame(gwID, its...)
+}
+
+// dlItem is one expected item: its frame and transmission.
+type dlItem struct {
+	phy string
+	tx  txItem
+}
+
+// downlinkFrame: assert::downlink_frame with a frame per item.
+func downlinkFrame(gwID string, items ...dlItem) check {
 	return func(w *world) {
 		w.t.Helper()
 		w.mu.Lock()
@@ -508,11 +534,11 @@ func downlink(gwID, phyHex string, items []txItem) check {
 			tx := it.TxInfo
 			lora := tx.GetModulation().GetLora()
 			got := txItem{tx.Frequency, tx.Power, lora.GetSpreadingFactor(), tx.GetTiming().GetDelay().GetDelay().AsDuration()}
-			if got != items[i] || lora.GetBandwidth() != 125000 || lora.GetCodeRate() != gw.CodeRate_CR_4_5 || !lora.GetPolarizationInversion() {
-				w.t.Errorf("item %d tx %+v (bw %d cr %v pol %v), want %+v", i, got, lora.GetBandwidth(), lora.GetCodeRate(), lora.GetPolarizationInversion(), items[i])
+			if got != items[i].tx || lora.GetBandwidth() != 125000 || lora.GetCodeRate() != gw.CodeRate_CR_4_5 || !lora.GetPolarizationInversion() {
+				w.t.Errorf("item %d tx %+v (bw %d cr %v pol %v), want %+v", i, got, lora.GetBandwidth(), lora.GetCodeRate(), lora.GetPolarizationInversion(), items[i].tx)
 			}
-			if h := hex.EncodeToString(it.PhyPayload); h != phyHex {
-				w.t.Errorf("item %d phy_payload %s, want %s", i, h, phyHex)
+			if h := hex.EncodeToString(it.PhyPayload); h != items[i].phy {
+				w.t.Errorf("item %d phy_payload %s, want %s", i, h, items[i].phy)
 			}
 		}
 	}
@@ -623,4 +649,61 @@ func logContext(code integration.LogCode, key, value string) check {
 			w.t.Errorf("log events %v, want one %v with %s=%s", ls, code, key, value)
 		}
 	}
+}
+
+// downlinkPHYs: assert::downlink_phy_payloads — exactly one frame, one
+// item per expected frame, in order (transmission parameters not compared).
+func downlinkPHYs(phys ...string) check {
+	return func(w *world) {
+		w.t.Helper()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(w.downs) != 1 {
+			w.t.Fatalf("%d downlink frames, want 1", len(w.downs))
+		}
+		var got []string
+		for _, it := range w.downs[0].Items {
+			got = append(got, hex.EncodeToString(it.PhyPayload))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(phys) {
+			w.t.Errorf("downlink items %v, want %v", got, phys)
+		}
+	}
+}
+
+// statusEvent: assert::status_event — exactly one.
+func statusEvent(margin int32, battery float32, external, unavailable bool) check {
+	return func(w *world) {
+		w.t.Helper()
+		w.await("a status event", func() bool {
+			for _, e := range w.events {
+				if e.typ == "status" {
+					return true
+				}
+			}
+			return false
+		})
+		st := eventsOf(w, "status", func() *integration.StatusEvent { return &integration.StatusEvent{} })
+		if len(st) != 1 || st[0].Margin != margin || st[0].BatteryLevel != battery || st[0].ExternalPowerSource != external || st[0].BatteryLevelUnavailable != unavailable {
+			w.t.Errorf("status events %v, want one with margin %d battery %v external %v unavailable %v", st, margin, battery, external, unavailable)
+		}
+	}
+}
+
+// flushQueue empties the device queue (run_test flushes it before each
+// scenario).
+func (w *world) flushQueue() {
+	w.t.Helper()
+	_, err := w.devs.FlushQueue(w.ctx, &api.FlushDeviceQueueRequest{DevEui: devEUI})
+	w.must(err)
+}
+
+// profile changes the device profile (device_profile::update).
+func (w *world) profile(f func(dp *api.DeviceProfile)) {
+	w.t.Helper()
+	r, err := w.dps.Get(w.ctx, &api.GetDeviceProfileRequest{Id: w.dpID})
+	w.must(err)
+	f(r.DeviceProfile)
+	_, err = w.dps.Update(w.ctx, &api.UpdateDeviceProfileRequest{DeviceProfile: r.DeviceProfile})
+	w.must(err)
 }

@@ -141,7 +141,13 @@ func (s *Server) requestMACLocked(ds *session, dev *deviceRow, now time.Time, cm
 	if dp == nil {
 		return cmds
 	}
-	if req := s.adrRequestLocked(ds); req != nil {
+	// adr/mod.rs: an unknown or empty adr_algorithm_id runs no ADR (a
+	// warning); "default" is the one modelled here.
+	if dp.pb.GetAdrAlgorithmId() != "default" {
+		if dp.pb.GetAdrAlgorithmId() != "" {
+			s.logf("chirpstack: dev_eui=%s: adr algorithm %q not modelled, no ADR", ds.devEUI, dp.pb.GetAdrAlgorithmId())
+		}
+	} else if req := s.adrRequestLocked(ds); req != nil {
 		cmds = append(cmds, lorawan.MACCommand{CID: lorawan.LinkADRReq, Payload: req})
 	}
 	if n := dp.pb.GetDeviceStatusReqInterval(); n > 0 {
