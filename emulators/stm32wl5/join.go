@@ -240,7 +240,9 @@ func (b *MCU) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			b.ram.rx1Delay, b.ram.rx2Delay = b.rxDelay, b.rxDelay+time.Second
 			b.ram.rx2DR = int(ja.DLSettings.RX2DataRate)
 			b.ram.channels, b.ram.chMask, b.ram.nbRep = chans, nr.chMask, 1
-			b.macOut = nil // a new session: nothing pending from the old one
+			// A new session: nothing pending from the old one, ADR_ACK_CNT 0
+			// (LoRaMac.c ResetMacParameters).
+			b.macOut, b.macSticky, b.adrAckCnt = nil, nil, 0
 		}
 		b.mu.Unlock()
 		if !okNonce {
@@ -398,6 +400,7 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 		b.mu.Unlock()
 		return ErrNotJoined
 	}
+	adrAckReq := b.adrNextLocked()
 	r := b.rec
 	ram := b.ram
 	d1 := ram.rx1Delay
@@ -440,9 +443,9 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 	sess := session{fNwkSIntKey: rec.nwkSKey, sNwkSIntKey: rec.sNwkSIntKey, nwkSEncKey: rec.nwkSEncKey, appSKey: rec.appSKey, v11: rec.session11}
 	var phy []byte
 	if sess.v11 {
-		phy, err = buildDataUp11(sess, rec.devAddr, fCnt, fPort, payload, !rec.adrOff, confirmed, uint8(ram.dr), uint8(chIdx), fOpts)
+		phy, err = buildDataUp11(sess, rec.devAddr, fCnt, fPort, payload, lorawan.FCtrl{ADR: !rec.adrOff, ADRACKReq: adrAckReq}, confirmed, uint8(ram.dr), uint8(chIdx), fOpts)
 	} else {
-		phy, err = buildDataUp(rec.nwkSKey, rec.appSKey, rec.devAddr, fCnt, fPort, payload, !rec.adrOff, confirmed, fOpts)
+		phy, err = buildDataUp(rec.nwkSKey, rec.appSKey, rec.devAddr, fCnt, fPort, payload, lorawan.FCtrl{ADR: !rec.adrOff, ADRACKReq: adrAckReq}, confirmed, fOpts)
 	}
 	if err != nil {
 		return err
@@ -464,7 +467,7 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 		mt = "CONFIRMED"
 	}
 	b.trace(fmt.Sprintf("###### U/L FRAME:%04d | PORT:%d | DR:%d | PWR:%d | MSG TYPE:%s", fCnt, fPort, ram.dr, ram.txPower, mt))
-	_, err = b.rxWindows(ctx, down, sentUp.Seq, d1, d1+time.Second, ch, sf, ram, func(f radio.Frame, slot int) (bool, bool, error) {
+	heard, err := b.rxWindows(ctx, down, sentUp.Seq, d1, d1+time.Second, ch, sf, ram, func(f radio.Frame, slot int) (bool, bool, error) {
 		var d dataDown
 		var err error
 		if sess.v11 {
@@ -506,6 +509,16 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 		}
 		return true, true, nil
 	})
+	// ADR_ACK_CNT: reset by a downlink heard in RX1/RX2, else counted while
+	// ADR is on (LoRaMac.c ProcessRadioRxDone / StopRetransmission).
+	b.mu.Lock()
+	switch {
+	case heard:
+		b.adrAckCnt = 0
+	case !b.rec.adrOff && b.adrAckCnt < 1<<32-1:
+		b.adrAckCnt++
+	}
+	b.mu.Unlock()
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("stm32wl5: uplink rx: %w", err)
 	}

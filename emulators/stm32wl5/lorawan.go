@@ -117,8 +117,8 @@ func sessionKeys10(rootKey [16]byte, joinNonce uint32, netID [3]byte, devNonce u
 // FRMPayload encrypted with AppSKey for FPort > 0, MIC over B0|msg with
 // NwkSKey — TS001-1.0.4 §4.3.3, §4.4), with fOpts (encoded MAC commands, at
 // most 15 bytes) in the clear in FHDR. devAddr is MSB first.
-func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool, fOpts []byte) ([]byte, error) {
-	p := newDataUp(devAddr, fCnt, fPort, payload, adr, confirmed, fOpts)
+func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, fc lorawan.FCtrl, confirmed bool, fOpts []byte) ([]byte, error) {
+	p := newDataUp(devAddr, fCnt, fPort, payload, fc, confirmed, fOpts)
 	if err := p.EncryptFRMPayload(lorawan.AES128Key(appSKey)); err != nil {
 		return nil, fmt.Errorf("stm32wl5: encrypt uplink: %w", err)
 	}
@@ -130,8 +130,9 @@ func buildDataUp(nwkSKey, appSKey [16]byte, devAddr [4]byte, fCnt uint32, fPort 
 }
 
 // newDataUp is the plaintext data uplink, unconfirmed or confirmed, that
-// buildDataUp (1.0) and buildDataUp11 (1.1) encrypt and sign.
-func newDataUp(devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool, fOpts []byte) *lorawan.PHYPayload {
+// buildDataUp (1.0) and buildDataUp11 (1.1) encrypt and sign. fc carries the
+// ADR and ADRACKReq bits (FOptsLen and ACK are set by the codec / unused).
+func newDataUp(devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, fc lorawan.FCtrl, confirmed bool, fOpts []byte) *lorawan.PHYPayload {
 	mt := lorawan.UnconfirmedDataUp
 	if confirmed {
 		mt = lorawan.ConfirmedDataUp
@@ -139,7 +140,7 @@ func newDataUp(devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, c
 	return &lorawan.PHYPayload{
 		MHDR: lorawan.MHDR{MType: mt, Major: lorawan.LoRaWANR1},
 		MACPayload: &lorawan.MACPayload{
-			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: adr}, FCnt: fCnt, FOpts: fOptsPayload(fOpts)},
+			FHDR:       lorawan.FHDR{DevAddr: lorawan.DevAddr(devAddr), FCtrl: lorawan.FCtrl{ADR: fc.ADR, ADRACKReq: fc.ADRACKReq}, FCnt: fCnt, FOpts: fOptsPayload(fOpts)},
 			FPort:      &fPort,
 			FRMPayload: []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), payload...)}},
 		},

@@ -77,8 +77,8 @@ func sessionKeys11(nwkKey, appKey [16]byte, ja *lorawan.JoinAcceptPayload, joinE
 // SNwkSIntKey over B1 (ConfFCnt, TxDr, TxCh) and FNwkSIntKey over B0. No FOpts
 // are sent, so there is nothing to encrypt with NwkSEncKey. txCh is the index
 // of the uplink channel in the region's channel list.
-func buildDataUp11(s session, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, adr, confirmed bool, txDR, txCh uint8, fOpts []byte) ([]byte, error) {
-	p := newDataUp(devAddr, fCnt, fPort, payload, adr, confirmed, fOpts)
+func buildDataUp11(s session, devAddr [4]byte, fCnt uint32, fPort uint8, payload []byte, fc lorawan.FCtrl, confirmed bool, txDR, txCh uint8, fOpts []byte) ([]byte, error) {
+	p := newDataUp(devAddr, fCnt, fPort, payload, fc, confirmed, fOpts)
 	// FOpts are encrypted with NwkSEncKey in 1.1 (§4.3.1.6).
 	if err := p.EncryptFOpts(lorawan.AES128Key(s.nwkSEncKey)); err != nil {
 		return nil, fmt.Errorf("stm32wl5: encrypt FOpts: %w", err)

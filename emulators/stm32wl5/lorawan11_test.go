@@ -132,7 +132,7 @@ func TestJoinAccept11OptNegZeroV6(t *testing.T) {
 // 1.0 MIC or another channel; the payload decrypts with AppSKey.
 func TestDataUp11MIC(t *testing.T) {
 	s := session{v11: true, fNwkSIntKey: [16]byte{1}, sNwkSIntKey: [16]byte{2}, nwkSEncKey: [16]byte{3}, appSKey: [16]byte{4}}
-	phy, err := buildDataUp11(s, [4]byte{1, 2, 3, 4}, 7, 2, []byte("hello"), true, false, 5, 1, nil)
+	phy, err := buildDataUp11(s, [4]byte{1, 2, 3, 4}, 7, 2, []byte("hello"), lorawan.FCtrl{ADR: true}, false, 5, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ func TestDataUpVectorV9(t *testing.T) {
 	for i := range app {
 		app[i], nwk[i] = 1, 2
 	}
-	got, err := buildDataUp(nwk, app, [4]byte{1, 2, 3, 4}, 1, 1, []byte("hello"), true, false, nil)
+	got, err := buildDataUp(nwk, app, [4]byte{1, 2, 3, 4}, 1, 1, []byte("hello"), lorawan.FCtrl{ADR: true}, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

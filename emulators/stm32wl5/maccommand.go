@@ -2,6 +2,7 @@ package stm32wl5
 
 import (
 	"strings"
+	"time"
 
 	"github.com/brocaar/lorawan"
 )
@@ -20,8 +21,13 @@ import (
 //     +EVT:RX line (lora_at.c AT_event_receive);
 //   - LinkADRReq → LinkADRAns, as RegionEU868LinkAdrReq and
 //     RegionCommonLinkAdrReqVerifyParams decide (linkADRLocked below).
-// Other commands (RXParamSetupReq, NewChannelReq, …) are not answered: the
-// embedded network server does not send them; a real board answers them.
+//   - RXTimingSetupReq → the RX1 delay (0 means 1 s), RX2 a second later,
+//     at once; RXTimingSetupAns repeated in every uplink until a downlink
+//     is heard (LoRaMac-node ProcessMacCommands, a sticky answer).
+// The ADR back-off (ADR_ACK_LIMIT 64, ADR_ACK_DELAY 32) is adrNextLocked.
+// Other commands (RXParamSetupReq, NewChannelReq, DeviceTimeAns, …) are not
+// answered: the embedded network server does not send them; a real board
+// answers them.
 
 // Battery thresholds of GetBatteryLevel (mV).
 const (
@@ -47,8 +53,17 @@ func (b *MCU) handleDownlinkMAC(cmds []lorawan.MACCommand, snr int) *lorawan.Lin
 	var lc *lorawan.LinkCheckAnsPayload
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// A downlink heard: the network has the sticky answers (LoRaMac.c
+	// LoRaMacCommandsRemoveStickyAnsCmds, before the new commands).
+	b.macSticky = nil
 	for _, c := range cmds {
 		switch c.CID {
+		case lorawan.RXTimingSetupReq:
+			if pl, ok := c.Payload.(*lorawan.RXTimingSetupReqPayload); ok {
+				d := time.Duration(max(pl.Delay, 1)) * time.Second
+				b.ram.rx1Delay, b.ram.rx2Delay = d, d+time.Second
+				b.macSticky = append(b.macSticky, lorawan.MACCommand{CID: lorawan.RXTimingSetupAns})
+			}
 		case lorawan.DevStatusReq:
 			margin := int8(max(-32, min(31, snr)))
 			b.macOut = append(b.macOut, lorawan.MACCommand{CID: lorawan.DevStatusAns, Payload: &lorawan.DevStatusAnsPayload{
@@ -83,16 +98,51 @@ func (b *MCU) queueLinkCheck() {
 // most 15 bytes; what does not fit waits for the next uplink) and removes
 // them. b.mu held.
 func (b *MCU) takeMACOutLocked() []byte {
-	out, n := fitFOpts(b.macOut)
-	b.macOut = b.macOut[n:]
+	out, n := fitFOpts(append(append([]lorawan.MACCommand(nil), b.macSticky...), b.macOut...))
+	b.macOut = b.macOut[max(n-len(b.macSticky), 0):] // sticky answers stay
 	return out
 }
 
 // macOutSizeLocked is the encoded size of the queued MAC commands that fit
 // in FOpts (what takeMACOutLocked would take). b.mu held.
 func (b *MCU) macOutSizeLocked() int {
-	out, _ := fitFOpts(b.macOut)
+	out, _ := fitFOpts(append(append([]lorawan.MACCommand(nil), b.macSticky...), b.macOut...))
 	return len(out)
+}
+
+// ADR back-off (LoRaMac-node LoRaMacAdrCalcNext, LoRaWAN 1.0.4 §4.3.1.1;
+// REGION_COMMON_DEFAULT_ADR_ACK_LIMIT / _DELAY).
+const (
+	adrAckLimit = 64
+	adrAckDelay = 32
+)
+
+// adrNextLocked runs before each uplink while ADR is on: from ADR_ACK_CNT
+// ≥ 64 the uplink asks for an answer (ADRACKReq); from 96 the TX power is
+// the default (index 0); from 128, every 32 uplinks, the data rate steps
+// down — at DR0 the default channels are enabled again and NbTrans is 1.
+// b.mu held.
+func (b *MCU) adrNextLocked() (adrAckReq bool) {
+	if b.rec.adrOff {
+		return false
+	}
+	n := b.adrAckCnt
+	if n >= adrAckLimit {
+		adrAckReq = true
+	}
+	if n >= adrAckLimit+adrAckDelay {
+		b.ram.txPower = 0
+	}
+	if n >= adrAckLimit+2*adrAckDelay && (n-adrAckLimit)%adrAckDelay == 0 {
+		if b.ram.dr == 0 {
+			b.ram.chMask |= 0x07 // INIT_TYPE_ACTIVATE_DEFAULT_CHANNELS: 868.1/868.3/868.5 MHz
+			b.ram.nbRep = 1
+		} else {
+			b.ram.dr--
+		}
+		b.ctxDirty = true
+	}
+	return adrAckReq
 }
 
 // fitFOpts encodes the leading commands that fit in FOpts' 15 bytes and

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/brocaar/lorawan"
 
@@ -131,5 +132,75 @@ func TestMACStateSurvivesReset(t *testing.T) {
 		ChMask: lorawan.ChMask{true, true, true, true, true, true, true, true}, Redundancy: lorawan.Redundancy{NbRep: 1}}}}, 0)
 	if got := b.takeMACOutLocked(); !bytes.Equal(got, []byte{0x03, 0x07}) {
 		t.Fatalf("LinkADRAns after a reset: % X, want 03 07", got)
+	}
+}
+
+// The ADR back-off of LoRaMac-node's LoRaMacAdrCalcNext (src/mac/LoRaMacAdr.c,
+// REGION_COMMON_DEFAULT_ADR_ACK_LIMIT 64 / _DELAY 32; LoRaWAN 1.0.4
+// §4.3.1.1), by ADR_ACK_CNT before the uplink: ADRACKReq from 64, the
+// default TX power from 96, one data rate lower at 128, 160, …; at DR0
+// the default channels come back and NbTrans is 1.
+func TestADRBackOff(t *testing.T) {
+	b := &MCU{}
+	b.ram.dr, b.ram.txPower, b.ram.nbRep, b.ram.chMask = 5, 3, 2, 0x01
+	type state struct {
+		req           bool
+		dr, power, nb int
+		mask          uint16
+	}
+	at := func(n uint32) state {
+		b.adrAckCnt = n
+		req := b.adrNextLocked()
+		return state{req, b.ram.dr, b.ram.txPower, b.ram.nbRep, b.ram.chMask}
+	}
+	for _, c := range []struct {
+		cnt  uint32
+		want state
+	}{
+		{0, state{false, 5, 3, 2, 0x01}},
+		{63, state{false, 5, 3, 2, 0x01}},
+		{64, state{true, 5, 3, 2, 0x01}},
+		{95, state{true, 5, 3, 2, 0x01}},
+		{96, state{true, 5, 0, 2, 0x01}},  // TX power to the default
+		{127, state{true, 5, 0, 2, 0x01}}, // not yet
+		{128, state{true, 4, 0, 2, 0x01}}, // one data rate lower
+		{129, state{true, 4, 0, 2, 0x01}},
+		{160, state{true, 3, 0, 2, 0x01}},
+		{192, state{true, 2, 0, 2, 0x01}},
+		{224, state{true, 1, 0, 2, 0x01}},
+		{256, state{true, 0, 0, 2, 0x01}},
+		{288, state{true, 0, 0, 1, 0x07}}, // at DR0: default channels, NbTrans 1
+	} {
+		if got := at(c.cnt); got != c.want {
+			t.Errorf("ADR_ACK_CNT %d: %+v, want %+v", c.cnt, got, c.want)
+		}
+	}
+	b.rec.adrOff = true
+	if at(300).req {
+		t.Error("ADRACKReq with ADR off")
+	}
+}
+
+// RXTimingSetupReq (CID 08, Delay in the low nibble, 0 = 1 s; TS001-1.0.4
+// §5.7) moves RX1/RX2 at once; its answer (08) rides in every uplink until
+// a downlink is heard, as LoRaMac-node's sticky answers do.
+func TestRXTimingSetupReq(t *testing.T) {
+	b := &MCU{}
+	b.handleDownlinkMAC([]lorawan.MACCommand{{CID: lorawan.RXTimingSetupReq, Payload: &lorawan.RXTimingSetupReqPayload{Delay: 5}}}, 0)
+	if b.ram.rx1Delay != 5*time.Second || b.ram.rx2Delay != 6*time.Second {
+		t.Fatalf("RX delays %v / %v, want 5 s / 6 s", b.ram.rx1Delay, b.ram.rx2Delay)
+	}
+	for range 2 {
+		if got := b.takeMACOutLocked(); !bytes.Equal(got, []byte{0x08}) {
+			t.Fatalf("FOpts % X, want 08 in every uplink until a downlink", got)
+		}
+	}
+	b.handleDownlinkMAC(nil, 0) // a downlink heard
+	if got := b.takeMACOutLocked(); len(got) != 0 {
+		t.Fatalf("FOpts % X after a downlink, want none", got)
+	}
+	b.handleDownlinkMAC([]lorawan.MACCommand{{CID: lorawan.RXTimingSetupReq, Payload: &lorawan.RXTimingSetupReqPayload{Delay: 0}}}, 0)
+	if b.ram.rx1Delay != time.Second {
+		t.Fatalf("Delay 0: RX1 %v, want 1 s", b.ram.rx1Delay)
 	}
 }

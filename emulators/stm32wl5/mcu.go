@@ -213,6 +213,15 @@ type MCU struct {
 	runCtx   context.Context      // context of the current boot
 	ram      ramSettings          // RAM-only settings, reset by every boot
 	macOut   []lorawan.MACCommand // MAC answers/requests for the next uplink (maccommand.go)
+	// macSticky are answers repeated in every uplink until a downlink is
+	// heard (RXTimingSetupAns: LoRaWAN 1.0.4 §5.7; LoRaMac-node sticky
+	// MAC commands).
+	macSticky []lorawan.MACCommand
+	// adrAckCnt is ADR_ACK_CNT: uplinks since the last downlink heard in
+	// RX1/RX2, counted while ADR is on (LoRaMac-node AdrAckCounter;
+	// LoRaWAN 1.0.4 §4.3.1.1). Kept in RAM: UNCONFIRMED whether ST's AT
+	// slave restores it from its NVM context after a reset.
+	adrAckCnt uint32
 	resetReq chan resetKind
 	fw       fwRx     // firmware transfer (firmware.go)
 	con      *console // serial console output; nil without a serial port
@@ -438,7 +447,7 @@ func (b *MCU) runOnce(parent context.Context) (resetKind, error) {
 	b.mu.Lock()
 	b.runCtx = ctx
 	b.ram = defaultRAMSettings(b.cfg, b.rec)
-	b.macOut = nil
+	b.macOut, b.macSticky, b.adrAckCnt = nil, nil, 0
 	b.mu.Unlock()
 	if err := b.boot(ctx); err != nil {
 		if parent.Err() != nil {

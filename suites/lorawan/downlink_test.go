@@ -1,7 +1,9 @@
 package lorawan_test
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,4 +76,68 @@ var _ = Describe("downlinks", Label("lorawan", "console", "downlink"), func() {
 			break
 		}
 	}, SpecTimeout(2*time.Minute))
+})
+
+// ADR back-off (LoRaWAN 1.0.4 §4.3.1.1; LoRaMac-node LoRaMacAdrCalcNext):
+// a device with ADR on counts the uplinks since it last heard a downlink;
+// at 64 (ADR_ACK_LIMIT) it sets ADRACKReq, and ChirpStack answers it even
+// with nothing to say (an empty downlink: uplink/data.rs must_send), which
+// resets the count. Once the link settles, ChirpStack sends nothing, so
+// ordinary uplinks get there.
+var _ = Describe("ADR acknowledgement requests", Label("lorawan", "adr"), func() {
+	It("sets ADRACKReq on the 65th uplink without a downlink, and ChirpStack answers it at once", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig())
+		b := rig.Boards[0]
+		res := provision(ctx, rig, b)
+		addr := awaitJoined(ctx, rig, b, res.DevEUI)
+
+		// The device's data frames on the air, in order.
+		type frame struct{ up, adrAckReq bool }
+		frames := func() []frame {
+			var out []frame
+			for _, f := range rig.Captured() {
+				p := f.PHYPayload
+				mtype := p[0] >> 5 // MHDR (TS001-1.0.4 §4.2): 2/4 data up, 3/5 data down
+				if len(p) < 12 || mtype < 2 || mtype > 5 || !bytes.Equal(p[1:5], []byte{addr[3], addr[2], addr[1], addr[0]}) {
+					continue
+				}
+				out = append(out, frame{up: f.Uplink, adrAckReq: f.Uplink && p[5]&0x40 != 0})
+			}
+			return out
+		}
+		// sinceDown is how many uplinks followed the last downlink.
+		sinceDown := func(fs []frame) int {
+			n := 0
+			for _, f := range fs {
+				if !f.up {
+					n = 0
+				} else {
+					n++
+				}
+			}
+			return n
+		}
+		var req int // index of the ADRACKReq uplink
+		for sent := 0; ; sent++ {
+			Expect(sent).To(BeNumerically("<", 200), "no ADRACKReq after 200 uplinks")
+			before := frames()
+			send(ctx, b.Console, 3, false, randomPayload(2))
+			Eventually(func() int { return len(frames()) }).WithContext(ctx).Should(BeNumerically(">", len(before)))
+			fs := frames()
+			if i := slices.IndexFunc(fs, func(f frame) bool { return f.adrAckReq }); i >= 0 {
+				Expect(sinceDown(fs[:i])).To(Equal(64), "uplinks without a downlink before the ADRACKReq")
+				req = i
+				break
+			}
+		}
+		// ChirpStack's answer is the next frame, and the device heard it.
+		Eventually(func() int { return len(frames()) }).WithContext(ctx).Should(BeNumerically(">", req+1))
+		Expect(frames()[req+1].up).To(BeFalse(), "a downlink answers the ADRACKReq")
+		// Had the device not heard it, its count would stay ≥ 64.
+		send(ctx, b.Console, 3, false, randomPayload(2))
+		Eventually(func() int { return len(frames()) }).WithContext(ctx).Should(BeNumerically(">", req+2))
+		next := frames()[req+2]
+		Expect(next.up && !next.adrAckReq).To(BeTrue(), "the count starts again after the answer")
+		AddReportEntry("ADRACKReq", fmt.Sprintf("uplink %d of the session asked, ChirpStack answered in RX1", req+1))
+	}, SpecTimeout(3*time.Minute))
 })
