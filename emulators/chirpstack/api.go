@@ -21,7 +21,11 @@ import (
 // The gRPC services. Each embeds ChirpStack's Unimplemented server by value so
 // every RPC not written here answers codes.Unimplemented. Validation mirrors
 // chirpstack/src/api/*.rs and storage/*.rs: empty names are InvalidArgument
-// "name is not set", unknown ids NotFound, duplicates AlreadyExists.
+// "Validation error: name is not set", unknown ids NotFound, and — as
+// ChirpStack v4.19 answers them (api/error.rs, storage/error.rs) — a
+// duplicate DevEUI or gateway id Internal (the database's unique
+// violation is not mapped), a tenant's device quota InvalidArgument,
+// malformed EUI or key hex Internal (lrwn errors).
 
 func ts(t time.Time) *timestamppb.Timestamp {
 	if t.IsZero() {
@@ -83,7 +87,7 @@ func find[K comparable, R any](table map[K]R, kind string, parse func(field, s s
 	return key, r, err
 }
 
-var errNameNotSet = status.Error(codes.InvalidArgument, "name is not set")
+var errNameNotSet = status.Error(codes.InvalidArgument, "Validation error: name is not set")
 
 // ---- TenantService ----
 
@@ -459,7 +463,7 @@ func (g *gatewayService) Create(_ context.Context, req *api.CreateGatewayRequest
 		}
 	}
 	if _, dup := s.gateways[eui]; dup {
-		return nil, alreadyExists("gateway", eui.String())
+		return nil, duplicateKey("gateway")
 	}
 	row := clone(in)
 	row.GatewayId = eui.String()
@@ -557,9 +561,8 @@ func (d *deviceService) Create(_ context.Context, req *api.CreateDeviceRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if in.GetName() == "" {
-		return nil, errNameNotSet
-	}
+	// storage/device.rs create does not validate (only update does): an
+	// empty name is accepted.
 	appID, err := parseUUID("device.application_id", in.GetApplicationId())
 	if err != nil {
 		return nil, err
@@ -596,11 +599,12 @@ func (d *deviceService) Create(_ context.Context, req *api.CreateDeviceRequest) 
 			}
 		}
 		if uint32(n) >= t.pb.MaxDeviceCount {
-			return nil, status.Error(codes.FailedPrecondition, "max number of devices exceeded for tenant")
+			// Error::NotAllowed → InvalidArgument (api/error.rs).
+			return nil, status.Error(codes.InvalidArgument, "Not allowed (Max number of devices exceeded for tenant)")
 		}
 	}
 	if _, dup := s.devices[eui]; dup {
-		return nil, alreadyExists("device", eui.String())
+		return nil, duplicateKey("device")
 	}
 	row := clone(in)
 	row.DevEui = eui.String()
@@ -730,7 +734,7 @@ func (d *deviceService) CreateKeys(_ context.Context, req *api.CreateDeviceKeysR
 		return nil, err
 	}
 	if _, dup := s.keys[eui]; dup {
-		return nil, alreadyExists("device keys", eui.String())
+		return nil, duplicateKey("device_keys")
 	}
 	now := time.Now()
 	s.keys[eui] = &deviceKeysRow{nwkKey: nwk, appKey: app, genAppKey: gen,

@@ -2,6 +2,7 @@ package chirpstack
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/brocaar/lorawan"
@@ -77,7 +78,11 @@ func (s *Server) handleUplinkMACLocked(u *uplinkCtx, ds *session, dev *deviceRow
 			if !ok {
 				continue
 			}
-			st := &api.DeviceStatus{Margin: int32(pl.Margin), ExternalPowerSource: pl.Battery == 0}
+			// The API's battery_level is −1 when the device has no level
+			// (external power: 0, unavailable: 255), else the percentage
+			// the database keeps, rounded to 2 decimals (api/device.rs get,
+			// maccommand/dev_status.rs).
+			st := &api.DeviceStatus{Margin: int32(pl.Margin), ExternalPowerSource: pl.Battery == 0, BatteryLevel: -1}
 			ev := &integration.StatusEvent{
 				DeduplicationId:         u.dedupID,
 				Time:                    timestamppb.New(u.time),
@@ -88,7 +93,8 @@ func (s *Server) handleUplinkMACLocked(u *uplinkCtx, ds *session, dev *deviceRow
 			}
 			if pl.Battery > 0 && pl.Battery < 255 {
 				lvl := float32(pl.Battery) / 254 * 100
-				ev.BatteryLevel, st.BatteryLevel = lvl, lvl
+				ev.BatteryLevel = lvl
+				st.BatteryLevel = float32(math.Round(float64(pl.Battery)/254*100*100) / 100)
 			}
 			dev.status = st
 			evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: ds.devEUI, typ: "status", msg: ev})

@@ -119,35 +119,38 @@ func parseUUID(field, s string) (string, error) {
 	return c[0:8] + "-" + c[8:12] + "-" + c[12:16] + "-" + c[16:20] + "-" + c[20:], nil
 }
 
-// parseEUI parses a 16-hex-digit EUI64.
-//
-// Deviation: ChirpStack's lrwn parses "" as all-zero and reports malformed hex
-// as Internal; we answer InvalidArgument for both, which is what a provisioning
-// client wants to see and what the tap2join brief asks for.
+// parseEUI parses a 16-hex-digit EUI64 as lrwn's EUI64::from_str does:
+// "" is the all-zero EUI, anything else not 8 hex bytes an lrwn error,
+// which ChirpStack v4.19 answers with Internal (api/error.rs). Clients
+// must not read "bad input" from the code alone (fixtures/lns does not).
 func parseEUI(field, s string) (lorawan.EUI64, error) {
 	var e lorawan.EUI64
+	if s == "" {
+		return e, nil
+	}
 	if len(s) != 16 {
-		return e, status.Errorf(codes.InvalidArgument, "%s: expected 16 hex characters, got %d", field, len(s))
+		return e, status.Errorf(codes.Internal, "%s: expected 16 hex characters, got %d", field, len(s))
 	}
 	if err := e.UnmarshalText([]byte(s)); err != nil {
-		return e, status.Errorf(codes.InvalidArgument, "%s: invalid EUI64 hex", field)
+		return e, status.Errorf(codes.Internal, "%s: invalid EUI64 hex", field)
 	}
 	return e, nil
 }
 
 // parseKey parses a 32-hex-digit AES-128 key. An empty string is the zero key
-// (as in ChirpStack: app_key is empty for 1.0.x devices). The error never
-// echoes the value: it is key material.
+// (as in ChirpStack: app_key is empty for 1.0.x devices); malformed hex is an
+// lrwn error, Internal. The error never echoes the value: it is key
+// material.
 func parseKey(field, s string) (lorawan.AES128Key, error) {
 	var k lorawan.AES128Key
 	if s == "" {
 		return k, nil
 	}
 	if len(s) != 32 {
-		return k, status.Errorf(codes.InvalidArgument, "%s: expected 32 hex characters, got %d", field, len(s))
+		return k, status.Errorf(codes.Internal, "%s: expected 32 hex characters, got %d", field, len(s))
 	}
 	if err := k.UnmarshalText([]byte(s)); err != nil {
-		return k, status.Errorf(codes.InvalidArgument, "%s: invalid AES128 key hex", field)
+		return k, status.Errorf(codes.Internal, "%s: invalid AES128 key hex", field)
 	}
 	return k, nil
 }
@@ -157,8 +160,11 @@ func notFound(kind, id string) error {
 	return status.Errorf(codes.NotFound, "Object does not exist (id: %s %s)", kind, id)
 }
 
-func alreadyExists(kind, id string) error {
-	return status.Errorf(codes.AlreadyExists, "Object already exists (id: %s %s)", kind, id)
+// duplicateKey is what ChirpStack v4.19 answers a create whose primary key
+// exists: storage/error.rs from_diesel maps only NotFound, so PostgreSQL's
+// unique violation reaches the client as Internal with its text.
+func duplicateKey(table string) error {
+	return status.Errorf(codes.Internal, "duplicate key value violates unique constraint \"%s_pkey\"", table)
 }
 
 func clone[T proto.Message](m T) T {

@@ -222,10 +222,10 @@ type MCU struct {
 	// LoRaWAN 1.0.4 §4.3.1.1). Kept in RAM: UNCONFIRMED whether ST's AT
 	// slave restores it from its NVM context after a reset.
 	adrAckCnt uint32
-	resetReq chan resetKind
-	fw       fwRx     // firmware transfer (firmware.go)
-	con      *console // serial console output; nil without a serial port
-	at       atLine   // the shell's line buffer (used by the serial reader only)
+	resetReq  chan resetKind
+	fw        fwRx     // firmware transfer (firmware.go)
+	con       *console // serial console output; nil without a serial port
+	at        atLine   // the shell's line buffer (used by the serial reader only)
 }
 
 const (
