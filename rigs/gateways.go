@@ -46,7 +46,7 @@ func (r *Rig) setUpGateways(ctx context.Context, net *network, lg *slog.Logger) 
 		}
 		var id [8]byte
 		_, _ = hex.Decode(id[:], []byte(g.ID)) // validated by Parse
-		cfg := gateway.Config{ID: id, MQTTURL: r.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air,
+		cfg := gateway.Config{ID: id, MQTTURL: r.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air, Clock: r.Clock,
 			ReportsNoReply: r.ns != nil, // the embedded server's Unanswered hook reaches it (noReply)
 			Logf:           func(format string, a ...any) { lg.Debug(fmt.Sprintf(format, a...), "part", "gateway") }}
 		gw, err := gateway.Start(r.runCtx, cfg) // runs until Close, not until the start-up ctx ends

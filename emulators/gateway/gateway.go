@@ -492,6 +492,13 @@ func (g *Gateway) sendItem(ctx context.Context, it *gw.DownlinkFrameItem, replyT
 	if lora == nil || ti.GetFrequency() == 0 {
 		return gw.TxAckStatus_TX_FREQ // only LoRa is modelled on this air
 	}
+	// Realistic timing: the concentrator transmits at the counter value the
+	// network asks for (the uplink's context counter + the delay, as a
+	// packet forwarder's "tmst" scheduling does), to the microsecond: the
+	// frame goes on the air stamped with that instant, not with when this
+	// goroutine woke, so a device judges its receive window on the
+	// scheduled time. A command that arrives after it is TOO_LATE.
+	var at time.Time
 	if d := ti.GetTiming().GetDelay(); d != nil && g.cfg.Clock.Mode() == timing.Realistic {
 		ctxb := ti.GetContext()
 		if len(ctxb) >= 4 {
@@ -500,6 +507,7 @@ func (g *Gateway) sendItem(ctx context.Context, it *gw.DownlinkFrameItem, replyT
 			if wait < 0 {
 				return gw.TxAckStatus_TOO_LATE
 			}
+			at = time.Now().Add(wait)
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
@@ -510,6 +518,7 @@ func (g *Gateway) sendItem(ctx context.Context, it *gw.DownlinkFrameItem, replyT
 		}
 	}
 	f := radio.Frame{
+		Time:       at, // zero: now (instant timing)
 		Uplink:     false,
 		Frequency:  ti.GetFrequency(),
 		SF:         int(lora.GetSpreadingFactor()),

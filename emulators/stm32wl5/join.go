@@ -9,6 +9,7 @@ import (
 	"github.com/brocaar/lorawan"
 
 	"github.com/tap2join/tap2join/emulators/radio"
+	"github.com/tap2join/tap2join/emulators/timing"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
@@ -264,7 +265,7 @@ func (b *MCU) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 		}
 		return true, true, nil
 	}
-	joined, err := b.rxWindows(ctx, down, sentJR.Seq, ram.jn1Delay, ram.jn2Delay, ch, sf, ram, accept)
+	joined, err := b.rxWindows(ctx, down, sentJR, ram.jn1Delay, ram.jn2Delay, ch, sf, ram, accept)
 	if err != nil {
 		return false, err
 	}
@@ -289,8 +290,12 @@ func (b *MCU) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 // network's answer to it is complete (radio.Air.EndReply) the remaining
 // windows are left at once — their modelled time is still spent — instead of
 // waiting out RXWindowCap of wall time for a frame that cannot come.
-func (b *MCU) rxWindows(ctx context.Context, down <-chan radio.Frame, seq uint64, d1, d2 time.Duration, freq uint32, sf int,
+func (b *MCU) rxWindows(ctx context.Context, down <-chan radio.Frame, up radio.Frame, d1, d2 time.Duration, freq uint32, sf int,
 	ram ramSettings, handle rxHandler) (bool, error) {
+	if b.cfg.Clock.Mode() == timing.Realistic {
+		return b.rxWindowsTimed(ctx, down, up, d1, d2, freq, sf, ram, handle)
+	}
+	seq := up.Seq
 	if err := b.cfg.Clock.Spend(ctx, d1); err != nil {
 		return false, err
 	}
@@ -467,7 +472,7 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 		mt = "CONFIRMED"
 	}
 	b.trace(fmt.Sprintf("###### U/L FRAME:%04d | PORT:%d | DR:%d | PWR:%d | MSG TYPE:%s", fCnt, fPort, ram.dr, ram.txPower, mt))
-	heard, err := b.rxWindows(ctx, down, sentUp.Seq, d1, d1+time.Second, ch, sf, ram, func(f radio.Frame, slot int) (bool, bool, error) {
+	heard, err := b.rxWindows(ctx, down, sentUp, d1, d1+time.Second, ch, sf, ram, func(f radio.Frame, slot int) (bool, bool, error) {
 		var d dataDown
 		var err error
 		if sess.v11 {
