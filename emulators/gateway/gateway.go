@@ -332,10 +332,13 @@ func (g *Gateway) onConnect(c mqtt.Client) {
 	}
 }
 
+// stats is the next GatewayStats: counts since the previous report, which
+// then start from 0 (the Gateway Bridge turns each packet-forwarder stat —
+// an interval's counts — into one GatewayStats).
 func (g *Gateway) stats() *gw.GatewayStats {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return &gw.GatewayStats{
+	st := &gw.GatewayStats{
 		GatewayId:           g.id,
 		Time:                timestamppb.Now(),
 		RxPacketsReceived:   g.rxReceived,
@@ -344,6 +347,8 @@ func (g *Gateway) stats() *gw.GatewayStats {
 		TxPacketsEmitted:    g.txEmitted,
 		Metadata:            map[string]string{"emulator": "tap2join"},
 	}
+	g.rxReceived, g.txReceived, g.txEmitted = 0, 0, 0
+	return st
 }
 
 func (g *Gateway) statsLoop(ctx context.Context) {

@@ -107,6 +107,9 @@ type udpForwarder struct {
 	pullAcks                     int
 	downs                        chan udpDown
 	rxOK, rxFw, dwnb, txnb, errs uint32
+	// at the last stat: the counters a stat reports are since the previous
+	// one (lora_pkt_fwd.c copies the meas_* counters and zeroes them).
+	lastSent, lastAcked uint32
 }
 
 type udpDown struct {
@@ -218,15 +221,23 @@ func (u *udpForwarder) pushUplink(f radio.Frame) error {
 	return u.push(map[string][]RXPK{"rxpk": {u.g.RXPKFor(f)}})
 }
 
+// stat is the next "stat" report: every count since the previous report,
+// which then starts again from 0, as Semtech's packet forwarder does
+// (lora_pkt_fwd.c thread_up/thread_down measurements, reset in main's
+// statistics loop). ackr is the share of this interval's PUSH_DATA
+// acknowledged.
 func (u *udpForwarder) stat() Stat {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	ackr := 0.0
-	if u.pushSent > 0 {
-		ackr = 100 * float64(u.pushAcked) / float64(u.pushSent)
+	if sent := u.pushSent - u.lastSent; sent > 0 {
+		ackr = 100 * float64(u.pushAcked-u.lastAcked) / float64(sent)
 	}
-	return Stat{Time: time.Now().UTC().Format("2006-01-02 15:04:05") + " GMT", RxNb: u.rxOK, RxOK: u.rxOK, RxFw: u.rxFw,
+	st := Stat{Time: time.Now().UTC().Format("2006-01-02 15:04:05") + " GMT", RxNb: u.rxOK, RxOK: u.rxOK, RxFw: u.rxFw,
 		ACKR: math.Round(ackr*10) / 10, DwNb: u.dwnb, TxNb: u.txnb}
+	u.rxOK, u.rxFw, u.dwnb, u.txnb = 0, 0, 0, 0
+	u.lastSent, u.lastAcked = u.pushSent, u.pushAcked
+	return st
 }
 
 func (u *udpForwarder) keepAlive(ctx context.Context) {

@@ -156,6 +156,13 @@ func TestUDPForwarderUplinkDownlinkAndAcks(t *testing.T) {
 	if st.Stat.RxNb != 1 || st.Stat.TxNb != 1 || st.Stat.DwNb != 2 {
 		t.Fatalf("stat %+v", st.Stat)
 	}
+	// The next report counts its own interval only (nothing happened).
+	for st.Stat = nil; st.Stat == nil; {
+		_ = json.Unmarshal(b.next(udpPushData)[12:], &st)
+	}
+	if st.Stat.RxNb != 0 || st.Stat.RxOK != 0 || st.Stat.TxNb != 0 || st.Stat.DwNb != 0 {
+		t.Fatalf("second stat %+v: counters not reset per report", st.Stat)
+	}
 	sent, acked, pulls := g.UDPStats()
 	if sent < 2 || acked < 1 || pulls < 1 {
 		t.Fatalf("stats sent=%d acked=%d pullAcks=%d", sent, acked, pulls)
