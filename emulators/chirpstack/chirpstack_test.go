@@ -63,14 +63,21 @@ func TestMarshalEventLikeChirpStack(t *testing.T) {
 	}
 }
 
+// ChirpStack's own vectors (storage/device.rs test_get_full_f_cnt_up,
+// v4.19.0: server, device, expected), then a forward gap beyond 32,768.
 func TestFullFCnt(t *testing.T) {
 	for _, c := range []struct{ next, f16, want uint32 }{
-		{0, 0, 0},
-		{1, 1, 1},
-		{5, 4, 4},                  // retransmission stays below next
-		{0xfffe, 0x0002, 0x10002},  // 16-bit rollover
-		{0x10005, 0x0007, 0x10007}, // upper bits kept
-		{0x10000, 0xffff, 0xffff},  // retransmission across rollover
+		{1, 1, 1},                       // frame-counter is as expected
+		{1 << 16, 0, 1 << 16},           // frame-counter is as expected
+		{1<<16 + 1, 1, 1<<16 + 1},       // frame-counter is as expected
+		{0, 1, 1},                       // one frame packet-loss
+		{1<<16 + 1, 2, 1<<16 + 2},       // one frame packet-loss
+		{2, 1, 1},                       // re-transmission of previous frame
+		{1<<16 + 1, 0, 1 << 16},         // re-transmission of previous frame
+		{1 << 16, 1<<16 - 1, 1<<16 - 1}, // re-transmission of previous frame
+		{0xffffffff, 0, 0},              //
+		{10, 40000, 40000},              // forward gap of 39,990 frames (not a frame from the past)
+		{0x10005, 0x0004, 0x10004},      // re-transmission keeps the upper bits
 	} {
 		if got := fullFCnt(c.next, c.f16); got != c.want {
 			t.Errorf("fullFCnt(%#x, %#x) = %#x, want %#x", c.next, c.f16, got, c.want)

@@ -16,16 +16,16 @@ import (
 // answer in RX1/RX2 with an ACK and/or the next queued downlink.
 
 // fullFCnt reconstructs the 32-bit counter from the 16 bits on air, relative to
-// the next expected value (LoRaWAN 1.0.4 §4.3.1.5).
+// the next expected value, as ChirpStack does (storage/device.rs
+// get_full_f_cnt_up): the previous value is a re-transmission; anything else
+// is taken as a forward gap of up to 65,535 frames. A counter that went
+// back (a reset) is recognised when the MIC fails with that value and
+// passes with the 16 bits alone (processDataUp tries both).
 func fullFCnt(next uint32, f16 uint32) uint32 {
-	full := next&0xffff0000 | f16&0xffff
-	switch {
-	case full < next && next-full > 1<<15:
-		full += 1 << 16 // the 16-bit counter rolled over
-	case full > next && full-next > 1<<15 && full >= 1<<16:
-		full -= 1 << 16 // a late frame from before the rollover
+	if uint16(f16) == uint16(next)-1 {
+		return next - 1
 	}
-	return full
+	return next + uint32(uint16(f16)-uint16(next))
 }
 
 // handleDataUp is uplink/data.rs _handle: the uplink's events (status, up,
@@ -82,21 +82,25 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 
 	var ds *session
 	var full uint32
+	f16 := mac.FHDR.FCnt
 	for _, cand := range s.sessions {
-		if cand.devAddr != mac.FHDR.DevAddr {
+		if cand.devAddr != mac.FHDR.DevAddr || ds != nil {
 			continue
 		}
-		f := fullFCnt(cand.fCntUp, mac.FHDR.FCnt)
-		mac.FHDR.FCnt = f // brocaar needs the full counter for the MIC block B0
 		var confFCnt uint32
 		if mac.FHDR.FCtrl.ACK {
 			confFCnt = cand.confFCnt
 		}
-		ok, err := phy.ValidateUplinkDataMIC(cand.macVersion, confFCnt, uint8(u.dr), uint8(u.channel),
-			cand.keys.FNwkSIntKey, cand.keys.SNwkSIntKey)
-		if err == nil && ok {
-			ds, full = cand, f
-			break
+		// The full counter, then the 16 bits as sent (a reset looks like a
+		// forward gap to fullFCnt).
+		for _, f := range []uint32{fullFCnt(cand.fCntUp, f16), f16} {
+			mac.FHDR.FCnt = f // brocaar needs the full counter for the MIC block B0
+			ok, err := phy.ValidateUplinkDataMIC(cand.macVersion, confFCnt, uint8(u.dr), uint8(u.channel),
+				cand.keys.FNwkSIntKey, cand.keys.SNwkSIntKey)
+			if err == nil && ok {
+				ds, full = cand, f
+				break
+			}
 		}
 	}
 	if ds == nil {
