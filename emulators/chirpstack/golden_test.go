@@ -238,6 +238,12 @@ func (w *world) reset() {
 // it: a downlink command came, or it said it sends none (Unanswered).
 func (w *world) uplink(gwID, phyHex string, freq uint32, sf uint32) {
 	w.t.Helper()
+	w.uplinkRx(gwID, phyHex, freq, sf, nil)
+}
+
+// uplinkRx is uplink with the reception changed by rx (gateway time …).
+func (w *world) uplinkRx(gwID, phyHex string, freq uint32, sf uint32, rx func(*gw.UplinkRxInfo)) {
+	w.t.Helper()
 	phy, err := hex.DecodeString(phyHex)
 	w.must(err)
 	uf := &gw.UplinkFrame{
@@ -245,6 +251,9 @@ func (w *world) uplink(gwID, phyHex string, freq uint32, sf uint32) {
 		TxInfo: &gw.UplinkTxInfo{Frequency: freq, Modulation: &gw.Modulation{Parameters: &gw.Modulation_Lora{Lora: &gw.LoraModulationInfo{
 			Bandwidth: 125000, SpreadingFactor: sf, CodeRate: gw.CodeRate_CR_4_5, PolarizationInversion: true}}}},
 		RxInfo: &gw.UplinkRxInfo{GatewayId: gwID, Location: &common.Location{}, CrcStatus: gw.CRCStatus_CRC_OK},
+	}
+	if rx != nil {
+		rx(uf.RxInfo)
 	}
 	b, err := proto.Marshal(uf)
 	w.must(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/brocaar/lorawan"
 	"github.com/chirpstack/chirpstack/api/go/v4/api"
+	"github.com/chirpstack/chirpstack/api/go/v4/gw"
 	"github.com/chirpstack/chirpstack/api/go/v4/integration"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -22,7 +23,11 @@ import (
 //   - LinkCheckReq / LinkCheckAns: margin = best uplink SNR − the SNR the
 //     spreading factor needs (config.rs get_required_snr_for_sf), floored at
 //     0; GwCnt = gateways that received the uplink (maccommand/link_check.rs).
-//   - LinkADRReq / LinkADRAns: the default ADR algorithm (adr.go).
+//   - LinkADRReq / LinkADRAns: the default ADR algorithm (adr.go);
+//   - DeviceTimeReq → DeviceTimeAns (GPS time of the reception);
+//   - RekeyInd → RekeyConf (LoRaWAN 1.1);
+//   - RXTimingSetupReq when a profile asks a longer RX1 delay, its answer
+//     always answered (must_send).
 // Other commands are logged and ignored, as ChirpStack's "Handle mac-command
 // error" does for CIDs it cannot handle.
 
@@ -98,6 +103,22 @@ func (s *Server) handleUplinkMACLocked(u *uplinkCtx, ds *session, dev *deviceRow
 			}
 			dev.status = st
 			evs = append(evs, pendingEvent{appID: dev.pb.ApplicationId, devEUI: ds.devEUI, typ: "status", msg: ev})
+		case lorawan.DeviceTimeReq:
+			// maccommand/device_time.rs: the GPS time of the uplink's
+			// reception (rx_info time_since_gps_epoch, else gw_time within
+			// the allowed drift, else the server's clock).
+			answers = append(answers, lorawan.MACCommand{CID: lorawan.DeviceTimeAns, Payload: &lorawan.DeviceTimeAnsPayload{
+				TimeSinceGPSEpoch: gpsTime(rxTime(u.rxInfos, time.Now())),
+			}})
+		case lorawan.RekeyInd:
+			// maccommand/rekey.rs: RekeyConf with the lower of the device's
+			// and the server's (1.1) minor version.
+			if pl, ok := c.Payload.(*lorawan.RekeyIndPayload); ok {
+				minor := min(pl.DevLoRaWANVersion.Minor, 1)
+				answers = append(answers, lorawan.MACCommand{CID: lorawan.RekeyConf, Payload: &lorawan.RekeyConfPayload{
+					ServLoRaWANVersion: lorawan.Version{Minor: minor},
+				}})
+			}
 		case lorawan.RXTimingSetupAns:
 			// maccommand/rx_timing_setup.rs: the pending request's delay
 			// becomes the session's; without one it is an error (logged).
@@ -189,3 +210,34 @@ func macSize(cmds []lorawan.MACCommand) (int, error) {
 	}
 	return n, nil
 }
+
+// rxTimestampMaxDrift is gateway.rx_timestamp_max_drift (ChirpStack's
+// default 1 s): a gateway clock further off is not trusted.
+const rxTimestampMaxDrift = time.Second
+
+// rxTime is the uplink's reception time as uplink/helpers.rs
+// get_rx_timestamp picks it: a gateway's time_since_gps_epoch, else a
+// gw_time within the drift of now, else now.
+func rxTime(rx []*gw.UplinkRxInfo, now time.Time) time.Time {
+	for _, r := range rx {
+		if g := r.GetTimeSinceGpsEpoch(); g != nil {
+			return gpsEpoch.Add(g.AsDuration() - leapSeconds)
+		}
+	}
+	for _, r := range rx {
+		if t := r.GetGwTime(); t != nil {
+			if d := now.Sub(t.AsTime()); d < rxTimestampMaxDrift && d > -rxTimestampMaxDrift {
+				return t.AsTime()
+			}
+		}
+	}
+	return now
+}
+
+// GPS time (gpstime.rs): seconds since 1980-01-06 00:00:00 UTC without leap
+// seconds — UTC is 18 s behind since 2017-01-01, the last leap second so far.
+var gpsEpoch = time.Date(1980, 1, 6, 0, 0, 0, 0, time.UTC)
+
+const leapSeconds = 18 * time.Second
+
+func gpsTime(t time.Time) time.Duration { return t.Sub(gpsEpoch) + leapSeconds }
