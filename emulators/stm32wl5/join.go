@@ -243,7 +243,14 @@ func (b *MCU) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			b.ram.channels, b.ram.chMask, b.ram.nbRep = chans, nr.chMask, 1
 			// A new session: nothing pending from the old one, ADR_ACK_CNT 0
 			// (LoRaMac.c ResetMacParameters).
-			b.macOut, b.macSticky, b.adrAckCnt = nil, nil, 0
+			b.macOut, b.macSticky, b.macConfirm, b.adrAckCnt = nil, nil, nil, 0
+			if sess.v11 {
+				// A 1.1 session is confirmed by RekeyInd{minor 1} until the
+				// network's RekeyConf (LoRaMac.c: added on the JoinAccept).
+				// UNCONFIRMED/not modelled: the revert to joining after
+				// ADR_ACK_LIMIT uplinks without a RekeyConf.
+				b.macConfirm = []lorawan.MACCommand{{CID: lorawan.RekeyInd, Payload: &lorawan.RekeyIndPayload{DevLoRaWANVersion: lorawan.Version{Minor: 1}}}}
+			}
 		}
 		b.mu.Unlock()
 		if !okNonce {

@@ -1,6 +1,7 @@
 package stm32wl5
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +59,12 @@ func (b *MCU) handleDownlinkMAC(cmds []lorawan.MACCommand, snr int) *lorawan.Lin
 	b.macSticky = nil
 	for _, c := range cmds {
 		switch c.CID {
+		case lorawan.RekeyConf:
+			// LoRaMac.c SRV_MAC_REKEY_CONF: the RekeyInd is confirmed when
+			// the server's minor version is not above the device's (1).
+			if pl, ok := c.Payload.(*lorawan.RekeyConfPayload); ok && pl.ServLoRaWANVersion.Minor <= 1 {
+				b.macConfirm = slices.DeleteFunc(b.macConfirm, func(m lorawan.MACCommand) bool { return m.CID == lorawan.RekeyInd })
+			}
 		case lorawan.RXTimingSetupReq:
 			if pl, ok := c.Payload.(*lorawan.RXTimingSetupReqPayload); ok {
 				d := time.Duration(max(pl.Delay, 1)) * time.Second
@@ -98,15 +105,22 @@ func (b *MCU) queueLinkCheck() {
 // most 15 bytes; what does not fit waits for the next uplink) and removes
 // them. b.mu held.
 func (b *MCU) takeMACOutLocked() []byte {
-	out, n := fitFOpts(append(append([]lorawan.MACCommand(nil), b.macSticky...), b.macOut...))
-	b.macOut = b.macOut[max(n-len(b.macSticky), 0):] // sticky answers stay
+	repeated := b.repeatedLocked()
+	out, n := fitFOpts(append(repeated, b.macOut...))
+	b.macOut = b.macOut[max(n-len(repeated), 0):] // repeated ones stay
 	return out
+}
+
+// repeatedLocked are the commands every uplink carries until they are
+// confirmed or a downlink is heard: indications first, then sticky answers.
+func (b *MCU) repeatedLocked() []lorawan.MACCommand {
+	return append(append([]lorawan.MACCommand(nil), b.macConfirm...), b.macSticky...)
 }
 
 // macOutSizeLocked is the encoded size of the queued MAC commands that fit
 // in FOpts (what takeMACOutLocked would take). b.mu held.
 func (b *MCU) macOutSizeLocked() int {
-	out, _ := fitFOpts(append(append([]lorawan.MACCommand(nil), b.macSticky...), b.macOut...))
+	out, _ := fitFOpts(append(b.repeatedLocked(), b.macOut...))
 	return len(out)
 }
 

@@ -204,3 +204,24 @@ func TestRXTimingSetupReq(t *testing.T) {
 		t.Fatalf("Delay 0: RX1 %v, want 1 s", b.ram.rx1Delay)
 	}
 }
+
+// RekeyInd (0B, minor 1) rides in every uplink of a 1.1 session until the
+// network's RekeyConf — a downlink without it does not confirm it
+// (LoRaMac.c SRV_MAC_REKEY_CONF; LoRaWAN 1.1 §5.10).
+func TestRekeyIndUntilRekeyConf(t *testing.T) {
+	b := &MCU{}
+	b.macConfirm = []lorawan.MACCommand{{CID: lorawan.RekeyInd, Payload: &lorawan.RekeyIndPayload{DevLoRaWANVersion: lorawan.Version{Minor: 1}}}}
+	for range 2 {
+		if got := b.takeMACOutLocked(); !bytes.Equal(got, []byte{0x0B, 0x01}) {
+			t.Fatalf("FOpts % X, want 0B 01", got)
+		}
+	}
+	b.handleDownlinkMAC(nil, 0) // a downlink, no RekeyConf
+	if got := b.takeMACOutLocked(); !bytes.Equal(got, []byte{0x0B, 0x01}) {
+		t.Fatalf("FOpts % X after a downlink without RekeyConf, want 0B 01", got)
+	}
+	b.handleDownlinkMAC([]lorawan.MACCommand{{CID: lorawan.RekeyConf, Payload: &lorawan.RekeyConfPayload{ServLoRaWANVersion: lorawan.Version{Minor: 1}}}}, 0)
+	if got := b.takeMACOutLocked(); len(got) != 0 {
+		t.Fatalf("FOpts % X after RekeyConf, want none", got)
+	}
+}

@@ -217,6 +217,10 @@ type MCU struct {
 	// heard (RXTimingSetupAns: LoRaWAN 1.0.4 §5.7; LoRaMac-node sticky
 	// MAC commands).
 	macSticky []lorawan.MACCommand
+	// macConfirm are indications repeated in every uplink until the network
+	// confirms them (RekeyInd until RekeyConf: LoRaWAN 1.1 §5.10;
+	// LoRaMac-node's sticky commands that need a confirmation).
+	macConfirm []lorawan.MACCommand
 	// adrAckCnt is ADR_ACK_CNT: uplinks since the last downlink heard in
 	// RX1/RX2, counted while ADR is on (LoRaMac-node AdrAckCounter;
 	// LoRaWAN 1.0.4 §4.3.1.1). Kept in RAM: UNCONFIRMED whether ST's AT
@@ -447,7 +451,7 @@ func (b *MCU) runOnce(parent context.Context) (resetKind, error) {
 	b.mu.Lock()
 	b.runCtx = ctx
 	b.ram = defaultRAMSettings(b.cfg, b.rec)
-	b.macOut, b.macSticky, b.adrAckCnt = nil, nil, 0
+	b.macOut, b.macSticky, b.macConfirm, b.adrAckCnt = nil, nil, nil, 0
 	b.mu.Unlock()
 	if err := b.boot(ctx); err != nil {
 		if parent.Err() != nil {
