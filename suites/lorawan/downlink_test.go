@@ -141,3 +141,46 @@ var _ = Describe("ADR acknowledgement requests", Label("lorawan", "adr"), func()
 		AddReportEntry("ADRACKReq", fmt.Sprintf("uplink %d of the session asked, ChirpStack answered in RX1", req+1))
 	}, SpecTimeout(3*time.Minute))
 })
+
+// LoRaWAN 1.1 §5.10: after a 1.1 join the device repeats RekeyInd in every
+// uplink until the network's RekeyConf (ChirpStack maccommand/rekey.rs).
+// FOpts are encrypted in 1.1, but their length is in the clear (FCtrl bits
+// 3..0): the first uplink carries 2 bytes (RekeyInd), the answer 2
+// (RekeyConf), and the uplinks after none.
+var _ = Describe("a LoRaWAN 1.1 session", Label("lorawan", "lorawan11"), func() {
+	It("is confirmed: RekeyInd in the first uplink, ChirpStack's RekeyConf, none after", func(ctx SpecContext) {
+		f := loadRig()
+		f.Boards = f.Boards[:1]
+		f.Network.MACVersion = "1.1.0"
+		rig := upRig(ctx, f)
+		b := rig.Boards[0]
+		// ADR off, so that no LinkADRReq/Ans shares the FOpts counted here.
+		_, err := b.Console.Command(ctx, "AT+ADR=0")
+		Expect(err).NotTo(HaveOccurred())
+		res := provision(ctx, rig, b)
+		addr := awaitJoined(ctx, rig, b, res.DevEUI)
+		send(ctx, b.Console, 5, false, randomPayload(2))
+		send(ctx, b.Console, 6, false, randomPayload(2)) // the first uplink's windows are over
+
+		type frame struct {
+			up    bool
+			fopts int
+		}
+		var fs []frame
+		for _, fr := range rig.Captured() {
+			p := fr.PHYPayload
+			if len(p) < 12 || p[0]>>5 < 2 || p[0]>>5 > 5 || !bytes.Equal(p[1:5], []byte{addr[3], addr[2], addr[1], addr[0]}) {
+				continue
+			}
+			fs = append(fs, frame{up: fr.Uplink, fopts: int(p[5] & 0x0F)})
+		}
+		Expect(len(fs)).To(BeNumerically(">=", 3), "uplink, answer, uplink: %+v", fs)
+		Expect(fs[0]).To(Equal(frame{up: true, fopts: 2}), "the session's first uplink carries RekeyInd (0B 01)")
+		Expect(fs[1]).To(Equal(frame{up: false, fopts: 2}), "ChirpStack answers RekeyConf (0B 01)")
+		for _, later := range fs[2:] {
+			if later.up {
+				Expect(later.fopts).To(BeZero(), "RekeyInd is not repeated once confirmed: %+v", fs)
+			}
+		}
+	}, SpecTimeout(time.Minute))
+})
