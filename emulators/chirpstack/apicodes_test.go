@@ -1,11 +1,14 @@
 package chirpstack_test
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
 	"github.com/chirpstack/chirpstack/api/go/v4/api"
 	"github.com/chirpstack/chirpstack/api/go/v4/common"
+	"github.com/chirpstack/chirpstack/api/go/v4/gw"
+	"github.com/chirpstack/chirpstack/api/go/v4/integration"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -78,4 +81,39 @@ func TestDeviceStatusBatteryLevel(t *testing.T) {
 			}
 		}}},
 	})
+}
+
+// Events carry what ChirpStack adds (uplink/mod.rs update_gateway_metadata,
+// uplink/data.rs set_device_info): a reception without a location gets the
+// gateway's; the device's tags are the application's, overlaid by the
+// profile's, overlaid by the device's.
+func TestEventMetadata(t *testing.T) {
+	w := newWorld(t)
+	w.setup(common.MacVersion_LORAWAN_1_0_4, common.RegParamsRevision_RP002_1_0_3, &api.Device{Tags: map[string]string{"site": "device", "d": "1"}})
+	g, err := w.gws.Get(w.ctx, &api.GetGatewayRequest{GatewayId: gwA})
+	w.must(err)
+	g.Gateway.Location = &common.Location{Latitude: 48.1, Longitude: 11.5, Altitude: 520}
+	_, err = w.gws.Update(w.ctx, &api.UpdateGatewayRequest{Gateway: g.Gateway})
+	w.must(err)
+	a, err := w.apps.Get(w.ctx, &api.GetApplicationRequest{Id: w.appID})
+	w.must(err)
+	a.Application.Tags = map[string]string{"site": "app", "a": "1"}
+	_, err = w.apps.Update(w.ctx, &api.UpdateApplicationRequest{Application: a.Application})
+	w.must(err)
+	w.profile(func(dp *api.DeviceProfile) { dp.Tags = map[string]string{"site": "profile", "p": "1"} })
+	fresh(0)(w)
+	w.uplinkRx(gwA, u10p, 868100000, 12, func(rx *gw.UplinkRxInfo) { rx.Location = nil })
+	w.await("an up event", func() bool { return len(w.events) > 0 })
+	ups := eventsOf(w, "up", func() *integration.UplinkEvent { return &integration.UplinkEvent{} })
+	if len(ups) != 1 {
+		t.Fatalf("%d up events", len(ups))
+	}
+	loc := ups[0].RxInfo[0].GetLocation()
+	if loc.GetLatitude() != 48.1 || loc.GetLongitude() != 11.5 || loc.GetAltitude() != 520 {
+		t.Errorf("rx_info location %v, want the gateway's", loc)
+	}
+	want := map[string]string{"site": "device", "a": "1", "p": "1", "d": "1"}
+	if got := ups[0].DeviceInfo.GetTags(); !maps.Equal(got, want) {
+		t.Errorf("tags %v, want %v", got, want)
+	}
 }

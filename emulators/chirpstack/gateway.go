@@ -11,6 +11,7 @@ import (
 
 	"github.com/brocaar/lorawan"
 	"github.com/brocaar/lorawan/band"
+	"github.com/chirpstack/chirpstack/api/go/v4/common"
 	"github.com/chirpstack/chirpstack/api/go/v4/gw"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -198,9 +199,16 @@ func (s *Server) handleFrameSet(fs *frameSet) {
 	for _, rx := range fs.rxInfos {
 		var eui lorawan.EUI64
 		_ = eui.UnmarshalText([]byte(rx.GatewayId))
-		if _, known := s.gateways[eui]; !known && s.requireGateway {
+		g, known := s.gateways[eui]
+		if !known && s.requireGateway {
 			s.logf("chirpstack: uplink dropped from unknown gateway %s (Getting gateway meta-data failed)", rx.GatewayId)
 			continue
+		}
+		// uplink/mod.rs update_gateway_metadata: a reception without a
+		// location gets the gateway's stored one.
+		if known && rx.Location == nil {
+			loc := g.pb.GetLocation()
+			rx.Location = &common.Location{Latitude: loc.GetLatitude(), Longitude: loc.GetLongitude(), Altitude: loc.GetAltitude()}
 		}
 		u.rxInfos = append(u.rxInfos, rx)
 	}

@@ -93,8 +93,9 @@ func (s *Server) publishAsync(topic string, b []byte) paho.Token {
 	return t
 }
 
-// deviceInfoLocked builds integration.DeviceInfo (join.rs set_device_info):
-// device-profile tags overlaid with device tags. Caller holds s.mu.
+// deviceInfoLocked builds integration.DeviceInfo (uplink/data.rs
+// set_device_info): application tags, overlaid with device-profile tags,
+// overlaid with device tags. Caller holds s.mu.
 func (s *Server) deviceInfoLocked(dev *deviceRow) *integration.DeviceInfo {
 	di := &integration.DeviceInfo{
 		ApplicationId:      dev.pb.ApplicationId,
@@ -104,12 +105,16 @@ func (s *Server) deviceInfoLocked(dev *deviceRow) *integration.DeviceInfo {
 		DeviceClassEnabled: dev.class,
 		Tags:               map[string]string{},
 	}
+	app := s.apps[dev.pb.ApplicationId]
+	if app != nil {
+		maps.Copy(di.Tags, app.pb.Tags)
+	}
 	if dp := s.profiles[dev.pb.DeviceProfileId]; dp != nil {
 		di.DeviceProfileName = dp.pb.Name
 		maps.Copy(di.Tags, dp.pb.Tags)
 	}
 	maps.Copy(di.Tags, dev.pb.Tags)
-	if app := s.apps[dev.pb.ApplicationId]; app != nil {
+	if app != nil {
 		di.ApplicationName = app.pb.Name
 		di.TenantId = app.pb.TenantId
 		if t := s.tenants[app.pb.TenantId]; t != nil {
