@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +205,47 @@ func TestUplinkVectorV9(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// select_downlink_gateway (downlink/helpers.rs) for a class-A answer: by
+// link margin (SNR − the SF's required SNR; SF12: −20 dB), ties by RSSI;
+// among those with ≥ 10 dB margin one at random weighted by downlink
+// priority, else the best. Seeded: the same seed gives the same choices.
+func TestChooseDownlinkGateway(t *testing.T) {
+	mk := func(seed uint64) *Server {
+		s := &Server{gateways: map[lorawan.EUI64]*gatewayRow{}}
+		s.rng = mrand.New(mrand.NewPCG(seed, seed))
+		return s
+	}
+	up := func(snrs ...float32) *uplinkCtx {
+		u := &uplinkCtx{txInfo: &gw.UplinkTxInfo{Modulation: &gw.Modulation{Parameters: &gw.Modulation_Lora{Lora: &gw.LoraModulationInfo{SpreadingFactor: 12}}}}}
+		for i, snr := range snrs {
+			u.rxInfos = append(u.rxInfos, &gw.UplinkRxInfo{GatewayId: fmt.Sprintf("000000000000000%d", i), Snr: snr, Rssi: int32(-100 - i)})
+		}
+		return u
+	}
+	// Below the margin everywhere (−15 dB SNR = 5 dB margin): the best.
+	if got := mk(1).chooseDownlinkGatewayLocked(up(-15, -12, -18)); got != 1 {
+		t.Errorf("no gateway above the margin: chose %d, want the best margin (1)", got)
+	}
+	// One above (−5 dB: 15 dB margin): that one, always.
+	for seed := range uint64(20) {
+		if got := mk(seed + 1).chooseDownlinkGatewayLocked(up(-15, -5, -18)); got != 1 {
+			t.Fatalf("seed %d: chose %d, want the only one above the margin", seed, got)
+		}
+	}
+	// Two above: both get chosen over seeds, the one below never; a seed
+	// repeats its choice.
+	seen := map[int]int{}
+	for seed := range uint64(200) {
+		a, b := mk(seed+1).chooseDownlinkGatewayLocked(up(0, -25, 5)), mk(seed+1).chooseDownlinkGatewayLocked(up(0, -25, 5))
+		if a != b {
+			t.Fatalf("seed %d: %d then %d", seed, a, b)
+		}
+		seen[a]++
+	}
+	if seen[1] != 0 || seen[0] < 60 || seen[2] < 60 {
+		t.Errorf("choices over 200 seeds %v: want gateways 0 and 2 about evenly, never 1", seen)
 	}
 }

@@ -52,6 +52,9 @@ type uplinkCtx struct {
 	// answeredVia is the gateway a downlink for this uplink was published
 	// to ("" = none).
 	answeredVia string
+	// downGW is the index in rxInfos of the gateway a class-A answer goes
+	// through (chooseDownlinkGatewayLocked).
+	downGW int
 	// mustSend: a MAC command of the uplink needs a downlink even if
 	// nothing else is due (RXTimingSetupAns, RXParamSetupAns: LoRaWAN 1.0.4
 	// §5.7 — the device repeats the answer until it hears one).
@@ -226,6 +229,9 @@ func (s *Server) handleFrameSet(fs *frameSet) {
 		return a.Rssi > b.Rssi
 	})
 	u.dr, u.channel = s.uplinkDRAndChannel(u.txInfo)
+	s.mu.Lock()
+	u.downGW = s.chooseDownlinkGatewayLocked(u)
+	s.mu.Unlock()
 
 	var phy lorawan.PHYPayload
 	if err := phy.UnmarshalBinary(fs.phy); err != nil {
@@ -286,7 +292,7 @@ func randUint32() uint32 {
 // data rate, the EU868 EIRP for the frequency, delay timing relative to the
 // uplink and the gateway's context echoed back.
 func (s *Server) sendDownlink(u *uplinkCtx, planned []plannedItem, dl downlinkCtx) error {
-	rx := u.rxInfos[0]
+	rx := u.rxInfos[u.downGW]
 	df := &gw.DownlinkFrame{DownlinkId: randUint32(), GatewayId: rx.GatewayId}
 	for _, p := range planned {
 		d, err := s.band.GetDataRate(p.win.dr)
@@ -342,4 +348,61 @@ func (s *Server) sendDownlink(u *uplinkCtx, planned []plannedItem, dl downlinkCt
 	}
 	u.answeredVia = rx.GatewayId
 	return nil
+}
+
+// gatewayPreferMinMargin is the region's network gateway_prefer_min_margin
+// (dB; chirpstack-docker and ChirpStack's test config: 10).
+const gatewayPreferMinMargin = 10
+
+// chooseDownlinkGatewayLocked picks the gateway a class-A answer goes
+// through as downlink/helpers.rs select_downlink_gateway does for the last
+// uplink: gateways by link margin (SNR − the SNR the spreading factor
+// needs), ties by RSSI; among those with at least gateway_prefer_min_margin,
+// one at random weighted by its downlink priority (0 counts as 1) — else
+// the best. The random source is seeded (Config.Seed), so runs repeat.
+func (s *Server) chooseDownlinkGatewayLocked(u *uplinkCtx) int {
+	if len(u.rxInfos) < 2 {
+		return 0
+	}
+	var req float32
+	if lora := u.txInfo.GetModulation().GetLora(); lora != nil {
+		req, _ = requiredSNR(int(lora.GetSpreadingFactor()))
+	}
+	idx := make([]int, len(u.rxInfos))
+	for i := range idx {
+		idx[i] = i
+	}
+	margin := func(i int) float32 { return u.rxInfos[i].GetSnr() - req }
+	sort.SliceStable(idx, func(a, b int) bool {
+		if ma, mb := margin(idx[a]), margin(idx[b]); ma != mb {
+			return ma > mb
+		}
+		return u.rxInfos[idx[a]].GetRssi() > u.rxInfos[idx[b]].GetRssi()
+	})
+	var cands []int
+	total := 0
+	weight := func(i int) int {
+		var eui lorawan.EUI64
+		_ = eui.UnmarshalText([]byte(u.rxInfos[i].GetGatewayId()))
+		if g := s.gateways[eui]; g != nil && g.pb.GetDownlinkPriority() > 0 {
+			return int(g.pb.GetDownlinkPriority())
+		}
+		return 1
+	}
+	for _, i := range idx {
+		if margin(i) >= gatewayPreferMinMargin {
+			cands = append(cands, i)
+			total += weight(i)
+		}
+	}
+	if len(cands) == 0 {
+		return idx[0]
+	}
+	r := s.rng.IntN(total)
+	for _, i := range cands {
+		if r -= weight(i); r < 0 {
+			return i
+		}
+	}
+	return cands[len(cands)-1]
 }

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -91,6 +92,9 @@ type Config struct {
 	// JoinAccept's RxDelay and a session's RX1 delay. Default 1. A device
 	// profile asking for more (rx1_delay) gets an RXTimingSetupReq.
 	RX1Delay uint8
+	// Seed seeds the server's random choices that a test must be able to
+	// repeat (the downlink gateway among equally good ones). 0 means 1.
+	Seed uint64
 	// RXWindow is the region's network rx_window: 0 answers in RX1 and RX2
 	// (a DownlinkFrame item each), 1 in RX1 only, 2 in RX2 only.
 	RXWindow int
@@ -126,6 +130,7 @@ type Server struct {
 
 	secret []byte
 	token  string
+	rng    *mrand.Rand // seeded (Config.Seed); guarded by mu
 
 	mu        sync.Mutex
 	tenants   map[string]*tenantRow
@@ -191,6 +196,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("chirpstack: start: rx1_delay %d s: at most 15", cfg.RX1Delay)
 	}
 	s.requireGateway = cfg.RequireGateway == nil || *cfg.RequireGateway
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = 1
+	}
+	s.rng = mrand.New(mrand.NewPCG(seed, seed))
 	s.dedupDelay = cfg.DeduplicationDelay
 	if s.dedupDelay <= 0 {
 		s.dedupDelay = 200 * time.Millisecond
