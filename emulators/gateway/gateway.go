@@ -508,11 +508,16 @@ func (g *Gateway) sendItem(ctx context.Context, it *gw.DownlinkFrameItem, replyT
 		ctxb := ti.GetContext()
 		if len(ctxb) >= 4 {
 			target := binary.BigEndian.Uint32(ctxb[:4]) + uint32(d.GetDelay().AsDuration().Microseconds())
-			wait := time.Duration(int32(target-g.counter(time.Now()))) * time.Microsecond
+			now := time.Now()
+			elapsed := now.Sub(g.start).Truncate(time.Microsecond) // the counter's value now, unwrapped
+			wait := time.Duration(int32(target-uint32(elapsed.Microseconds()))) * time.Microsecond
 			if wait < 0 {
 				return gw.TxAckStatus_TOO_LATE
 			}
-			at = time.Now().Add(wait)
+			// The counter tick named target: exactly the uplink's (µs)
+			// counter + the delay, whatever the time of this computation.
+			at = g.start.Add(elapsed + wait)
+			wait = at.Sub(now)
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
