@@ -81,7 +81,7 @@ func (s *Server) windowsLocked(u *uplinkCtx, rx1, rx2 time.Duration) ([]rxWindow
 // when nothing is due) and the log events of discarded queue items.
 func (s *Server) buildClassADownlinkLocked(u *uplinkCtx, ans *classAAnswer) ([]plannedItem, downlinkCtx, []pendingEvent, error) {
 	ds, dev := ans.ds, ans.dev
-	ctx := downlinkCtx{devEUI: ds.devEUI, data: true}
+	ctx := downlinkCtx{devEUI: ds.devEUI, data: true, session: ds}
 	rx1 := time.Duration(max(ds.rx1Delay, 1)) * time.Second
 	wins, err := s.windowsLocked(u, rx1, rx1+time.Second)
 	if err != nil {

@@ -67,6 +67,7 @@ type downlinkCtx struct {
 	// data: a data downlink (not a JoinAccept); perItem: what each item
 	// carries. The counters move on the gateway's TX ack (tx_ack.rs).
 	data      bool
+	session   *session // the session the frame was built for (data downlinks)
 	perItem   []itemCtx
 	gatewayID string
 	items     []*gw.DownlinkFrameItem

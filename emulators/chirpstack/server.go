@@ -155,6 +155,7 @@ type Server struct {
 	mqttReady atomic.Bool
 
 	wg        sync.WaitGroup
+	done      chan struct{} // closed by Close: waits in flight end
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -178,6 +179,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		downlinks: map[uint32]*downlinkCtx{},
 		collect:   map[string]*frameSet{},
 		logf:      cfg.Logf,
+		done:      make(chan struct{}),
 	}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
@@ -411,6 +413,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
+		close(s.done)
 		for k, fs := range s.collect {
 			if fs.timer.Stop() {
 				s.wg.Done()

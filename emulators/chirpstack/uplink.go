@@ -46,8 +46,21 @@ func (s *Server) handleDataUp(u *uplinkCtx, phy lorawan.PHYPayload) {
 	if delay <= 0 {
 		delay = 100 * time.Millisecond
 	}
-	time.Sleep(delay) // modelled: the server's own wait, not a test's
+	t := time.NewTimer(delay) // the server's own wait, not a test's
+	select {
+	case <-t.C:
+	case <-s.done:
+		t.Stop()
+		return
+	}
 	s.mu.Lock()
+	eui := ans.ds.devEUI
+	if s.closed || s.sessions[eui] != ans.ds || s.devices[eui] != ans.dev {
+		// Deactivated, deleted or rejoined meanwhile: ChirpStack's
+		// downlink flow would find no such session and send nothing.
+		s.mu.Unlock()
+		return
+	}
 	items, ctx, evs, err := s.buildClassADownlinkLocked(u, ans)
 	s.mu.Unlock()
 	s.publishEvents(evs)
@@ -240,8 +253,9 @@ func (s *Server) handleTxAck(ack *gw.DownlinkTxAck) {
 	case okIdx < 0:
 		evs = append(evs, s.logEventLocked(dev, integration.LogLevel_ERROR, integration.LogCode_DOWNLINK_GATEWAY,
 			lastErr.String(), map[string]string{"deduplication_id": dl.dedupID, "downlink_id": fmt.Sprint(ack.GetDownlinkId())}))
-	case !dl.data || ds == nil || okIdx >= len(dl.perItem):
-		// A JoinAccept: nothing to count.
+	case !dl.data || ds == nil || ds != dl.session || okIdx >= len(dl.perItem):
+		// A JoinAccept, or a session replaced (rejoin, Activate) since the
+		// frame was built: nothing of this session to count.
 	case dl.perItem[okIdx].queueItemID == "":
 		ds.nFCntDown++ // a MAC-only (or empty) downlink
 	default:

@@ -372,6 +372,21 @@ func (g *Gateway) statsLoop(ctx context.Context) {
 // "tmst"), wrapping at 2^32 µs ≈ 71.6 min.
 func (g *Gateway) counter(at time.Time) uint32 { return uint32(at.Sub(g.start).Microseconds()) }
 
+// scheduled is the instant the concentrator's µs counter reaches target
+// (the uplink's counter + a delay, or a Semtech "tmst"), exactly — not
+// when the command was read — and how long until then; ok is false when it
+// has passed (TOO_LATE).
+func (g *Gateway) scheduled(target uint32) (at time.Time, wait time.Duration, ok bool) {
+	now := time.Now()
+	elapsed := now.Sub(g.start).Truncate(time.Microsecond) // the counter now, unwrapped
+	ahead := time.Duration(int32(target-uint32(elapsed.Microseconds()))) * time.Microsecond
+	if ahead < 0 {
+		return time.Time{}, 0, false
+	}
+	at = g.start.Add(elapsed + ahead)
+	return at, at.Sub(now), true
+}
+
 // uplinkLoop hands every uplink heard on the air to forward (MQTT or UDP)
 // until ctx ends.
 func (g *Gateway) uplinkLoop(ctx context.Context, ups <-chan radio.Frame, forward func(radio.Frame) error) {
@@ -508,16 +523,11 @@ func (g *Gateway) sendItem(ctx context.Context, it *gw.DownlinkFrameItem, replyT
 		ctxb := ti.GetContext()
 		if len(ctxb) >= 4 {
 			target := binary.BigEndian.Uint32(ctxb[:4]) + uint32(d.GetDelay().AsDuration().Microseconds())
-			now := time.Now()
-			elapsed := now.Sub(g.start).Truncate(time.Microsecond) // the counter's value now, unwrapped
-			wait := time.Duration(int32(target-uint32(elapsed.Microseconds()))) * time.Microsecond
-			if wait < 0 {
+			var wait time.Duration
+			var ok bool
+			if at, wait, ok = g.scheduled(target); !ok {
 				return gw.TxAckStatus_TOO_LATE
 			}
-			// The counter tick named target: exactly the uplink's (µs)
-			// counter + the delay, whatever the time of this computation.
-			at = g.start.Add(elapsed + wait)
-			wait = at.Sub(now)
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:

@@ -358,9 +358,11 @@ func (u *udpForwarder) send(ctx context.Context, tx TXPK) string {
 	if err != nil {
 		return "TX_FREQ"
 	}
+	var at time.Time // zero: now (instant timing, or "imme")
 	if !tx.Imme && tx.Tmst != nil && u.g.cfg.Clock.Mode() == timing.Realistic {
-		wait := time.Duration(int32(*tx.Tmst-u.g.counter(time.Now()))) * time.Microsecond
-		if wait < 0 {
+		var wait time.Duration
+		var ok bool
+		if at, wait, ok = u.g.scheduled(*tx.Tmst); !ok {
 			return "TOO_LATE"
 		}
 		t := time.NewTimer(wait)
@@ -372,6 +374,7 @@ func (u *udpForwarder) send(ctx context.Context, tx TXPK) string {
 		}
 	}
 	f := radio.Frame{
+		Time:       at, // the tmst instant, as the concentrator sends
 		Frequency:  uint32(math.Round(tx.Freq * 1e6)),
 		SF:         sf,
 		Bandwidth:  bw,

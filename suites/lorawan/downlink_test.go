@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/brocaar/lorawan"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/at"
 	"github.com/tap2join/tap2join/suites/kit"
 )
@@ -48,8 +48,6 @@ var _ = Describe("downlinks", Label("lorawan", "console", "downlink"), func() {
 		kit.AwaitEvents(ctx, b.Console, 30*time.Second, "+EVT:"+want, func(e at.Event) bool {
 			return e.Name == "DATA" && e.Args == want
 		})
-		rx := kit.AwaitEvents(ctx, b.Console, 10*time.Second, "+EVT:RX_…", func(e at.Event) bool { return strings.HasPrefix(e.Name, "RX_") })
-		Expect(rx[len(rx)-1].Name).To(Or(Equal("RX_1"), Equal("RX_2")))
 	}, SpecTimeout(2*time.Minute))
 
 	// ChirpStack discards a queue item larger than the data rate allows
@@ -87,6 +85,7 @@ var _ = Describe("downlinks", Label("lorawan", "console", "downlink"), func() {
 var _ = Describe("ADR acknowledgement requests", Label("lorawan", "adr"), func() {
 	It("sets ADRACKReq on the 65th uplink without a downlink, and ChirpStack answers it at once", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig())
+		needAir(rig)
 		b := rig.Boards[0]
 		res := provision(ctx, rig, b)
 		addr := awaitJoined(ctx, rig, b, res.DevEUI)
@@ -153,6 +152,7 @@ var _ = Describe("a LoRaWAN 1.1 session", Label("lorawan", "lorawan11"), func() 
 		f.Boards = f.Boards[:1]
 		f.Network.MACVersion = "1.1.0"
 		rig := upRig(ctx, f)
+		needAir(rig)
 		b := rig.Boards[0]
 		// ADR off, so that no LinkADRReq/Ans shares the FOpts counted here.
 		_, err := b.Console.Command(ctx, "AT+ADR=0")
@@ -184,3 +184,11 @@ var _ = Describe("a LoRaWAN 1.1 session", Label("lorawan", "lorawan11"), func() 
 		}
 	}, SpecTimeout(time.Minute))
 })
+
+// needAir skips a spec that reads the frames on the air from the rig's
+// capture: only emulated gateways put them there (a lab bench's real
+// gateway does not), and they come with the GatewaySwitch capability.
+func needAir(rig *rigs.Rig) {
+	GinkgoHelper()
+	kit.NeedOfRig[rigs.GatewaySwitch](rig)
+}

@@ -27,6 +27,7 @@ var _ = Describe("receive windows on realistic time", Label("lorawan", "timing:r
 		// the second JoinRequest would wait out the first's 1 % off-time
 		// (≈ 2 min at SF12), which this spec is not about.
 		rig := kit.UpRig(ctx, f, rigs.Options{DutyCycle: rigs.DutyCycleOff})
+		needAir(rig)
 		b := rig.Boards[0]
 		// Not recorded as "tap to first uplink": the emulated limits are
 		// for instant timing; this run's join takes its real ≈ 25 s.
