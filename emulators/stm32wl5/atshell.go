@@ -156,6 +156,10 @@ func defaultRAMSettings(cfg Config, r record) ramSettings {
 		}
 		ram.chMask = r.chMask
 		ram.dr, ram.txPower, ram.nbRep = int(r.macDR), int(r.macTXP), max(int(r.macNbTrans), 1)
+		if r.rx1DelayS > 0 {
+			d := time.Duration(r.rx1DelayS) * time.Second
+			ram.rx1Delay, ram.rx2Delay = d, d+time.Second
+		}
 	}
 	return ram
 }

@@ -235,6 +235,7 @@ func (b *MCU) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			nr.macSet, nr.chans, nr.chMask, nr.macNbTrans = true, [5]uint32{}, 1<<len(chans)-1, 1
 			copy(nr.chans[:], chans[len(eu868Channels):])
 			nr.macDR, nr.macTXP = byte(b.ram.dr), byte(b.ram.txPower)
+			nr.rx1DelayS = max(ja.RXDelay&0x0F, 1)
 			serr = b.storeCountersLocked(nr)
 			// RxDelay: bits 3..0 in seconds, 0 means 1 (TS001-1.0.4 §5.7).
 			b.rxDelay = time.Duration(max(ja.RXDelay&0x0F, 1)) * time.Second
@@ -420,6 +421,7 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 	r.fCntUp++
 	// The MAC state LinkADRReq changed rides along with the counter.
 	r.chMask, r.macDR, r.macTXP, r.macNbTrans = ram.chMask, byte(ram.dr), byte(ram.txPower), byte(ram.nbRep)
+	r.rx1DelayS = byte(ram.rx1Delay / time.Second) // RXTimingSetupReq may have changed it
 	// The frame counter is persisted before use for the same reason as the
 	// DevNonce: never reuse a counter value with the same session keys.
 	err := b.storeCountersLocked(r)

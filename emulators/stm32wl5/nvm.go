@@ -28,10 +28,12 @@ import (
 
 const (
 	slotSize   = 256
-	recordSize = 200 // bytes covered by the layout below, CRC included
-	// recordSize3 and recordSize2 are the sizes of layout-3 records (before
-	// the MAC channel/ADR state) and layout-2 ones (before the LoRaWAN 1.1
-	// session keys); such records are still read at boot.
+	recordSize = 201 // bytes covered by the layout below, CRC included
+	// recordSize4, recordSize3 and recordSize2 are the sizes of layout-4
+	// records (before the RX1 delay), layout-3 ones (before the MAC
+	// channel/ADR state) and layout-2 ones (before the LoRaWAN 1.1 session
+	// keys); such records are still read at boot.
+	recordSize4 = 200
 	recordSize3 = 175
 	recordSize2 = 143
 	dwords      = slotSize / 8
@@ -45,7 +47,8 @@ const (
 )
 
 var (
-	nvmMagic  = [4]byte{'T', '2', 'J', '4'} // layout 4: MAC channel and ADR state added
+	nvmMagic  = [4]byte{'T', '2', 'J', '5'} // layout 5: the session's RX1 delay added
+	nvmMagic4 = [4]byte{'T', '2', 'J', '4'} // layout 4: MAC channel and ADR state added (read only)
 	nvmMagic3 = [4]byte{'T', '2', 'J', '3'} // layout 3: LoRaWAN 1.1 session keys added (read only)
 	nvmMagic2 = [4]byte{'T', '2', 'J', '2'} // layout 2: AT-shell settings added (read only)
 )
@@ -60,7 +63,8 @@ var ErrPowerLoss = errors.New("stm32wl5: power lost during NVM write")
 // AppSKey(16) FCntUp(4) X25519 private key(32) DevEUI(8, MSB first; zero =
 // the chip's unique id) ATAppKey(16) DR(1) settings(1: b0 ADR off, b1 DR set)
 // NwkID(1) SNwkSIntKey(16) NwkSEncKey(16) CFList channels 3..7(5×4 Hz)
-// ChMask(2) MAC DR(1) TXPower(1) NbTrans(1) CRC-32(4), padded with FFh.
+// ChMask(2) MAC DR(1) TXPower(1) NbTrans(1) RX1 delay(1, s) CRC-32(4),
+// padded with FFh.
 // settings b2: the MAC channel/ADR state is valid (LoRaMac-node keeps its
 // channels, data rate, TX power and NbTrans in the MAC context it restores). flags: b0 key pair, b1 LoRaWAN 1.1 keys, b2 the
 // session is a LoRaWAN 1.1 one (JoinAccept with OptNeg=1).
@@ -104,6 +108,10 @@ type record struct {
 	chMask        uint16
 	macDR, macTXP byte
 	macNbTrans    byte
+	// rx1DelayS is the session's RX1 delay in seconds (JoinAccept RxDelay,
+	// then RXTimingSetupReq); 0 = the default 1 s. LoRaMac-node keeps
+	// ReceiveDelay1 in its NVM context (MacGroup2.MacParams).
+	rx1DelayS byte
 }
 
 func (r record) marshal() [slotSize]byte {
@@ -133,7 +141,7 @@ func (r record) marshal() [slotSize]byte {
 		b = binary.LittleEndian.AppendUint32(b, c)
 	}
 	b = binary.LittleEndian.AppendUint16(b, r.chMask)
-	b = append(b, r.macDR, r.macTXP, r.macNbTrans)
+	b = append(b, r.macDR, r.macTXP, r.macNbTrans, r.rx1DelayS)
 	binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 	return s
 }
@@ -153,6 +161,8 @@ func unmarshalRecord(s []byte) (record, bool) {
 	size := recordSize
 	switch {
 	case len(s) >= recordSize && [4]byte(s[0:4]) == nvmMagic:
+	case len(s) >= recordSize4 && [4]byte(s[0:4]) == nvmMagic4:
+		size = recordSize4
 	case len(s) >= recordSize3 && [4]byte(s[0:4]) == nvmMagic3:
 		size = recordSize3
 	case len(s) >= recordSize2 && [4]byte(s[0:4]) == nvmMagic2:
@@ -190,6 +200,9 @@ func unmarshalRecord(s []byte) (record, bool) {
 		copy(r.nwkSEncKey[:], s[155:171])
 	}
 	if size >= recordSize {
+		r.rx1DelayS = s[196]
+	}
+	if size >= recordSize4 {
 		r.macSet = s[137]&4 != 0
 		for i := range r.chans {
 			r.chans[i] = binary.LittleEndian.Uint32(s[171+4*i:])

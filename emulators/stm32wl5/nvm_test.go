@@ -1,10 +1,13 @@
 package stm32wl5
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
@@ -120,5 +123,34 @@ func TestNVMCorruptSlotFallsBack(t *testing.T) {
 	_, got, found, _ := openNVM(path)
 	if !found || !same(got, sampleRecord(1)) {
 		t.Errorf("fallback: found=%v rec=%+v", found, got)
+	}
+}
+
+// The session's RX1 delay survives a reset (layout 5), as LoRaMac-node's
+// ReceiveDelay1 does in its NVM context; a layout-4 record (no RX1 delay)
+// still reads, with the default 1 s.
+func TestRX1DelaySurvivesReset(t *testing.T) {
+	r := record{state: provproto.StateJoined, macSet: true, chMask: 0b111, macNbTrans: 1, rx1DelayS: 5}
+	s := r.marshal()
+	back, ok := unmarshalRecord(s[:])
+	if !ok || back.rx1DelayS != 5 {
+		t.Fatalf("layout 5: ok %v, rx1DelayS %d", ok, back.rx1DelayS)
+	}
+	ram := defaultRAMSettings(Config{}, back)
+	if ram.rx1Delay != 5*time.Second || ram.rx2Delay != 6*time.Second {
+		t.Errorf("restored RX delays %v / %v, want 5 s / 6 s", ram.rx1Delay, ram.rx2Delay)
+	}
+
+	// The same record as layout 4: magic T2J4, 200 bytes, CRC over 196.
+	old := s
+	copy(old[0:4], nvmMagic4[:])
+	crc := crc32.ChecksumIEEE(old[:recordSize4-4])
+	binary.LittleEndian.PutUint32(old[recordSize4-4:], crc)
+	back, ok = unmarshalRecord(old[:])
+	if !ok || back.rx1DelayS != 0 || !back.macSet {
+		t.Fatalf("layout 4: ok %v, rx1DelayS %d, macSet %v", ok, back.rx1DelayS, back.macSet)
+	}
+	if ram := defaultRAMSettings(Config{}, back); ram.rx1Delay != receiveDelay1 {
+		t.Errorf("layout 4 restored RX1 %v, want the default %v", ram.rx1Delay, receiveDelay1)
 	}
 }
