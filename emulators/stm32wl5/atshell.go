@@ -128,6 +128,7 @@ type ramSettings struct {
 	rx1Delay, rx2Delay time.Duration
 	rx2DR              int
 	rx2Freq            uint32
+	rx1DROffset        int // RX1 DR = max(uplink DR − offset, 0) (RP002 EU868); JoinAccept / RXParamSetupReq
 	bootedAt           time.Time
 	// channels are the defined uplink channels (Hz; index = channel number):
 	// the three EU868 defaults, plus the JoinAccept's CFList. chMask enables

@@ -241,6 +241,7 @@ func (b *MCU) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			b.rxDelay = time.Duration(max(ja.RXDelay&0x0F, 1)) * time.Second
 			b.ram.rx1Delay, b.ram.rx2Delay = b.rxDelay, b.rxDelay+time.Second
 			b.ram.rx2DR = int(ja.DLSettings.RX2DataRate)
+			b.ram.rx1DROffset = int(ja.DLSettings.RX1DROffset)
 			b.ram.channels, b.ram.chMask, b.ram.nbRep = chans, nr.chMask, 1
 			// A new session: nothing pending from the old one, ADR_ACK_CNT 0
 			// (LoRaMac.c ResetMacParameters).
@@ -422,6 +423,10 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 	// The MAC state LinkADRReq changed rides along with the counter.
 	r.chMask, r.macDR, r.macTXP, r.macNbTrans = ram.chMask, byte(ram.dr), byte(ram.txPower), byte(ram.nbRep)
 	r.rx1DelayS = byte(ram.rx1Delay / time.Second) // RXTimingSetupReq may have changed it
+	r.chans = [5]uint32{}                          // channels 3..7, as NewChannelReq left them
+	if len(ram.channels) > len(eu868Channels) {
+		copy(r.chans[:], ram.channels[len(eu868Channels):])
+	}
 	// The frame counter is persisted before use for the same reason as the
 	// DevNonce: never reuse a counter value with the same session keys.
 	err := b.storeCountersLocked(r)
@@ -481,7 +486,8 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 		mt = "CONFIRMED"
 	}
 	b.trace(fmt.Sprintf("###### U/L FRAME:%04d | PORT:%d | DR:%d | PWR:%d | MSG TYPE:%s", fCnt, fPort, ram.dr, ram.txPower, mt))
-	heard, err := b.rxWindows(ctx, down, sentUp, d1, d1+time.Second, ch, sf, ram, func(f radio.Frame, slot int) (bool, bool, error) {
+	rx1DR := max(ram.dr-ram.rx1DROffset, 0)
+	heard, err := b.rxWindows(ctx, down, sentUp, d1, d1+time.Second, ch, sfForDR(rx1DR), ram, func(f radio.Frame, slot int) (bool, bool, error) {
 		var d dataDown
 		var err error
 		if sess.v11 {
@@ -509,7 +515,7 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 		if p > 0 && len(d.Data) > 0 {
 			b.atEvent(fmt.Sprintf("%d:%02X:%X", p, len(d.Data), d.Data))
 		}
-		dr := ram.dr
+		dr := rx1DR
 		if slot == 2 {
 			dr = ram.rx2DR
 		}

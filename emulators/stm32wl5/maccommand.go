@@ -24,11 +24,14 @@ import (
 //     RegionCommonLinkAdrReqVerifyParams decide (linkADRLocked below).
 //   - RXTimingSetupReq → the RX1 delay (0 means 1 s), RX2 a second later,
 //     at once; RXTimingSetupAns repeated in every uplink until a downlink
-//     is heard (LoRaMac-node ProcessMacCommands, a sticky answer).
+//     is heard (LoRaMac-node ProcessMacCommands, a sticky answer);
+//   - RXParamSetupReq → RX2 frequency/DR and the RX1 DR offset, with a
+//     sticky RXParamSetupAns (rxParamSetupLocked);
+//   - NewChannelReq → NewChannelAns, channels 3–15 (newChannelLocked);
+//   - RekeyConf confirms the 1.1 session's RekeyInd.
 // The ADR back-off (ADR_ACK_LIMIT 64, ADR_ACK_DELAY 32) is adrNextLocked.
-// Other commands (RXParamSetupReq, NewChannelReq, DeviceTimeAns, …) are not
-// answered: the embedded network server does not send them; a real board
-// answers them.
+// Not answered: DlChannelReq, DeviceTimeAns (no request is sent), the
+// class B commands.
 
 // Battery thresholds of GetBatteryLevel (mV).
 const (
@@ -64,6 +67,14 @@ func (b *MCU) handleDownlinkMAC(cmds []lorawan.MACCommand, snr int) *lorawan.Lin
 			// the server's minor version is not above the device's (1).
 			if pl, ok := c.Payload.(*lorawan.RekeyConfPayload); ok && pl.ServLoRaWANVersion.Minor <= 1 {
 				b.macConfirm = slices.DeleteFunc(b.macConfirm, func(m lorawan.MACCommand) bool { return m.CID == lorawan.RekeyInd })
+			}
+		case lorawan.RXParamSetupReq:
+			if pl, ok := c.Payload.(*lorawan.RXParamSetupReqPayload); ok {
+				b.macSticky = append(b.macSticky, lorawan.MACCommand{CID: lorawan.RXParamSetupAns, Payload: b.rxParamSetupLocked(*pl)})
+			}
+		case lorawan.NewChannelReq:
+			if pl, ok := c.Payload.(*lorawan.NewChannelReqPayload); ok {
+				b.macOut = append(b.macOut, lorawan.MACCommand{CID: lorawan.NewChannelAns, Payload: b.newChannelLocked(*pl)})
 			}
 		case lorawan.RXTimingSetupReq:
 			if pl, ok := c.Payload.(*lorawan.RXTimingSetupReqPayload); ok {
@@ -258,5 +269,60 @@ func (b *MCU) linkADRLocked(req lorawan.LinkADRReqPayload) *lorawan.LinkADRAnsPa
 		}
 		b.ram.dr, b.ram.txPower, b.ram.nbRep, b.ram.chMask = dr, power, nbRep, mask
 	}
+	return ans
+}
+
+// EU868 band edges (RP002-1.0.3 §2.4.2): a frequency outside is refused.
+const (
+	eu868BandMin = 863000000
+	eu868BandMax = 870000000
+)
+
+// rxParamSetupLocked answers RXParamSetupReq (TS001-1.0.4 §5.4) as
+// RegionEU868RxParamSetupReq does: the RX2 frequency must be in the band,
+// the RX2 data rate one the region has (DR0–7), the RX1 DR offset 0–5; all
+// three acknowledged, the settings apply at once, else none. The answer is
+// sticky (repeated until a downlink). b.mu held.
+func (b *MCU) rxParamSetupLocked(req lorawan.RXParamSetupReqPayload) *lorawan.RXParamSetupAnsPayload {
+	ans := &lorawan.RXParamSetupAnsPayload{
+		ChannelACK:     req.Frequency >= eu868BandMin && req.Frequency <= eu868BandMax,
+		RX2DataRateACK: req.DLSettings.RX2DataRate <= 7,
+		RX1DROffsetACK: req.DLSettings.RX1DROffset <= 5,
+	}
+	if ans.ChannelACK && ans.RX2DataRateACK && ans.RX1DROffsetACK {
+		b.ram.rx2Freq, b.ram.rx2DR, b.ram.rx1DROffset = req.Frequency, int(req.DLSettings.RX2DataRate), int(req.DLSettings.RX1DROffset)
+		b.ctxDirty = true
+	}
+	return ans
+}
+
+// newChannelLocked answers NewChannelReq (TS001-1.0.4 §5.6) as
+// RegionEU868NewChannelReq does: channels 0–2 are the band's defaults and
+// cannot be changed (both NACK); index 3–15 with frequency 0 removes the
+// channel; otherwise the frequency must be in the band and MinDR ≤ MaxDR
+// ≤ DR7. A created channel is enabled. UNCONFIRMED: the exact NACK
+// combinations of LoRaMac-node's RegionCommon/RegionEU868 checks.
+func (b *MCU) newChannelLocked(req lorawan.NewChannelReqPayload) *lorawan.NewChannelAnsPayload {
+	ans := &lorawan.NewChannelAnsPayload{
+		ChannelFrequencyOK: req.Freq == 0 || (req.Freq >= eu868BandMin && req.Freq <= eu868BandMax),
+		DataRateRangeOK:    req.MinDR <= req.MaxDR && req.MaxDR <= 7,
+	}
+	idx := int(req.ChIndex)
+	if idx < len(eu868Channels) || idx > 15 {
+		ans.ChannelFrequencyOK, ans.DataRateRangeOK = false, false
+	}
+	if !ans.ChannelFrequencyOK || !ans.DataRateRangeOK {
+		return ans
+	}
+	for len(b.ram.channels) <= idx {
+		b.ram.channels = append(b.ram.channels, 0)
+	}
+	b.ram.channels[idx] = req.Freq
+	if req.Freq == 0 {
+		b.ram.chMask &^= 1 << idx
+	} else {
+		b.ram.chMask |= 1 << idx
+	}
+	b.ctxDirty = true
 	return ans
 }

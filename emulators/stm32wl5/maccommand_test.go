@@ -225,3 +225,56 @@ func TestRekeyIndUntilRekeyConf(t *testing.T) {
 		t.Fatalf("FOpts % X after RekeyConf, want none", got)
 	}
 }
+
+// RXParamSetupReq (05, TS001-1.0.4 §5.4): applied when all three parts are
+// acceptable, answered 05 <status> (bit 0 channel, 1 RX2 DR, 2 RX1 DR
+// offset) in every uplink until a downlink is heard.
+func TestRXParamSetupReq(t *testing.T) {
+	b := &MCU{}
+	b.ram.rx2Freq, b.ram.rx2DR = 869525000, 0
+	req := func(freq uint32, rx2DR, off uint8) lorawan.MACCommand {
+		return lorawan.MACCommand{CID: lorawan.RXParamSetupReq, Payload: &lorawan.RXParamSetupReqPayload{
+			Frequency: freq, DLSettings: lorawan.DLSettings{RX2DataRate: rx2DR, RX1DROffset: off}}}
+	}
+	b.handleDownlinkMAC([]lorawan.MACCommand{req(868525000, 3, 1)}, 0)
+	if b.ram.rx2Freq != 868525000 || b.ram.rx2DR != 3 || b.ram.rx1DROffset != 1 {
+		t.Fatalf("not applied: %d Hz DR%d offset %d", b.ram.rx2Freq, b.ram.rx2DR, b.ram.rx1DROffset)
+	}
+	for range 2 {
+		if got := b.takeMACOutLocked(); !bytes.Equal(got, []byte{0x05, 0x07}) {
+			t.Fatalf("FOpts % X, want 05 07 until a downlink", got)
+		}
+	}
+	// Out of the band: channel NACK, nothing applied.
+	b.handleDownlinkMAC([]lorawan.MACCommand{req(915000000, 0, 0)}, 0)
+	if got := b.takeMACOutLocked(); !bytes.Equal(got, []byte{0x05, 0x06}) {
+		t.Fatalf("FOpts % X, want 05 06", got)
+	}
+	if b.ram.rx2Freq != 868525000 || b.ram.rx2DR != 3 {
+		t.Errorf("a refused request changed RX2: %d Hz DR%d", b.ram.rx2Freq, b.ram.rx2DR)
+	}
+}
+
+// NewChannelReq (07, §5.6): the default channels 0–2 are refused (07 00);
+// a channel 3–15 in the band with MinDR ≤ MaxDR is created and enabled
+// (07 03); frequency 0 removes it.
+func TestNewChannelReq(t *testing.T) {
+	b := &MCU{}
+	b.ram.channels, b.ram.chMask = []uint32{868100000, 868300000, 868500000}, 0b111
+	newCh := func(i uint8, f uint32, minDR, maxDR uint8) []byte {
+		b.handleDownlinkMAC([]lorawan.MACCommand{{CID: lorawan.NewChannelReq, Payload: &lorawan.NewChannelReqPayload{ChIndex: i, Freq: f, MinDR: minDR, MaxDR: maxDR}}}, 0)
+		return b.takeMACOutLocked()
+	}
+	if got := newCh(1, 867100000, 0, 5); !bytes.Equal(got, []byte{0x07, 0x00}) {
+		t.Errorf("default channel: % X, want 07 00", got)
+	}
+	if got := newCh(3, 867100000, 0, 5); !bytes.Equal(got, []byte{0x07, 0x03}) || b.ram.channels[3] != 867100000 || b.ram.chMask&(1<<3) == 0 {
+		t.Errorf("channel 3: % X, channels %v mask %b", got, b.ram.channels, b.ram.chMask)
+	}
+	if got := newCh(4, 867300000, 5, 0); !bytes.Equal(got, []byte{0x07, 0x01}) {
+		t.Errorf("MinDR > MaxDR: % X, want 07 01", got)
+	}
+	if got := newCh(3, 0, 0, 0); !bytes.Equal(got, []byte{0x07, 0x03}) || b.ram.chMask&(1<<3) != 0 {
+		t.Errorf("remove channel 3: % X, mask %b", got, b.ram.chMask)
+	}
+}
