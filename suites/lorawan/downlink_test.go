@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/brocaar/lorawan"
@@ -192,3 +193,62 @@ func needAir(rig *rigs.Rig) {
 	GinkgoHelper()
 	kit.NeedOfRig[rigs.GatewaySwitch](rig)
 }
+
+// When the network's answers never reach the device (here: its receive
+// windows close after 50 ms of wall time, before ChirpStack, which waits
+// 100 ms, answers), LoRaMac-node's ADR back-off runs its course
+// (LoRaMacAdrCalcNext): ADRACKReq from the 65th uplink, the default TX
+// power from the 97th, one data rate lower at the 129th.
+var _ = Describe("the ADR back-off", Label("lorawan", "adr"), func() {
+	It("asks from the 65th unanswered uplink, returns to the default TX power at the 97th and lowers the data rate at the 129th", func(ctx SpecContext) {
+		rig := kit.UpRig(ctx, loadRig(), rigs.Options{RXWindowCap: 50 * time.Millisecond, DutyCycle: rigs.DutyCycleOff})
+		needAir(rig)
+		b := rig.Boards[0]
+		res := provision(ctx, rig, b)
+		addr := awaitJoined(ctx, rig, b, res.DevEUI)
+		at := func(cmd string) string {
+			lines, err := b.Console.Command(ctx, cmd)
+			Expect(err).NotTo(HaveOccurred(), cmd)
+			if strings.HasSuffix(cmd, "=?") {
+				Expect(lines).To(HaveLen(1), cmd)
+				return lines[0]
+			}
+			return ""
+		}
+		at("AT+DR=5")
+		at("AT+TXP=3")
+		// The ADRACKReq bit (FCtrl 0x40) of the device's uplinks, in order.
+		ackReqs := func() []bool {
+			var out []bool
+			for _, fr := range rig.Captured() {
+				p := fr.PHYPayload
+				if fr.Uplink && len(p) >= 12 && p[0]>>5 == 2 && bytes.Equal(p[1:5], []byte{addr[3], addr[2], addr[1], addr[0]}) {
+					out = append(out, p[5]&0x40 != 0)
+				}
+			}
+			return out
+		}
+		// The session's uplinks so far (the provisioning's first one) went
+		// unanswered too: count the session's m-th uplink.
+		before := len(ackReqs())
+		Expect(before).To(BeNumerically(">=", 1))
+		for m := before + 1; m <= 129; m++ {
+			send(ctx, b.Console, 7, false, []byte{byte(m)})
+			switch m {
+			case 96:
+				Expect(at("AT+TXP=?")).To(Equal("3"), "TX power kept through the 96th uplink")
+			case 97:
+				Expect(at("AT+TXP=?")).To(Equal("0"), "the default TX power from the 97th (ADR_ACK_LIMIT + ADR_ACK_DELAY)")
+			case 128:
+				Expect(at("AT+DR=?")).To(Equal("5"), "the data rate kept through the 128th uplink")
+			case 129:
+				Expect(at("AT+DR=?")).To(Equal("4"), "one data rate lower at the 129th (ADR_ACK_LIMIT + 2 × ADR_ACK_DELAY)")
+			}
+		}
+		reqs := ackReqs()
+		first := slices.Index(reqs, true)
+		Expect(first).To(Equal(64), "ADRACKReq first in the session's 65th uplink: %v", reqs)
+		Expect(slices.Contains(reqs[first:], false)).To(BeFalse(), "and in every uplink after: nothing was heard")
+		AddReportEntry("ADR back-off", fmt.Sprintf("ADRACKReq from the session's uplink %d; TX power 3 → 0 at the 97th; DR5 → DR4 at the 129th", first+1))
+	}, SpecTimeout(3*time.Minute))
+})
