@@ -850,6 +850,7 @@ func (d *deviceService) Activate(_ context.Context, req *api.ActivateDeviceReque
 		devEUI: eui, devAddr: addr, macVersion: macVersion(dp.pb.MacVersion), keys: keys,
 		fCntUp: da.GetFCntUp(), nFCntDown: da.GetNFCntDown(), aFCntDown: da.GetAFCntDown(),
 		skipFCntCheck: dev.pb.SkipFcntCheck, rx1Delay: s.rx1Delay(),
+		rx2Freq: s.band.GetDefaults().RX2Frequency, // ABP boot parameters: the region's defaults
 		// No channels yet, reset to the region's default ones (not the
 		// extra channels an ABP device never learned) at the first uplink
 		// (uplink/data.rs reset_channels_on_activation_or_adr_ack_req).

@@ -56,18 +56,23 @@ func maxDownlinkPayload(dr int) int {
 // delay; join_accept_delay1 for a JoinAccept), RX2 on 869.525 MHz DR0 a
 // second later — those network.rx_window allows (0 both, 1 RX1, 2 RX2;
 // downlink/data.rs set_tx_info).
-func (s *Server) windowsLocked(u *uplinkCtx, rx1, rx2 time.Duration) ([]rxWindow, error) {
+func (s *Server) windowsLocked(u *uplinkCtx, ds *session, rx1, rx2 time.Duration) ([]rxWindow, error) {
 	f1, err := s.band.GetRX1FrequencyForUplinkFrequency(u.txInfo.GetFrequency())
 	if err != nil {
 		return nil, fmt.Errorf("rx1 frequency: %w", err)
 	}
-	dr1, err := s.band.GetRX1DataRateIndex(u.dr, 0)
+	// A session's own RX parameters; a JoinAccept the device's defaults.
+	d := s.band.GetDefaults()
+	offset, f2, dr2 := 0, d.RX2Frequency, d.RX2DataRate
+	if ds != nil {
+		offset, f2, dr2 = int(ds.rx1DROffset), ds.rx2Freq, int(ds.rx2DR)
+	}
+	dr1, err := s.band.GetRX1DataRateIndex(u.dr, offset)
 	if err != nil {
 		return nil, fmt.Errorf("rx1 data rate: %w", err)
 	}
-	d := s.band.GetDefaults()
 	w1 := rxWindow{freq: f1, dr: dr1, delay: rx1}
-	w2 := rxWindow{freq: d.RX2Frequency, dr: d.RX2DataRate, delay: rx2}
+	w2 := rxWindow{freq: f2, dr: dr2, delay: rx2}
 	switch s.cfg.RXWindow {
 	case 1:
 		return []rxWindow{w1}, nil
@@ -83,7 +88,7 @@ func (s *Server) buildClassADownlinkLocked(u *uplinkCtx, ans *classAAnswer) ([]p
 	ds, dev := ans.ds, ans.dev
 	ctx := downlinkCtx{devEUI: ds.devEUI, data: true, session: ds}
 	rx1 := time.Duration(max(ds.rx1Delay, 1)) * time.Second
-	wins, err := s.windowsLocked(u, rx1, rx1+time.Second)
+	wins, err := s.windowsLocked(u, ds, rx1, rx1+time.Second)
 	if err != nil {
 		return nil, ctx, nil, err
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/chirpstack/chirpstack/api/go/v4/common"
 	"github.com/chirpstack/chirpstack/api/go/v4/gw"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/tap2join/tap2join/emulators/chirpstack"
 )
 
 // MAC commands ChirpStack v4.19 answers that its class_a_test.rs does not
@@ -20,10 +22,16 @@ import (
 // (1.1: encrypted with NwkSEncKey), signed with the class-A sessions' keys.
 func dataUpFOpts(t *testing.T, mac lorawan.MACVersion, fopts []byte) string {
 	t.Helper()
+	return dataUpFOptsFCnt(t, mac, 10, fopts)
+}
+
+// dataUpFOptsFCnt is dataUpFOpts with frame counter fCnt.
+func dataUpFOptsFCnt(t *testing.T, mac lorawan.MACVersion, fCnt uint32, fopts []byte) string {
+	t.Helper()
 	var k lorawan.AES128Key
 	_ = k.UnmarshalText([]byte(keys116))
 	p := lorawan.PHYPayload{MHDR: lorawan.MHDR{MType: lorawan.UnconfirmedDataUp, Major: lorawan.LoRaWANR1},
-		MACPayload: &lorawan.MACPayload{FHDR: lorawan.FHDR{DevAddr: lorawan.DevAddr{1, 2, 3, 4}, FCnt: 10,
+		MACPayload: &lorawan.MACPayload{FHDR: lorawan.FHDR{DevAddr: lorawan.DevAddr{1, 2, 3, 4}, FCnt: fCnt,
 			FOpts: []lorawan.Payload{&lorawan.DataPayload{Bytes: fopts}}}}}
 	if mac == lorawan.LoRaWAN1_1 {
 		if err := p.EncryptFOpts(k); err != nil {
@@ -95,5 +103,39 @@ func TestGoldenRekey(t *testing.T) {
 	w.uplink(gwA, dataUpFOpts(t, lorawan.LoRaWAN1_1, []byte{0x0B, 0x01}), 868100000, 12)
 	if got, want := hex.EncodeToString(answerFOpts(w, lorawan.LoRaWAN1_1)), "0b01"; got != want {
 		t.Errorf("RekeyConf FOpts %s, want %s", got, want)
+	}
+}
+
+// RXParamSetupReq (maccommand/rx_param_setup.rs, downlink/data.rs
+// _request_rx_param_setup): the network's RX2 is 868.525 MHz DR3, the
+// session has the region's defaults (869.525 MHz DR0) — the first answer
+// carries 05 03 C28684 (DLSettings RX2DR 3, frequency 8685250 = 0x8486C2 × 100 Hz, little-endian),
+// its RX2 item still on the session's old RX2; the device's ACK (05 07) is
+// applied and answered at once by a downlink whose RX2 item uses the new
+// parameters.
+func TestGoldenRXParamSetup(t *testing.T) {
+	w := newWorldCfg(t, func(c *chirpstack.Config) { c.RX2Frequency, c.RX2DR = 868525000, 3 })
+	w.setup(common.MacVersion_LORAWAN_1_0_4, common.RegParamsRevision_RP002_1_0_3, nil)
+	fresh(0)(w)
+	w.uplink(gwA, u10n, 868100000, 12)
+	if got, want := hex.EncodeToString(answerFOpts(w, lorawan.LoRaWAN1_0)), "0503c28684"; got != want {
+		t.Fatalf("first answer FOpts %s, want %s", got, want)
+	}
+	rx2 := func() (uint32, uint32) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		it := w.downs[len(w.downs)-1].Items[1].TxInfo
+		return it.Frequency, it.GetModulation().GetLora().GetSpreadingFactor()
+	}
+	if f, sf := rx2(); f != 869525000 || sf != 12 {
+		t.Errorf("RX2 item of the request on %d Hz SF%d, want the session's 869525000 SF12", f, sf)
+	}
+	w.reset()
+	w.uplink(gwA, dataUpFOptsFCnt(t, lorawan.LoRaWAN1_0, 11, []byte{0x05, 0x07}), 868100000, 12)
+	if got := answerFOpts(w, lorawan.LoRaWAN1_0); len(got) != 0 {
+		t.Errorf("answer to RXParamSetupAns carries FOpts %x, want an empty downlink", got)
+	}
+	if f, sf := rx2(); f != 868525000 || sf != 9 {
+		t.Errorf("RX2 item after the ACK on %d Hz SF%d, want 868525000 SF9 (DR3)", f, sf)
 	}
 }

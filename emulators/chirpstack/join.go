@@ -41,7 +41,7 @@ func (s *Server) handleJoinRequest(u *uplinkCtx, phy lorawan.PHYPayload) {
 	if dl != nil {
 		s.mu.Lock()
 		d := s.band.GetDefaults()
-		wins, err := s.windowsLocked(u, d.JoinAcceptDelay1, d.JoinAcceptDelay2)
+		wins, err := s.windowsLocked(u, nil, d.JoinAcceptDelay1, d.JoinAcceptDelay2)
 		s.mu.Unlock()
 		var items []plannedItem
 		for _, w := range wins {
@@ -161,8 +161,8 @@ func (s *Server) processJoin(u *uplinkCtx, phy lorawan.PHYPayload, jr *lorawan.J
 			DevAddr:   devAddr,
 			DLSettings: lorawan.DLSettings{
 				OptNeg:      optNeg,
-				RX2DataRate: uint8(s.band.GetDefaults().RX2DataRate),
-				RX1DROffset: 0,
+				RX2DataRate: s.cfg.RX2DR,
+				RX1DROffset: s.cfg.RX1DROffset,
 			},
 			RXDelay: s.rx1Delay(),
 			CFList:  s.band.GetCFList(macVersionStrings[dp.pb.MacVersion]),
@@ -202,6 +202,9 @@ func (s *Server) processJoin(u *uplinkCtx, phy lorawan.PHYPayload, jr *lorawan.J
 		devEUI: jr.DevEUI, joinEUI: jr.JoinEUI, devAddr: devAddr,
 		macVersion: macVersion(dp.pb.MacVersion), keys: sk,
 		skipFCntCheck: dev.pb.SkipFcntCheck, rx1Delay: s.rx1Delay(),
+		// set_device_session: RX2 frequency from the region's defaults, the
+		// data rates as the JoinAccept gave them.
+		rx2Freq: s.band.GetDefaults().RX2Frequency, rx2DR: s.cfg.RX2DR, rx1DROffset: s.cfg.RX1DROffset,
 		// The JoinAccept's CFList defines the extra channels (region
 		// extra_channels): all enabled; DR of the JoinRequest, power 0, one
 		// transmission (device_session.rs defaults after OTAA).
@@ -255,6 +258,14 @@ func (s *Server) filterRxByTenantLocked(u *uplinkCtx, tenantID string) bool {
 }
 
 func (s *Server) netID() lorawan.NetID { return s.cfg.NetID }
+
+// rx2Frequency is the region's network rx2_frequency (Hz).
+func (s *Server) rx2Frequency() uint32 {
+	if s.cfg.RX2Frequency != 0 {
+		return s.cfg.RX2Frequency
+	}
+	return s.band.GetDefaults().RX2Frequency
+}
 
 // rx1Delay is the region's network rx1_delay (s): the JoinAccept's RxDelay
 // and a new session's RX1 delay.

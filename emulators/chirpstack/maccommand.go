@@ -119,6 +119,18 @@ func (s *Server) handleUplinkMACLocked(u *uplinkCtx, ds *session, dev *deviceRow
 					ServLoRaWANVersion: lorawan.Version{Minor: minor},
 				}})
 			}
+		case lorawan.RXParamSetupAns:
+			// maccommand/rx_param_setup.rs: all three acknowledged, the
+			// pending parameters are the session's; the answer always
+			// needs a downlink (must_send).
+			u.mustSend = true
+			pl, ok := c.Payload.(*lorawan.RXParamSetupAnsPayload)
+			if req := ds.pendingRXParam; ok && req != nil && pl.ChannelACK && pl.RX2DataRateACK && pl.RX1DROffsetACK {
+				ds.rx2Freq, ds.rx2DR, ds.rx1DROffset = req.Frequency, req.DLSettings.RX2DataRate, req.DLSettings.RX1DROffset
+			} else if ok && req != nil {
+				s.logf("chirpstack: dev_eui=%s: RxParamSetupReq not acknowledged (%+v)", ds.devEUI, *pl)
+			}
+			ds.pendingRXParam = nil
 		case lorawan.RXTimingSetupAns:
 			// maccommand/rx_timing_setup.rs: the pending request's delay
 			// becomes the session's; without one it is an error (logged).
@@ -183,6 +195,13 @@ func (s *Server) requestMACLocked(ds *session, dev *deviceRow, now time.Time, cm
 			cmds = append(cmds, lorawan.MACCommand{CID: lorawan.DevStatusReq})
 			ds.lastStatusReq = now
 		}
+	}
+	// RXParamSetupReq when the session's RX parameters are not the
+	// network's (downlink/data.rs _request_rx_param_setup).
+	if f, dr, off := s.rx2Frequency(), s.cfg.RX2DR, s.cfg.RX1DROffset; ds.rx2Freq != f || ds.rx2DR != dr || ds.rx1DROffset != off {
+		req := &lorawan.RXParamSetupReqPayload{Frequency: f, DLSettings: lorawan.DLSettings{RX2DataRate: dr, RX1DROffset: off}}
+		cmds = append(cmds, lorawan.MACCommand{CID: lorawan.RXParamSetupReq, Payload: req})
+		ds.pendingRXParam = req
 	}
 	// RXTimingSetupReq when the session's RX1 delay is not what the network
 	// and profile ask: max(region rx1_delay, profile rx1_delay) — a profile

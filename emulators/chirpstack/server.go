@@ -95,6 +95,14 @@ type Config struct {
 	// Seed seeds the server's random choices that a test must be able to
 	// repeat (the downlink gateway among equally good ones). 0 means 1.
 	Seed uint64
+	// RX2Frequency, RX2DR and RX1DROffset are the region network's
+	// rx2_frequency, rx2_dr and rx1_dr_offset (defaults: EU868's 869.525
+	// MHz, DR0, 0). A JoinAccept carries the data rates; a session whose
+	// RX2 frequency (the region default after a join, as ChirpStack sets
+	// it) or data rates differ gets an RXParamSetupReq.
+	RX2Frequency uint32
+	RX2DR        uint8
+	RX1DROffset  uint8
 	// RXWindow is the region's network rx_window: 0 answers in RX1 and RX2
 	// (a DownlinkFrame item each), 1 in RX1 only, 2 in RX2 only.
 	RXWindow int
@@ -193,6 +201,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.regionCommon = common.Region_EU868
 	if cfg.RXWindow < 0 || cfg.RXWindow > 2 {
 		return nil, fmt.Errorf("chirpstack: start: rx_window %d: want 0 (RX1 and RX2), 1 (RX1) or 2 (RX2)", cfg.RXWindow)
+	}
+	if cfg.RX2DR > 7 || cfg.RX1DROffset > 5 {
+		return nil, fmt.Errorf("chirpstack: start: rx2_dr %d / rx1_dr_offset %d: EU868 allows DR0–7 and offsets 0–5", cfg.RX2DR, cfg.RX1DROffset)
 	}
 	if cfg.RX1Delay > 15 {
 		return nil, fmt.Errorf("chirpstack: start: rx1_delay %d s: at most 15", cfg.RX1Delay)

@@ -73,6 +73,12 @@ type session struct {
 	confFCnt        uint32 // FCnt of the last confirmed downlink (for 1.1 MIC of an ACK)
 	skipFCntCheck   bool
 	rx1Delay        uint8
+	// The session's RX parameters (RX2 frequency and data rate, RX1 DR
+	// offset) and an RXParamSetupReq sent, not yet answered.
+	rx2Freq         uint32
+	rx2DR           uint8
+	rx1DROffset     uint8
+	pendingRXParam  *lorawan.RXParamSetupReqPayload
 	pendingRX1Delay uint8     // an RXTimingSetupReq sent, not yet answered (0: none)
 	lastStatusReq   time.Time // last DevStatusReq sent (zero: none this session)
 	adr             adrState  // adr.go
