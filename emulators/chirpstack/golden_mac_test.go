@@ -139,3 +139,55 @@ func TestGoldenRXParamSetup(t *testing.T) {
 		t.Errorf("RX2 item after the ACK on %d Hz SF%d, want 868525000 SF9 (DR3)", f, sf)
 	}
 }
+
+// answerMAC returns the MAC commands of the only downlink's RX1 frame,
+// from FOpts or, when more than 15 bytes, from its FPort 0 payload
+// (encrypted with NwkSEncKey).
+func answerMAC(w *world) []byte {
+	w.t.Helper()
+	if fopts := answerFOpts(w, lorawan.LoRaWAN1_0); len(fopts) > 0 {
+		return fopts
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var p lorawan.PHYPayload
+	if err := p.UnmarshalBinary(w.downs[0].Items[0].PhyPayload); err != nil {
+		w.t.Fatal(err)
+	}
+	var k lorawan.AES128Key
+	_ = k.UnmarshalText([]byte(keys116))
+	if err := p.DecryptFRMPayload(k); err != nil {
+		w.t.Fatal(err)
+	}
+	var out []byte
+	for _, pl := range p.MACPayload.(*lorawan.MACPayload).FRMPayload {
+		b, err := pl.MarshalBinary()
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+// NewChannelReq (downlink/data.rs _request_custom_channel_reconfiguration,
+// maccommand/new_channel.rs): an ABP session knows none of the region's five
+// extra channels; the network asks for them three at a time — 07 <index>
+// <frequency / 100, 3 bytes LE> <MaxDR 5 << 4 | MinDR 0> — 18 bytes, so in
+// an FPort 0 payload; the acknowledged ones are not asked again, the rest
+// are.
+func TestGoldenNewChannel(t *testing.T) {
+	w := newWorldWith(t, []uint32{867100000, 867300000, 867500000, 867700000, 867900000})
+	w.setup(common.MacVersion_LORAWAN_1_0_4, common.RegParamsRevision_RP002_1_0_3, nil)
+	fresh(0)(w)
+	w.uplink(gwA, u10n, 868100000, 12)
+	if got, want := hex.EncodeToString(answerMAC(w)), "0703184f8450"+"0704e8568450"+"0705b85e8450"; got != want {
+		t.Fatalf("first answer MAC %s, want %s", got, want)
+	}
+	w.reset()
+	// All three acknowledged (07 03 each).
+	w.uplink(gwA, dataUpFOptsFCnt(t, lorawan.LoRaWAN1_0, 11, []byte{0x07, 0x03, 0x07, 0x03, 0x07, 0x03}), 868100000, 12)
+	if got, want := hex.EncodeToString(answerMAC(w)), "0706886684500707586e8450"; got != want {
+		t.Fatalf("second answer MAC %s, want %s (channels 6 and 7)", got, want)
+	}
+}

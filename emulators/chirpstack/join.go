@@ -208,7 +208,8 @@ func (s *Server) processJoin(u *uplinkCtx, phy lorawan.PHYPayload, jr *lorawan.J
 		// The JoinAccept's CFList defines the extra channels (region
 		// extra_channels): all enabled; DR of the JoinRequest, power 0, one
 		// transmission (device_session.rs defaults after OTAA).
-		adr: adrState{dr: u.dr, nbTrans: 1, channels: s.band.GetEnabledUplinkChannelIndices()},
+		adr:        adrState{dr: u.dr, nbTrans: 1, channels: s.band.GetEnabledUplinkChannelIndices()},
+		extraChans: s.customChannelsLocked(),
 	}
 	dev.devAddr, dev.joined = devAddr, true
 	dev.class = common.DeviceClass_CLASS_A

@@ -2,7 +2,9 @@ package chirpstack
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/brocaar/lorawan"
@@ -119,6 +121,27 @@ func (s *Server) handleUplinkMACLocked(u *uplinkCtx, ds *session, dev *deviceRow
 					ServLoRaWANVersion: lorawan.Version{Minor: minor},
 				}})
 			}
+		case lorawan.NewChannelAns:
+			// maccommand/new_channel.rs: the answers pair with the pending
+			// requests in order; an acknowledged channel is the session's
+			// and enabled.
+			pl, ok := c.Payload.(*lorawan.NewChannelAnsPayload)
+			if !ok || len(ds.pendingNewChannel) == 0 {
+				s.logf("chirpstack: dev_eui=%s: NewChannelAns without a pending NewChannelReq", ds.devEUI)
+				continue
+			}
+			req := ds.pendingNewChannel[0]
+			ds.pendingNewChannel = ds.pendingNewChannel[1:]
+			if pl.ChannelFrequencyOK && pl.DataRateRangeOK {
+				if ds.extraChans == nil {
+					ds.extraChans = map[int]uint32{}
+				}
+				ds.extraChans[int(req.ChIndex)] = req.Freq
+				if !slices.Contains(ds.adr.channels, int(req.ChIndex)) {
+					ds.adr.channels = append(ds.adr.channels, int(req.ChIndex))
+					slices.Sort(ds.adr.channels)
+				}
+			}
 		case lorawan.RXParamSetupAns:
 			// maccommand/rx_param_setup.rs: all three acknowledged, the
 			// pending parameters are the session's; the answer always
@@ -179,6 +202,20 @@ func (s *Server) requestMACLocked(ds *session, dev *deviceRow, now time.Time, cm
 	dp := s.profiles[dev.pb.DeviceProfileId]
 	if dp == nil {
 		return cmds
+	}
+	// NewChannelReq first (set_mac_commands order): the region's
+	// user-defined channels the session lacks, at most 3 per downlink
+	// (_request_custom_channel_reconfiguration).
+	ds.pendingNewChannel = nil
+	custom := s.customChannelsLocked()
+	for _, i := range slices.Sorted(maps.Keys(custom)) {
+		f := custom[i]
+		if ds.extraChans[i] == f || len(ds.pendingNewChannel) == 3 {
+			continue
+		}
+		req := lorawan.NewChannelReqPayload{ChIndex: uint8(i), Freq: f, MinDR: 0, MaxDR: adrMaxDR}
+		cmds = append(cmds, lorawan.MACCommand{CID: lorawan.NewChannelReq, Payload: &req})
+		ds.pendingNewChannel = append(ds.pendingNewChannel, req)
 	}
 	// adr/mod.rs: an unknown or empty adr_algorithm_id runs no ADR (a
 	// warning); "default" is the one modelled here.
@@ -260,3 +297,15 @@ var gpsEpoch = time.Date(1980, 1, 6, 0, 0, 0, 0, time.UTC)
 const leapSeconds = 18 * time.Second
 
 func gpsTime(t time.Time) time.Duration { return t.Sub(gpsEpoch) + leapSeconds }
+
+// customChannelsLocked are the region's user-defined uplink channels
+// (extra_channels: index → Hz).
+func (s *Server) customChannelsLocked() map[int]uint32 {
+	out := map[int]uint32{}
+	for _, i := range s.band.GetCustomUplinkChannelIndices() {
+		if c, err := s.band.GetUplinkChannel(i); err == nil {
+			out[i] = c.Frequency
+		}
+	}
+	return out
+}

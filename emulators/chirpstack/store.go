@@ -75,13 +75,17 @@ type session struct {
 	rx1Delay        uint8
 	// The session's RX parameters (RX2 frequency and data rate, RX1 DR
 	// offset) and an RXParamSetupReq sent, not yet answered.
-	rx2Freq         uint32
-	rx2DR           uint8
-	rx1DROffset     uint8
-	pendingRXParam  *lorawan.RXParamSetupReqPayload
-	pendingRX1Delay uint8     // an RXTimingSetupReq sent, not yet answered (0: none)
-	lastStatusReq   time.Time // last DevStatusReq sent (zero: none this session)
-	adr             adrState  // adr.go
+	rx2Freq        uint32
+	rx2DR          uint8
+	rx1DROffset    uint8
+	pendingRXParam *lorawan.RXParamSetupReqPayload
+	// extraChans are the region's user-defined channels the device knows
+	// (index → Hz): from the JoinAccept's CFList, or NewChannelReq acked.
+	extraChans        map[int]uint32
+	pendingNewChannel []lorawan.NewChannelReqPayload
+	pendingRX1Delay   uint8     // an RXTimingSetupReq sent, not yet answered (0: none)
+	lastStatusReq     time.Time // last DevStatusReq sent (zero: none this session)
+	adr               adrState  // adr.go
 }
 
 // queueItem is one entry of a device's downlink queue (DeviceService.Enqueue).

@@ -176,6 +176,13 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 	// uplink/data.rs order: ADR flag and data rate, MAC commands, then the
 	// ADR history, then the downlink's own MAC commands.
 	s.adrUplinkLocked(ds, u, mac.FHDR.FCtrl.ADR)
+	// reset_channels_on_activation_or_adr_ack_req: an ADRACKReq (or a
+	// session without channels) puts the device back on the region's
+	// default channels; NewChannelReq and the channel mask re-sync it.
+	if mac.FHDR.FCtrl.ADRACKReq || len(ds.adr.channels) == 0 {
+		ds.adr.channels = s.band.GetStandardUplinkChannelIndices()
+		ds.extraChans = map[int]uint32{}
+	}
 	macAns, macEvs := s.handleUplinkMACLocked(u, ds, dev, cmds)
 	evs = append(evs, macEvs...) // status events come before up (handle_mac_commands)
 	s.adrHistoryLocked(ds, u, full)
