@@ -54,6 +54,8 @@ func (r *Rig) startBackend(ctx context.Context, net *network, joinEUI provproto.
 		// A bench registers devices back to back (benchmarks: hundreds
 		// per second); the per-token limit is the backend's own concern.
 		RateLimit: &provisioning.RateLimit{},
+		// provisioning.wrapped: keys never leave the backend in clear.
+		WrappedOnly: r.File.Provisioning.Wrapped,
 		// Notifications on the network server's broker; joins come from
 		// its integration events there.
 		MQTT: net.info.MQTT, WatchJoins: true,

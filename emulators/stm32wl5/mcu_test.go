@@ -229,6 +229,17 @@ func TestProvisionRulesAndErrors(t *testing.T) {
 	if _, err := r.provision(t, w); statusOf(t, err) != provproto.Unsupported {
 		t.Errorf("wrapped to clear-only board: %v", err)
 	}
+	// SPEC §5.6, the order of the checks: ALREADY_PROVISIONED before
+	// UNSUPPORTED (the same wrapped frame, without the re-provision flag).
+	id = r.identity(t)
+	w, err = provproto.Provision{Nonce: id.Nonce, Region: provproto.RegionEU868, JoinEUI: testJoinEUI, Keys: provproto.Keys{AppKey: newKey}}.
+		MarshalWrapped(id.DevEUI, pub.PublicKey().Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.provision(t, w); statusOf(t, err) != provproto.AlreadyProvisioned {
+		t.Errorf("unsupported and not re-provisioning: %v, want ALREADY_PROVISIONED first", err)
+	}
 	for _, l := range r.board.Log() {
 		if strings.Contains(strings.ToUpper(l), strings.ToUpper(lorawan.AES128Key(testAppKey).String())) {
 			t.Fatalf("key material in log: %q", l)

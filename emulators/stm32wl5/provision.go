@@ -98,26 +98,22 @@ func (b *MCU) provision(ctx context.Context, body []byte) ([]byte, error) {
 		b.rejected(err)
 		return nil, err
 	}
+	// SPEC §5.6: REPLAY, then ALREADY_PROVISIONED, then UNSUPPORTED, then
+	// BUSY, then the key block (UNWRAP_FAILED).
+	b.mu.Lock()
+	joining, state := b.joining, b.rec.state
+	b.mu.Unlock()
 	switch {
+	case state != provproto.StateFactory && !req.Reprovision():
+		err = reject(provproto.AlreadyProvisioned, "key stored; re-provision flag not set")
 	case req.Wrapped() && b.priv == nil:
 		err = reject(provproto.Unsupported, "wrapped-key mode not supported")
 	case req.Region != provproto.RegionEU868:
 		err = reject(provproto.Unsupported, "region: firmware built for EU868 only")
+	case joining:
+		err = reject(provproto.Busy, "join in progress")
 	}
 	if err != nil {
-		b.rejected(err)
-		return nil, err
-	}
-	b.mu.Lock()
-	joining, state := b.joining, b.rec.state
-	b.mu.Unlock()
-	if joining {
-		err := reject(provproto.Busy, "join in progress")
-		b.rejected(err)
-		return nil, err
-	}
-	if state != provproto.StateFactory && !req.Reprovision() {
-		err := reject(provproto.AlreadyProvisioned, "key stored; re-provision flag not set")
 		b.rejected(err)
 		return nil, err
 	}
