@@ -39,6 +39,10 @@ type FirmwareOptions struct {
 	DrainWait time.Duration
 	// Progress, if set, is called after every chunk the device has taken.
 	Progress func(FirmwareProgress)
+	// Profile paces the transfer as a real phone or reader does (its poll
+	// interval and the gap between commands; Chunk unless set); nil is this
+	// framework's phone, as fast as the RF link allows.
+	Profile *Profile
 }
 
 // FirmwareProgress is the state of a running transfer.
@@ -75,6 +79,9 @@ func (p *Phone) SendFirmware(ctx context.Context, image []byte, opts FirmwareOpt
 	if !ok {
 		return FirmwareResult{}, errors.New("phone: firmware: the tag cannot report MB_CTRL_Dyn (no MailboxPoller)")
 	}
+	if opts.Profile != nil && opts.Chunk <= 0 {
+		opts.Chunk = opts.Profile.Chunk
+	}
 	if opts.Chunk <= 0 || opts.Chunk > provproto.MaxChunk {
 		opts.Chunk = provproto.MaxChunk
 	}
@@ -103,13 +110,21 @@ func (p *Phone) SendFirmware(ctx context.Context, image []byte, opts FirmwareOpt
 		return res, fmt.Errorf("phone: firmware: device resumes at %d, beyond the %d-byte image", off, len(image))
 	}
 	res.Resumed = int(off)
+	var lastWrite time.Time
 	for sent := int(off); sent < len(image); {
 		n := min(opts.Chunk, len(image)-sent)
+		if pr := opts.Profile; pr != nil && !lastWrite.IsZero() {
+			// The app's own pacing between two commands.
+			if err := waitPrecisely(ctx, time.Until(lastWrite.Add(pr.CommandGap))); err != nil {
+				return res, fmt.Errorf("phone: firmware: chunk at %d: %w", sent, err)
+			}
+		}
+		lastWrite = time.Now()
 		if err := p.tag.WriteMessage(ctx, image[sent:sent+n]); err != nil {
 			return res, fmt.Errorf("phone: firmware: chunk at %d: %w", sent, err)
 		}
 		res.Chunks++
-		polls, err := p.awaitDrained(ctx, poller, opts.DrainWait)
+		polls, err := p.awaitDrained(ctx, poller, opts.DrainWait, opts.Profile)
 		res.Polls += polls
 		if err != nil {
 			return res, fmt.Errorf("phone: firmware: chunk at %d: %w", sent, err)
@@ -145,10 +160,13 @@ func (p *Phone) SendFirmware(ctx context.Context, image []byte, opts FirmwareOpt
 // Options.Poll to Options.PollMax, for at most Options.ReplyTimeout. A
 // message from the device instead (HOST_PUT_MSG) is its ERROR: read and
 // returned.
-func (p *Phone) awaitDrained(ctx context.Context, poller MailboxPoller, first time.Duration) (polls int, err error) {
+func (p *Phone) awaitDrained(ctx context.Context, poller MailboxPoller, first time.Duration, pr *Profile) (polls int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.ReplyTimeout)
 	defer cancel()
 	wait := first
+	if pr != nil {
+		wait = max(first, pr.Poll) // an app polls on its own clock
+	}
 	for {
 		if err := waitPrecisely(ctx, wait); err != nil {
 			return polls, fmt.Errorf("device did not read the chunk within %v: %w", p.opts.ReplyTimeout, err)
@@ -164,9 +182,12 @@ func (p *Phone) awaitDrained(ctx context.Context, poller MailboxPoller, first ti
 		if !rf {
 			return polls, nil
 		}
-		if wait == first {
+		switch {
+		case pr != nil:
+			wait = pr.Poll
+		case wait == first:
 			wait = p.opts.Poll
-		} else {
+		default:
 			wait = min(wait*2, p.opts.PollMax)
 		}
 	}
