@@ -44,15 +44,16 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 	wires := &bus.Bus{}
 	wires.Attach(tag.I2C())
 	mcu, err := stm32wl5.New(stm32wl5.Config{
-		UniqueID:    uid,
-		I2C:         wires,
-		GPO:         tag.GPO(),
-		Air:         r.air,
-		Clock:       r.Clock,
-		Faults:      stm32wl5.Faults{StoreCorruptKey: bs.Faults.StoreCorruptKey, NVMKillAtStep: bs.Faults.NVMKillAtStep},
-		KeyReadBack: bs.Faults.KeyReadBack,
-		NVMPath:     bs.NVM,
-		RXWindowCap: r.rxCap,
+		MailboxProtocol: bs.MailboxProtocol,
+		UniqueID:        uid,
+		I2C:             wires,
+		GPO:             tag.GPO(),
+		Air:             r.air,
+		Clock:           r.Clock,
+		Faults:          stm32wl5.Faults{StoreCorruptKey: bs.Faults.StoreCorruptKey, NVMKillAtStep: bs.Faults.NVMKillAtStep},
+		KeyReadBack:     bs.Faults.KeyReadBack,
+		NVMPath:         bs.NVM,
+		RXWindowCap:     r.rxCap,
 		// The firmware offers wrapped-key mode when the rig asks for it.
 		Wrapped: po.Wrapped,
 		Logf: func(format string, a ...any) {
@@ -136,8 +137,11 @@ func UpInProcess(ctx context.Context, f *File, opts Options) (_ *Rig, err error)
 	}
 	po := opts.Phone
 	po.Wrapped = po.Wrapped || f.Provisioning.Wrapped
-	for _, b := range r.Boards {
-		b.Phone = phone.New(phone.NFCTag(b.Tag), nil, po) // no backend: an untyped nil
+	for i, b := range r.Boards {
+		bpo := po
+		bpo.MailboxProtocol = f.Boards[i].MailboxProtocol
+		b.MailboxProtocol = bpo.MailboxProtocol
+		b.Phone = phone.New(phone.NFCTag(b.Tag), nil, bpo) // no backend: an untyped nil
 	}
 	return r, nil
 }

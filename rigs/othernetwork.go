@@ -97,7 +97,7 @@ func (o otherNetworks) StartOtherNetwork(ctx context.Context, c OtherNetworkConf
 	backend.OnKeys = rememberIssued
 	on.Backend = backend
 	on.Phone = func(b *Board, opts phone.Options) *phone.Phone {
-		return phone.New(phone.NFCTag(b.Tag), on.Backend, opts)
+		return phone.New(phone.NFCTag(b.Tag), on.Backend, b.PhoneOptions(opts))
 	}
 	return on, nil
 }

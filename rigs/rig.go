@@ -73,6 +73,11 @@ type Board struct {
 	Console at.Console
 	// SerialPath is the console's port path ("" without one).
 	SerialPath string
+	// MailboxProtocol is how the board's firmware speaks over the FTM
+	// mailbox (rig file mailbox_protocol): phone.MailboxTap2join or
+	// phone.MailboxST25FTM. Phones made for the board take it from
+	// PhoneOptions.
+	MailboxProtocol string
 
 	transport nfc.Transport
 	parts     []any             // what offers board capabilities (capabilities.go)
@@ -210,14 +215,17 @@ func (r *Rig) setUpBoards(ctx context.Context, opts Options, lg *slog.Logger) er
 	for _, bs := range r.File.Boards {
 		var b *Board
 		var err error
+		bpo := po
+		bpo.MailboxProtocol = bs.MailboxProtocol
 		if bs.Emulated {
-			b, err = r.upEmulatedBoard(r.runCtx, bs, lg, po)
+			b, err = r.upEmulatedBoard(r.runCtx, bs, lg, bpo)
 		} else {
-			b, err = r.upRealBoard(ctx, bs, lg, po) // ctx bounds the lease wait
+			b, err = r.upRealBoard(ctx, bs, lg, bpo) // ctx bounds the lease wait
 		}
 		if err != nil {
 			return fmt.Errorf("rigs: board %s: %w", bs.Name, err)
 		}
+		b.MailboxProtocol = bpo.MailboxProtocol
 		r.Boards = append(r.Boards, b)
 	}
 	return nil
@@ -282,4 +290,15 @@ func envLogger() *slog.Logger {
 		lvl = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// PhoneOptions completes o for a phone talking to b: the board's mailbox
+// protocol unless o names one. Specs building their own phone (a faulty
+// tag, another backend) pass their options through it, so the same spec
+// runs on a tap2join and an ST25FTM board.
+func (b *Board) PhoneOptions(o phone.Options) phone.Options {
+	if o.MailboxProtocol == "" {
+		o.MailboxProtocol = b.MailboxProtocol
+	}
+	return o
 }

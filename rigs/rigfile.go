@@ -77,8 +77,12 @@ type BoardSpec struct {
 	// UniqueID is the MCU's 64-bit unique id (16 hex digits) of an emulated board.
 	UniqueID string `yaml:"unique_id"`
 	NFC      NFC    `yaml:"nfc"`
-	Serial   Serial `yaml:"serial"` // AT console
-	Faults   Faults `yaml:"faults"`
+	// MailboxProtocol is how the board's firmware speaks over the FTM
+	// mailbox: tap2join (default; SPEC.md §1) or st25ftm (ST's protocol,
+	// SPEC.md §8). The phone speaks the same.
+	MailboxProtocol string `yaml:"mailbox_protocol"`
+	Serial          Serial `yaml:"serial"` // AT console
+	Faults          Faults `yaml:"faults"`
 	// Hardware is a real board's bench wiring and Lease its exclusive lease
 	// (rigfile_hardware.go; Up takes the lease and checks firmware.version,
 	// realboard.go).
@@ -315,6 +319,11 @@ func (f *File) validate() error {
 			if err := b.FirmwareFaults(); err != nil {
 				bad("%s: faults: %w", where, err)
 			}
+		}
+		switch b.MailboxProtocol {
+		case "", "tap2join", "st25ftm":
+		default:
+			bad("%s: mailbox_protocol %q: want tap2join or st25ftm", where, b.MailboxProtocol)
 		}
 		if b.Faults.NVMKillAtStep < 0 {
 			bad("%s: faults.nvm_kill_at_step %d is negative", where, b.Faults.NVMKillAtStep)

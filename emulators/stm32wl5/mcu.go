@@ -53,6 +53,10 @@ type Faults struct {
 
 // Config configures a board.
 type Config struct {
+	// MailboxProtocol is how the firmware speaks over the mailbox:
+	// "tap2join" ("" too: one frame per message, SPEC.md §1) or "st25ftm"
+	// (frames inside ST's Fast Transfer Memory commands, SPEC.md §8).
+	MailboxProtocol string
 	// UniqueID is the 64-bit value STM32CubeWL's GetUniqueId (Core/Src/
 	// sys_app.c) builds from the chip: ST company ID (3 bytes), device ID
 	// (1 byte), UDN (4 bytes, MSB first). With LORAWAN_DEVICE_EUI all zero
@@ -202,6 +206,7 @@ type MCU struct {
 	rxDelay   time.Duration // RX1 delay of the current session (JoinAccept RxDelay)
 
 	wake   chan struct{}
+	ftm    ftmState // MailboxProtocol st25ftm (ftm.go)
 	joinWG sync.WaitGroup
 	dead   error // set when a power loss killed the board
 
@@ -453,6 +458,7 @@ func (b *MCU) runOnce(parent context.Context) (resetKind, error) {
 	b.ram = defaultRAMSettings(b.cfg, b.rec)
 	b.macOut, b.macSticky, b.macConfirm, b.adrAckCnt = nil, nil, nil, 0
 	b.mu.Unlock()
+	b.ftm = ftmState{} // RAM: an exchange in progress is lost
 	if err := b.boot(ctx); err != nil {
 		if parent.Err() != nil {
 			return 0, nil
@@ -587,6 +593,12 @@ func (b *MCU) service(ctx context.Context) error {
 		b.logf("nfc: mailbox re-enabled")
 		return nil
 	}
+	if b.cfg.MailboxProtocol == "st25ftm" {
+		if busy, err := b.serviceFTM(ctx, ctrl); busy || err != nil {
+			return err
+		}
+		return b.refreshNDEFIfDue(ctx, ctrl)
+	}
 	if ctrl&mbRFPut != 0 {
 		msg, err := b.tag.readMessage(ctx)
 		if err != nil {
@@ -607,6 +619,12 @@ func (b *MCU) service(ctx context.Context) error {
 		b.mu.Unlock()
 		return nil
 	}
+	return b.refreshNDEFIfDue(ctx, ctrl)
+}
+
+// refreshNDEFIfDue rewrites the NDEF identity when it changed, once the
+// phone has read the answer (or gave up on it).
+func (b *MCU) refreshNDEFIfDue(ctx context.Context, ctrl byte) error {
 	b.mu.Lock()
 	due := b.ndefDirty && (ctrl&mbHostPut == 0 || time.Since(b.answerAt) > b.cfg.NDEFRefreshAfter)
 	b.mu.Unlock()

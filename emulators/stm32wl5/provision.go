@@ -16,6 +16,12 @@ func (b *MCU) handle(ctx context.Context, msg []byte) []byte {
 	if resp, ok := b.fwData(msg); ok {
 		return resp
 	}
+	return b.handleFrame(ctx, msg)
+}
+
+// handleFrame answers one request frame (over ST25FTM image data has its
+// own command, so every FTMRequest is a frame).
+func (b *MCU) handleFrame(ctx context.Context, msg []byte) []byte {
 	reqType := provproto.Type(0)
 	if len(msg) >= 2 {
 		reqType = provproto.Type(msg[1])

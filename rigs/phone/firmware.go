@@ -3,12 +3,12 @@ package phone
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"runtime"
 	"time"
 
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/st25ftm"
 )
 
 // The phone side of the firmware transfer extension (SPEC.md §7): FW_BEGIN,
@@ -16,8 +16,8 @@ import (
 // previous one out of the mailbox, no answer per chunk — then FW_END and the
 // device's SHA-256 verdict.
 
-// MailboxPoller is what a Tag needs for streaming: the two PUT bits of
-// MB_CTRL_Dyn in one status read. The rigs/nfc adapter (NFCTag) has it.
+// MailboxPoller is the part of a Tag that reads the two PUT bits of
+// MB_CTRL_Dyn in one status read, for streaming and ST25FTM's pacing.
 type MailboxPoller interface {
 	// MailboxPending reads MB_CTRL_Dyn: rf = the phone's message is still
 	// unread by the device (RF_PUT_MSG), host = the device has posted one
@@ -75,10 +75,7 @@ func (r FirmwareResult) BytesPerSecond() float64 {
 // SendFirmware streams image to the device (SPEC.md §7) and returns once the
 // device has confirmed the image's SHA-256. Errors name the stage and offset.
 func (p *Phone) SendFirmware(ctx context.Context, image []byte, opts FirmwareOptions) (FirmwareResult, error) {
-	poller, ok := p.tag.(MailboxPoller)
-	if !ok {
-		return FirmwareResult{}, errors.New("phone: firmware: the tag cannot report MB_CTRL_Dyn (no MailboxPoller)")
-	}
+	poller := p.tag
 	if opts.Profile != nil && opts.Chunk <= 0 {
 		opts.Chunk = opts.Profile.Chunk
 	}
@@ -110,8 +107,13 @@ func (p *Phone) SendFirmware(ctx context.Context, image []byte, opts FirmwareOpt
 		return res, fmt.Errorf("phone: firmware: device resumes at %d, beyond the %d-byte image", off, len(image))
 	}
 	res.Resumed = int(off)
+	if p.opts.MailboxProtocol == MailboxST25FTM {
+		if err := p.sendFirmwareFTM(ctx, image, int(off), opts, start, &res); err != nil {
+			return res, err
+		}
+	}
 	var lastWrite time.Time
-	for sent := int(off); sent < len(image); {
+	for sent := int(off); sent < len(image) && p.opts.MailboxProtocol != MailboxST25FTM; {
 		n := min(opts.Chunk, len(image)-sent)
 		if pr := opts.Profile; pr != nil && !lastWrite.IsZero() {
 			// The app's own pacing between two commands.
@@ -153,6 +155,30 @@ func (p *Phone) SendFirmware(ctx context.Context, image []byte, opts FirmwareOpt
 		return res, fmt.Errorf("phone: firmware: device confirmed %s, sent %d bytes sha256 %x", r, len(image), sum[:8])
 	}
 	return res, nil
+}
+
+// sendFirmwareFTM sends image[off:] as one ST25FTM command (SPEC.md §8):
+// FTMFirmware, then the data, in packets of opts.Chunk bytes; progress per
+// acknowledged segment. Each segment has ReplyTimeout.
+func (p *Phone) sendFirmwareFTM(ctx context.Context, image []byte, off int, opts FirmwareOptions, start time.Time, res *FirmwareResult) error {
+	cmd := append([]byte{provproto.FTMFirmware}, image[off:]...)
+	segs := (len(cmd) + st25ftm.SegmentDefault - 5) / (st25ftm.SegmentDefault - 4)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(segs+1)*p.opts.ReplyTimeout)
+	defer cancel()
+	o := ftmOut{frame: opts.Chunk}
+	if pr := opts.Profile; pr != nil {
+		o.gap, o.poll = pr.CommandGap, pr.Poll
+	}
+	o.progress = func(confirmed int) {
+		if opts.Progress != nil {
+			opts.Progress(FirmwareProgress{Sent: off + max(confirmed-1, 0), Size: len(image), Elapsed: time.Since(start)})
+		}
+	}
+	if err := p.sendFTM(ctx, cmd, o); err != nil {
+		return fmt.Errorf("phone: firmware: data from %d: %w", off, p.ftmErr(ctx, "firmware data", err))
+	}
+	res.Chunks = (len(cmd) + opts.Chunk - 2) / (opts.Chunk - 1) // packets, ≈ (each has its ctrl byte)
+	return nil
 }
 
 // awaitDrained waits until the device has read the chunk out of the
@@ -258,6 +284,9 @@ func (t nfcTag) MailboxPending(ctx context.Context) (rf, host bool, err error) {
 
 // waitTimer waits d on a timer, or until ctx ends.
 func waitTimer(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	select {
 	case <-ctx.Done():

@@ -32,6 +32,9 @@ type Tag interface {
 	HostMessagePending(ctx context.Context) (bool, error)
 	// ReadMessage reads the whole mailbox message (RF Read Message).
 	ReadMessage(ctx context.Context) ([]byte, error)
+	// MailboxPoller: both PUT bits of MB_CTRL_Dyn, for streaming and for
+	// ST25FTM's packet-by-packet pacing.
+	MailboxPoller
 }
 
 // Backend registers a device and issues its keys in clear
@@ -68,6 +71,9 @@ type Options struct {
 	// (SPEC.md §5.3): the PROVISION carries the re-provision flag and the
 	// registration asks the backend for a new key (Phone.Provision).
 	Reprovision bool
+	// MailboxProtocol is how messages cross the mailbox: MailboxTap2join
+	// ("" too: one frame per message) or MailboxST25FTM (SPEC.md §8).
+	MailboxProtocol string
 }
 
 // New returns an app driving tag and backend.
@@ -153,9 +159,53 @@ func (p *Phone) StaleAnswers() int {
 // answer frame, returning its decoded frame. An ERROR answer becomes a
 // *provproto.Error carrying the device's status.
 func (p *Phone) Exchange(ctx context.Context, req []byte) (provproto.Frame, error) {
+	if p.opts.MailboxProtocol == MailboxST25FTM {
+		return p.exchangeFTM(ctx, req)
+	}
 	if err := p.writeRequest(ctx, req); err != nil {
 		return provproto.Frame{}, fmt.Errorf("write request: %w", err)
 	}
+	return p.awaitAnswer(ctx)
+}
+
+// Post writes a request and leaves without its answer, as a phone lifted
+// right after writing does; PendingAnswer reads the answer on the next tap.
+// Over ST25FTM the request's segments are acknowledged but the last one's
+// status byte is left in the mailbox.
+func (p *Phone) Post(ctx context.Context, req []byte) error {
+	if p.opts.MailboxProtocol == MailboxST25FTM {
+		ctx, cancel := context.WithTimeout(ctx, p.opts.ReplyTimeout)
+		defer cancel()
+		if err := p.sendFTM(ctx, append([]byte{provproto.FTMRequest}, req...), ftmOut{noLastStatus: true}); err != nil {
+			return p.ftmErr(ctx, "write request", err)
+		}
+		return nil
+	}
+	if err := p.writeRequest(ctx, req); err != nil {
+		return fmt.Errorf("write request: %w", err)
+	}
+	return nil
+}
+
+// PendingAnswer reads the answer to a request written earlier (by Post, or
+// by an exchange the phone was lifted out of) and decodes it as Exchange
+// does: what a re-tapping phone reads.
+func (p *Phone) PendingAnswer(ctx context.Context) (provproto.Frame, error) {
+	if p.opts.MailboxProtocol == MailboxST25FTM {
+		ctx, cancel := context.WithTimeout(ctx, p.opts.ReplyTimeout)
+		defer cancel()
+		f, err := p.receiveFTMAnswer(ctx)
+		if err != nil && !isDeviceError(err) {
+			return f, p.ftmErr(ctx, "answer", err)
+		}
+		return f, err
+	}
+	return p.awaitAnswer(ctx)
+}
+
+// awaitAnswer polls for the device's answer frame within ReplyTimeout and
+// reads it.
+func (p *Phone) awaitAnswer(ctx context.Context) (provproto.Frame, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.ReplyTimeout)
 	defer cancel()
 	wait := p.opts.Poll
@@ -172,12 +222,8 @@ func (p *Phone) Exchange(ctx context.Context, req []byte) (provproto.Frame, erro
 		if ok {
 			break
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if err := waitTimer(ctx, wait); err != nil {
 			return provproto.Frame{}, fmt.Errorf("no answer from the device within %v: %w", p.opts.ReplyTimeout, ctx.Err())
-		case <-t.C:
 		}
 		wait = min(wait*2, p.opts.PollMax)
 	}
@@ -185,14 +231,7 @@ func (p *Phone) Exchange(ctx context.Context, req []byte) (provproto.Frame, erro
 	if err != nil {
 		return provproto.Frame{}, fmt.Errorf("read answer: %w", err)
 	}
-	f, err := provproto.Unmarshal(raw)
-	if err != nil {
-		return provproto.Frame{}, fmt.Errorf("decode answer: %w", err)
-	}
-	if f.Type == provproto.TypeError {
-		return f, provproto.ParseError(f.Body)
-	}
-	return f, nil
+	return decodeAnswer(raw)
 }
 
 // Identity asks the device for its identity over the mailbox.

@@ -79,7 +79,7 @@ var _ = Describe("power lost during an NVM write", Label("faults"), func() {
 			defer func() { Expect(rig.Close()).To(Succeed()) }()
 			kit.AwaitMailbox(ctx, rig.Boards[0])
 			be := &backend{c: rig.Backend}
-			res, err := phone.New(phone.NFCTag(rig.Boards[0].Tag), be, phone.Options{}).Provision(ctx, rig.Region, rig.Joins())
+			res, err := phone.New(phone.NFCTag(rig.Boards[0].Tag), be, rig.Boards[0].PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
 			Expect(err).NotTo(HaveOccurred())
 			old, join = kcvOf(be.last), res.JoinEUI
 		}()
@@ -105,7 +105,7 @@ var _ = Describe("power lost during an NVM write", Label("faults"), func() {
 				Expect(err).NotTo(HaveOccurred(), "step %d", step)
 				defer func() { Expect(rig.Close()).To(Succeed()) }()
 				kit.AwaitMailbox(ctx, rig.Boards[0])
-				p := phone.New(phone.NFCTag(rig.Boards[0].Tag), nil, phone.Options{Reprovision: true})
+				p := phone.New(phone.NFCTag(rig.Boards[0].Tag), nil, rig.Boards[0].PhoneOptions(phone.Options{Reprovision: true}))
 				id, err := p.Identity(ctx)
 				Expect(err).NotTo(HaveOccurred(), "step %d", step)
 				Expect(id.State).To(Equal(provproto.StateJoined), "step %d: the old key's board", step)

@@ -30,6 +30,7 @@ import (
 
 	"github.com/tap2join/tap2join/fixtures/proto/provapi"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/st25ftm"
 	"github.com/tap2join/tap2join/fixtures/provisioning"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/at"
@@ -108,13 +109,34 @@ type tapTag struct {
 	provisions    [][]byte
 }
 
+// isProvision says whether a mailbox message carries a PROVISION: a
+// tap2join frame (SPEC.md §2: version, type, …) or, over ST25FTM (§8), the
+// first packet of a TAP2JOIN command whose frame is one.
 func isProvision(msg []byte) bool {
-	return len(msg) >= 2 && provproto.Type(msg[1]) == provproto.TypeProvision
+	f := requestFrame(msg)
+	return len(f) >= 2 && provproto.Type(f[1]) == provproto.TypeProvision
+}
+
+// requestFrame is the tap2join frame a mailbox message starts: the message
+// itself, or the frame inside an ST25FTM packet opening a TAP2JOIN command
+// (all of it when the command is one packet, as a PROVISION is).
+func requestFrame(msg []byte) []byte {
+	if len(msg) >= 2 && provproto.Type(msg[1]) == provproto.TypeProvision {
+		return msg
+	}
+	p, err := st25ftm.Parse(msg)
+	if err != nil || p.Ctrl.Position != st25ftm.Single && p.Ctrl.Position != st25ftm.First {
+		return msg
+	}
+	if len(p.Data) < 1 || p.Data[0] != provproto.FTMRequest {
+		return msg
+	}
+	return p.Data[1:]
 }
 
 func (t *tapTag) WriteMessage(ctx context.Context, msg []byte) error {
 	if isProvision(msg) {
-		t.provisions = append(t.provisions, append([]byte(nil), msg...))
+		t.provisions = append(t.provisions, append([]byte(nil), requestFrame(msg)...))
 	}
 	if t.before != nil {
 		t.before(msg)

@@ -70,7 +70,7 @@ func liftMidWrite(ctx context.Context, at liftAt) liftedMidWrite {
 	} else {
 		tag.after = lift
 	}
-	p := phone.New(tag, be, phone.Options{})
+	p := phone.New(tag, be, b.PhoneOptions(phone.Options{}))
 	_, err := p.Provision(ctx, rig.Region, rig.Joins())
 	Expect(err).To(HaveOccurred())
 	Expect(phone.PhaseOf(err)).To(Equal(phone.PhaseWriteKey))
@@ -92,7 +92,7 @@ var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
 		Expect(id.State).To(Equal(provproto.StateFactory), "no key stored")
 
 		// Retry of the failed phase with the key the app still holds.
-		retry := phone.New(phone.NFCTag(b.Tag), be, phone.Options{})
+		retry := phone.New(phone.NFCTag(b.Tag), be, b.PhoneOptions(phone.Options{}))
 		id, err = retry.Identity(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		ack, err := retry.WriteKey(ctx, id, be.last, rig.Region)
@@ -124,9 +124,7 @@ var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(st.HostPut).To(BeTrue(), "the device's answer waits in the mailbox: %s", st)
 		}).WithContext(ctx).Should(Succeed())
-		raw, err := b.Tag.ReadMessage(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		f, err := provproto.Unmarshal(raw)
+		f, err := b.Phone.PendingAnswer(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(f.Type).To(Equal(provproto.TypeProvisionAck))
 		ack, err := provproto.ParseAck(f.Body)
@@ -154,7 +152,7 @@ var _ = Describe("the phone lifted before it read the answer", Label("faults"), 
 		b := rig.Boards[0]
 		hand := kit.Need[rigs.PhoneHand](b)
 		// GET_IDENTITY written, then the phone goes before the answer.
-		Expect(b.Tag.WriteMessage(ctx, provproto.MarshalGetIdentity())).To(Succeed())
+		Expect(b.Phone.Post(ctx, provproto.MarshalGetIdentity())).To(Succeed())
 		Eventually(func(g Gomega) {
 			st, err := b.Tag.MailboxStatus(ctx)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -177,7 +175,7 @@ var _ = Describe("corrupted and replayed PROVISION messages", Label("faults"), f
 		b := rig.Boards[0]
 		be := &backend{c: rig.Backend}
 		tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
-		res, err := phone.New(tag, be, phone.Options{}).Provision(ctx, rig.Region, rig.Joins())
+		res, err := phone.New(tag, be, b.PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(tag.provisions).To(HaveLen(1), "the PROVISION on the air, captured")
 		old := kcvOf(be.last)
@@ -191,7 +189,7 @@ var _ = Describe("corrupted and replayed PROVISION messages", Label("faults"), f
 				Expect(app).To(Equal(old), "%s: AppKey", what)
 			}
 		}
-		p := phone.New(phone.NFCTag(b.Tag), nil, phone.Options{Reprovision: true})
+		p := phone.New(phone.NFCTag(b.Tag), nil, b.PhoneOptions(phone.Options{Reprovision: true}))
 
 		// A PROVISION for the current nonce with a new key, one byte flipped.
 		id, err := p.Identity(ctx)
@@ -298,7 +296,7 @@ var _ = Describe("an MCU that does not read its mailbox", Label("faults"), func(
 
 		Expect(mcu.HaltMCU()).To(Succeed())
 		const timeout = 50 * time.Millisecond
-		p := phone.New(phone.NFCTag(d), nil, phone.Options{ReplyTimeout: timeout})
+		p := phone.New(phone.NFCTag(d), nil, b.PhoneOptions(phone.Options{ReplyTimeout: timeout}))
 		_, err = p.Identity(ctx)
 		Expect(err).To(HaveOccurred())
 		Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
@@ -321,7 +319,7 @@ var _ = Describe("an MCU that does not read its mailbox", Label("faults"), func(
 		// The device comes back: a reset, and the same phone is answered.
 		Expect(mcu.ResetMCU(ctx)).To(Succeed())
 		kit.AwaitMailbox(ctx, b)
-		id, err := phone.New(phone.NFCTag(d), nil, phone.Options{}).Identity(ctx)
+		id, err := phone.New(phone.NFCTag(d), nil, b.PhoneOptions(phone.Options{})).Identity(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(id.State).To(Equal(provproto.StateFactory))
 		res, err := b.Phone.Provision(ctx, rig.Region, rig.Joins())

@@ -141,9 +141,7 @@ var _ = Describe("a firmware image over FTM", Label("ftm", "firmware"), func() {
 	// RF command, ≈ 4 ms on an ≈ 87 ms chunk) falls under the 90 % target.
 	It("falls under 90 % of the RF limit with one more RF command per chunk", Label("timing:realistic"), func() {
 		st := streamFirmware(randomImage(16<<10), "ftm firmware 16 KiB, one more poll per chunk", func(t phone.Tag) phone.Tag {
-			poller, ok := t.(phone.MailboxPoller)
-			Expect(ok).To(BeTrue())
-			return &pollingTag{Tag: t, MailboxPoller: poller}
+			return &pollingTag{Tag: t}
 		})
 		Expect(st.staged).NotTo(BeNil(), "the device staged no image")
 		ratio := 100 * st.res.BytesPerSecond() / rfLimit()
@@ -152,10 +150,8 @@ var _ = Describe("a firmware image over FTM", Label("ftm", "firmware"), func() {
 
 	It("fails with IMAGE_MISMATCH when a chunk is corrupted on the way, and stages nothing", func(ctx SpecContext) {
 		fb := newFirmwareBench(ctx, upBoard(ctx, loadRig(firmwareRig, "instant")))
-		poller, ok := fb.tag.(phone.MailboxPoller)
-		Expect(ok).To(BeTrue())
 		// Message 1 is FW_BEGIN; message 3 the second chunk.
-		bad := &corruptingTag{Tag: fb.tag, MailboxPoller: poller, at: 3}
+		bad := &corruptingTag{Tag: fb.tag, at: 3}
 		p := phone.New(bad, nil, phone.Options{})
 		_, err := p.SendFirmware(ctx, randomImage(4<<10), phone.FirmwareOptions{})
 		Expect(err).To(MatchError(ContainSubstring("IMAGE_MISMATCH")))
@@ -170,7 +166,6 @@ var _ = Describe("a firmware image over FTM", Label("ftm", "firmware"), func() {
 // air's CRC-16 missed, or a bug in the phone's buffer handling.
 type corruptingTag struct {
 	phone.Tag
-	phone.MailboxPoller
 	n, at int
 }
 
@@ -187,7 +182,6 @@ func (c *corruptingTag) WriteMessage(ctx context.Context, msg []byte) error {
 // phone that costs one RF command more per chunk.
 type pollingTag struct {
 	phone.Tag
-	phone.MailboxPoller
 }
 
 func (p *pollingTag) WriteMessage(ctx context.Context, msg []byte) error {

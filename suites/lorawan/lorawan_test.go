@@ -94,7 +94,7 @@ var _ = Describe("LoRaWAN on the AT console", Label("lorawan", "console"), func(
 		Expect(iss.Pending).To(BeTrue(), "a registered device's new key waits for the device's acknowledgement")
 		kcv := provproto.CheckValue(iss.Keys.AppKey)
 		Expect(kcv).NotTo(Equal(first.KCV))
-		p := phone.New(phone.NFCTag(b.Tag), nil, phone.Options{Reprovision: true})
+		p := phone.New(phone.NFCTag(b.Tag), nil, b.PhoneOptions(phone.Options{Reprovision: true}))
 		id, err := p.Identity(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(id.State).To(Equal(provproto.StateJoined))
@@ -129,7 +129,7 @@ var _ = Describe("LoRaWAN on the AT console", Label("lorawan", "console"), func(
 
 		iss, err := rig.Backend.RegisterClear(ctx, provapi.ClearRequest{DevEUI: res.DevEUI, Reprovision: true})
 		Expect(err).NotTo(HaveOccurred())
-		p := phone.New(phone.NFCTag(b.Tag), nil, phone.Options{})
+		p := phone.New(phone.NFCTag(b.Tag), nil, b.PhoneOptions(phone.Options{}))
 		id, err := p.Identity(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(id.State).To(Equal(provproto.StateFactory))

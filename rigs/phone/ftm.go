@@ -1,0 +1,304 @@
+package phone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
+	"github.com/tap2join/tap2join/fixtures/proto/st25ftm"
+	"github.com/tap2join/tap2join/rigs/nfc"
+)
+
+// Mailbox protocols (Options.MailboxProtocol).
+const (
+	MailboxTap2join = "tap2join" // one frame per mailbox message (SPEC.md §1)
+	MailboxST25FTM  = "st25ftm"  // frames inside ST25FTM commands (SPEC.md §8)
+)
+
+// The phone's side of ST25FTM (SPEC.md §8), as ST's SDK sends a command
+// (ST25FTM in the ST25 SDK; AN5512): the command's packets one per Write
+// Message, each taken by the device before the next goes, each segment's
+// status byte read back (a CRC error resends the segment, same parity);
+// then the answer's packets, each segment's status byte written back.
+
+// ftmOut is how a command is sent.
+type ftmOut struct {
+	frame int // mailbox message size (st25ftm.FrameAndroid by default)
+	// noLastStatus leaves without reading the last segment's status (Post).
+	noLastStatus bool
+	// gap is the least time between two packet writes (a profile's
+	// CommandGap), poll the interval of MB_CTRL_Dyn polls (0: back off from
+	// Options.Poll to Options.PollMax).
+	gap, poll time.Duration
+	// progress is called after each acknowledged segment with the command
+	// bytes the device has confirmed.
+	progress func(confirmed int)
+}
+
+// exchangeFTM is Exchange over ST25FTM: the request as an FTMRequest
+// command, the answer as an FTMAnswer command, within ReplyTimeout.
+func (p *Phone) exchangeFTM(ctx context.Context, req []byte) (provproto.Frame, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.ReplyTimeout)
+	defer cancel()
+	if err := p.sendFTM(ctx, append([]byte{provproto.FTMRequest}, req...), ftmOut{}); err != nil {
+		return provproto.Frame{}, p.ftmErr(ctx, "write request", err)
+	}
+	f, err := p.receiveFTMAnswer(ctx)
+	if err != nil && !isDeviceError(err) {
+		return f, p.ftmErr(ctx, "answer", err)
+	}
+	return f, err
+}
+
+// ftmErr names what timed out as the tap2join exchange does ("no answer
+// from the device within …"), so a caller reads the same words on both
+// protocols.
+func (p *Phone) ftmErr(ctx context.Context, stage string, err error) error {
+	if ctx.Err() != nil && context.Cause(ctx) == context.DeadlineExceeded {
+		return fmt.Errorf("st25ftm: %s: no answer from the device within %v: %w", stage, p.opts.ReplyTimeout, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("st25ftm: %s: %w", stage, err)
+}
+
+func isDeviceError(err error) bool {
+	var pe *provproto.Error
+	return errors.As(err, &pe)
+}
+
+// sendFTM sends one ST25FTM command.
+func (p *Phone) sendFTM(ctx context.Context, cmd []byte, o ftmOut) error {
+	if o.frame == 0 {
+		o.frame = st25ftm.FrameAndroid
+	}
+	segs, err := st25ftm.Segments(cmd, o.frame, st25ftm.SegmentDefault, true)
+	if err != nil {
+		return err
+	}
+	if err := p.writeFirstFTM(ctx, segs[0][0], o); err != nil {
+		return err
+	}
+	var last time.Time = time.Now()
+	confirmed := 0
+	for si := 0; si < len(segs); si++ {
+		for pi, pk := range segs[si] {
+			if si > 0 || pi > 0 { // the first went out in writeFirstFTM
+				if err := waitTimer(ctx, time.Until(last.Add(o.gap))); err != nil {
+					return err
+				}
+				last = time.Now()
+				if err := p.tag.WriteMessage(ctx, pk.Marshal()); err != nil {
+					return fmt.Errorf("write packet %d of segment %d: %w", pi, si, err)
+				}
+			}
+			if !pk.Ctrl.EndsSegment() {
+				if err := p.awaitTaken(ctx, o.poll); err != nil {
+					return fmt.Errorf("packet %d of segment %d: %w", pi, si, err)
+				}
+				continue
+			}
+			if o.noLastStatus && si == len(segs)-1 {
+				return nil
+			}
+			msg, err := p.awaitMessage(ctx, o.poll)
+			if err != nil {
+				return fmt.Errorf("segment %d status: %w", si, err)
+			}
+			switch {
+			case !st25ftm.IsStatus(msg):
+				return fmt.Errorf("segment %d: the device answered % X, not a status byte", si, msg[:min(len(msg), 4)])
+			case msg[0] == st25ftm.StatusCRCError:
+				si-- // the whole segment again, same parity
+			case msg[0] == st25ftm.StatusAbort:
+				return fmt.Errorf("segment %d: %w", si, ErrFTMAborted)
+			case msg[0] != st25ftm.StatusOK:
+				return fmt.Errorf("segment %d: unknown status %02X", si, msg[0])
+			default:
+				for _, q := range segs[si] {
+					confirmed += len(q.Data)
+				}
+				if o.progress != nil {
+					o.progress(confirmed)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ErrFTMAborted is the device's abort status (0x83): its receive buffer
+// cannot hold the command.
+var ErrFTMAborted = errors.New("st25ftm: the device aborted the command (status 83h: its buffer is too small)")
+
+// writeFirstFTM writes a command's first packet, clearing the mailbox of
+// what an earlier exchange left: the status byte closing the previous
+// answer not yet taken by the device (waited for), or the unread status or
+// answer of a request whose phone was lifted (read out and, for an answer
+// segment awaiting its status, aborted with 83h; counted as one stale
+// answer). A device posting at the same moment makes the write fail (the
+// mailbox is busy, DS §5.3): cleared again and retried.
+func (p *Phone) writeFirstFTM(ctx context.Context, first st25ftm.Packet, o ftmOut) error {
+	counted := false
+	for attempt := 0; ; attempt++ {
+		for {
+			rf, host, err := p.tag.MailboxPending(ctx)
+			if err != nil {
+				return fmt.Errorf("poll mailbox: %w", err)
+			}
+			if !rf && !host {
+				break
+			}
+			if rf { // our last status byte, not yet taken
+				if err := waitTimer(ctx, p.pollWait(o.poll)); err != nil {
+					return fmt.Errorf("the device did not read the mailbox: %w", err)
+				}
+				continue
+			}
+			msg, err := p.tag.ReadMessage(ctx)
+			if err != nil {
+				return fmt.Errorf("read out an earlier answer: %w", err)
+			}
+			if !counted {
+				counted = true
+				p.mu.Lock()
+				p.stale++
+				p.mu.Unlock()
+			}
+			if pk, perr := st25ftm.Parse(msg); perr == nil && pk.Ctrl.EndsSegment() {
+				if err := p.tag.WriteMessage(ctx, []byte{st25ftm.StatusAbort}); err != nil {
+					return fmt.Errorf("abort an earlier answer: %w", err)
+				}
+			}
+		}
+		err := p.tag.WriteMessage(ctx, first.Marshal())
+		var iso *nfc.ISOError
+		if err == nil || !errors.As(err, &iso) || attempt >= 3 {
+			if err != nil {
+				return fmt.Errorf("write packet 0 of segment 0: %w", err)
+			}
+			return nil
+		}
+	}
+}
+
+// receiveFTM receives one command from the device, writing each segment's
+// status. A status byte before the first packet is the device's verdict on
+// the phone's last segment (PendingAnswer): OK is passed over.
+func (p *Phone) receiveFTM(ctx context.Context, poll time.Duration) ([]byte, error) {
+	var rx st25ftm.Receiver
+	started := false
+	for {
+		msg, err := p.awaitMessage(ctx, poll)
+		if err != nil {
+			return nil, err
+		}
+		if !started && st25ftm.IsStatus(msg) {
+			switch msg[0] {
+			case st25ftm.StatusOK:
+				continue
+			case st25ftm.StatusAbort:
+				return nil, ErrFTMAborted
+			}
+			return nil, fmt.Errorf("the device asks the request again (status %02X)", msg[0])
+		}
+		started = true
+		st, complete, err := rx.Feed(msg)
+		if err != nil && st == 0 {
+			return nil, err
+		}
+		if st != 0 {
+			if err := p.tag.WriteMessage(ctx, []byte{st}); err != nil {
+				return nil, fmt.Errorf("write status: %w", err)
+			}
+		}
+		if complete {
+			return rx.Command(), nil
+		}
+	}
+}
+
+// receiveFTMAnswer receives the device's FTMAnswer command and decodes its
+// frame.
+func (p *Phone) receiveFTMAnswer(ctx context.Context) (provproto.Frame, error) {
+	ans, err := p.receiveFTM(ctx, 0)
+	if err != nil {
+		return provproto.Frame{}, err
+	}
+	if len(ans) == 0 || ans[0] != provproto.FTMAnswer {
+		return provproto.Frame{}, fmt.Errorf("answer command % X…, want %02X", ans[:min(len(ans), 2)], provproto.FTMAnswer)
+	}
+	return decodeAnswer(ans[1:])
+}
+
+// decodeAnswer decodes an answer frame; an ERROR becomes *provproto.Error.
+func decodeAnswer(raw []byte) (provproto.Frame, error) {
+	f, err := provproto.Unmarshal(raw)
+	if err != nil {
+		return provproto.Frame{}, fmt.Errorf("decode answer: %w", err)
+	}
+	if f.Type == provproto.TypeError {
+		return f, provproto.ParseError(f.Body)
+	}
+	return f, nil
+}
+
+// pollWait is the next wait between two polls.
+func (p *Phone) pollWait(poll time.Duration) time.Duration {
+	if poll > 0 {
+		return poll
+	}
+	return p.opts.Poll
+}
+
+// awaitTaken polls until the device has read the phone's message.
+func (p *Phone) awaitTaken(ctx context.Context, poll time.Duration) error {
+	wait := p.pollWait(poll)
+	for {
+		rf, host, err := p.tag.MailboxPending(ctx)
+		if err != nil {
+			return fmt.Errorf("poll mailbox: %w", err)
+		}
+		if host && !rf {
+			// The device speaks mid-segment: only an abort may (its
+			// buffer cannot hold the command announced).
+			msg, err := p.tag.ReadMessage(ctx)
+			if err != nil {
+				return fmt.Errorf("read the device's message: %w", err)
+			}
+			if st25ftm.IsStatus(msg) && msg[0] == st25ftm.StatusAbort {
+				return ErrFTMAborted
+			}
+			return fmt.Errorf("the device posted % X… mid-segment", msg[:min(len(msg), 4)])
+		}
+		if !rf {
+			return nil
+		}
+		if err := waitTimer(ctx, wait); err != nil {
+			return fmt.Errorf("the device did not read the packet: %w", err)
+		}
+		if poll == 0 {
+			wait = min(wait*2, p.opts.PollMax)
+		}
+	}
+}
+
+// awaitMessage polls until the device has posted a message and reads it.
+func (p *Phone) awaitMessage(ctx context.Context, poll time.Duration) ([]byte, error) {
+	wait := p.pollWait(poll)
+	for {
+		_, host, err := p.tag.MailboxPending(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("poll mailbox: %w", err)
+		}
+		if host {
+			return p.tag.ReadMessage(ctx)
+		}
+		if err := waitTimer(ctx, wait); err != nil {
+			return nil, fmt.Errorf("no message from the device: %w", err)
+		}
+		if poll == 0 {
+			wait = min(wait*2, p.opts.PollMax)
+		}
+	}
+}
