@@ -36,7 +36,7 @@ GINKGOTAGS = $(if $(TAGS),--tags=$(TAGS))
 # Unit tests: every package but the Ginkgo suites (suites/kit, their shared helpers, has plain tests).
 PKGS = $$($(GO) list $(GOTAGS) ./... | grep -v /suites/ $(if $(TAGS),| grep -v /rigs/nfc/pcsc)) ./suites/kit
 
-.PHONY: all help emulate lab test unit vet fmt suites clean docker containers integration deps
+.PHONY: all help emulate emulate-st25ftm lab test unit vet fmt suites clean docker containers integration deps
 
 all: test
 
@@ -44,9 +44,11 @@ help:
 	@echo 'Targets:'
 	@echo '  make emulate     the emulated suites on RIG, judged against reports/limits/emulated.yaml (or LIMITS);'
 	@echo '                   each run in its own folder, OUT/emulate/<run id> (OUT/emulate/latest: the newest)'
+	@echo '  make emulate-st25ftm'
+	@echo '                   the provisioning, faults and ftm suites with the board speaking ST25FTM (rigs/emulated-st25ftm.yaml)'
 	@echo '  make lab RIG=rigs/lab-<bench>.yaml'
 	@echo '                   every suite on a bench, judged against reports/limits/<rig name>.yaml (or LIMITS); OUT/lab/<run id>'
-	@echo '  make test        vet + unit + emulate + integration (what CI runs: .ci/run)'
+	@echo '  make test        vet + unit + emulate + emulate-st25ftm + integration (what CI runs: .ci/run)'
 	@echo '  make vet         gofmt check and go vet'
 	@echo '  make unit        unit tests of every package (not the suites)'
 	@echo '  make integration the suites that need pcscd + vpcd or Docker, judged (wall clock) against reports/limits/integration.yaml; runs in OUT/integration/<run id>'
@@ -92,6 +94,14 @@ endef
 # 2 bad input, 3 interrupted. reports/cmd/t2jrun/main.go says how.
 emulate: deps
 	$(call t2jrun,-mode emulate -rig '$(RIG)')
+
+# The end-to-end (provisioning), faults and ftm suites again with the board
+# speaking ST's ST25FTM over the mailbox (rigs/emulated-st25ftm.yaml; SPEC.md §8),
+# judged against reports/limits/emulated-st25ftm.yaml (the rig's name). Its run
+# folder is under $(OUT)/emulate/ too.
+ST25FTM_SUITES := ./suites/provisioning ./suites/faults ./suites/ftm
+emulate-st25ftm: deps
+	$(call t2jrun,-mode emulate -rig rigs/emulated-st25ftm.yaml $(ST25FTM_SUITES))
 
 # A lab run: every suite on a bench's rig file (its name: is required), judged against
 # reports/limits/<rig name>.yaml (or LIMITS=...), ginkgo --timeout=60m; run folders
@@ -149,9 +159,9 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get update && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(PCSC_PKGS)
 
-# Every test: static checks, unit tests of every package, the emulated suites, then
-# the suites that need pcscd and Docker.
-test: vet unit emulate integration
+# Every test: static checks, unit tests of every package, the emulated suites (on
+# tap2join framing, then on ST25FTM), then the suites that need pcscd and Docker.
+test: vet unit emulate emulate-st25ftm integration
 
 vet: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

@@ -82,6 +82,16 @@ func (b *MCU) fwData(msg []byte) (resp []byte, consumed bool) {
 	return nil, true
 }
 
+// fwTouch keeps an open transfer alive: over ST25FTM the image arrives as
+// one command, handed over whole, and its packets are the sign of life.
+func (b *MCU) fwTouch() {
+	b.fw.mu.Lock()
+	defer b.fw.mu.Unlock()
+	if b.fw.active {
+		b.fw.last = time.Now()
+	}
+}
+
 // fwBegin answers FW_BEGIN with FW_READY (SPEC.md §7.1).
 func (b *MCU) fwBegin(body []byte) ([]byte, error) {
 	m, err := provproto.ParseFWBegin(body)

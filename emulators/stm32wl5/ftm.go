@@ -61,6 +61,7 @@ func (b *MCU) serviceFTM(ctx context.Context, ctrl byte) (busy bool, err error) 
 			return b.ftmStatusFromPhone(ctx, msg[0])
 		}
 		f.busy, f.status = true, 0
+		b.fwTouch()
 		st, complete, ferr := f.rx.Feed(msg)
 		if ferr != nil {
 			b.logf("st25ftm: %v", ferr)

@@ -79,11 +79,12 @@ func (p *Phone) sendFTM(ctx context.Context, cmd []byte, o ftmOut) error {
 	if err := p.writeFirstFTM(ctx, segs[0][0], o); err != nil {
 		return err
 	}
-	var last time.Time = time.Now()
-	confirmed := 0
+	last, confirmed, firstOut := time.Now(), 0, true
 	for si := 0; si < len(segs); si++ {
 		for pi, pk := range segs[si] {
-			if si > 0 || pi > 0 { // the first went out in writeFirstFTM
+			if firstOut { // the first went out in writeFirstFTM
+				firstOut = false
+			} else {
 				if err := waitTimer(ctx, time.Until(last.Add(o.gap))); err != nil {
 					return err
 				}
@@ -91,6 +92,12 @@ func (p *Phone) sendFTM(ctx context.Context, cmd []byte, o ftmOut) error {
 				if err := p.tag.WriteMessage(ctx, pk.Marshal()); err != nil {
 					return fmt.Errorf("write packet %d of segment %d: %w", pi, si, err)
 				}
+			}
+			// The device's GPO wake-up and I2C read of the packet come
+			// first: a poll on the air before them only delays the device
+			// (the tag NACKs I2C while RF is busy, DS §5.3).
+			if err := waitTimer(ctx, max(ftmDrainWait, o.poll)); err != nil {
+				return err
 			}
 			if !pk.Ctrl.EndsSegment() {
 				if err := p.awaitTaken(ctx, o.poll); err != nil {
@@ -126,6 +133,11 @@ func (p *Phone) sendFTM(ctx context.Context, cmd []byte, o ftmOut) error {
 	}
 	return nil
 }
+
+// ftmDrainWait is how long the phone leaves the device to read a packet
+// before its first poll: 256 bytes at 1 MHz I2C take 2.35 ms (as
+// FirmwareOptions.DrainWait).
+const ftmDrainWait = 2500 * time.Microsecond
 
 // ErrFTMAborted is the device's abort status (0x83): its receive buffer
 // cannot hold the command.

@@ -129,7 +129,16 @@ func validate(c config) (inputs, error) {
 	case limits == "" && c.Mode == modeIntegration:
 		limits = "integration"
 	case limits == "":
+		// An emulated rig with its own limits file (reports/limits/
+		// emulated-st25ftm.yaml) is judged by it; any other by emulated.
 		limits = "emulated"
+		if head.Name != "" {
+			if p, err := reports.FindLimits(head.Name); err == nil {
+				if _, err := os.Stat(p); err == nil {
+					limits = head.Name
+				}
+			}
+		}
 	}
 	hint := ""
 	if c.Limits == "" && c.Mode == modeLab {
