@@ -60,8 +60,11 @@ func (b *MCU) serviceFTM(ctx context.Context, ctrl byte) (busy bool, err error) 
 		if st25ftm.IsStatus(msg) {
 			return b.ftmStatusFromPhone(ctx, msg[0])
 		}
-		f.busy, f.status = true, 0
+		f.busy = true
 		b.fwTouch()
+		if pk, err := st25ftm.Parse(msg); err == nil && (pk.Ctrl.Position == st25ftm.First || pk.Ctrl.Position == st25ftm.Single) {
+			f.status = 0 // a new command: a refused status of the old one is moot
+		}
 		st, complete, ferr := f.rx.Feed(msg)
 		if ferr != nil {
 			b.logf("st25ftm: %v", ferr)

@@ -67,7 +67,11 @@ func isDeviceError(err error) bool {
 	return errors.As(err, &pe)
 }
 
-// sendFTM sends one ST25FTM command.
+// sendFTM sends one ST25FTM command. When the field goes (the phone
+// moved: an RF command gets no answer) it waits for it to come back and
+// resumes as ST's sender does: the segment again from its first packet,
+// same parity — or, when the segment's last packet was already out, the
+// device's status for it.
 func (p *Phone) sendFTM(ctx context.Context, cmd []byte, o ftmOut) error {
 	if o.frame == 0 {
 		o.frame = st25ftm.FrameAndroid
@@ -79,59 +83,193 @@ func (p *Phone) sendFTM(ctx context.Context, cmd []byte, o ftmOut) error {
 	if err := p.writeFirstFTM(ctx, segs[0][0], o); err != nil {
 		return err
 	}
-	last, confirmed, firstOut := time.Now(), 0, true
-	for si := 0; si < len(segs); si++ {
-		for pi, pk := range segs[si] {
-			if firstOut { // the first went out in writeFirstFTM
-				firstOut = false
-			} else {
-				if err := waitTimer(ctx, time.Until(last.Add(o.gap))); err != nil {
-					return err
-				}
-				last = time.Now()
-				if err := p.tag.WriteMessage(ctx, pk.Marshal()); err != nil {
-					return fmt.Errorf("write packet %d of segment %d: %w", pi, si, err)
-				}
-			}
-			// The device's GPO wake-up and I2C read of the packet come
-			// first: a poll on the air before them only delays the device
-			// (the tag NACKs I2C while RF is busy, DS §5.3).
-			if err := waitTimer(ctx, max(ftmDrainWait, o.poll)); err != nil {
+	confirmed, resumes, firstOut := 0, 0, true
+	for si := 0; si < len(segs); {
+		noStatus := o.noLastStatus && si == len(segs)-1
+		st, err := p.sendSegment(ctx, segs[si], si, firstOut, noStatus, o)
+		firstOut = false
+		if err != nil {
+			var fl *fieldLoss
+			if !errors.As(err, &fl) || resumes >= ftmMaxResumes {
 				return err
 			}
-			if !pk.Ctrl.EndsSegment() {
-				if err := p.awaitTaken(ctx, o.poll); err != nil {
-					return fmt.Errorf("packet %d of segment %d: %w", pi, si, err)
-				}
-				continue
+			resumes++
+			if st, err = p.resumeFTM(ctx, fl.afterLast && !noStatus, o); err != nil {
+				return fmt.Errorf("segment %d, after the field came back: %w", si, err)
 			}
-			if o.noLastStatus && si == len(segs)-1 {
-				return nil
-			}
-			msg, err := p.awaitMessage(ctx, o.poll)
-			if err != nil {
-				return fmt.Errorf("segment %d status: %w", si, err)
-			}
-			switch {
-			case !st25ftm.IsStatus(msg):
-				return fmt.Errorf("segment %d: the device answered % X, not a status byte", si, msg[:min(len(msg), 4)])
-			case msg[0] == st25ftm.StatusCRCError:
-				si-- // the whole segment again, same parity
-			case msg[0] == st25ftm.StatusAbort:
-				return fmt.Errorf("segment %d: %w", si, ErrFTMAborted)
-			case msg[0] != st25ftm.StatusOK:
-				return fmt.Errorf("segment %d: unknown status %02X", si, msg[0])
-			default:
-				for _, q := range segs[si] {
-					confirmed += len(q.Data)
-				}
-				if o.progress != nil {
-					o.progress(confirmed)
-				}
+			p.mu.Lock()
+			p.resumes++
+			p.mu.Unlock()
+			if st == 0 {
+				continue // the segment again
 			}
 		}
+		switch {
+		case noStatus:
+			return nil
+		case st == st25ftm.StatusCRCError:
+			continue // the whole segment again, same parity
+		case st == st25ftm.StatusAbort:
+			return fmt.Errorf("segment %d: %w", si, ErrFTMAborted)
+		case st != st25ftm.StatusOK:
+			return fmt.Errorf("segment %d: unknown status %02X", si, st)
+		}
+		for _, q := range segs[si] {
+			confirmed += len(q.Data)
+		}
+		if o.progress != nil {
+			o.progress(confirmed)
+		}
+		si++
 	}
 	return nil
+}
+
+// ftmMaxResumes bounds the field losses one command survives.
+const ftmMaxResumes = 5
+
+// fieldLoss is an RF command of a segment that got no answer: the phone
+// left the field. afterLast: the segment's last packet was out.
+type fieldLoss struct {
+	afterLast bool
+	err       error
+}
+
+func (e *fieldLoss) Error() string { return e.err.Error() }
+func (e *fieldLoss) Unwrap() error { return e.err }
+
+// lost marks err a field loss when the tag did not answer.
+func lost(err error, afterLast bool) error {
+	if errors.Is(err, nfc.ErrNoResponse) {
+		return &fieldLoss{afterLast: afterLast, err: err}
+	}
+	return err
+}
+
+// sendSegment writes one segment's packets (the first already out when
+// firstOut) and returns the device's status byte (0 when noStatus).
+func (p *Phone) sendSegment(ctx context.Context, seg []st25ftm.Packet, si int, firstOut, noStatus bool, o ftmOut) (byte, error) {
+	for pi, pk := range seg {
+		if pi > 0 || !firstOut {
+			if err := waitTimer(ctx, time.Until(p.lastWrite.Add(o.gap))); err != nil {
+				return 0, err
+			}
+			p.lastWrite = time.Now()
+			if err := p.tag.WriteMessage(ctx, pk.Marshal()); err != nil {
+				if p.abortWaiting(ctx, err) {
+					return st25ftm.StatusAbort, nil
+				}
+				return 0, lost(fmt.Errorf("write packet %d of segment %d: %w", pi, si, err), false)
+			}
+		}
+		// The device's GPO wake-up and I2C read of the packet come
+		// first: a poll on the air before them only delays the device
+		// (the tag NACKs I2C while RF is busy, DS §5.3).
+		if err := waitTimer(ctx, max(ftmDrainWait, o.poll)); err != nil {
+			return 0, err
+		}
+		if !pk.Ctrl.EndsSegment() {
+			if err := p.awaitTaken(ctx, o.poll); err != nil {
+				return 0, lost(fmt.Errorf("packet %d of segment %d: %w", pi, si, err), false)
+			}
+			continue
+		}
+		if noStatus {
+			return 0, nil
+		}
+		msg, err := p.awaitMessage(ctx, o.poll)
+		if err != nil {
+			return 0, lost(fmt.Errorf("segment %d status: %w", si, err), true)
+		}
+		if !st25ftm.IsStatus(msg) {
+			return 0, fmt.Errorf("segment %d: the device answered % X, not a status byte", si, msg[:min(len(msg), 4)])
+		}
+		return msg[0], nil
+	}
+	return 0, fmt.Errorf("segment %d: no packet ends it", si) // Segments always ends one
+}
+
+// resumeFTM waits for the field to come back, lets the device take a packet
+// still in the mailbox, and returns the status of a segment whose last
+// packet was out (afterLast), or 0: send the segment again. A device abort
+// found waiting is returned too.
+func (p *Phone) resumeFTM(ctx context.Context, afterLast bool, o ftmOut) (byte, error) {
+	back, cancel := context.WithTimeout(ctx, p.opts.FieldReturn)
+	defer cancel()
+	for {
+		_, _, err := p.tag.MailboxPending(back)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, nfc.ErrNoResponse) {
+			return 0, fmt.Errorf("poll mailbox: %w", err)
+		}
+		if werr := waitTimer(back, p.pollWait(o.poll)); werr != nil {
+			if ctx.Err() != nil {
+				return 0, werr
+			}
+			return 0, fmt.Errorf("the field did not come back within %v: %w", p.opts.FieldReturn, err)
+		}
+	}
+	if afterLast {
+		msg, err := p.awaitMessage(ctx, o.poll)
+		if err != nil {
+			return 0, fmt.Errorf("status: %w", err)
+		}
+		if !st25ftm.IsStatus(msg) {
+			return 0, fmt.Errorf("the device answered % X, not a status byte", msg[:min(len(msg), 4)])
+		}
+		return msg[0], nil
+	}
+	if err := p.awaitTaken(ctx, o.poll); err != nil {
+		return 0, err
+	}
+	return 0, nil
+}
+
+// abortWaiting says whether a packet write failed because the device's
+// abort (83h) filled the mailbox first (the tag refuses a Write Message
+// while a host message is pending, DS §5.3); the abort is read out.
+func (p *Phone) abortWaiting(ctx context.Context, werr error) bool {
+	var iso *nfc.ISOError
+	if !errors.As(werr, &iso) {
+		return false
+	}
+	_, host, err := p.tag.MailboxPending(ctx)
+	if err != nil || !host {
+		return false
+	}
+	msg, err := p.tag.ReadMessage(ctx)
+	return err == nil && st25ftm.IsStatus(msg) && msg[0] == st25ftm.StatusAbort
+}
+
+// Resumes counts the segments this phone resumed after the field came back.
+func (p *Phone) Resumes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.resumes
+}
+
+// Command sends one ST25FTM command (cmd[0] its command byte: ST's demo
+// commands, GET_BOARD_INFO 0x00 …, or tap2join's, SPEC.md §8) and returns
+// the device's answer command. Only on a board speaking ST25FTM.
+func (p *Phone) Command(ctx context.Context, cmd []byte) ([]byte, error) {
+	if p.opts.MailboxProtocol != MailboxST25FTM {
+		return nil, errors.New("phone: st25ftm command: the board speaks tap2join framing (mailbox_protocol)")
+	}
+	if len(cmd) == 0 {
+		return nil, errors.New("phone: st25ftm command: empty")
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.ReplyTimeout)
+	defer cancel()
+	if err := p.sendFTM(ctx, cmd, ftmOut{}); err != nil {
+		return nil, p.ftmErr(ctx, fmt.Sprintf("command %02X", cmd[0]), err)
+	}
+	ans, err := p.receiveFTM(ctx, 0)
+	if err != nil {
+		return nil, p.ftmErr(ctx, fmt.Sprintf("answer to %02X", cmd[0]), err)
+	}
+	return ans, nil
 }
 
 // ftmDrainWait is how long the phone leaves the device to read a packet
@@ -183,6 +321,7 @@ func (p *Phone) writeFirstFTM(ctx context.Context, first st25ftm.Packet, o ftmOu
 				}
 			}
 		}
+		p.lastWrite = time.Now()
 		err := p.tag.WriteMessage(ctx, first.Marshal())
 		var iso *nfc.ISOError
 		if err == nil || !errors.As(err, &iso) || attempt >= 3 {

@@ -51,8 +51,13 @@ type Phone struct {
 	backend Backend
 	opts    Options
 
-	mu    sync.Mutex
-	stale int // unread answers of earlier requests discarded (writeRequest)
+	// lastWrite is the start of the last ST25FTM packet write (a
+	// profile's CommandGap counts from it).
+	lastWrite time.Time
+
+	mu      sync.Mutex
+	stale   int // unread answers of earlier requests discarded (writeRequest)
+	resumes int // ST25FTM segments resumed after a field loss (sendFTM)
 }
 
 // Options tune the app.
@@ -74,6 +79,11 @@ type Options struct {
 	// MailboxProtocol is how messages cross the mailbox: MailboxTap2join
 	// ("" too: one frame per message) or MailboxST25FTM (SPEC.md §8).
 	MailboxProtocol string
+	// FieldReturn is how long, over ST25FTM, the phone waits for the field
+	// to come back after an RF command got no answer before it gives up
+	// (default 1 s, ST25FTM's ack timeout; UNCONFIRMED for phone apps,
+	// which re-detect the tag). When it comes back the segment resumes.
+	FieldReturn time.Duration
 }
 
 // New returns an app driving tag and backend.
@@ -83,6 +93,9 @@ func New(tag Tag, backend Backend, opts Options) *Phone {
 	}
 	if opts.PollMax <= 0 {
 		opts.PollMax = 10 * time.Millisecond
+	}
+	if opts.FieldReturn <= 0 {
+		opts.FieldReturn = time.Second
 	}
 	if opts.ReplyTimeout <= 0 {
 		opts.ReplyTimeout = 5 * time.Second

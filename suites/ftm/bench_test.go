@@ -2,7 +2,6 @@ package ftm_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -89,26 +88,10 @@ func loadRig(path, timing string) *rigs.File {
 	return f
 }
 
-// mailboxProtocol is what the run's rig (TAP2JOIN_RIG) has its first board
-// speak over the mailbox: the firmware specs run the default emulated board
-// speaking it, so `make test`'s st25ftm run (rigs/emulated-st25ftm.yaml)
-// streams images over ST25FTM. Read when the spec tree is built: specs
-// that only one protocol has are declared for that protocol alone.
-var mailboxProtocol = func() string {
-	name := os.Getenv("TAP2JOIN_RIG")
-	if name == "" {
-		return phone.MailboxTap2join
-	}
-	p, err := rigs.Find(name)
-	if err != nil {
-		return phone.MailboxTap2join // the suite's own rig checks report it
-	}
-	f, err := rigs.Load(p)
-	if err != nil || len(f.Boards) == 0 || f.Boards[0].MailboxProtocol == "" {
-		return phone.MailboxTap2join
-	}
-	return f.Boards[0].MailboxProtocol
-}()
+// mailboxProtocol is what the run's rig has its board speak (TAP2JOIN_RIG,
+// kit.MailboxProtocol): the firmware specs run the default emulated board
+// speaking it, so `make test`'s st25ftm run streams images over ST25FTM.
+var mailboxProtocol = kit.MailboxProtocol()
 
 // overST25FTM says the firmware specs run over ST25FTM.
 func overST25FTM() bool { return mailboxProtocol == phone.MailboxST25FTM }

@@ -25,6 +25,7 @@ import (
 	"github.com/tap2join/tap2join/fixtures/require"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/at"
+	"github.com/tap2join/tap2join/rigs/phone"
 )
 
 // LoadRig loads the rig file named by TAP2JOIN_RIG (rigs/emulated.yaml by
@@ -91,6 +92,18 @@ func recordFirmware(ctx context.Context, rig *rigs.Rig) {
 		}
 		AddReportEntry(FirmwareEntry(b.Name), v)
 	}
+}
+
+// MailboxProtocol is what the run's rig (TAP2JOIN_RIG) has its first board
+// speak over the mailbox: phone.MailboxTap2join (also when the rig does not
+// load: LoadRig reports that) or phone.MailboxST25FTM. Safe while the spec
+// tree is built, so specs only one protocol has are declared for it alone.
+func MailboxProtocol() string {
+	f, err := rigs.LoadFromEnv()
+	if err != nil || len(f.Boards) == 0 || f.Boards[0].MailboxProtocol == "" {
+		return phone.MailboxTap2join
+	}
+	return f.Boards[0].MailboxProtocol
 }
 
 // LoadRigFile loads a rig file by its path from the module root (as
