@@ -47,8 +47,13 @@ const (
 // serviceFTM handles one wake-up in st25ftm mode; busy says an exchange is
 // under way (the NDEF identity must not be rewritten then: it disables the
 // mailbox).
-func (b *MCU) serviceFTM(ctx context.Context, ctrl byte) (busy bool, err error) {
+func (b *MCU) serviceFTM(ctx context.Context, ctrl, it byte) (busy bool, err error) {
 	f := &b.ftm
+	if it&itFieldFalling != 0 && f.busy {
+		// The phone left mid-exchange: ST's receiver keeps the segment
+		// and its sender the answer; the phone resumes when it is back.
+		b.logf("st25ftm: field lost mid-exchange (IT_STS_Dyn %02X)", it)
+	}
 	if f.rx.Max == 0 {
 		f.rx.Max = FTMBufferSize
 	}

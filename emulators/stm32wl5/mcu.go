@@ -271,6 +271,10 @@ func New(cfg Config) (*MCU, error) {
 	if cfg.RXWindowCap == 0 {
 		cfg.RXWindowCap = 2 * time.Second
 	}
+	if cfg.PollInterval == 0 && cfg.MailboxProtocol == "st25ftm" {
+		// ST's glue retries a failed I2C access every 40 ms.
+		cfg.PollInterval = 40 * time.Millisecond
+	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 100 * time.Millisecond
 		if cfg.GPO == nil {
@@ -535,7 +539,11 @@ func (b *MCU) boot(ctx context.Context) error {
 
 	b.printBanner()
 	b.emit(Booted, "fw %d.%d.%d DevEUI %X state %s", b.cfg.Firmware[0], b.cfg.Firmware[1], b.cfg.Firmware[2], devEUI, rec.state)
-	if err := b.tag.configure(ctx, b.cfg.I2CPassword); err != nil {
+	gpo1 := byte(gpo1Firmware)
+	if b.cfg.MailboxProtocol == "st25ftm" {
+		gpo1 = gpo1ST25FTM
+	}
+	if err := b.tag.configure(ctx, b.cfg.I2CPassword, gpo1); err != nil {
 		return fmt.Errorf("stm32wl5: configure tag: %w", err)
 	}
 	// MB_EN may still be 1 if only the MCU was reset (the tag keeps VCC);
@@ -581,6 +589,16 @@ func (b *MCU) writeNDEF(ctx context.Context) error {
 
 // service handles one wake-up: a pending RF message, then a due NDEF refresh.
 func (b *MCU) service(ctx context.Context) error {
+	var it byte
+	if b.cfg.MailboxProtocol == "st25ftm" {
+		// ST's glue: the GPO edge only sets a flag; the process loop then
+		// reads IT_STS_Dyn (clear-on-read) for what happened.
+		v, err := b.tag.itSts(ctx)
+		if err != nil {
+			return fmt.Errorf("stm32wl5: read IT_STS_Dyn: %w", err)
+		}
+		it = v
+	}
 	ctrl, err := b.tag.mbCtrl(ctx)
 	if err != nil {
 		return fmt.Errorf("stm32wl5: read MB_CTRL_Dyn: %w", err)
@@ -594,7 +612,7 @@ func (b *MCU) service(ctx context.Context) error {
 		return nil
 	}
 	if b.cfg.MailboxProtocol == "st25ftm" {
-		if busy, err := b.serviceFTM(ctx, ctrl); busy || err != nil {
+		if busy, err := b.serviceFTM(ctx, ctrl, it); busy || err != nil {
 			return err
 		}
 		return b.refreshNDEFIfDue(ctx, ctrl)

@@ -131,3 +131,81 @@ func TestWithST25DVTwin(t *testing.T) {
 	}
 	eventually(t, "NDEF state joined", func() bool { return phone.readBlocks(t, 12)[44] == byte(provproto.StateJoined) })
 }
+
+// TestST25FTMWithST25DVTwin runs the firmware's ST25FTM mode against the
+// real tag twin from the RF side with literal packets: its GPO1 is ST's
+// glue's (71h), ST's GET_BOARD_INFO (00h) as one single-packet segment —
+// ctrl 71h (in segment, single, ack+CRC, length), length 05h, the command
+// byte, CRC32 of "00" C7 04 DD 7B (the ST25 SDK's vector) — gets the status
+// byte 80h, then the answer packet, and a corrupted copy gets 81h.
+func TestST25FTMWithST25DVTwin(t *testing.T) {
+	clock := timing.NewClock(timing.Instant)
+	tag := st25dv.New(st25dv.Config{UID: [8]byte{0xE0, 0x02, 0x51, 0x00, 0x06, 0x11, 0x84, 0xD9}, Clock: clock})
+	tag.SetVCC(true)
+	var i2c bus.Bus
+	i2c.Attach(tag.I2C())
+	b, err := New(Config{UniqueID: testUID, I2C: &i2c, GPO: tag.GPO(), Air: radio.NewAir(clock), Clock: clock,
+		MailboxProtocol: "st25ftm", RXWindowCap: 100 * time.Millisecond, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	waitEvent(t, b, Booted)
+	tag.FieldOn()
+	phone := newRFPhone(tag)
+	eventually(t, "mailbox enabled", func() bool {
+		resp := phone.cmd(t, 0xAD, 0x0D)
+		return len(resp) == 2 && resp[1]&mbEN != 0
+	})
+	// Read Configuration (A0h) of GPO1 (00h): no password needed to read.
+	if r := phone.cmd(t, 0xA0, 0x00); !bytes.Equal(r, []byte{0x00, 0x71}) {
+		t.Errorf("GPO1 = % X, want 00 71 (ST25FTM glue)", r)
+	}
+	get := func(what string) []byte {
+		t.Helper()
+		eventually(t, what, func() bool {
+			r := phone.cmd(t, 0xAD, 0x0D)
+			return len(r) == 2 && r[0] == 0 && r[1]&mbHostPut != 0
+		})
+		r := phone.cmd(t, 0xAC, 0x00, 0x00)
+		if len(r) < 2 || r[0] != 0 {
+			t.Fatalf("Read Message: % X", r)
+		}
+		return r[1:]
+	}
+	put := func(msg []byte) {
+		t.Helper()
+		eventually(t, "Write Message accepted", func() bool {
+			r := phone.cmd(t, 0xAA, append([]byte{byte(len(msg) - 1)}, msg...)...)
+			return len(r) == 1 && r[0] == 0x00
+		})
+	}
+
+	put([]byte{0x71, 0x05, 0x00, 0xC7, 0x04, 0xDD, 0x7A}) // last CRC byte wrong
+	if st := get("status of the corrupted segment"); !bytes.Equal(st, []byte{0x81}) {
+		t.Fatalf("status % X, want 81 (CRC error)", st)
+	}
+	put([]byte{0x71, 0x05, 0x00, 0xC7, 0x04, 0xDD, 0x7B})
+	if st := get("status of the segment"); !bytes.Equal(st, []byte{0x80}) {
+		t.Fatalf("status % X, want 80 (segment OK)", st)
+	}
+	ans := get("answer packet")
+	want := append([]byte{0x80, 0x81}, "tap2join 1.3.1"...)
+	// ctrl 71h, length = data + CRC, the answer, CRC32 (STM32 unit, MSB first).
+	if len(ans) != 2+len(want)+4 || ans[0] != 0x71 || int(ans[1]) != len(want)+4 || !bytes.Equal(ans[2:2+len(want)], want) {
+		t.Fatalf("answer % X, want 71 %02X % X + CRC", ans, len(want)+4, want)
+	}
+	put([]byte{0x80}) // the phone's status for the answer's segment
+	eventually(t, "mailbox free", func() bool {
+		r := phone.cmd(t, 0xAD, 0x0D)
+		return len(r) == 2 && r[1]&(mbHostPut|mbRFPut) == 0
+	})
+}

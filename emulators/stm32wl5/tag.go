@@ -34,9 +34,18 @@ const (
 	mbRFPut   = 1 << 2
 
 	gpoEN          = 1 << 0
+	gpoFieldChange = 1 << 4
 	gpoRFPutMsgEN  = 1 << 5
 	gpoRFGetMsgEN  = 1 << 6
 	gpo1Firmware   = gpoEN | gpoRFPutMsgEN | gpoRFGetMsgEN
+	// gpo1ST25FTM is what ST's ST25FTM glue sets (71h: GPO_EN |
+	// FIELD_CHANGE | RF_PUT_MSG | RF_GET_MSG; fp-sns-smartag2
+	// st25ftm_glue): a field change wakes it too.
+	gpo1ST25FTM = gpoEN | gpoFieldChange | gpoRFPutMsgEN | gpoRFGetMsgEN
+
+	dynITSts       = 0x2005 // IT_STS_Dyn, cleared on read (DS Table 36)
+	itFieldFalling = 1 << 3
+	itFieldRising  = 1 << 4
 	ftmMBMode      = 1 << 0
 	eepromRowBytes = 16 // one tW programs up to one 16-byte row (DS §6.4.2)
 )
@@ -141,7 +150,7 @@ func (d *tagDriver) writeUser(ctx context.Context, at uint16, data []byte) (writ
 // open the I2C security session, set FTM.MB_MODE and
 // the GPO1 events, close the session again by presenting a wrong password.
 // Registers already holding the wanted value are not rewritten (EEPROM).
-func (d *tagDriver) configure(ctx context.Context, pwd [8]byte) error {
+func (d *tagDriver) configure(ctx context.Context, pwd [8]byte, gpo1 byte) error {
 	if err := d.presentPassword(ctx, pwd); err != nil {
 		return fmt.Errorf("present I2C password: %w", err)
 	}
@@ -151,8 +160,8 @@ func (d *tagDriver) configure(ctx context.Context, pwd [8]byte) error {
 	}
 	// GPO1: GPO_EN kept, RF_PUT_MSG (the phone wrote a request) and
 	// RF_GET_MSG (the phone read our answer) pulse the GPO (DS Table 30, §5.4.1, Figures 20–21).
-	if regs[0] != gpo1Firmware {
-		if err := d.writeSysReg(ctx, regGPO1, gpo1Firmware); err != nil {
+	if regs[0] != gpo1 {
+		if err := d.writeSysReg(ctx, regGPO1, gpo1); err != nil {
 			return fmt.Errorf("set GPO1: %w", err)
 		}
 	}
@@ -175,6 +184,16 @@ func (d *tagDriver) configure(ctx context.Context, pwd [8]byte) error {
 		return fmt.Errorf("close I2C session: %w", err)
 	}
 	return nil
+}
+
+// itSts reads IT_STS_Dyn, which clears it (DS Table 36): what ST's glue
+// reads first when the GPO fired.
+func (d *tagDriver) itSts(ctx context.Context) (byte, error) {
+	b, err := d.read(ctx, addrUser, dynITSts, 1)
+	if err != nil {
+		return 0, err
+	}
+	return b[0], nil
 }
 
 func (d *tagDriver) mbCtrl(ctx context.Context) (byte, error) {
