@@ -17,6 +17,16 @@ func TestEmulatedRigFileLoads(t *testing.T) {
 	}
 }
 
+func TestST25FTMRigFileLoads(t *testing.T) {
+	f, err := Load("emulated-st25ftm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Boards) != 1 || f.Boards[0].MailboxProtocol != "st25ftm" {
+		t.Fatalf("unexpected rig: %+v", f.Boards)
+	}
+}
+
 func TestParseErrorsNameTheField(t *testing.T) {
 	cases := []struct{ yaml, want string }{
 		{"timing: fast\nboards: [{emulated: true, unique_id: 0080E11500000001}]", `timing: "fast"`},
@@ -30,6 +40,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"boards: [{emulated: true, unique_id: 0080E11500000001, firmware: none, faults: {key_read_back: true}}]", "faults, nvm and serial need a firmware"},
 		{"network: {kind: external, api: a, token: t, mqtt: m}\nboards: [{emulated: false, firmware: none, nfc: {transport: pcsc, reader: R}}]", "firmware: none is for emulated boards"},
 		{"boards: [{name: a, emulated: true, unique_id: 0080E11500000001}, {name: a, emulated: true, unique_id: 0080E11500000002}]", "duplicate name"},
+		{"boards: [{emulated: true, unique_id: 0080E11500000001, mailbox_protocol: ftm}]", `mailbox_protocol "ftm": want tap2join or st25ftm`},
 	}
 	for _, c := range cases {
 		_, err := Parse([]byte(c.yaml))
