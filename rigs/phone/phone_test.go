@@ -43,7 +43,7 @@ func boardTagOn(t *testing.T, clock *timing.Clock, wrapped bool, opts phone.Opti
 	wires.Attach(tag.I2C())
 	mcu, err := stm32wl5.New(stm32wl5.Config{
 		UniqueID: uniqueID, I2C: &wires, GPO: tag.GPO(), Air: radio.NewAir(clock), Clock: clock,
-		Wrapped: wrapped, RXWindowCap: 10 * time.Millisecond,
+		Wrapped: wrapped, RXWindowCap: 10 * time.Millisecond, MailboxProtocol: opts.MailboxProtocol,
 	})
 	if err != nil {
 		t.Fatal(err)
