@@ -27,6 +27,8 @@ type ftmState struct {
 	busy        bool // between a command's first packet and its answer's last status
 	// status is a status byte the tag refused; written on the next wake-up.
 	status byte
+	// statusEnds: that status closes an exchange with no answer.
+	statusEnds bool
 }
 
 // FTMBufferSize is the twin's ST25FTM receive buffer: a command byte and
@@ -68,22 +70,26 @@ func (b *MCU) serviceFTM(ctx context.Context, ctrl, it byte) (busy bool, err err
 		f.busy = true
 		b.fwTouch()
 		if pk, err := st25ftm.Parse(msg); err == nil && (pk.Ctrl.Position == st25ftm.First || pk.Ctrl.Position == st25ftm.Single) {
-			f.status = 0 // a new command: a refused status of the old one is moot
+			// A new command: what is left of the old exchange — a refused
+			// status, an answer the phone never finished — is moot.
+			f.status, f.statusEnds, f.out, f.seg, f.pkt, f.awaitStatus = 0, false, nil, 0, 0, false
 		}
 		st, complete, ferr := f.rx.Feed(msg)
 		if ferr != nil {
 			b.logf("st25ftm: %v", ferr)
 		}
+		// A status the tag refuses is kept and written on a later wake-up
+		// (ftmWriteStatus); the command is handled all the same, its answer
+		// held back until the status is out.
+		var werr error
 		if st != 0 {
-			if err := b.ftmWriteStatus(ctx, st); err != nil {
-				return true, err
-			}
+			werr = b.ftmWriteStatus(ctx, st)
 		}
-		if st == st25ftm.StatusAbort {
+		if st == st25ftm.StatusAbort && werr == nil {
 			f.busy = false
 		}
 		if !complete {
-			return f.busy, nil
+			return f.busy, werr
 		}
 		b.logf("st25ftm: command %d bytes in %d segment(s)", len(f.rx.Command()), f.rx.Segments())
 		ans := b.ftmAnswer(ctx, f.rx.Command())
@@ -91,8 +97,9 @@ func (b *MCU) serviceFTM(ctx context.Context, ctrl, it byte) (busy bool, err err
 			return true, err
 		}
 		if ans == nil {
-			f.busy = false
-			return false, nil
+			// No answer: the exchange ends with the status (pending or out).
+			f.busy, f.statusEnds = f.status != 0, f.status != 0
+			return f.busy, werr
 		}
 		if f.out, err = st25ftm.Segments(ans, st25ftm.FrameDevice, st25ftm.SegmentDefault, true); err != nil {
 			f.busy = false
@@ -102,13 +109,20 @@ func (b *MCU) serviceFTM(ctx context.Context, ctrl, it byte) (busy bool, err err
 		if st == 0 && f.status == 0 {
 			return true, b.ftmWriteNext(ctx)
 		}
-		return true, nil // the status byte first: the answer once the phone has read it
+		return true, werr // the status byte first: the answer once the phone has read it
 	}
 	if ctrl&mbHostPut != 0 {
 		return f.busy, nil // the phone has not read our last message yet
 	}
 	if f.status != 0 {
-		return true, b.ftmWriteStatus(ctx, f.status)
+		st := f.status
+		if err := b.ftmWriteStatus(ctx, st); err != nil {
+			return true, err
+		}
+		if st == st25ftm.StatusAbort || f.statusEnds {
+			f.busy, f.statusEnds = false, false // nothing follows the status
+		}
+		return f.busy, nil
 	}
 	if len(f.out) > 0 && !f.awaitStatus {
 		return true, b.ftmWriteNext(ctx)

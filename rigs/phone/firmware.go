@@ -159,13 +159,14 @@ func (p *Phone) SendFirmware(ctx context.Context, image []byte, opts FirmwareOpt
 
 // sendFirmwareFTM sends image[off:] as one ST25FTM command (SPEC.md §8):
 // FTMFirmware, then the data, in packets of opts.Chunk bytes; progress per
-// acknowledged segment. Each segment has ReplyTimeout.
+// acknowledged segment. The transfer has ReplyTimeout per segment (plus
+// one), field-loss waits included; res.Chunks counts the packets written.
 func (p *Phone) sendFirmwareFTM(ctx context.Context, image []byte, off int, opts FirmwareOptions, start time.Time, res *FirmwareResult) error {
 	cmd := append([]byte{provproto.FTMFirmware}, image[off:]...)
 	segs := (len(cmd) + st25ftm.SegmentDefault - 5) / (st25ftm.SegmentDefault - 4)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(segs+1)*p.opts.ReplyTimeout)
 	defer cancel()
-	o := ftmOut{frame: opts.Chunk}
+	o := ftmOut{frame: opts.Chunk, packets: &res.Chunks}
 	if pr := opts.Profile; pr != nil {
 		o.gap, o.poll = pr.CommandGap, pr.Poll
 	}
@@ -177,7 +178,6 @@ func (p *Phone) sendFirmwareFTM(ctx context.Context, image []byte, off int, opts
 	if err := p.sendFTM(ctx, cmd, o); err != nil {
 		return fmt.Errorf("phone: firmware: data from %d: %w", off, p.ftmErr(ctx, "firmware data", err))
 	}
-	res.Chunks = (len(cmd) + opts.Chunk - 2) / (opts.Chunk - 1) // packets, ≈ (each has its ctrl byte)
 	return nil
 }
 

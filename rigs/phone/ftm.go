@@ -35,6 +35,8 @@ type ftmOut struct {
 	// progress is called after each acknowledged segment with the command
 	// bytes the device has confirmed.
 	progress func(confirmed int)
+	// packets, if set, counts the packets written (resent ones included).
+	packets *int
 }
 
 // exchangeFTM is Exchange over ST25FTM: the request as an FTMRequest
@@ -90,16 +92,20 @@ func (p *Phone) sendFTM(ctx context.Context, cmd []byte, o ftmOut) error {
 		firstOut = false
 		if err != nil {
 			var fl *fieldLoss
-			if !errors.As(err, &fl) || resumes >= ftmMaxResumes {
+			timedOut := errors.Is(err, errAckTimeout)
+			if !errors.As(err, &fl) && !timedOut || resumes >= ftmMaxResumes {
 				return err
 			}
 			resumes++
-			if st, err = p.resumeFTM(ctx, fl.afterLast && !noStatus, o); err != nil {
-				return fmt.Errorf("segment %d, after the field came back: %w", si, err)
-			}
 			p.mu.Lock()
 			p.resumes++
 			p.mu.Unlock()
+			if timedOut {
+				continue // ST's sender: no status within the ack timeout, the segment again
+			}
+			if st, err = p.resumeFTM(ctx, fl.mayHaveStatus && !noStatus, o); err != nil {
+				return fmt.Errorf("segment %d, after the field came back: %w", si, err)
+			}
 			if st == 0 {
 				continue // the segment again
 			}
@@ -129,22 +135,30 @@ func (p *Phone) sendFTM(ctx context.Context, cmd []byte, o ftmOut) error {
 const ftmMaxResumes = 5
 
 // fieldLoss is an RF command of a segment that got no answer: the phone
-// left the field. afterLast: the segment's last packet was out.
+// left the field. mayHaveStatus: the segment's last packet may have
+// reached the tag (written, or its write's answer lost), so the device may
+// post the segment's status.
 type fieldLoss struct {
-	afterLast bool
-	err       error
+	mayHaveStatus bool
+	err           error
 }
 
 func (e *fieldLoss) Error() string { return e.err.Error() }
 func (e *fieldLoss) Unwrap() error { return e.err }
 
 // lost marks err a field loss when the tag did not answer.
-func lost(err error, afterLast bool) error {
+func lost(err error, mayHaveStatus bool) error {
 	if errors.Is(err, nfc.ErrNoResponse) {
-		return &fieldLoss{afterLast: afterLast, err: err}
+		return &fieldLoss{mayHaveStatus: mayHaveStatus, err: err}
 	}
 	return err
 }
+
+// errAckTimeout: the segment's status did not come within the ack timeout
+// (Options.FieldReturn, ST25FTM's 1 s): the sender sends the segment again
+// (a packet whose header was corrupted on the air leaves the receiver
+// waiting for more, and only this ends it).
+var errAckTimeout = errors.New("st25ftm: no status within the ack timeout")
 
 // sendSegment writes one segment's packets (the first already out when
 // firstOut) and returns the device's status byte (0 when noStatus).
@@ -159,7 +173,10 @@ func (p *Phone) sendSegment(ctx context.Context, seg []st25ftm.Packet, si int, f
 				if p.abortWaiting(ctx, err) {
 					return st25ftm.StatusAbort, nil
 				}
-				return 0, lost(fmt.Errorf("write packet %d of segment %d: %w", pi, si, err), false)
+				return 0, lost(fmt.Errorf("write packet %d of segment %d: %w", pi, si, err), pk.Ctrl.EndsSegment())
+			}
+			if o.packets != nil {
+				*o.packets++
 			}
 		}
 		// The device's GPO wake-up and I2C read of the packet come
@@ -177,8 +194,14 @@ func (p *Phone) sendSegment(ctx context.Context, seg []st25ftm.Packet, si int, f
 		if noStatus {
 			return 0, nil
 		}
-		msg, err := p.awaitMessage(ctx, o.poll)
+		ack, cancel := context.WithTimeout(ctx, p.opts.FieldReturn)
+		msg, err := p.awaitMessage(ack, o.poll)
+		timedOut := ctx.Err() == nil && errors.Is(ack.Err(), context.DeadlineExceeded)
+		cancel()
 		if err != nil {
+			if timedOut {
+				return 0, fmt.Errorf("segment %d: %w", si, errAckTimeout)
+			}
 			return 0, lost(fmt.Errorf("segment %d status: %w", si, err), true)
 		}
 		if !st25ftm.IsStatus(msg) {
@@ -189,42 +212,66 @@ func (p *Phone) sendSegment(ctx context.Context, seg []st25ftm.Packet, si int, f
 	return 0, fmt.Errorf("segment %d: no packet ends it", si) // Segments always ends one
 }
 
-// resumeFTM waits for the field to come back, lets the device take a packet
-// still in the mailbox, and returns the status of a segment whose last
-// packet was out (afterLast), or 0: send the segment again. A device abort
-// found waiting is returned too.
-func (p *Phone) resumeFTM(ctx context.Context, afterLast bool, o ftmOut) (byte, error) {
+// resumeFTM waits for the field to come back (within FieldReturn), then
+// for the device: a status byte it posts is the segment's verdict (the
+// segment's last packet reached it: mayHaveStatus; or an abort); 0 means
+// send the segment again — once the device has taken whatever packet is
+// still in the mailbox and, when a status may come, the ack timeout passed
+// without one.
+func (p *Phone) resumeFTM(ctx context.Context, mayHaveStatus bool, o ftmOut) (byte, error) {
 	back, cancel := context.WithTimeout(ctx, p.opts.FieldReturn)
 	defer cancel()
+	gone := fmt.Errorf("no answer from the tag: %w", nfc.ErrNoResponse)
 	for {
 		_, _, err := p.tag.MailboxPending(back)
 		if err == nil {
 			break
 		}
+		if ctx.Err() == nil && back.Err() != nil {
+			// FieldReturn ran out, maybe in the middle of this poll.
+			return 0, fmt.Errorf("the field did not come back within %v: %w", p.opts.FieldReturn, gone)
+		}
 		if !errors.Is(err, nfc.ErrNoResponse) {
 			return 0, fmt.Errorf("poll mailbox: %w", err)
 		}
+		gone = err
 		if werr := waitTimer(back, p.pollWait(o.poll)); werr != nil {
 			if ctx.Err() != nil {
 				return 0, werr
 			}
-			return 0, fmt.Errorf("the field did not come back within %v: %w", p.opts.FieldReturn, err)
+			return 0, fmt.Errorf("the field did not come back within %v: %w", p.opts.FieldReturn, gone)
 		}
 	}
-	if afterLast {
-		msg, err := p.awaitMessage(ctx, o.poll)
+	ack, cancelAck := context.WithTimeout(ctx, p.opts.FieldReturn)
+	defer cancelAck()
+	for {
+		rf, host, err := p.tag.MailboxPending(ack)
 		if err != nil {
-			return 0, fmt.Errorf("status: %w", err)
+			if ctx.Err() == nil && ack.Err() != nil {
+				return 0, nil // no status within the ack timeout: the segment again
+			}
+			return 0, fmt.Errorf("poll mailbox: %w", err)
 		}
-		if !st25ftm.IsStatus(msg) {
-			return 0, fmt.Errorf("the device answered % X, not a status byte", msg[:min(len(msg), 4)])
+		if host && !rf {
+			msg, err := p.tag.ReadMessage(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("read the device's message: %w", err)
+			}
+			if !st25ftm.IsStatus(msg) {
+				return 0, fmt.Errorf("the device posted % X…, not a status byte", msg[:min(len(msg), 4)])
+			}
+			return msg[0], nil
 		}
-		return msg[0], nil
+		if !rf && !mayHaveStatus {
+			return 0, nil
+		}
+		if err := waitTimer(ack, p.pollWait(o.poll)); err != nil {
+			if ctx.Err() != nil {
+				return 0, err
+			}
+			return 0, nil
+		}
 	}
-	if err := p.awaitTaken(ctx, o.poll); err != nil {
-		return 0, err
-	}
-	return 0, nil
 }
 
 // abortWaiting says whether a packet write failed because the device's
@@ -324,11 +371,19 @@ func (p *Phone) writeFirstFTM(ctx context.Context, first st25ftm.Packet, o ftmOu
 		p.lastWrite = time.Now()
 		err := p.tag.WriteMessage(ctx, first.Marshal())
 		var iso *nfc.ISOError
-		if err == nil || !errors.As(err, &iso) || attempt >= 3 {
+		if err == nil || !errors.As(err, &iso) || attempt >= 5 {
 			if err != nil {
 				return fmt.Errorf("write packet 0 of segment 0: %w", err)
 			}
+			if o.packets != nil {
+				*o.packets++
+			}
 			return nil
+		}
+		// The device posted first, or the mailbox is off for a moment (an
+		// NDEF rewrite, SPEC.md §6): again, after a poll interval.
+		if err := waitTimer(ctx, max(p.pollWait(o.poll), time.Millisecond)<<attempt); err != nil {
+			return err
 		}
 	}
 }
@@ -354,14 +409,17 @@ func (p *Phone) receiveFTM(ctx context.Context, poll time.Duration) ([]byte, err
 			return nil, fmt.Errorf("the device asks the request again (status %02X)", msg[0])
 		}
 		started = true
-		st, complete, err := rx.Feed(msg)
-		if err != nil && st == 0 {
-			return nil, err
+		st, complete, ferr := rx.Feed(msg)
+		if ferr != nil && st == 0 {
+			return nil, ferr
 		}
 		if st != 0 {
 			if err := p.tag.WriteMessage(ctx, []byte{st}); err != nil {
 				return nil, fmt.Errorf("write status: %w", err)
 			}
+		}
+		if ferr != nil {
+			return nil, ferr // an abort, written: the answer is refused
 		}
 		if complete {
 			return rx.Command(), nil

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/rigs/phone"
@@ -41,15 +42,36 @@ func TestST25FTMCarriesTheSameFrames(t *testing.T) {
 
 // A request posted by a phone that was then lifted leaves its status byte
 // (and then its answer) in the mailbox: the next exchange reads it out,
-// aborts the answer with 83h, counts one stale answer and is answered.
+// aborts the old answer with 83h, counts one stale answer and gets its own
+// answer, not the old one (GET_LOG posted, GET_IDENTITY asked).
 func TestST25FTMStaleAnswer(t *testing.T) {
 	ctx := context.Background()
-	p := board(t, false, st25ftmOpts)
-	if err := p.Post(ctx, provproto.MarshalGetIdentity()); err != nil {
+	_, drv := boardTag(t, false, st25ftmOpts)
+	tag := phone.NFCTag(drv)
+	p := phone.New(tag, nil, st25ftmOpts)
+	if err := p.Post(ctx, provproto.MarshalGetLog(0)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Identity(ctx); err != nil {
+	// The device posts the request's status byte; the lifted phone never
+	// reads it.
+	for i := 0; ; i++ {
+		_, host, err := tag.MailboxPending(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host {
+			break
+		}
+		if i > 100000 {
+			t.Fatal("no status from the device")
+		}
+	}
+	id, err := p.Identity(ctx) // exchangeAs: an answer other than IDENTITY fails
+	if err != nil {
 		t.Fatal(err)
+	}
+	if id.DevEUI == (provproto.EUI64{}) {
+		t.Error("empty identity")
 	}
 	if n := p.StaleAnswers(); n != 1 {
 		t.Errorf("stale answers %d, want 1", n)
@@ -120,4 +142,35 @@ func TestCommand(t *testing.T) {
 	if _, err := board(t, false, st25ftmOpts).Command(ctx, huge); !errors.Is(err, phone.ErrFTMAborted) {
 		t.Errorf("200 KiB command: %v, want ErrFTMAborted", err)
 	}
+}
+
+// A packet whose ctrl byte is corrupted on the air (71h → 41h: its ack
+// bits cleared) leaves the device waiting for the rest of the segment, so
+// no status comes: after the ack timeout the phone sends the segment again
+// (ST25FTM's sender rule) and is answered.
+func TestST25FTMAckTimeoutResends(t *testing.T) {
+	opts := st25ftmOpts
+	opts.FieldReturn = 50 * time.Millisecond
+	_, drv := boardTag(t, false, opts)
+	tag := &ctrlCorrupter{Tag: phone.NFCTag(drv)}
+	p := phone.New(tag, nil, opts)
+	if _, err := p.Identity(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !tag.done || p.Resumes() != 1 {
+		t.Errorf("corrupted %v, resumes %d, want one resend", tag.done, p.Resumes())
+	}
+}
+
+type ctrlCorrupter struct {
+	phone.Tag
+	done bool
+}
+
+func (c *ctrlCorrupter) WriteMessage(ctx context.Context, msg []byte) error {
+	if !c.done && len(msg) > 1 && msg[0] == 0x71 {
+		c.done = true
+		msg = append([]byte{0x41}, msg[1:]...)
+	}
+	return c.Tag.WriteMessage(ctx, msg)
 }
