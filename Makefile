@@ -36,7 +36,7 @@ GINKGOTAGS = $(if $(TAGS),--tags=$(TAGS))
 # Unit tests: every package but the Ginkgo suites (suites/kit, their shared helpers, has plain tests).
 PKGS = $$($(GO) list $(GOTAGS) ./... | grep -v /suites/ $(if $(TAGS),| grep -v /rigs/nfc/pcsc)) ./suites/kit
 
-.PHONY: all help emulate emulate-st25ftm lab test unit vet fmt suites clean docker containers integration deps
+.PHONY: all help emulate emulate-st25ftm lab flash test unit vet fmt suites clean docker containers integration deps
 
 all: test
 
@@ -48,6 +48,8 @@ help:
 	@echo '                   the provisioning, faults and ftm suites with the board speaking ST25FTM (rigs/emulated-st25ftm.yaml)'
 	@echo '  make lab RIG=rigs/lab-<bench>.yaml'
 	@echo '                   every suite on a bench, judged against reports/limits/<rig name>.yaml (or LIMITS); OUT/lab/<run id>'
+	@echo '  make flash RIG=rigs/lab-<bench>.yaml'
+	@echo '                   flash the boards that have a flash part (openocd, stm32programmer, st-flash) and print the tool output'
 	@echo '  make test        vet + unit + emulate + emulate-st25ftm + integration (what CI runs: .ci/run)'
 	@echo '  make vet         gofmt check and go vet'
 	@echo '  make unit        unit tests of every package (not the suites)'
@@ -110,6 +112,13 @@ emulate-st25ftm: deps
 lab: deps
 	$(call t2jrun,-mode lab $(if $(filter file,$(origin RIG)),,-rig '$(RIG)'))
 
+# Flash the boards of RIG that have a flash part (rig file `flash:`: openocd,
+# stm32programmer or st-flash through the board's ST-LINK), printing the tool's
+# output; rigs.Up does the same before it checks a board's version. Exit 1 when a
+# board fails (a missing probe names the ST-LINKs on the USB bus).
+flash: deps
+	$(GO) run $(GOTAGS) ./rigs/cmd/flash '$(RIG)'
+
 # The suites that need real parts running beside them: pcscd + vpcd (emulated
 # PC/SC readers, label needs:pcscd) and Docker (network: containers, label
 # needs:docker), judged against reports/limits/integration.yaml — wall-clock
@@ -146,18 +155,20 @@ docker:
 
 # Debian packages for PC/SC: libpcsclite-dev to compile rigs/nfc/pcsc (cgo, ebfe/scard),
 # pcscd + vsmartcard-vpcd for the emulated readers (fixtures/pcscd), pcsc-tools as an
-# independent client. As root: installed when missing. Otherwise it only says what to
+# independent client; and openocd + stlink-tools, the flashing programs of rigs/flash. As root: installed when missing. Otherwise it only says what to
 # install (the needs:pcscd tests then skip on a laptop and fail in CI).
 PCSC_PKGS := pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools
+# The flashing programs rigs/flash drives (its tests run them without a probe).
+BENCH_PKGS := openocd stlink-tools
 deps:
-	@missing=$$(for p in $(PCSC_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(PCSC_PKGS) $(BENCH_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
 		echo "deps: missing Debian packages:" $$missing; \
-		echo "deps: run: sudo apt-get install -y --no-install-recommends $(PCSC_PKGS)"; exit 0; fi; \
+		echo "deps: run: sudo apt-get install -y --no-install-recommends $(PCSC_PKGS) $(BENCH_PKGS)"; exit 0; fi; \
 	echo "deps: installing" $$missing; \
 	DEBIAN_FRONTEND=noninteractive apt-get update && \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(PCSC_PKGS)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(PCSC_PKGS) $(BENCH_PKGS)
 
 # Every test: static checks, unit tests of every package, the emulated suites (on
 # tap2join framing, then on ST25FTM), then the suites that need pcscd and Docker.

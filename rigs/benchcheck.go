@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tap2join/tap2join/rigs/flash"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -99,6 +101,9 @@ func missingParts(f *File) []partProblem {
 			continue
 		}
 		if p := serialPortProblem(b.Serial); p != "" {
+			out = append(out, partProblem{board: i, what: p})
+		}
+		if p := flashProblem(b); p != "" {
 			out = append(out, partProblem{board: i, what: p})
 		}
 		if b.NFC.Transport != "pcsc" {
@@ -202,4 +207,40 @@ func (r *Rig) openRealConsole(ctx context.Context, s Serial) (at.Console, error)
 		return nil, fmt.Errorf("serial port %s: not open within %v: %w", s.Port+s.USBSerial, realPortWait, err)
 	}
 	return con, err
+}
+
+// flashProblem says why a real board's flash part cannot run here: its
+// tool is not installed, or no ST-LINK with the probe's serial is on the
+// USB bus (naming those that are); "" when it can (or there is none).
+func flashProblem(b BoardSpec) string {
+	if b.Flash == nil || b.Emulated {
+		return ""
+	}
+	tool, err := flash.NewTool(b.Flash.Tool, "")
+	if err != nil {
+		return "" // Parse reports it
+	}
+	argv, err := tool.Command(flash.Image{Path: "x.bin", Format: "bin"})
+	if err == nil {
+		if _, err := exec.LookPath(argv[0]); err != nil {
+			return fmt.Sprintf("flash.tool %s: %s is not installed", b.Flash.Tool, argv[0])
+		}
+	}
+	serial := ""
+	if b.Hardware != nil {
+		serial = b.Hardware.Probe.USBSerial
+	}
+	probes := flash.Probes("")
+	var here []string
+	for _, p := range probes {
+		if serial == "" || strings.EqualFold(p.Serial, serial) {
+			return ""
+		}
+		here = append(here, p.String())
+	}
+	what := "an ST-LINK"
+	if serial != "" {
+		what = "the ST-LINK " + serial + " (hardware.probe.usb_serial)"
+	}
+	return fmt.Sprintf("flash: %s is not on the USB bus; ST-LINKs here: %s", what, listOrNone(here))
 }

@@ -41,9 +41,22 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 	if bs.Firmware == FirmwareNone {
 		return r.upBareTag(ctx, bs, tag, po)
 	}
+	// Flashing comes first, as on a bench: the image says which version
+	// the twin runs (flashpart.go).
+	var flashRep *FlashReport
+	var version [3]byte
+	if bs.Flash != nil {
+		rep, v, err := flashEmulatedBoard(bs)
+		if err != nil {
+			return nil, err
+		}
+		flashRep, version = &rep, v
+		lg.Info("flashed (emulated)", "board", bs.Name, "image", rep.Image, "version", rep.Version)
+	}
 	wires := &bus.Bus{}
 	wires.Attach(tag.I2C())
 	mcu, err := stm32wl5.New(stm32wl5.Config{
+		Firmware:        version, // zero: the twin's default
 		MailboxProtocol: bs.MailboxProtocol,
 		UniqueID:        uid,
 		I2C:             wires,
@@ -83,13 +96,20 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 	tw.hand = hand
 	r.closers = append(r.closers, tr.Close)
 	drv := nfc.NewST25DV(tr)
-	b := &Board{Name: bs.Name, Tag: drv, transport: tr, Console: at.None(), parts: []any{tw}}
+	b := &Board{Name: bs.Name, Tag: drv, transport: tr, Console: at.None(), parts: []any{tw}, Flash: flashRep}
 	b.lacks = map[string]string{capabilityName[TagHost](): firmwareOwnsTag}
 	if sp != nil {
 		b.SerialPath = sp.Path()
 		if !r.detach {
 			if b.Console, err = r.openConsole(ctx, at.Config{Port: sp.Path()}); err != nil {
 				return nil, err
+			}
+			// Flash → version check, as on a bench: the board must report
+			// the version the image says.
+			if flashRep != nil && flashRep.Version != "" {
+				if err := checkFirmware(ctx, b.Console, FirmwareSpec{Image: flashRep.Image, Version: flashRep.Version}); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

@@ -23,9 +23,10 @@ import (
 // knows whether the other end is silicon or a twin behind a pty and vpcd;
 // suites/provisioning proves the path with the twin exactly that way.
 //
-// Not done by Up: flashing (hardware.firmware.image is flashed by the lab's
-// own job step, e.g. STM32_Programmer_CLI); Up checks the version the board
-// reports instead (hardware.firmware.version vs AT+VER).
+// Flashing: a board with a flash part (rig file `flash:`, flashpart.go) is
+// flashed first — once per run — then Up checks the version the board
+// reports (hardware.firmware.version, else the image's descriptor, vs
+// AT+VER).
 
 // upRealBoard connects to a real board.
 func (r *Rig) upRealBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po phone.Options) (*Board, error) {
@@ -35,14 +36,29 @@ func (r *Rig) upRealBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po
 		}
 	}
 	b := &Board{Name: bs.Name, Console: at.None(), lacks: realBoardLacks}
+	// Flash before anything talks to the firmware (the MCU resets after).
+	if bs.Flash != nil && !r.noFlash {
+		rep, err := FlashRealBoard(ctx, bs, r.flashOut, lg)
+		if err != nil {
+			return nil, err
+		}
+		b.Flash = &rep
+	}
 	if bs.Serial.Port != "" || bs.Serial.USBSerial != "" {
 		con, err := r.openRealConsole(ctx, bs.Serial) // benchcheck.go
 		if err != nil {
 			return nil, err
 		}
 		b.Console, b.SerialPath = con, bs.Serial.Port
-		if bs.Hardware != nil && bs.Hardware.Firmware.Version != "" {
-			if err := checkFirmware(ctx, con, bs.Hardware.Firmware); err != nil {
+		want := FirmwareSpec{}
+		if bs.Hardware != nil {
+			want = bs.Hardware.Firmware
+		}
+		if b.Flash != nil && want.Version == "" {
+			want.Version, want.Image = b.Flash.Version, b.Flash.Image // the image's descriptor
+		}
+		if want.Version != "" {
+			if err := checkFirmware(ctx, con, want); err != nil {
 				return nil, err
 			}
 		}

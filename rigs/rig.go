@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -50,6 +51,8 @@ type Rig struct {
 	pcsc     *pcscState         // pcscd and vpcd slots of emulated PC/SC boards
 	noCons   bool               // Options.NoConsoles
 	detach   bool               // Options.DetachedConsoles
+	noFlash  bool               // Options.NoFlash
+	flashOut io.Writer          // Options.FlashOutput
 	rxCap    time.Duration      // Options.RXWindowCap
 	log      *slog.Logger
 
@@ -73,6 +76,10 @@ type Board struct {
 	Console at.Console
 	// SerialPath is the console's port path ("" without one).
 	SerialPath string
+	// Flash is what flashing the board left (nil: the rig file has no
+	// flash part): image, tool, its output. suites/kit puts it in the
+	// report.
+	Flash *FlashReport
 	// MailboxProtocol is how the board's firmware speaks over the FTM
 	// mailbox (rig file mailbox_protocol): phone.MailboxTap2join or
 	// phone.MailboxST25FTM. Phones made for the board take it from
@@ -110,6 +117,12 @@ type Options struct {
 	// program — a lab rig, a terminal, a real-board driver — owns the port.
 	// Two readers on one pty would split its lines between them.
 	DetachedConsoles bool
+	// NoFlash leaves real boards' flash parts alone (the image is on the
+	// board already; Up still checks the version it reports).
+	NoFlash bool
+	// FlashOutput receives a flashing tool's output as it runs (nil:
+	// only the report, Board.Flash).
+	FlashOutput io.Writer
 	// RXWindowCap bounds the wall time an emulated board's receive window
 	// waits for a downlink when no gateway ends it (default 2 s, see
 	// stm32wl5.Config); fault specs without a gateway shorten it.
@@ -204,6 +217,7 @@ func newRig(f *File, opts Options) (*Rig, *slog.Logger, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	return &Rig{File: f, Clock: timing.NewClock(mode), Region: provproto.RegionEU868, log: lg,
 		noCons: opts.NoConsoles, detach: opts.DetachedConsoles, rxCap: opts.RXWindowCap,
+		noFlash: opts.NoFlash, flashOut: opts.FlashOutput,
 		runCtx: runCtx, cancel: cancel}, lg, nil
 }
 

@@ -88,6 +88,9 @@ type BoardSpec struct {
 	// realboard.go).
 	Hardware *Hardware  `yaml:"hardware"`
 	Lease    *LeaseSpec `yaml:"lease"`
+	// Flash is the board's flashing part (flashpart.go): Up writes the image
+	// before it checks the version the board reports.
+	Flash *FlashSpec `yaml:"flash"`
 	// NVM is a file holding an emulated board's flash (its NVM context), so
 	// the board keeps its key across rig restarts: a second rig on the same
 	// file is the same board powered up again. "" = in memory.
@@ -320,6 +323,7 @@ func (f *File) validate() error {
 				bad("%s: faults: %w", where, err)
 			}
 		}
+		errs = append(errs, b.flashErrors(where)...)
 		switch b.MailboxProtocol {
 		case "", "tap2join", "st25ftm":
 		default:

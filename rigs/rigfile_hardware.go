@@ -12,8 +12,7 @@ import (
 // them completely (wiring, probes, leases); Up drives real boards through
 // their serial console and PC/SC reader and holds their leases (realboard.go).
 // Validate checks a file without bringing anything up and lists what Up
-// cannot do with it (Gaps), e.g. flashing, which the lab's job does before
-// the run. See rigs/lab-nucleo-wl55.yaml and the README's "Lab bench".
+// cannot do with it (Gaps), e.g. an image named without a flash part. See rigs/lab-nucleo-wl55.yaml and the README's "Lab bench".
 
 // Hardware is a real board's bench description (rig file `hardware:`).
 type Hardware struct {
@@ -101,8 +100,8 @@ func Validate(path string) (*File, []string, error) {
 	f.Path = path
 	gaps := append([]string(nil), f.gaps...)
 	for i, b := range f.Boards {
-		if !b.Emulated && b.Hardware != nil && b.Hardware.Firmware.Image != "" {
-			gaps = append(gaps, fmt.Sprintf("boards[%d] (%s): hardware.firmware.image is not flashed by Up (flash it in the job before the run; Up checks hardware.firmware.version)", i, b.Name))
+		if !b.Emulated && b.Hardware != nil && b.Hardware.Firmware.Image != "" && b.Flash == nil {
+			gaps = append(gaps, fmt.Sprintf("boards[%d] (%s): hardware.firmware.image is not flashed by Up without a flash part (add flash: {tool: openocd}, or flash it in the job before the run; Up checks hardware.firmware.version)", i, b.Name))
 		}
 	}
 	return f, gaps, nil

@@ -27,8 +27,11 @@ func TestLabRigLoads(t *testing.T) {
 	if f.Network.GatewayUDPPort != 1700 {
 		t.Errorf("gateway_udp_port default %d, want 1700", f.Network.GatewayUDPPort)
 	}
-	if len(gaps) != 1 || !strings.Contains(gaps[0], "not flashed by Up") {
-		t.Errorf("gaps = %q, want only the flashing note", gaps)
+	if len(gaps) != 0 {
+		t.Errorf("gaps = %q, want none (the flash part flashes the image)", gaps)
+	}
+	if fl := f.Boards[0].Flash; fl == nil || fl.Tool != "openocd" || f.Boards[0].flashImage() != "out/firmware/tap2join-wl55.bin" {
+		t.Errorf("flash part not read: %+v", fl)
 	}
 	if _, err := Load(p); err != nil {
 		t.Fatalf("Load: %v", err)

@@ -61,6 +61,12 @@ func UpRig(ctx context.Context, f *rigs.File, opts rigs.Options) *rigs.Rig {
 	}
 	Expect(err).NotTo(HaveOccurred(), "bring up rig %s", f.Name)
 	recordFirmware(ctx, rig)
+	for _, b := range rig.Boards {
+		if b.Flash != nil {
+			// The flashing tool's output: shown when a spec fails or -v.
+			AddReportEntry("flash "+b.Name, b.Flash.String(), ReportEntryVisibilityFailureOrVerbose)
+		}
+	}
 	// Cleanups run last-registered first: the transcripts are checked and
 	// kept, then the rig closes — also when the check failed.
 	DeferCleanup(func() { Expect(rig.Close()).To(Succeed()) })

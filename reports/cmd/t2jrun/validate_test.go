@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -172,9 +173,20 @@ func TestCheckRigThroughRigcheck(t *testing.T) {
 	if _, err := checkRig("go", tags, bin, valid, false); err != nil {
 		t.Fatalf("valid rig: %v", err)
 	}
-	gaps, err := checkRig("go", tags, bin, "rigs/lab-nucleo-wl55.yaml", false)
+	// The lab example without its flash part: Up would not flash the image
+	// it names, and rigcheck's note about that reaches the driver.
+	lab, err := os.ReadFile("rigs/lab-nucleo-wl55.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noFlash := regexp.MustCompile(`(?m)^    flash:\n(      .*\n|\s+#.*\n)*`).ReplaceAllString(string(lab), "")
+	if noFlash == string(lab) {
+		t.Fatal("the lab rig's flash part was not found to remove")
+	}
+	labNoFlash := writeFile(t, dir, "lab.yaml", noFlash)
+	gaps, err := checkRig("go", tags, bin, labNoFlash, false)
 	if err != nil || len(gaps) == 0 || !strings.Contains(gaps[0], "firmware.image") {
-		t.Errorf("lab rig offline: gaps %q, %v; want the flashing note", gaps, err)
+		t.Errorf("lab rig without flash part, offline: gaps %q, %v; want the flashing note", gaps, err)
 	}
 	for _, tc := range []struct{ rig, want string }{{unknown, "colour"}, {badTiming, "timing"}} {
 		_, err := checkRig("go", tags, bin, tc.rig, false)
