@@ -155,11 +155,13 @@ docker:
 
 # Debian packages for PC/SC: libpcsclite-dev to compile rigs/nfc/pcsc (cgo, ebfe/scard),
 # pcscd + vsmartcard-vpcd for the emulated readers (fixtures/pcscd), pcsc-tools as an
-# independent client; and openocd + stlink-tools, the flashing programs of rigs/flash. As root: installed when missing. Otherwise it only says what to
+# independent client; openocd + stlink-tools, the flashing programs of rigs/flash; etcd-server
+# for rigs/lease's etcd backend tests. As root: installed when missing. Otherwise it only says what to
 # install (the needs:pcscd tests then skip on a laptop and fail in CI).
 PCSC_PKGS := pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools
-# The flashing programs rigs/flash drives (its tests run them without a probe).
-BENCH_PKGS := openocd stlink-tools
+# The flashing programs rigs/flash drives (its tests run them without a probe), and
+# etcd, the lab-wide lease store (rigs/lease's etcd tests start their own etcd).
+BENCH_PKGS := openocd stlink-tools etcd-server
 deps:
 	@missing=$$(for p in $(PCSC_PKGS) $(BENCH_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \

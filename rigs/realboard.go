@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -87,7 +88,18 @@ func (r *Rig) takeLease(ctx context.Context, bs BoardSpec, lg *slog.Logger) erro
 		ttl = d
 	}
 	lg.Info("taking lease", "board", bs.Name, "resource", bs.Lease.Resource, "ttl", ttl)
-	l, err := lease.Acquire(ctx, bs.Lease.Resource, lease.Options{Dir: bs.Lease.Dir, TTL: ttl, Waiting: func(h lease.Info) {
+	var etcd *lease.Etcd
+	if bs.Lease.Backend == "etcd" {
+		eps := bs.Lease.Endpoints
+		if len(eps) == 0 {
+			eps = strings.FieldsFunc(os.Getenv(lease.EndpointsEnv), func(r rune) bool { return r == ',' || r == ' ' })
+		}
+		if len(eps) == 0 {
+			return fmt.Errorf("lease %s: backend etcd needs lease.endpoints or $%s", bs.Lease.Resource, lease.EndpointsEnv)
+		}
+		etcd = &lease.Etcd{Endpoints: eps}
+	}
+	l, err := lease.Acquire(ctx, bs.Lease.Resource, lease.Options{Dir: bs.Lease.Dir, Etcd: etcd, TTL: ttl, Waiting: func(h lease.Info) {
 		// On the console whatever the log level: a job waiting on another
 		// job's board must say so, not sit silent.
 		progress.Printf("rig %s: board %s: waiting for lease %s", r.File.Name, bs.Name, h)

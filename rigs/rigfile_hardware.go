@@ -74,7 +74,13 @@ type GatewayHardware struct {
 type LeaseSpec struct {
 	Resource string `yaml:"resource"` // lease name, e.g. nucleo-wl55-1
 	TTL      string `yaml:"ttl"`      // Go duration; default 30s
-	Dir      string `yaml:"dir"`      // default $TAP2JOIN_LEASE_DIR or /run/lock/tap2join
+	// Backend: file (default: a lease file under Dir, one host) or etcd
+	// (a lab's runner hosts sharing benches; rigs/lease etcd.go).
+	Backend string `yaml:"backend"`
+	Dir     string `yaml:"dir"` // file: default $TAP2JOIN_LEASE_DIR or /run/lock/tap2join
+	// Endpoints are etcd's client URLs (etcd: default $TAP2JOIN_ETCD_ENDPOINTS,
+	// comma-separated).
+	Endpoints []string `yaml:"endpoints"`
 }
 
 // NotSupportedError is a valid rig file that asks for parts Up cannot drive
@@ -167,6 +173,23 @@ func (f *File) labErrors() []error {
 				if d, err := time.ParseDuration(l.TTL); err != nil || d < time.Second {
 					bad("%s: lease.ttl %q is not a duration of at least 1s", where, l.TTL)
 				}
+			}
+			switch l.Backend {
+			case "", "file":
+				if len(l.Endpoints) > 0 {
+					bad("%s: lease.endpoints are for backend etcd", where)
+				}
+			case "etcd":
+				if l.Dir != "" {
+					bad("%s: lease.dir is for backend file", where)
+				}
+				for _, ep := range l.Endpoints {
+					if !strings.HasPrefix(ep, "http://") && !strings.HasPrefix(ep, "https://") {
+						bad("%s: lease.endpoints %q: an etcd client URL (http:// or https://)", where, ep)
+					}
+				}
+			default:
+				bad("%s: lease.backend %q: want file or etcd", where, l.Backend)
 			}
 		}
 	}

@@ -11,6 +11,9 @@
 // asking for exactly that: labgrid-project/labgrid issues #1739, auto-release
 // after a duration, and #1415, a timeout on reserve).
 //
+// For a lab whose runner hosts share benches, Options.Etcd holds leases in
+// etcd instead (etcd.go): one key per resource bound to an etcd lease.
+//
 // Reads and writes of a lease file happen under flock(2) on <resource>.lock,
 // held for microseconds only; the kernel drops it when a process dies, so the
 // lock itself is never stale. The lease directory may be shared between
@@ -74,6 +77,9 @@ type Options struct {
 	// another owner, and again each time the holder changes, so a job can
 	// say what it waits for.
 	Waiting func(holder Info)
+	// Etcd, if set, holds the lease in etcd instead of a file (etcd.go):
+	// one lease for every runner host of a lab. Dir is then unused.
+	Etcd *Etcd
 }
 
 // ErrLost reports that a held lease expired and was taken over by another
@@ -85,6 +91,7 @@ type Lease struct {
 	dir  string
 	info Info
 	ttl  time.Duration
+	etcd *etcdHold // the etcd backend; nil for a file
 
 	mu       sync.Mutex
 	released bool
@@ -103,9 +110,13 @@ func Acquire(ctx context.Context, resource string, opts Options) (*Lease, error)
 	if !resourceName.MatchString(resource) {
 		return nil, fmt.Errorf("lease: resource %q: want letters, digits, '.', '_', '-'", resource)
 	}
-	dir, err := leaseDir(opts.Dir)
-	if err != nil {
-		return nil, err
+	var dir string
+	if opts.Etcd == nil {
+		d, err := leaseDir(opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		dir = d
 	}
 	if opts.TTL <= 0 {
 		opts.TTL = 30 * time.Second
@@ -125,6 +136,9 @@ func Acquire(ctx context.Context, resource string, opts Options) (*Lease, error)
 		return nil, fmt.Errorf("lease: token: %w", err)
 	}
 	want := Info{Resource: resource, Owner: opts.Owner, PID: os.Getpid(), Host: host, Token: hex.EncodeToString(tok[:])}
+	if opts.Etcd != nil {
+		return acquireEtcd(ctx, want, opts)
+	}
 	var told string // the holder's token Waiting was last told about
 	for {
 		holder, ok, err := tryAcquire(dir, &want, opts.TTL)
@@ -210,6 +224,12 @@ func (l *Lease) Renew() error {
 	if l.lostErr != nil {
 		return l.lostErr
 	}
+	if l.etcd != nil {
+		l.mu.Unlock()
+		err := l.renewEtcd()
+		l.mu.Lock()
+		return err
+	}
 	err := locked(l.dir, l.info.Resource, func() error {
 		cur, err := read(l.dir, l.info.Resource)
 		if errors.Is(err, os.ErrNotExist) {
@@ -265,6 +285,9 @@ func (l *Lease) Release() error {
 	l.released = true
 	close(l.stop)
 	l.mu.Unlock()
+	if l.etcd != nil {
+		return l.releaseEtcd()
+	}
 	<-l.done
 	return locked(l.dir, l.info.Resource, func() error {
 		cur, err := read(l.dir, l.info.Resource)
@@ -379,4 +402,28 @@ func alive(i Info) bool {
 		return true
 	}
 	return processAlive(i.PID)
+}
+
+// List returns every lease held in a lease directory ("" as for Acquire),
+// expired ones included (their Expires says so).
+func List(dir string) ([]Info, error) {
+	dir, err := leaseDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*.lease"))
+	if err != nil {
+		return nil, fmt.Errorf("lease: list %s: %w", dir, err)
+	}
+	var out []Info
+	for _, n := range names {
+		i, ok, err := Inspect(dir, strings.TrimSuffix(filepath.Base(n), ".lease"))
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			out = append(out, i)
+		}
+	}
+	return out, nil
 }
