@@ -62,7 +62,7 @@ var _ = Describe("the serial port vanishing and returning", Label("faults"), fun
 	}, SpecTimeout(time.Minute))
 })
 
-var _ = Describe("power lost during an NVM write", Label("faults"), func() {
+var _ = Describe("power lost during an NVM write", Label("faults", "cap:firmware-faults"), func() {
 	It("leaves the old key or the new key after power-up, never a mix, at every flash step", func(ctx SpecContext) {
 		dir := GinkgoT().TempDir()
 		golden := filepath.Join(dir, "golden.nvm")

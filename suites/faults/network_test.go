@@ -31,7 +31,7 @@ func twoBoards() *rigs.File {
 	return f
 }
 
-var _ = Describe("the MQTT broker and the network server restarting", Label("faults"), func() {
+var _ = Describe("the MQTT broker and the network server restarting", Label("faults", "cap:BrokerRestart", "cap:NetworkServerRestart"), func() {
 	It("reconnects the gateway and the network client; a device provisioned after the restarts joins, one provisioned before keeps its session", func(ctx SpecContext) {
 		rig := upRig(ctx, twoBoards(), rigs.Options{})
 		broker := kit.NeedOfRig[rigs.BrokerRestart](rig)
@@ -74,7 +74,7 @@ var _ = Describe("the MQTT broker and the network server restarting", Label("fau
 	}, SpecTimeout(time.Minute))
 })
 
-var _ = Describe("the gateway lost", Label("faults"), func() {
+var _ = Describe("the gateway lost", Label("faults", "cap:GatewaySwitch"), func() {
 	It("fails the join after the device's attempts, naming the join phase; with the gateway back a rejoin succeeds", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		gateways := kit.NeedOfRig[rigs.GatewaySwitch](rig)

@@ -48,7 +48,7 @@ var _ = func() bool {
 		// the hand lifts the phone before a packet in the middle of the
 		// second segment, or after the second segment's last packet (the
 		// status byte not yet read), and puts it back at the next poll.
-		DescribeTable("resumes a segment when the field comes back after a loss; the image arrives whole",
+		DescribeTable("resumes a segment when the field comes back after a loss; the image arrives whole", Label("cap:PhoneHand", "cap:FirmwareSlot"),
 			func(ctx SpecContext, afterSegmentEnd bool) {
 				rig := upRig(ctx, loadRig(), rigs.Options{})
 				b := rig.Boards[0]

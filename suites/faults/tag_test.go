@@ -77,7 +77,7 @@ func liftMidWrite(ctx context.Context, at liftAt) liftedMidWrite {
 	return liftedMidWrite{rig: rig, b: b, hand: hand, be: be, err: err}
 }
 
-var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
+var _ = Describe("the phone lifted mid-write", Label("faults", "cap:PhoneHand"), func() {
 	It("fails naming the phase when the PROVISION never reaches the tag; the device holds no key; a re-tap writes it and it joins", func(ctx SpecContext) {
 		// The phone leaves the field as it sends the PROVISION.
 		l := liftMidWrite(ctx, liftBeforeWrite)
@@ -146,7 +146,7 @@ var _ = Describe("the phone lifted mid-write", Label("faults"), func() {
 	}, SpecTimeout(time.Minute))
 })
 
-var _ = Describe("the phone lifted before it read the answer", Label("faults"), func() {
+var _ = Describe("the phone lifted before it read the answer", Label("faults", "cap:PhoneHand"), func() {
 	It("leaves the answer in the mailbox; the next tap reads it out, discards it and provisions", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
@@ -225,7 +225,7 @@ var _ = Describe("corrupted and replayed PROVISION messages", Label("faults"), f
 	}, SpecTimeout(time.Minute))
 })
 
-var _ = Describe("wrong RF passwords", Label("faults"), func() {
+var _ = Describe("wrong RF passwords", Label("faults", "cap:MCUControl"), func() {
 	It("answers the chip's error, keeps the area protected, and opens it for the right password", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
@@ -278,7 +278,7 @@ var _ = Describe("wrong RF passwords", Label("faults"), func() {
 	}, SpecTimeout(time.Minute))
 })
 
-var _ = Describe("an MCU that does not read its mailbox", Label("faults"), func() {
+var _ = Describe("an MCU that does not read its mailbox", Label("faults", "cap:MCUControl", "cap:MailboxWatchdog"), func() {
 	It("gets the message released by the mailbox watchdog, the phone a clear timeout, and a reset board answers again", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]

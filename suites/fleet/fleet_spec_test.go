@@ -18,7 +18,7 @@ import (
 // backend and boards), so under `go tool ginkgo -p` the entries spread over
 // processes and each process has its own boards, with ids that carry the
 // process number.
-var _ = Describe("a fleet tapped at once", Label("fleet", "e2e"), func() {
+var _ = Describe("a fleet tapped at once", Label("fleet", "e2e", "cap:copies"), func() {
 	DescribeTable("every board is provisioned, joins and sends its first uplink",
 		func(ctx SpecContext, batch, n int, wrapped bool) {
 			proc := GinkgoParallelProcess()

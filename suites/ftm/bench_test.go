@@ -148,7 +148,7 @@ type tagBench struct {
 func newTagBench(vb *bubble) *tagBench {
 	GinkgoHelper()
 	b := upInProcess(vb, loadRig(tagRig, ""))
-	tb := &tagBench{bench: newBench(b), host: kit.Need[rigs.TagHost](b), model: kit.Need[rigs.ModelClock](b)}
+	tb := &tagBench{bench: newBench(b), host: kit.NeedOwn[rigs.TagHost](b), model: kit.NeedOwn[rigs.ModelClock](b)}
 	tb.enableMailbox()
 	return tb
 }

@@ -36,7 +36,7 @@ type firmwareBench struct {
 func newFirmwareBench(ctx context.Context, board *rigs.Board) *firmwareBench {
 	GinkgoHelper()
 	b := newBench(board)
-	slot := kit.Need[rigs.FirmwareSlot](board)
+	slot := kit.NeedOwn[rigs.FirmwareSlot](board)
 	Eventually(func() bool {
 		st, err := b.drv.MailboxStatus(ctx)
 		return err == nil && st.Enabled

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -154,6 +155,17 @@ func NoKeysInReport() bool {
 // the reason the bench lacks it.
 func Need[C any](b *rigs.Board) C {
 	GinkgoHelper()
+	requireCapabilityLabel(reflect.TypeFor[C]().Name())
+	c, err := rigs.BoardCapability[C](b)
+	skipIfMissing(err)
+	return c
+}
+
+// NeedOwn is Need for a spec on a rig file of its own (suites/nfc's and
+// suites/ftm's tag and firmware rigs), not the bench's: what it needs does
+// not depend on the bench, so it declares no capability label.
+func NeedOwn[C any](b *rigs.Board) C {
+	GinkgoHelper()
 	c, err := rigs.BoardCapability[C](b)
 	skipIfMissing(err)
 	return c
@@ -163,6 +175,7 @@ func Need[C any](b *rigs.Board) C {
 // with the reason the bench lacks it.
 func NeedOfRig[C any](r *rigs.Rig) C {
 	GinkgoHelper()
+	requireCapabilityLabel(reflect.TypeFor[C]().Name())
 	c, err := rigs.RigCapability[C](r)
 	skipIfMissing(err)
 	return c
@@ -172,7 +185,27 @@ func NeedOfRig[C any](r *rigs.Rig) C {
 // faulty firmware (rig file faults:); call it before changing Faults.
 func NeedFirmwareFaults(f *rigs.File, i int) {
 	GinkgoHelper()
+	requireCapabilityLabel(rigs.CapFirmwareFaults)
 	skipIfMissing(f.Boards[i].FirmwareFaults())
+}
+
+// NeedCopies skips the spec unless the rig file's board i can be copied
+// into a fleet (emulated boards).
+func NeedCopies(f *rigs.File, i int) {
+	GinkgoHelper()
+	requireCapabilityLabel(rigs.CapCopies)
+	skipIfMissing(f.Boards[i].Replicable())
+}
+
+// requireCapabilityLabel fails a spec that asks for a capability without
+// declaring it (Label(rigs.CapabilityLabel(name)), here or on a container):
+// `rigcheck -plan` reads the labels to say which specs a bench will skip.
+func requireCapabilityLabel(name string) {
+	GinkgoHelper()
+	want := rigs.CapabilityLabel(name)
+	if !slices.Contains(CurrentSpecReport().Labels(), want) {
+		Fail(fmt.Sprintf("the spec needs capability %s but has no Label(%q): rigcheck -plan would not know", name, want))
+	}
 }
 
 // SkipIfMissing skips the spec when err says the bench lacks a capability

@@ -84,7 +84,7 @@ var _ = Describe("downlinks", Label("lorawan", "console", "downlink"), func() {
 // resets the count. Once the link settles, ChirpStack sends nothing, so
 // ordinary uplinks get there.
 var _ = Describe("ADR acknowledgement requests", Label("lorawan", "adr"), func() {
-	It("sets ADRACKReq on the 65th uplink without a downlink, and ChirpStack answers it at once", func(ctx SpecContext) {
+	It("sets ADRACKReq on the 65th uplink without a downlink, and ChirpStack answers it at once", Label("cap:GatewaySwitch"), func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig())
 		needAir(rig)
 		b := rig.Boards[0]
@@ -148,7 +148,7 @@ var _ = Describe("ADR acknowledgement requests", Label("lorawan", "adr"), func()
 // 3..0): the first uplink carries 2 bytes (RekeyInd), the answer 2
 // (RekeyConf), and the uplinks after none.
 var _ = Describe("a LoRaWAN 1.1 session", Label("lorawan", "lorawan11"), func() {
-	It("is confirmed: RekeyInd in the first uplink, ChirpStack's RekeyConf, none after", func(ctx SpecContext) {
+	It("is confirmed: RekeyInd in the first uplink, ChirpStack's RekeyConf, none after", Label("cap:GatewaySwitch"), func(ctx SpecContext) {
 		f := loadRig()
 		f.Boards = f.Boards[:1]
 		f.Network.MACVersion = "1.1.0"
@@ -200,7 +200,7 @@ func needAir(rig *rigs.Rig) {
 // (LoRaMacAdrCalcNext): ADRACKReq from the 65th uplink, the default TX
 // power from the 97th, one data rate lower at the 129th.
 var _ = Describe("the ADR back-off", Label("lorawan", "adr"), func() {
-	It("asks from the 65th unanswered uplink, returns to the default TX power at the 97th and lowers the data rate at the 129th", func(ctx SpecContext) {
+	It("asks from the 65th unanswered uplink, returns to the default TX power at the 97th and lowers the data rate at the 129th", Label("cap:GatewaySwitch"), func(ctx SpecContext) {
 		rig := kit.UpRig(ctx, loadRig(), rigs.Options{RXWindowCap: 50 * time.Millisecond, DutyCycle: rigs.DutyCycleOff})
 		needAir(rig)
 		b := rig.Boards[0]

@@ -212,7 +212,7 @@ var _ = Describe("key read-back on the console", Label("security", "console"), f
 		Expect(err).To(MatchError(at.ErrAT), "a refused key read answers AT_ERROR")
 	}, SpecTimeout(time.Minute))
 
-	It("reports a board whose firmware prints the AppKey on AT+APPKEY=?", func(ctx SpecContext) {
+	It("reports a board whose firmware prints the AppKey on AT+APPKEY=?", Label("cap:firmware-faults"), func(ctx SpecContext) {
 		f := loadRig()
 		f.Boards = f.Boards[:1]
 		kit.NeedFirmwareFaults(f, 0)
@@ -335,7 +335,7 @@ var _ = Describe("MAC commands on the AT console", Label("lorawan", "console", "
 	}, SpecTimeout(2*time.Minute))
 })
 
-var _ = Describe("moving a device to another network", Label("lorawan", "console", "reprovision"), func() {
+var _ = Describe("moving a device to another network", Label("lorawan", "console", "reprovision", "cap:OtherNetworks"), func() {
 	It("re-provisions it over NFC with the other network's key; it rejoins there with that network's NetID", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig())
 		networks := kit.NeedOfRig[rigs.OtherNetworks](rig)

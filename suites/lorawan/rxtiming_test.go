@@ -20,7 +20,7 @@ import (
 // firmware's 10 s back-off; the duty cycle is not enforced); the timings
 // asserted are the air's stamps, exact to the gateway counter's 1 µs.
 var _ = Describe("receive windows on realistic time", Label("lorawan", "timing:realistic"), func() {
-	It("hears each JoinAccept 5.000 s after its JoinRequest ends (RX1), and misses the ACK sent in RX1 when its own RX1 delay is wrong", func(ctx SpecContext) {
+	It("hears each JoinAccept 5.000 s after its JoinRequest ends (RX1), and misses the ACK sent in RX1 when its own RX1 delay is wrong", Label("cap:GatewaySwitch"), func(ctx SpecContext) {
 		f := loadRig()
 		f.Timing = "realistic"
 		// The EU868 duty cycle is accounted, not waited for: on real time

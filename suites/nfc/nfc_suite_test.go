@@ -62,9 +62,9 @@ func (tr Transport) New(ctx SpecContext) *Bench {
 	b := kit.UpRig(ctx, f, rigs.Options{}).Boards[0]
 	return &Bench{
 		Tr:   b.Transport(),
-		host: kit.Need[rigs.TagHost](b),
-		hand: kit.Need[rigs.PhoneHand](b),
-		wdg:  kit.Need[rigs.MailboxWatchdog](b),
+		host: kit.NeedOwn[rigs.TagHost](b),
+		hand: kit.NeedOwn[rigs.PhoneHand](b),
+		wdg:  kit.NeedOwn[rigs.MailboxWatchdog](b),
 	}
 }
 

@@ -31,7 +31,7 @@ var _ = Describe("NFC provisioning to OTAA join", Label("e2e"), func() {
 // The flow must be able to fail for the right reason: a firmware that
 // acknowledges the key it was sent but stores a corrupted one cannot join,
 // and the failure names the join phase.
-var _ = Describe("a board that stores a wrong key", Label("e2e", "faults"), func() {
+var _ = Describe("a board that stores a wrong key", Label("e2e", "faults", "cap:firmware-faults"), func() {
 	It("does not join, and the failure names the join phase", func(ctx SpecContext) {
 		f := loadRig()
 		f.Boards = f.Boards[:1]

@@ -223,9 +223,9 @@ func checkRig(goCmd, tags, binDir, rig string, online bool) ([]string, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, bad("rigs/cmd/rigcheck does not build (so the rig cannot be checked): %s", firstLines(out, 3))
 	}
-	rargs := []string{rig}
+	rargs := []string{"-plan=false", rig} // the run itself is the plan
 	if !online {
-		rargs = []string{"-offline", rig}
+		rargs = []string{"-plan=false", "-offline", rig}
 	}
 	var stdout, stderr bytes.Buffer
 	run := exec.Command(filepath.Join(binDir, "rigcheck"), rargs...)

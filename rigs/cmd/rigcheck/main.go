@@ -8,6 +8,11 @@
 //
 //	go run ./rigs/cmd/rigcheck rigs/lab-nucleo-wl55.yaml
 //	go run ./rigs/cmd/rigcheck -offline rigs/lab-nucleo-wl55.yaml   # on a machine away from the bench
+//	go run ./rigs/cmd/rigcheck -plan=false rigs/lab-nucleo-wl55.yaml # without the spec plan
+//
+// It also prints the spec plan (plan.go): every spec, whether a run on the
+// rig runs or skips it, and why — from the capabilities the file's bench
+// will offer (compiling the suites takes a while; -plan=false leaves it out).
 //
 // Exit status: 0 valid (gaps are printed), 1 invalid or the bench is not as
 // the file says, 2 usage.
@@ -28,6 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rigcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	offline := fs.Bool("offline", false, "check the file only; do not look for its ports and readers on this machine")
+	doPlan := fs.Bool("plan", true, "print the spec plan: which specs a run on the rig runs and which skip, and why (compiles the suites: ginkgo --dry-run)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: rigcheck [-offline] RIG.yaml...")
 		fs.PrintDefaults()
@@ -65,6 +71,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: rig %q valid: %d board(s), %d gateway(s)\n", p, f.Name, len(f.Boards), len(f.Gateways))
 		for _, g := range gaps {
 			fmt.Fprintf(stdout, "  not done by Up: %s\n", g)
+		}
+		if *doPlan {
+			specs, err := plan(p, f, stderr)
+			if err != nil {
+				fmt.Fprintln(stderr, err)
+				status = 1
+				continue
+			}
+			printPlan(stdout, specs)
 		}
 	}
 	return status
