@@ -159,9 +159,10 @@ docker:
 # for rigs/lease's etcd backend tests. As root: installed when missing. Otherwise it only says what to
 # install (the needs:pcscd tests then skip on a laptop and fail in CI).
 PCSC_PKGS := pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools
-# The flashing programs rigs/flash drives (its tests run them without a probe), and
+# The flashing programs rigs/flash drives (its tests run them without a probe), the
+# power and reset tools of rigs/power (uhubctl, libgpiod's gpioset/gpioinfo), and
 # etcd, the lab-wide lease store (rigs/lease's etcd tests start their own etcd).
-BENCH_PKGS := openocd stlink-tools etcd-server
+BENCH_PKGS := openocd stlink-tools etcd-server uhubctl gpiod
 deps:
 	@missing=$$(for p in $(PCSC_PKGS) $(BENCH_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \

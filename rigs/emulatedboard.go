@@ -292,6 +292,23 @@ func (tw *twin) ResetMCU(ctx context.Context) error {
 	return tw.start(ctx)
 }
 
+// PowerOff cuts the board's supply (PowerSwitch): the firmware stops where
+// it is (RAM lost) and the tag loses VCC — its dynamic registers reset, so
+// the mailbox is off until the firmware enables it again at boot.
+func (tw *twin) PowerOff(ctx context.Context) error {
+	if err := tw.HaltMCU(); err != nil {
+		return err
+	}
+	tw.tag.SetVCC(false)
+	return nil
+}
+
+// PowerOn restores the supply and waits for the firmware to boot.
+func (tw *twin) PowerOn(ctx context.Context) error {
+	tw.tag.SetVCC(true)
+	return tw.start(ctx)
+}
+
 // ModeledTime is the tag's modelled time (ModelClock).
 func (tw *twin) ModeledTime() time.Duration { return tw.tag.ModeledTime() }
 

@@ -15,7 +15,7 @@ import (
 // Board capability names (the interfaces), and the two board properties
 // specs also ask for.
 var (
-	BoardCapabilities = []string{"PhoneHand", "MailboxWatchdog", "MCUControl", "TagHost", "ModelClock", "FirmwareSlot"}
+	BoardCapabilities = []string{"PhoneHand", "MailboxWatchdog", "MCUControl", "TagHost", "ModelClock", "FirmwareSlot", "PowerSwitch"}
 	RigCapabilities   = []string{"GatewaySwitch", "BrokerRestart", "NetworkServerRestart", "OtherNetworks"}
 )
 
@@ -80,10 +80,14 @@ func (f *File) PlannedCapability(name string) (ok bool, reason string) {
 // offer it): what upEmulatedBoard, upBareTag and upRealBoard give it.
 func (b BoardSpec) plannedLack(name string) string {
 	switch {
+	case !b.Emulated && name == "PowerSwitch" && b.Power != nil:
+		return ""
+	case !b.Emulated && name == "MCUControl" && b.Reset != nil:
+		return ""
 	case !b.Emulated:
 		return realBoardLacks[""]
 	case b.Firmware == FirmwareNone:
-		if name == "MCUControl" || name == "FirmwareSlot" {
+		if name == "MCUControl" || name == "FirmwareSlot" || name == "PowerSwitch" {
 			return "its MCU runs no firmware (rig file firmware: none)"
 		}
 		return ""

@@ -23,6 +23,8 @@ func offers(r *rigs.Rig, name string) bool {
 		_, err = rigs.BoardCapability[rigs.ModelClock](b)
 	case "FirmwareSlot":
 		_, err = rigs.BoardCapability[rigs.FirmwareSlot](b)
+	case "PowerSwitch":
+		_, err = rigs.BoardCapability[rigs.PowerSwitch](b)
 	case "GatewaySwitch":
 		_, err = rigs.RigCapability[rigs.GatewaySwitch](r)
 	case "BrokerRestart":

@@ -64,6 +64,7 @@ func (r *Rig) upRealBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po
 			}
 		}
 	}
+	r.benchPowerParts(bs, b) // powerpart.go
 	tr, err := r.nfcTransport(ctx, bs, nil)
 	if err != nil {
 		return nil, err

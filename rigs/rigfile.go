@@ -91,6 +91,10 @@ type BoardSpec struct {
 	// Flash is the board's flashing part (flashpart.go): Up writes the image
 	// before it checks the version the board reports.
 	Flash *FlashSpec `yaml:"flash"`
+	// Power and Reset are a real board's supply switch and reset line
+	// (powerpart.go): with them it offers PowerSwitch and MCUControl.
+	Power *PowerSpec `yaml:"power"`
+	Reset *ResetSpec `yaml:"reset"`
 	// NVM is a file holding an emulated board's flash (its NVM context), so
 	// the board keeps its key across rig restarts: a second rig on the same
 	// file is the same board powered up again. "" = in memory.
@@ -324,6 +328,7 @@ func (f *File) validate() error {
 			}
 		}
 		errs = append(errs, b.flashErrors(where)...)
+		errs = append(errs, b.powerErrors(where)...)
 		switch b.MailboxProtocol {
 		case "", "tap2join", "st25ftm":
 		default:

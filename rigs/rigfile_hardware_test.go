@@ -33,6 +33,17 @@ func TestLabRigLoads(t *testing.T) {
 	if fl := f.Boards[0].Flash; fl == nil || fl.Tool != "openocd" || f.Boards[0].flashImage() != "out/firmware/tap2join-wl55.bin" {
 		t.Errorf("flash part not read: %+v", fl)
 	}
+	if p, r := f.Boards[0].Power, f.Boards[0].Reset; p == nil || p.Kind != "uhubctl" || p.Hub != "1-1" || p.Port != 2 || r == nil || r.Kind != "openocd" {
+		t.Errorf("power/reset parts not read: %+v %+v", p, r)
+	}
+	for _, c := range []string{"PowerSwitch", "MCUControl"} {
+		if ok, why := f.PlannedCapability(c); !ok {
+			t.Errorf("the lab bench with power and reset parts plans no %s: %s", c, why)
+		}
+	}
+	if ok, _ := f.PlannedCapability("PhoneHand"); ok {
+		t.Error("the lab bench plans a PhoneHand")
+	}
 	if _, err := Load(p); err != nil {
 		t.Fatalf("Load: %v", err)
 	}

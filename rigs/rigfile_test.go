@@ -41,6 +41,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"network: {kind: external, api: a, token: t, mqtt: m}\nboards: [{emulated: false, firmware: none, nfc: {transport: pcsc, reader: R}}]", "firmware: none is for emulated boards"},
 		{"boards: [{name: a, emulated: true, unique_id: 0080E11500000001}, {name: a, emulated: true, unique_id: 0080E11500000002}]", "duplicate name"},
 		{"boards: [{emulated: true, unique_id: 0080E11500000001, mailbox_protocol: ftm}]", `mailbox_protocol "ftm": want tap2join or st25ftm`},
+		{"boards: [{emulated: true, unique_id: 0080E11500000001, power: {kind: uhubctl, hub: 1-1, port: 2}}]", "an emulated board's supply is the twin's"},
 	}
 	for _, c := range cases {
 		_, err := Parse([]byte(c.yaml))

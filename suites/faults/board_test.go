@@ -160,3 +160,31 @@ var _ = Describe("power lost during an NVM write", Label("faults", "cap:firmware
 				old, firstNew-1, fresh, firstNew, rigs.NVMWriteSteps))
 	}, SpecTimeout(3*time.Minute))
 })
+
+var _ = Describe("a power cycle", Label("faults", "cap:PowerSwitch"), func() {
+	It("keeps the provisioned key; the firmware enables the mailbox again at boot and answers the phone", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig(), rigs.Options{})
+		b := rig.Boards[0]
+		sw := kit.Need[rigs.PowerSwitch](b)
+		be := &backend{c: rig.Backend}
+		res, err := phone.New(phone.NFCTag(b.Tag), be, b.PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
+		Expect(err).NotTo(HaveOccurred())
+
+		Expect(sw.PowerOff(ctx)).To(Succeed())
+		// MB_EN is a dynamic register: without VCC the mailbox is off (the
+		// tag, powered by the field, still answers), and only the firmware
+		// can enable it again (DS13519 §5.1.2; SPEC.md §1).
+		st, err := b.Tag.MailboxStatus(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.Enabled).To(BeFalse(), "mailbox with the board's supply cut: %s", st)
+		Expect(sw.PowerOn(ctx)).To(Succeed())
+		kit.AwaitMailbox(ctx, b)
+		id := deviceState(ctx, b)
+		Expect(id.State).To(Equal(provproto.StateJoined), "the stored session survives the power cut")
+		if root, app, ok := keyKCVs(ctx, b); ok {
+			Expect(root).To(Equal(res.KCV), "the key survives the power cut")
+			Expect(app).To(Equal(res.KCV))
+		}
+		outcome("power cycle", fmt.Sprintf("the board came back %s with key KCV %s; the firmware enabled the mailbox again and answered GET_IDENTITY", id.State, res.KCV))
+	}, SpecTimeout(time.Minute))
+})

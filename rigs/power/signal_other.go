@@ -1,0 +1,7 @@
+//go:build !unix
+
+package power
+
+import "os"
+
+var interruptSignal = os.Kill
