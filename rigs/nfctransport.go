@@ -73,19 +73,13 @@ func (r *Rig) startPCSCD(ctx context.Context) (*pcscState, error) {
 	return r.pcsc, nil
 }
 
-// nfcTransport gives the phone its way to the board's tag (tagTransport),
-// for a board the rig cannot lift the phone off (a real one).
-func (r *Rig) nfcTransport(ctx context.Context, bs BoardSpec, tag *st25dv.Tag) (nfc.Transport, error) {
-	tr, _, err := r.tagTransport(ctx, bs, tag)
-	return tr, err
-}
-
 // tagTransport gives the phone its way to the board's tag and, for an
 // emulated board, the PhoneHand that lifts the phone off it: direct (the
 // twin in-process, field on; the hand switches the field, fieldHand) or pcsc
 // (the twin as a card in a vpcd reader, reached through pcscd; the hand takes
 // the card out of the reader and puts it back; see nfctransport_pcsc.go). A
-// real board's hand is nil.
+// real board's hand switches its reader's RF field when the rig file says
+// the reader can (nfc.field_control), else it is nil.
 func (r *Rig) tagTransport(ctx context.Context, bs BoardSpec, tag *st25dv.Tag) (nfc.Transport, PhoneHand, error) {
 	if bs.NFC.Transport == "pcsc" {
 		return r.pcscTransport(ctx, bs, tag)

@@ -24,7 +24,11 @@ import (
 func (r *Rig) pcscTransport(ctx context.Context, bs BoardSpec, tag *st25dv.Tag) (nfc.Transport, PhoneHand, error) {
 	if !bs.Emulated {
 		tr, err := realPCSC(ctx, bs)
-		return tr, nil, err
+		pt, ok := tr.(*pcsc.Transport)
+		if err != nil || !bs.NFC.FieldControl || !ok {
+			return tr, nil, err
+		}
+		return tr, readerFieldHand{pt}, nil
 	}
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -155,4 +159,18 @@ func pcscReaders() ([]string, error) {
 		return nil, nil
 	}
 	return rs, err
+}
+
+// readerFieldHand is the PhoneHand of a real board whose reader switches its
+// RF field (nfc.field_control): Lift turns the field off, Tap on (PC/SC Part
+// 3 Manage Session; pcsc.Transport.SetField).
+type readerFieldHand struct{ tr *pcsc.Transport }
+
+func (h readerFieldHand) Lift() error { return h.set(false) }
+func (h readerFieldHand) Tap() error  { return h.set(true) }
+
+func (h readerFieldHand) set(on bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return h.tr.SetField(ctx, on)
 }

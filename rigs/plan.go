@@ -84,6 +84,8 @@ func (b BoardSpec) plannedLack(name string) string {
 		return ""
 	case !b.Emulated && name == "MCUControl" && b.Reset != nil:
 		return ""
+	case !b.Emulated && name == "PhoneHand" && b.NFC.FieldControl:
+		return ""
 	case !b.Emulated:
 		return realBoardLacks[""]
 	case b.Firmware == FirmwareNone:

@@ -65,9 +65,13 @@ func (r *Rig) upRealBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po
 		}
 	}
 	r.benchPowerParts(bs, b) // powerpart.go
-	tr, err := r.nfcTransport(ctx, bs, nil)
+	tr, hand, err := r.tagTransport(ctx, bs, nil)
 	if err != nil {
 		return nil, err
+	}
+	if hand != nil {
+		b.parts = append(b.parts, hand) // a reader that switches its field (nfc.field_control)
+		b.lacks = map[string]string{"": realBoardLacks[""]}
 	}
 	r.closers = append(r.closers, tr.Close)
 	b.transport = tr

@@ -131,6 +131,11 @@ type NFC struct {
 	Transport string `yaml:"transport"` // direct (emulated only) | pcsc
 	Reader    string `yaml:"reader"`    // PC/SC reader name (pcsc)
 	Profile   string `yaml:"profile"`   // pcsc: transparent | acr1552 ("" = from the reader name)
+	// FieldControl: the real board's reader switches its RF field off and
+	// on when told (PC/SC Part 3 Manage Session 83/84; pcsc.Transport.
+	// SetField), so the board offers PhoneHand: the phone lifted and laid
+	// back. UNCONFIRMED per reader model: try it with the nfc suite.
+	FieldControl bool `yaml:"field_control"`
 }
 
 // Faults injects firmware faults into an emulated board: the firmware twin
@@ -329,6 +334,9 @@ func (f *File) validate() error {
 		}
 		errs = append(errs, b.flashErrors(where)...)
 		errs = append(errs, b.powerErrors(where)...)
+		if b.NFC.FieldControl && (b.Emulated || b.NFC.Transport != "pcsc") {
+			bad("%s: nfc.field_control is for a real board's PC/SC reader (an emulated board's phone is lifted by the rig)", where)
+		}
 		switch b.MailboxProtocol {
 		case "", "tap2join", "st25ftm":
 		default:

@@ -429,6 +429,34 @@ func (t *Transport) startSession() error {
 	return nil
 }
 
+// SetField switches the reader's RF field off or on: PC/SC 2.02 Part 3
+// Manage Session, DO 83 00 (turn RF off) or 84 00 (turn RF on), inside the
+// transparent session (started first if needed) — FF C2 00 00 02 83 00 00.
+// The tag loses its field as when the phone is lifted (ISO state, RF
+// sessions lost; the next frames get no answer) and powers up again on.
+// Which readers obey is UNCONFIRMED beyond the Part 3 supplement's DO list
+// (pcsc-iso15693.md §2.1): a reader that does not answers the DO with
+// status 6A 81 (not supported), an error here.
+func (t *Transport) SetField(ctx context.Context, on bool) error {
+	op, do := "turn RF field off", byte(0x83)
+	if on {
+		op, do = "turn RF field on", 0x84
+	}
+	return t.withCard(ctx, func() error {
+		if !t.session {
+			if err := t.startSession(); err != nil {
+				return err
+			}
+		}
+		body, sw, err := t.transmit(op, []byte{0xFF, 0xC2, 0x00, 0x00, 0x02, do, 0x00, 0x00})
+		if err != nil {
+			return err
+		}
+		_, err = parseSession(op, body, sw)
+		return err
+	})
+}
+
 // exchange wraps frame in a transparent exchange: FF C2 00 01 Lc
 // 5F 46 04 <timeout µs LSB first> 95 <len> <frame> Le (extended APDU when the
 // data objects pass 255 bytes, e.g. a 256-byte mailbox write).

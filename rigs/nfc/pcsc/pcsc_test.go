@@ -240,3 +240,27 @@ func TestProfileFor(t *testing.T) {
 		t.Error("IsISO15693ATR")
 	}
 }
+
+// The reader's RF field off and on (Part 3 Manage Session 83 00 / 84 00):
+// with the field off the tag answers nothing (nfc.ErrNoResponse); on again,
+// it answers.
+func TestSetField(t *testing.T) {
+	ctx := t.Context()
+	b := setup(t, vpcd.ProfileTransparent, "")
+	d := nfc.NewST25DV(b.tr)
+	if _, err := d.SystemInfo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.tr.SetField(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SystemInfo(ctx); !errors.Is(err, nfc.ErrNoResponse) {
+		t.Fatalf("field off: %v, want ErrNoResponse", err)
+	}
+	if err := b.tr.SetField(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SystemInfo(ctx); err != nil {
+		t.Fatalf("field on again: %v", err)
+	}
+}
