@@ -105,3 +105,26 @@ func TestRealGatewayNeedsAReachableServer(t *testing.T) {
 		}
 	}
 }
+
+// The shared-bench example: every other supported part (etcd lease,
+// STM32_Programmer_CLI, GPIO relay and NRST, the reader's field) validates
+// and gives the bench the capabilities its specs need.
+func TestSharedLabRigLoads(t *testing.T) {
+	p, err := Find("rigs/lab-nucleo-wl55-shared.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, gaps, err := Validate(p)
+	if err != nil || len(gaps) != 0 {
+		t.Fatalf("Validate: %v, gaps %q", err, gaps)
+	}
+	b := f.Boards[0]
+	if b.Lease.Backend != "etcd" || len(b.Lease.Endpoints) != 1 || b.Flash.Tool != "stm32programmer" || b.Power.Kind != "gpio" || b.Reset.Kind != "gpio" || !b.NFC.FieldControl {
+		t.Fatalf("parts not read: %+v %+v %+v %+v %+v", b.Lease, b.Flash, b.Power, b.Reset, b.NFC)
+	}
+	for _, c := range []string{"PhoneHand", "PowerSwitch", "MCUControl"} {
+		if ok, why := f.PlannedCapability(c); !ok {
+			t.Errorf("plans no %s: %s", c, why)
+		}
+	}
+}
