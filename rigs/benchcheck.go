@@ -42,7 +42,7 @@ func CheckBench(path string) ([]string, error) {
 		return nil, fmt.Errorf("rigs: %s: %w", path, err)
 	}
 	problems := placeholders(raw)
-	for _, p := range missingParts(f) {
+	for _, p := range missingParts(f, false) {
 		problems = append(problems, fmt.Sprintf("boards[%d] (%s): %s", p.board, f.Boards[p.board].Name, p.what))
 	}
 	return problems, nil
@@ -53,9 +53,9 @@ func CheckBench(path string) ([]string, error) {
 // a network server or container starts. Readers that cannot be listed
 // (pcscd down) are left to the transport, which reports pcscd's own error
 // when it opens.
-func realPartsMissing(f *File) error {
+func realPartsMissing(f *File, noFlash bool) error {
 	var problems []string
-	for _, p := range missingParts(f) {
+	for _, p := range missingParts(f, noFlash) {
 		if !p.unlisted {
 			problems = append(problems, fmt.Sprintf("rigs: board %s: %s", f.Boards[p.board].Name, p.what))
 		}
@@ -91,7 +91,7 @@ type partProblem struct {
 }
 
 // missingParts looks for every real board's serial port and PC/SC reader.
-func missingParts(f *File) []partProblem {
+func missingParts(f *File, noFlash bool) []partProblem {
 	var out []partProblem
 	var readers []string
 	var readersErr error
@@ -103,7 +103,7 @@ func missingParts(f *File) []partProblem {
 		if p := serialPortProblem(b.Serial); p != "" {
 			out = append(out, partProblem{board: i, what: p})
 		}
-		if p := flashProblem(b); p != "" {
+		if p := flashProblem(b); p != "" && !noFlash {
 			out = append(out, partProblem{board: i, what: p})
 		}
 		if b.NFC.Transport != "pcsc" {

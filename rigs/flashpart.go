@@ -64,6 +64,9 @@ func (b BoardSpec) flashErrors(where string) []error {
 		if _, err := flash.NewTool(f.Tool, ""); err != nil {
 			bad("flash.tool %q: want one of %s", f.Tool, strings.Join(flash.Tools, ", "))
 		}
+		if b.Hardware == nil || b.Hardware.Probe.USBSerial == "" {
+			bad("flash needs hardware.probe.usb_serial (without it the tool takes the first ST-LINK, maybe another board's)")
+		}
 	}
 	if b.flashImage() == "" {
 		bad("flash.image (or hardware.firmware.image) is required")
@@ -81,18 +84,6 @@ func (b BoardSpec) flashImage() string {
 	}
 	if b.Hardware != nil {
 		return b.Hardware.Firmware.Image
-	}
-	return ""
-}
-
-// wantedVersion is the version a flashed board must report: the rig
-// file's hardware.firmware.version, else the image descriptor's.
-func (b BoardSpec) wantedVersion(img flash.Image) string {
-	if b.Hardware != nil && b.Hardware.Firmware.Version != "" {
-		return b.Hardware.Firmware.Version
-	}
-	if img.Descriptor != nil {
-		return img.Descriptor.VersionString()
 	}
 	return ""
 }
@@ -135,7 +126,11 @@ type FlashReport struct {
 }
 
 func (f FlashReport) String() string {
-	s := fmt.Sprintf("%s (sha256 %s…) with %s", f.Image, f.SHA256[:12], f.Tool)
+	sha := f.SHA256
+	if len(sha) > 12 {
+		sha = sha[:12] + "…"
+	}
+	s := fmt.Sprintf("%s (sha256 %s) with %s", f.Image, sha, f.Tool)
 	if f.Version != "" {
 		s += ", image version " + f.Version
 	}
@@ -209,17 +204,29 @@ func FlashRealBoard(ctx context.Context, bs BoardSpec, w io.Writer, lg *slog.Log
 	if err != nil {
 		return rep, err
 	}
-	key := serial + "|" + bs.Name
+	// The record is per probe (the board it is wired to) and lease
+	// resource; it is cleared before the tool runs, so a flash that fails
+	// half-way is never taken for done. UNCONFIRMED safety: between two
+	// specs of a run the lease is released and taken again, and a job
+	// taking the board in between could flash another image of the same
+	// version unseen (the version check catches any other).
+	resource := bs.Name
+	if bs.Lease != nil {
+		resource = bs.Lease.Resource
+	}
+	key := serial + "|" + resource
 	if v, ok := flashed.Load(key); ok && v == rep.SHA256 {
 		rep.Skipped = "flashed earlier in this process"
 		return rep, nil
 	}
-	stamp := flashStampPath(bs.Name)
+	stamp := flashStampPath(key)
 	if runID := os.Getenv("TAP2JOIN_RUN_ID"); runID != "" && readFlashStamp(stamp) == runID+"|"+rep.SHA256 {
 		rep.Skipped = "flashed earlier in this run (" + runID + ")"
 		flashed.Store(key, rep.SHA256)
 		return rep, nil
 	}
+	flashed.Delete(key)
+	_ = os.Remove(stamp)
 	lg.Info("flashing", "board", bs.Name, "tool", tool.Name(), "image", img.Path, "probe", serial)
 	progress.Printf("board %s: flashing %s with %s", bs.Name, filepath.Base(img.Path), tool.Name())
 	res, err := flash.Run(ctx, tool, img, w)
@@ -234,8 +241,8 @@ func FlashRealBoard(ctx context.Context, bs BoardSpec, w io.Writer, lg *slog.Log
 	return rep, nil
 }
 
-func flashStampPath(board string) string {
-	safe := regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(board, "_")
+func flashStampPath(key string) string {
+	safe := regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(key, "_")
 	return filepath.Join(os.TempDir(), "tap2join-flash", safe+".json")
 }
 

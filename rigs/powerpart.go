@@ -3,6 +3,7 @@ package rigs
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tap2join/tap2join/rigs/at"
@@ -74,39 +75,90 @@ func (b BoardSpec) powerErrors(where string) []error {
 	return errs
 }
 
-// realPower is a real board's PowerSwitch.
+// realPower is a real board's PowerSwitch. It remembers a cut so the rig's
+// Close powers the board up again for the next spec or job.
 type realPower struct {
 	sw  power.Switch
 	con func() at.Console
+	mu  sync.Mutex
+	off bool
 }
 
-func (p realPower) PowerOff(ctx context.Context) error { return p.sw.Off(ctx) }
+func (p *realPower) PowerOff(ctx context.Context) error {
+	p.mu.Lock()
+	p.off = true
+	p.mu.Unlock()
+	return p.sw.Off(ctx)
+}
 
-func (p realPower) PowerOn(ctx context.Context) error {
+func (p *realPower) PowerOn(ctx context.Context) error {
 	if err := p.sw.On(ctx); err != nil {
 		return err
 	}
+	p.mu.Lock()
+	p.off = false
+	p.mu.Unlock()
 	return awaitConsole(ctx, p.con())
 }
 
-// realReset is a real board's MCUControl.
-type realReset struct {
-	halt  func(ctx context.Context) error
-	reset func(ctx context.Context) error
-	con   func() at.Console
-}
-
-func (r realReset) HaltMCU() error {
+// restore powers the board up if a spec left it off (Close).
+func (p *realPower) restore() error {
+	p.mu.Lock()
+	off := p.off
+	p.mu.Unlock()
+	if !off {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if err := p.sw.On(ctx); err != nil {
+		return fmt.Errorf("rigs: power the board up again at close: %w", err)
+	}
+	return nil
+}
+
+// realReset is a real board's MCUControl. A halt is undone at Close.
+type realReset struct {
+	halt   func(ctx context.Context) error
+	reset  func(ctx context.Context) error
+	con    func() at.Console
+	mu     sync.Mutex
+	halted bool
+}
+
+func (r *realReset) HaltMCU() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	r.halted = true
+	r.mu.Unlock()
 	return r.halt(ctx)
 }
 
-func (r realReset) ResetMCU(ctx context.Context) error {
+func (r *realReset) ResetMCU(ctx context.Context) error {
 	if err := r.reset(ctx); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.halted = false
+	r.mu.Unlock()
 	return awaitConsole(ctx, r.con())
+}
+
+// restore resets an MCU a spec left halted (Close).
+func (r *realReset) restore() error {
+	r.mu.Lock()
+	halted := r.halted
+	r.mu.Unlock()
+	if !halted {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.reset(ctx); err != nil {
+		return fmt.Errorf("rigs: reset the halted MCU at close: %w", err)
+	}
+	return nil
 }
 
 // awaitConsole waits until a booted firmware answers AT (the console
@@ -132,6 +184,8 @@ func awaitConsole(ctx context.Context, con at.Console) error {
 // benchPowerParts builds a real board's power and reset parts.
 func (r *Rig) benchPowerParts(bs BoardSpec, b *Board) {
 	con := func() at.Console { return b.Console }
+	// Closers run last-added first: the lines are released after the
+	// board was powered up and reset again.
 	if p := bs.Power; p != nil {
 		var sw power.Switch
 		if p.Kind == "uhubctl" {
@@ -141,26 +195,38 @@ func (r *Rig) benchPowerParts(bs BoardSpec, b *Board) {
 			r.closers = append(r.closers, g.Close)
 			sw = g
 		}
-		b.parts = append(b.parts, realPower{sw: sw, con: con})
+		part := &realPower{sw: sw, con: con}
+		r.closers = append(r.closers, part.restore)
+		b.parts = append(b.parts, part)
 	}
 	if rs := bs.Reset; rs != nil {
-		part := realReset{con: con}
+		part := &realReset{con: con}
 		if rs.Kind == "openocd" {
-			o := power.OpenOCDReset{Serial: bs.Hardware.Probe.USBSerial}
+			serial := ""
+			if bs.Hardware != nil {
+				serial = bs.Hardware.Probe.USBSerial
+			}
+			o := power.OpenOCDReset{Serial: serial}
 			part.halt, part.reset = o.Halt, o.Reset
 		} else {
-			// NRST is active low: holding the line active holds the MCU in
-			// reset (halted); a pulse resets it.
-			g := &power.GPIO{Chip: rs.Chip, Line: rs.Line, ActiveLow: true}
+			// NRST is active low and driven by the MCU and the ST-LINK too:
+			// open-drain, so the line is only ever pulled low. Holding it
+			// active holds the MCU in reset (halted); releasing it after a
+			// pulse lets it run.
+			g := &power.GPIO{Chip: rs.Chip, Line: rs.Line, ActiveLow: true, OpenDrain: true}
 			r.closers = append(r.closers, g.Close)
 			part.halt = g.On
 			part.reset = func(ctx context.Context) error {
 				if err := g.On(ctx); err != nil {
 					return err
 				}
-				return g.Off(ctx)
+				if err := g.Off(ctx); err != nil {
+					return err
+				}
+				return g.Close() // released: the line floats high (pull-up)
 			}
 		}
+		r.closers = append(r.closers, part.restore)
 		b.parts = append(b.parts, part)
 	}
 	if len(b.parts) > 0 {

@@ -44,6 +44,14 @@ func (r *Rig) upRealBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po
 			return nil, err
 		}
 		b.Flash = &rep
+	} else if bs.Flash != nil {
+		// Not flashed: the version the image says is still the one wanted.
+		if img, err := bs.openFlashImage(); err == nil && img.Descriptor != nil {
+			if rep, err := imageReport(img, bs.Flash.Tool); err == nil {
+				rep.Skipped = "Options.NoFlash"
+				b.Flash = &rep
+			}
+		}
 	}
 	if bs.Serial.Port != "" || bs.Serial.USBSerial != "" {
 		con, err := r.openRealConsole(ctx, bs.Serial) // benchcheck.go
@@ -84,34 +92,15 @@ func (r *Rig) upRealBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger, po
 // takeLease holds the board's lease until Close; losing it (a renewal came
 // too late and another job took the board) is a background error.
 func (r *Rig) takeLease(ctx context.Context, bs BoardSpec, lg *slog.Logger) error {
-	ttl := 30 * time.Second
-	if bs.Lease.TTL != "" {
-		d, err := time.ParseDuration(bs.Lease.TTL)
-		if err != nil {
-			return fmt.Errorf("lease.ttl: %w", err) // validated by Parse; kept for safety
-		}
-		ttl = d
-	}
-	lg.Info("taking lease", "board", bs.Name, "resource", bs.Lease.Resource, "ttl", ttl)
-	var etcd *lease.Etcd
-	if bs.Lease.Backend == "etcd" {
-		eps := bs.Lease.Endpoints
-		if len(eps) == 0 {
-			eps = strings.FieldsFunc(os.Getenv(lease.EndpointsEnv), func(r rune) bool { return r == ',' || r == ' ' })
-		}
-		if len(eps) == 0 {
-			return fmt.Errorf("lease %s: backend etcd needs lease.endpoints or $%s", bs.Lease.Resource, lease.EndpointsEnv)
-		}
-		etcd = &lease.Etcd{Endpoints: eps}
-	}
-	l, err := lease.Acquire(ctx, bs.Lease.Resource, lease.Options{Dir: bs.Lease.Dir, Etcd: etcd, TTL: ttl, Waiting: func(h lease.Info) {
+	lg.Info("taking lease", "board", bs.Name, "resource", bs.Lease.Resource)
+	l, err := acquireBoardLease(ctx, bs, func(h lease.Info) {
 		// On the console whatever the log level: a job waiting on another
 		// job's board must say so, not sit silent.
 		progress.Printf("rig %s: board %s: waiting for lease %s", r.File.Name, bs.Name, h)
 		lg.Info("waiting for lease", "board", bs.Name, "holder", h.String())
-	}})
+	})
 	if err != nil {
-		return fmt.Errorf("lease %s: %w", bs.Lease.Resource, err)
+		return err
 	}
 	r.closers = append(r.closers, l.Release)
 	r.wg.Add(1)
@@ -124,6 +113,49 @@ func (r *Rig) takeLease(ctx context.Context, bs BoardSpec, lg *slog.Logger) erro
 		}
 	}()
 	return nil
+}
+
+// HoldBoardLease takes a board's lease (none: nothing to take) for a tool
+// that acts on the board outside a rig (rigs/cmd/flash); release gives it
+// back. waiting is told who holds it while it waits.
+func HoldBoardLease(ctx context.Context, bs BoardSpec, waiting func(holder string)) (release func(), err error) {
+	if bs.Lease == nil {
+		return func() {}, nil
+	}
+	l, err := acquireBoardLease(ctx, bs, func(h lease.Info) { waiting(h.String()) })
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = l.Release() }, nil
+}
+
+// acquireBoardLease takes the lease the rig file names for a board, on its
+// backend (file, or etcd: lease.endpoints or $TAP2JOIN_ETCD_ENDPOINTS).
+func acquireBoardLease(ctx context.Context, bs BoardSpec, waiting func(lease.Info)) (*lease.Lease, error) {
+	ttl := 30 * time.Second
+	if bs.Lease.TTL != "" {
+		d, err := time.ParseDuration(bs.Lease.TTL)
+		if err != nil {
+			return nil, fmt.Errorf("lease.ttl: %w", err) // validated by Parse; kept for safety
+		}
+		ttl = d
+	}
+	var etcd *lease.Etcd
+	if bs.Lease.Backend == "etcd" {
+		eps := bs.Lease.Endpoints
+		if len(eps) == 0 {
+			eps = strings.FieldsFunc(os.Getenv(lease.EndpointsEnv), func(r rune) bool { return r == ',' || r == ' ' })
+		}
+		if len(eps) == 0 {
+			return nil, fmt.Errorf("lease %s: backend etcd needs lease.endpoints or $%s", bs.Lease.Resource, lease.EndpointsEnv)
+		}
+		etcd = &lease.Etcd{Endpoints: eps}
+	}
+	l, err := lease.Acquire(ctx, bs.Lease.Resource, lease.Options{Dir: bs.Lease.Dir, Etcd: etcd, TTL: ttl, Waiting: waiting})
+	if err != nil {
+		return nil, fmt.Errorf("lease %s: %w", bs.Lease.Resource, err)
+	}
+	return l, nil
 }
 
 // appVersion finds "V1.3.1" in the APPLICATION_VERSION line of AT+VER=?
@@ -162,7 +194,7 @@ func checkFirmware(ctx context.Context, con at.Console, fw FirmwareSpec) error {
 		if fw.Image != "" {
 			what = fw.Image
 		}
-		return fmt.Errorf("firmware version: the board runs %s, the rig file wants %s (hardware.firmware.version): flash %s first", got, fw.Version, what)
+		return fmt.Errorf("firmware version: the board runs %s, %s wants %s (hardware.firmware.version, or the image's descriptor): flash %s, or check that the image is the build you meant", got, what, fw.Version, what)
 	}
 	return nil
 }

@@ -118,7 +118,8 @@ type Options struct {
 	// Two readers on one pty would split its lines between them.
 	DetachedConsoles bool
 	// NoFlash leaves real boards' flash parts alone (the image is on the
-	// board already; Up still checks the version it reports).
+	// board already; Up still checks hardware.firmware.version, or the
+	// image descriptor's version when the image file is there).
 	NoFlash bool
 	// FlashOutput receives a flashing tool's output as it runs (nil:
 	// only the report, Board.Flash).
@@ -143,7 +144,7 @@ const (
 // gateways, the provisioning backend, then every board. ctx bounds start-up
 // only; the rig runs until Close.
 func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
-	if err := realPartsMissing(f); err != nil { // benchcheck.go
+	if err := realPartsMissing(f, opts.NoFlash); err != nil { // benchcheck.go
 		return nil, err
 	}
 	r, lg, err := newRig(f, opts)

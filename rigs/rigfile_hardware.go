@@ -180,6 +180,9 @@ func (f *File) labErrors() []error {
 					bad("%s: lease.endpoints are for backend etcd", where)
 				}
 			case "etcd":
+				if d, err := time.ParseDuration(l.TTL); l.TTL != "" && err == nil && d < 5*time.Second {
+					bad("%s: lease.ttl %s: at least 5s with etcd (keep-alives every TTL/3 need slack)", where, l.TTL)
+				}
 				if l.Dir != "" {
 					bad("%s: lease.dir is for backend file", where)
 				}

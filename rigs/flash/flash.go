@@ -40,6 +40,9 @@ var (
 	// ErrToolConfig: the tool is there but its configuration (OpenOCD's
 	// interface/target scripts) is not.
 	ErrToolConfig = errors.New("flash: tool configuration not found")
+	// ErrTargetUnreachable: the probe is there but the MCU does not answer
+	// (unpowered, held in reset, SWD disabled).
+	ErrTargetUnreachable = errors.New("flash: target MCU not reachable through the probe")
 	// ErrVerify: the image was written but reads back different.
 	ErrVerify = errors.New("flash: verify failed")
 	// ErrImage: the image file is not one the tool can write to this board.
@@ -167,8 +170,10 @@ func (s STM32Programmer) Command(img Image) ([]string, error) {
 
 func (STM32Programmer) classify(out string) error {
 	switch {
+	case strings.Contains(out, "No STM32 target found"):
+		return ErrTargetUnreachable
 	case strings.Contains(out, "No debug probe detected"), strings.Contains(out, "No STLink"),
-		strings.Contains(out, "ST-LINK error"), strings.Contains(out, "No STM32 target found"):
+		strings.Contains(out, "ST-LINK error"):
 		return ErrProbeAbsent
 	case strings.Contains(out, "Data mismatch"), strings.Contains(out, "verification failed"):
 		return ErrVerify // UNCONFIRMED: the CLI's wording of a verify failure
@@ -203,8 +208,9 @@ func (s STFlash) Command(img Image) ([]string, error) {
 
 func (STFlash) classify(out string) error {
 	switch {
-	case strings.Contains(out, "Couldn't find any ST-Link"), strings.Contains(out, "No ST-LINK"),
-		strings.Contains(out, "Failed to connect to target"):
+	case strings.Contains(out, "Failed to connect to target"):
+		return ErrTargetUnreachable
+	case strings.Contains(out, "Couldn't find any ST-Link"), strings.Contains(out, "No ST-LINK"):
 		return ErrProbeAbsent
 	case strings.Contains(out, "Verification of flash failed"):
 		return ErrVerify

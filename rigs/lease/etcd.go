@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -90,11 +91,12 @@ func acquireEtcd(ctx context.Context, want Info, opts Options) (*Lease, error) {
 	ttlSec := max(int64(math.Ceil(opts.TTL.Seconds())), 2) // etcd's minimum lease TTL is ≈ 1.5 s
 	var told string
 	for {
+		granted := time.Now()
 		g, err := cli.Grant(ctx, ttlSec)
 		if err != nil {
 			return nil, fmt.Errorf("lease: %s: etcd grant: %w", want.Resource, err)
 		}
-		now := time.Now()
+		now := granted
 		want.Acquired, want.Expires = now, now.Add(time.Duration(ttlSec)*time.Second)
 		val, _ := json.Marshal(want)
 		resp, err := cli.Txn(ctx).
@@ -107,8 +109,13 @@ func acquireEtcd(ctx context.Context, want Info, opts Options) (*Lease, error) {
 			return nil, fmt.Errorf("lease: %s: etcd: %w", want.Resource, err)
 		}
 		if resp.Succeeded {
+			l, err := holdEtcd(cli, g.ID, key, want, time.Duration(ttlSec)*time.Second, now, resp.Header.Revision)
+			if err != nil {
+				revoke(cli, g.ID)
+				return nil, err
+			}
 			ok = true
-			return holdEtcd(cli, g.ID, key, want, time.Duration(ttlSec)*time.Second), nil
+			return l, nil
 		}
 		revoke(cli, g.ID) // not ours: the granted lease goes
 		holder, rev := Info{Resource: want.Resource, Owner: "unknown"}, resp.Header.Revision
@@ -154,25 +161,26 @@ func revoke(cli *clientv3.Client, id clientv3.LeaseID) {
 	_, _ = cli.Revoke(ctx, id)
 }
 
-// holdEtcd starts the keep-alive of a lease just taken and the watch on
-// its key.
-func holdEtcd(cli *clientv3.Client, id clientv3.LeaseID, key string, info Info, ttl time.Duration) *Lease {
+// holdEtcd starts the keep-alive of a lease just taken (granted at
+// granted, its key written at revision rev) and the watch on its key.
+func holdEtcd(cli *clientv3.Client, id clientv3.LeaseID, key string, info Info, ttl time.Duration, granted time.Time, rev int64) (*Lease, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Lease{info: info, ttl: ttl, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 		etcd: &etcdHold{cli: cli, id: id, key: key, cancel: cancel}}
 	ka, err := cli.KeepAlive(ctx, id)
 	if err != nil {
-		l.lose(fmt.Errorf("%w: %s: etcd keep-alive: %v", ErrLost, info.Resource, err))
-		close(l.done)
-		return l
+		cancel()
+		return nil, fmt.Errorf("lease: %s: etcd keep-alive: %w", info.Resource, err)
 	}
-	watch := cli.Watch(ctx, key)
+	// From the revision that wrote the key: a delete in between is seen.
+	watch := cli.Watch(ctx, key, clientv3.WithRev(rev+1))
 	go func() {
 		defer close(l.done)
-		// Two unacknowledged keep-alives (the client sends one every TTL/3)
-		// and the lease may run out before we hear of it: stop now.
+		// The client sends a keep-alive every TTL/3: with none acknowledged
+		// for 2/3 of the TTL (counted from the grant, before etcd's own
+		// clock started) the lease may run out before we hear of it: stop.
 		limit := ttl * 2 / 3
-		deadline := time.NewTimer(limit)
+		deadline := time.NewTimer(max(limit-time.Since(granted), 0))
 		defer deadline.Stop()
 		for {
 			select {
@@ -193,6 +201,7 @@ func holdEtcd(cli *clientv3.Client, id clientv3.LeaseID, key string, info Info, 
 				return
 			case wr, ok := <-watch:
 				if !ok {
+					watch = nil
 					continue
 				}
 				for _, ev := range wr.Events {
@@ -203,20 +212,33 @@ func holdEtcd(cli *clientv3.Client, id clientv3.LeaseID, key string, info Info, 
 					}
 				}
 				if wr.Canceled {
-					watch = nil // the keep-alive still guards the lease
+					// Compacted past our revision (an etcd restart): check the
+					// key is still ours, then watch it again from now.
+					gctx, gcancel := context.WithTimeout(ctx, ttl/3)
+					cur, err := cli.Get(gctx, key)
+					gcancel()
+					if err == nil && (len(cur.Kvs) == 0 || clientv3.LeaseID(cur.Kvs[0].Lease) != id) {
+						l.lose(fmt.Errorf("%w: %s: its etcd key is gone or another's", ErrLost, info.Resource))
+						cancel()
+						return
+					}
+					watch = nil
+					if err == nil {
+						watch = cli.Watch(ctx, key, clientv3.WithRev(cur.Header.Revision+1))
+					}
 				}
 			}
 		}
 	}()
-	return l
+	return l, nil
 }
 
 // lose records why the lease was lost and closes Lost (once).
 func (l *Lease) lose(err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lostErr != nil {
-		return
+	if l.lostErr != nil || l.released {
+		return // a released lease is not lost: its holder let it go
 	}
 	l.lostErr = err
 	close(l.lost)
@@ -227,7 +249,7 @@ func (l *Lease) renewEtcd() error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.ttl/3+time.Second)
 	defer cancel()
 	if _, err := l.etcd.cli.KeepAliveOnce(ctx, l.etcd.id); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
+		if !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			return fmt.Errorf("lease: %s: etcd keep-alive: %w", l.info.Resource, err)
 		}
 		lost := fmt.Errorf("%w: %s: %v", ErrLost, l.info.Resource, err)

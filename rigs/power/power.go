@@ -74,6 +74,9 @@ type GPIO struct {
 	Chip      string // e.g. gpiochip0
 	Line      int
 	ActiveLow bool
+	// OpenDrain drives the line open-drain (gpioset --drive=open-drain):
+	// for a line others drive too, as an MCU's NRST.
+	OpenDrain bool
 
 	mu   sync.Mutex
 	hold *exec.Cmd
@@ -85,6 +88,9 @@ func (g *GPIO) Command(value int) []string {
 	args := []string{or(g.Set, "gpioset"), "--mode=signal"}
 	if g.ActiveLow {
 		args = append(args, "--active-low")
+	}
+	if g.OpenDrain {
+		args = append(args, "--drive=open-drain")
 	}
 	return append(args, g.Chip, fmt.Sprintf("%d=%d", g.Line, value))
 }
@@ -118,11 +124,21 @@ func (g *GPIO) set(ctx context.Context, value int) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	cmd.SysProcAttr = holdAttr() // dies with us: no orphan keeps the line
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("power: %s: %w", strings.Join(argv, " "), err)
 	}
-	g.hold, g.done = cmd, make(chan error, 1)
-	go func(done chan error) { done <- cmd.Wait() }(g.done)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// gpioset requests the line at once and exits on failure (busy line,
+	// no permission); holding, it waits for a signal. A real process: the
+	// wall clock bounds how long it may take to fail.
+	select {
+	case err := <-done:
+		return fmt.Errorf("%w: %s: %v: %s", ErrPartAbsent, strings.Join(argv, " "), err, lastLine(stderr.String()))
+	case <-time.After(300 * time.Millisecond):
+	}
+	g.hold, g.done = cmd, done
 	return nil
 }
 

@@ -17,6 +17,7 @@ func TestCommandLines(t *testing.T) {
 		{strings.Join(UHubCtl{Location: "1-1.4", Port: 2}.Command("off"), " "), "uhubctl -l 1-1.4 -p 2 -a off"},
 		{strings.Join((&GPIO{Chip: "gpiochip0", Line: 17}).Command(1), " "), "gpioset --mode=signal gpiochip0 17=1"},
 		{strings.Join((&GPIO{Chip: "gpiochip1", Line: 5, ActiveLow: true}).Command(0), " "), "gpioset --mode=signal --active-low gpiochip1 5=0"},
+		{strings.Join((&GPIO{Chip: "gpiochip0", Line: 27, ActiveLow: true, OpenDrain: true}).Command(1), " "), "gpioset --mode=signal --active-low --drive=open-drain gpiochip0 27=1"},
 		{strings.Join(OpenOCDReset{Serial: "0026003A"}.Command("run"), "|"), "openocd|-f|interface/stlink.cfg|-c|adapter serial 0026003A|-f|target/stm32wlx.cfg|-c|init|-c|reset run|-c|shutdown"},
 		{strings.Join(OpenOCDReset{}.Command("halt"), "|"), "openocd|-f|interface/stlink.cfg|-f|target/stm32wlx.cfg|-c|init|-c|reset halt|-c|shutdown"},
 	}

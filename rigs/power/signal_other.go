@@ -2,6 +2,11 @@
 
 package power
 
-import "os"
+import (
+	"os"
+	"syscall"
+)
 
 var interruptSignal = os.Kill
+
+func holdAttr() *syscall.SysProcAttr { return nil }

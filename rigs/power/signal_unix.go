@@ -1,4 +1,4 @@
-//go:build unix
+//go:build unix && !linux
 
 package power
 
@@ -6,3 +6,5 @@ import "syscall"
 
 // interruptSignal ends gpioset --mode=signal (it waits for SIGINT/SIGTERM).
 var interruptSignal = syscall.SIGTERM
+
+func holdAttr() *syscall.SysProcAttr { return nil }

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/rigs/flash"
@@ -84,14 +85,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "board %s: %s\n", b.Name, rep.Output)
 			continue
 		}
-		fmt.Fprintf(stdout, "board %s: flashing with %s\n", b.Name, b.Flash.Tool)
-		rep, err := rigs.FlashRealBoard(ctx, b, stdout, lg)
+		// The board's lease first: never flash a board another job is using.
+		release, err := rigs.HoldBoardLease(ctx, b, func(h string) { fmt.Fprintf(stdout, "board %s: waiting for lease %s\n", b.Name, h) })
 		if err != nil {
 			fmt.Fprintf(stderr, "board %s: %v\n", b.Name, err)
 			status = 1
 			continue
 		}
-		fmt.Fprintf(stdout, "board %s: flashed %s in %v\n", b.Name, rep.Image, rep.Elapsed)
+		fmt.Fprintf(stdout, "board %s: flashing with %s\n", b.Name, b.Flash.Tool)
+		rep, err := rigs.FlashRealBoard(ctx, b, stdout, lg)
+		release()
+		if err != nil {
+			fmt.Fprintf(stderr, "board %s: %v\n", b.Name, err)
+			status = 1
+			continue
+		}
+		if rep.Skipped != "" {
+			fmt.Fprintf(stdout, "board %s: %s not flashed: %s\n", b.Name, rep.Image, rep.Skipped)
+			continue
+		}
+		fmt.Fprintf(stdout, "board %s: flashed %s in %v\n", b.Name, rep.Image, rep.Elapsed.Round(time.Millisecond))
 	}
 	if !any {
 		fmt.Fprintf(stdout, "%s: no board has a flash part (flash: in the rig file)\n", path)

@@ -39,7 +39,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	where := ""
 	if *endpoints != "" {
-		eps := strings.Split(*endpoints, ",")
+		var eps []string
+		for _, e := range strings.Split(*endpoints, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				eps = append(eps, e)
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		infos, err = lease.ListEtcd(ctx, lease.Etcd{Endpoints: eps, Prefix: *prefix})
