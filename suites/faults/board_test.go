@@ -188,3 +188,67 @@ var _ = Describe("a power cycle", Label("faults", "cap:PowerSwitch"), func() {
 		outcome("power cycle", fmt.Sprintf("the board came back %s with key KCV %s; the firmware enabled the mailbox again and answered GET_IDENTITY", id.State, res.KCV))
 	}, SpecTimeout(time.Minute))
 })
+
+// The bench form of "power lost during an NVM write": a board on a
+// switchable supply (PowerSwitch; an emulated board too) has its power cut
+// at offsets spread over the time the key write takes — measured first, as
+// PROVISION written → PROVISION_ACK read — and must come back holding the
+// old key or the new one, never a mix. Where the firmware prints no keys
+// (a release build) the check is the state and that the device answers.
+var _ = Describe("a power cut at measured offsets into the key write", Label("faults", "cap:PowerSwitch"), func() {
+	It("leaves the old key or the new key, never a mix, at each offset", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig(), rigs.Options{})
+		b := rig.Boards[0]
+		sw := kit.Need[rigs.PowerSwitch](b)
+		be := &backend{c: rig.Backend}
+		res, err := phone.New(phone.NFCTag(b.Tag), be, b.PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
+		Expect(err).NotTo(HaveOccurred())
+		held := map[provproto.KCV]bool{res.KCV: true} // keys the device may hold: the old, then each new one issued
+
+		reprovision := func() (provproto.Keys, *phone.Phone, []byte) {
+			GinkgoHelper()
+			iss, err := rig.Backend.RegisterClear(ctx, provapi.ClearRequest{DevEUI: res.DevEUI, Reprovision: true})
+			Expect(err).NotTo(HaveOccurred())
+			p := phone.New(phone.NFCTag(b.Tag), nil, b.PhoneOptions(phone.Options{Reprovision: true}))
+			id, err := p.Identity(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			frame, err := provproto.Provision{Nonce: id.Nonce, Reprovision: true, Region: rig.Region, JoinEUI: res.JoinEUI, Keys: iss.Keys}.MarshalClear()
+			Expect(err).NotTo(HaveOccurred())
+			return iss.Keys, p, frame
+		}
+
+		// The write's duration on this bench.
+		keys, p, frame := reprovision()
+		start := time.Now()
+		Expect(p.Post(ctx, frame)).To(Succeed())
+		ack, err := p.PendingAnswer(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ack.Type).To(Equal(provproto.TypeProvisionAck))
+		write := time.Since(start)
+		held[provproto.CheckValue(keys.AppKey)] = true
+
+		var outcomes []string
+		for _, frac := range []float64{0, 0.25, 0.5, 0.75, 1} {
+			keys, p, frame := reprovision()
+			held[provproto.CheckValue(keys.AppKey)] = true
+			Expect(p.Post(ctx, frame)).To(Succeed())
+			// The offset is what is tested: a wall-clock wait on purpose.
+			time.Sleep(time.Duration(frac * float64(write)))
+			Expect(sw.PowerOff(ctx)).To(Succeed())
+			Expect(sw.PowerOn(ctx)).To(Succeed())
+			kit.AwaitMailbox(ctx, b)
+			id := deviceState(ctx, b)
+			// Provisioned (a new key, its join not yet through) or joined:
+			// never factory, never an answer-less board.
+			Expect(id.State).To(BeElementOf(provproto.StateProvisioned, provproto.StateJoined), "at %.0f %% of the write", 100*frac)
+			what := "state " + id.State.String()
+			if root, app, ok := keyKCVs(ctx, b); ok {
+				Expect(held).To(HaveKey(root), "at %.0f %% of the write: the root key is one issued, whole", 100*frac)
+				Expect(app).To(Equal(root))
+				what = "key KCV " + root.String()
+			}
+			outcomes = append(outcomes, fmt.Sprintf("%.0f %%: %s", 100*frac, what))
+		}
+		outcome("power cut at offsets into the key write", fmt.Sprintf("write takes %v; %s", write.Round(time.Microsecond), strings.Join(outcomes, "; ")))
+	}, SpecTimeout(2*time.Minute))
+})
