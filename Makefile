@@ -36,7 +36,8 @@ GINKGOTAGS = $(if $(TAGS),--tags=$(TAGS))
 # Unit tests: every package but the Ginkgo suites (suites/kit, their shared helpers, has plain tests).
 PKGS = $$($(GO) list $(GOTAGS) ./... | grep -v /suites/ $(if $(TAGS),| grep -v /rigs/nfc/pcsc)) ./suites/kit
 
-.PHONY: all help emulate emulate-st25ftm lab flash test unit vet fmt suites clean docker containers integration deps
+
+.PHONY: all help emulate emulate-st25ftm lab flash test unit fuzz fuzz-short vet fmt suites clean docker containers integration deps
 
 all: test
 
@@ -50,7 +51,8 @@ help:
 	@echo '                   every suite on a bench, judged against reports/limits/<rig name>.yaml (or LIMITS); OUT/lab/<run id>'
 	@echo '  make flash RIG=rigs/lab-<bench>.yaml'
 	@echo '                   flash the boards that have a flash part (openocd, stm32programmer, st-flash) and print the tool output'
-	@echo '  make test        vet + unit + emulate + emulate-st25ftm + integration (what CI runs: .ci/run)'
+	@echo '  make test        vet + unit + fuzz-short + emulate + emulate-st25ftm + integration (what CI runs: .ci/run)'
+	@echo '  make fuzz        every fuzz target for FUZZTIME (default 60s) each; OUT/fuzz/summary.tsv (make fuzz-short: FUZZTIME_SHORT, 6s)'
 	@echo '  make vet         gofmt check and go vet'
 	@echo '  make unit        unit tests of every package (not the suites)'
 	@echo '  make integration the suites that need pcscd + vpcd or Docker, judged (wall clock) against reports/limits/integration.yaml; runs in OUT/integration/<run id>'
@@ -175,7 +177,18 @@ deps:
 
 # Every test: static checks, unit tests of every package, the emulated suites (on
 # tap2join framing, then on ST25FTM), then the suites that need pcscd and Docker.
-test: vet unit emulate emulate-st25ftm integration
+test: vet unit fuzz-short emulate emulate-st25ftm integration
+
+# Every fuzz target (go test -list '^Fuzz') for FUZZTIME each; summary in
+# $(OUT)/fuzz/summary.tsv. make test runs each for FUZZTIME_SHORT, without
+# minimising new inputs (the time goes to executions).
+FUZZTIME ?= 60s
+FUZZTIME_SHORT ?= 6s
+fuzz: deps
+	GO="$(GO)" GOTAGS="$(GOTAGS)" .ci/fuzz $(FUZZTIME) 10s $(OUT)/fuzz $(PKGS)
+
+fuzz-short: deps
+	GO="$(GO)" GOTAGS="$(GOTAGS)" .ci/fuzz $(FUZZTIME_SHORT) 0 $(OUT)/fuzz-short $(PKGS)
 
 vet: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

@@ -57,7 +57,7 @@ const (
 // per function) with a gRPC client and an MQTT client that sees the
 // gateway commands and the integration events.
 type world struct {
-	t      *testing.T
+	t      testing.TB // *testing.T, or the *testing.F of a fuzz target
 	srv    *chirpstack.Server
 	ctx    context.Context
 	tenant api.TenantServiceClient
@@ -84,7 +84,7 @@ type event struct {
 // (test/mod.rs prepare): NetID 000000, no extra channels, the pinned
 // DevAddr; a short deduplication window (upstream calls handle_uplink
 // directly, without one).
-func newWorld(t *testing.T) *world { return newWorldCfg(t, nil) }
+func newWorld(t testing.TB) *world { return newWorldCfg(t, nil) }
 
 // newWorldWith is newWorld with the region's extra channels.
 func newWorldWith(t *testing.T, extraChannels []uint32) *world {
@@ -94,7 +94,7 @@ func newWorldWith(t *testing.T, extraChannels []uint32) *world {
 
 // newWorldCfg is newWorld with the region configuration changed as a test
 // function changes it (rx1_delay, rx_window, …).
-func newWorldCfg(t *testing.T, configure func(*chirpstack.Config)) *world {
+func newWorldCfg(t testing.TB, configure func(*chirpstack.Config)) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
@@ -569,7 +569,7 @@ type scenario struct {
 // subtest named as upstream names it.
 func (w *world) run(scenarios []scenario) {
 	for _, sc := range scenarios {
-		w.t.Run(sc.name, func(t *testing.T) {
+		w.t.(*testing.T).Run(sc.name, func(t *testing.T) {
 			parent := w.t
 			w.t = t
 			defer func() { w.t = parent }()

@@ -30,7 +30,7 @@ type msg struct {
 
 // broker starts an in-test mochi broker on a free loopback port and records
 // every message under "#" through its inline client.
-func broker(t *testing.T) (*mochi.Server, string, <-chan msg) {
+func broker(t testing.TB) (*mochi.Server, string, <-chan msg) {
 	t.Helper()
 	s := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := s.AddHook(new(auth.AllowHook), nil); err != nil {
@@ -53,7 +53,7 @@ func broker(t *testing.T) (*mochi.Server, string, <-chan msg) {
 	return s, "tcp://" + l.Address(), ch
 }
 
-func await(t *testing.T, ch <-chan msg, suffix string) msg {
+func await(t testing.TB, ch <-chan msg, suffix string) msg {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
@@ -73,7 +73,7 @@ var gwID = [8]byte{0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08}
 // startMQTTGateway starts an EU868 gateway on air (clock nil: instant) against
 // a fresh broker and waits for its first stats event. The gateway is closed
 // when the test ends.
-func startMQTTGateway(t *testing.T, air *radio.Air, clock *timing.Clock) (*Gateway, <-chan msg) {
+func startMQTTGateway(t testing.TB, air *radio.Air, clock *timing.Clock) (*Gateway, <-chan msg) {
 	t.Helper()
 	_, url, msgs := broker(t)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -277,38 +277,72 @@ func (u *udpForwarder) readLoop() {
 			// error on a connected UDP socket: keep going.
 			continue
 		}
-		if n < 4 || (buf[0] != 1 && buf[0] != 2) {
-			continue // not a Semtech packet
+		d, err := parseDownstream(buf[:n])
+		if err != nil {
+			u.g.cfg.Logf("gateway %s: %v", u.g.id, err)
+			continue
 		}
-		tok := [2]byte{buf[1], buf[2]}
-		switch buf[3] {
+		switch d.kind {
 		case udpPushAck:
 			u.mu.Lock()
-			if u.pending[tok] {
-				delete(u.pending, tok)
+			if u.pending[d.token] {
+				delete(u.pending, d.token)
 				u.pushAcked++
 			}
 			u.mu.Unlock()
 		case udpPullAck:
 			u.mu.Lock()
-			if tok == u.lastPull {
+			if d.token == u.lastPull {
 				u.pullAcks++
 			}
 			u.mu.Unlock()
 		case udpPullResp:
-			var body struct {
-				TXPK TXPK `json:"txpk"`
-			}
-			if err := json.Unmarshal(buf[4:n], &body); err != nil {
-				u.g.cfg.Logf("gateway %s: PULL_RESP: %v", u.g.id, err)
-				continue
-			}
 			select {
-			case u.downs <- udpDown{token: tok, txpk: body.TXPK}:
+			case u.downs <- udpDown{token: d.token, txpk: d.txpk}:
 			default:
 				u.g.cfg.Logf("gateway %s: downlink queue full", u.g.id)
 			}
 		}
+	}
+}
+
+// downstream is one server→gateway packet: PUSH_ACK, PULL_ACK or PULL_RESP.
+type downstream struct {
+	kind  byte
+	token [2]byte
+	txpk  TXPK // PULL_RESP only
+}
+
+// parseDownstream reads a server→gateway packet (PROTOCOL.md §3, §5, §6).
+// Versions 1 and 2 are taken (the header is the same); an identifier the
+// gateway never receives, a short packet or a PULL_RESP whose JSON has no
+// txpk object is an error, and the caller drops the packet as lora_pkt_fwd
+// does.
+func parseDownstream(b []byte) (downstream, error) {
+	if len(b) < 4 {
+		return downstream{}, fmt.Errorf("udp: %d-byte packet, want ≥ 4", len(b))
+	}
+	if b[0] != 1 && b[0] != 2 {
+		return downstream{}, fmt.Errorf("udp: protocol version %d, want 1 or 2", b[0])
+	}
+	d := downstream{kind: b[3], token: [2]byte{b[1], b[2]}}
+	switch d.kind {
+	case udpPushAck, udpPullAck:
+		return d, nil
+	case udpPullResp:
+		var body struct {
+			TXPK *TXPK `json:"txpk"`
+		}
+		if err := json.Unmarshal(b[4:], &body); err != nil {
+			return downstream{}, fmt.Errorf("udp: PULL_RESP: %w", err)
+		}
+		if body.TXPK == nil {
+			return downstream{}, errors.New("udp: PULL_RESP without a txpk object")
+		}
+		d.txpk = *body.TXPK
+		return d, nil
+	default:
+		return downstream{}, fmt.Errorf("udp: packet identifier 0x%02x is not server→gateway", d.kind)
 	}
 }
 
@@ -340,23 +374,45 @@ func (u *udpForwarder) downLoop(ctx context.Context) {
 	}
 }
 
-var loraDatR = regexp.MustCompile(`^SF(\d+)BW(\d+)$`)
+var loraDatR = regexp.MustCompile(`^SF(\d{1,2})BW(\d{3})$`)
 
-// send transmits a txpk and returns the TX_ACK error ("" = sent).
-func (u *udpForwarder) send(ctx context.Context, tx TXPK) string {
+// txpkFrame turns a txpk into the frame the concentrator would send, or the
+// TX_ACK error naming why not: a txpk this air cannot send (not LoRa, no
+// frequency, a datr outside SF5–12 / BW125–500, data that is not base64) is
+// refused with TX_FREQ, the same choice as the MQTT path (UNCONFIRMED:
+// lora_pkt_fwd logs a format error and sends no TX_ACK for some of these).
+func txpkFrame(tx TXPK) (radio.Frame, string) {
 	var datr string
-	if tx.Modu != "LORA" || json.Unmarshal(tx.DatR, &datr) != nil || tx.Freq <= 0 {
-		return "TX_FREQ"
+	if tx.Modu != "LORA" || json.Unmarshal(tx.DatR, &datr) != nil || !(tx.Freq > 0 && tx.Freq < 10000) {
+		return radio.Frame{}, "TX_FREQ"
 	}
 	m := loraDatR.FindStringSubmatch(datr)
 	if m == nil {
-		return "TX_FREQ"
+		return radio.Frame{}, "TX_FREQ"
 	}
 	sf, _ := strconv.Atoi(m[1])
 	bw, _ := strconv.Atoi(m[2])
+	if sf < 5 || sf > 12 || (bw != 125 && bw != 250 && bw != 500) {
+		return radio.Frame{}, "TX_FREQ"
+	}
 	payload, err := base64.StdEncoding.DecodeString(tx.Data)
 	if err != nil {
-		return "TX_FREQ"
+		return radio.Frame{}, "TX_FREQ"
+	}
+	return radio.Frame{
+		Frequency:  uint32(math.Round(tx.Freq * 1e6)),
+		SF:         sf,
+		Bandwidth:  bw,
+		CodeRate:   tx.CodR,
+		PHYPayload: payload,
+	}, ""
+}
+
+// send transmits a txpk and returns the TX_ACK error ("" = sent).
+func (u *udpForwarder) send(ctx context.Context, tx TXPK) string {
+	f, errStr := txpkFrame(tx)
+	if errStr != "" {
+		return errStr
 	}
 	var at time.Time // zero: now (instant timing, or "imme")
 	if !tx.Imme && tx.Tmst != nil && u.g.cfg.Clock.Mode() == timing.Realistic {
@@ -373,15 +429,8 @@ func (u *udpForwarder) send(ctx context.Context, tx TXPK) string {
 			return "TOO_LATE"
 		}
 	}
-	f := radio.Frame{
-		Time:       at, // the tmst instant, as the concentrator sends
-		Frequency:  uint32(math.Round(tx.Freq * 1e6)),
-		SF:         sf,
-		Bandwidth:  bw,
-		CodeRate:   tx.CodR,
-		PHYPayload: payload,
-		Sender:     "gateway " + u.g.id,
-	}
+	f.Time = at // the tmst instant, as the concentrator sends
+	f.Sender = "gateway " + u.g.id
 	if err := u.g.cfg.Air.Transmit(ctx, f); err != nil {
 		u.g.cfg.Logf("gateway %s: transmit: %v", u.g.id, err)
 		return "TX_FREQ"

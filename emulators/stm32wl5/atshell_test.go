@@ -17,7 +17,7 @@ type atRig struct {
 	events  []string
 }
 
-func newATRig(t *testing.T, mod func(*Config)) *atRig {
+func newATRig(t testing.TB, mod func(*Config)) *atRig {
 	t.Helper()
 	tag := newFakeTag()
 	cfg := rigConfig(t, tag, mod)
@@ -62,7 +62,7 @@ func (a *atRig) read(d time.Duration) {
 	}
 }
 
-func (a *atRig) waitLine(t *testing.T, want string) []string {
+func (a *atRig) waitLine(t testing.TB, want string) []string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

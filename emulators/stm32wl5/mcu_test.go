@@ -41,7 +41,7 @@ func newRig(t *testing.T, mod func(*Config)) *rig {
 
 // rigConfig is the test board's configuration on tag (an instant clock, a
 // fresh air), changed by mod when not nil.
-func rigConfig(t *testing.T, tag *fakeTag, mod func(*Config)) Config {
+func rigConfig(t testing.TB, tag *fakeTag, mod func(*Config)) Config {
 	clock := timing.NewClock(timing.Instant)
 	cfg := Config{
 		UniqueID: testUID, I2C: tag, GPO: tag.gpo, Air: radio.NewAir(clock), Clock: clock,
