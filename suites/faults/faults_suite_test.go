@@ -98,6 +98,12 @@ func (b *backend) RegisterClear(ctx context.Context, req provapi.ClearRequest) (
 	return iss, nil
 }
 
+// Confirm tells the backend the device holds a re-provisioning key (the
+// app's last step of a re-provisioning).
+func (b *backend) Confirm(ctx context.Context, dev provproto.EUI64, kcv provproto.KCV) error {
+	return b.c.Confirm(ctx, dev, kcv)
+}
+
 func kcvOf(iss provapi.Issued) provproto.KCV { return provproto.CheckValue(iss.Keys.AppKey) }
 
 // tapTag is the phone's tag with a hand on it: before and after each

@@ -225,6 +225,51 @@ var _ = Describe("corrupted and replayed PROVISION messages", Label("faults"), f
 	}, SpecTimeout(time.Minute))
 })
 
+// SPEC §5.1: the nonce of an IDENTITY is single-use — the PROVISION that
+// spends it, accepted or not, consumes it. A device that only rotates its
+// nonce on the next IDENTITY read accepts the PROVISION it just applied a
+// second time: an eavesdropper replaying a captured re-provisioning frame
+// while the phone is still on the tag re-keys the device again. The spec
+// above always reads an IDENTITY before its replays, so it cannot see that.
+var _ = Describe("a PROVISION replayed right after it was applied, before any new IDENTITY", Label("faults"), func() {
+	It("is rejected with REPLAY (the nonce was spent by the first), first provisioning and re-provisioning alike", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig(), rigs.Options{})
+		b := rig.Boards[0]
+		be := &backend{c: rig.Backend}
+		tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
+		_, err := phone.New(tag, be, b.PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(tag.provisions).To(HaveLen(1), "the PROVISION on the air, captured")
+		raw := phone.New(phone.NFCTag(b.Tag), nil, b.PhoneOptions(phone.Options{}))
+		replay := func(frame []byte, what string) {
+			GinkgoHelper()
+			_, err := raw.Exchange(ctx, frame)
+			st, ok := provproto.StatusOf(err)
+			Expect(ok).To(BeTrue(), "%s: an ERROR answer, got %v", what, err)
+			Expect(st).To(Equal(provproto.Replay), "%s: a device that kept the spent nonce answers ALREADY_PROVISIONED or applies it again", what)
+			awaitEvents(ctx, b.Console, "+EVT:NFC_REJECTED REPLAY", func(e at.Event) bool { return e.Line == "+EVT:NFC_REJECTED REPLAY" }, "NFC_REJECTED")
+		}
+		replay(tag.provisions[0], "the first provisioning's PROVISION")
+		first := kcvOf(be.last)
+
+		// Re-provisioning: the backend issues a new key, the device applies
+		// it and joins; then the same frame again, no IDENTITY between.
+		_, err = phone.New(tag, be, b.PhoneOptions(phone.Options{Reprovision: true})).Provision(ctx, rig.Region, rig.Joins())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(tag.provisions).To(HaveLen(2))
+		second := kcvOf(be.last)
+		Expect(second).NotTo(Equal(first), "re-provisioning issued a new key")
+		replay(tag.provisions[1], "the re-provisioning PROVISION")
+		id := deviceState(ctx, b)
+		Expect(id.State).To(Equal(provproto.StateJoined), "the device keeps its session")
+		if root, app, ok := keyKCVs(ctx, b); ok {
+			Expect(root).To(Equal(second), "root key")
+			Expect(app).To(Equal(second), "AppKey")
+		}
+		outcome("PROVISION replayed before the next IDENTITY", "REPLAY rejected (first and re-provisioning), key KCV "+second.String()+" kept")
+	}, SpecTimeout(time.Minute))
+})
+
 var _ = Describe("wrong RF passwords", Label("faults", "cap:MCUControl"), func() {
 	It("answers the chip's error, keeps the area protected, and opens it for the right password", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
