@@ -161,8 +161,9 @@ func (e embeddedServer) RestartBroker(ctx context.Context) error { return e.cs.R
 func (e embeddedServer) RestartNetworkServer(ctx context.Context) error { return e.cs.Restart(ctx) }
 
 // NetworkReady reports nil when every MQTT client of the rig is connected:
-// the embedded network server's gateway backend, the emulated gateways and
-// the network client's integration subscription; else what is not.
+// the embedded network server's gateway backend, the emulated gateways, the
+// network client's integration subscription and the embedded provisioning
+// backend's join-event subscription; else what is not.
 func (r *Rig) NetworkReady() error {
 	var errs []error
 	if r.ns != nil && !r.ns.MQTTReady() {
@@ -171,6 +172,9 @@ func (r *Rig) NetworkReady() error {
 	errs = append(errs, r.gatewaysReady())
 	if c, ok := r.Network.(interface{ Connected() bool }); ok && !c.Connected() {
 		errs = append(errs, errors.New("network client: integration not connected"))
+	}
+	if r.be != nil && !r.be.NotificationsReady() {
+		errs = append(errs, errors.New("provisioning backend: not subscribed to join events"))
 	}
 	return errors.Join(errs...)
 }

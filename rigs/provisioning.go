@@ -33,7 +33,7 @@ func (r *Rig) setUpBackend(ctx context.Context, net *network, lg *slog.Logger) e
 		if err := shareBackendConnection(ctx, c); err != nil {
 			return err
 		}
-		r.Backend, r.BackendCA = c, be.CA().PEM()
+		r.Backend, r.BackendCA, r.be = c, be.CA().PEM(), be
 	case "external":
 		r.Backend = provisioning.NewClient(f.Provisioning.URL, expandEnv(f.Provisioning.Token), nil)
 	}

@@ -45,15 +45,16 @@ type Rig struct {
 	Boards []*Board
 
 	air      *radio.Air
-	ns       *chirpstack.Server // the embedded network server; nil for other kinds
-	gateways []*rigGateway      // the emulated gateways
-	parts    []any              // what offers rig capabilities (capabilities.go)
-	pcsc     *pcscState         // pcscd and vpcd slots of emulated PC/SC boards
-	noCons   bool               // Options.NoConsoles
-	detach   bool               // Options.DetachedConsoles
-	noFlash  bool               // Options.NoFlash
-	flashOut io.Writer          // Options.FlashOutput
-	rxCap    time.Duration      // Options.RXWindowCap
+	ns       *chirpstack.Server   // the embedded network server; nil for other kinds
+	be       *provisioning.Server // the embedded provisioning backend; nil for an external one
+	gateways []*rigGateway        // the emulated gateways
+	parts    []any                // what offers rig capabilities (capabilities.go)
+	pcsc     *pcscState           // pcscd and vpcd slots of emulated PC/SC boards
+	noCons   bool                 // Options.NoConsoles
+	detach   bool                 // Options.DetachedConsoles
+	noFlash  bool                 // Options.NoFlash
+	flashOut io.Writer            // Options.FlashOutput
+	rxCap    time.Duration        // Options.RXWindowCap
 	log      *slog.Logger
 
 	runCtx  context.Context // lives until Close: what runs beyond start-up
