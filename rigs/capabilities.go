@@ -63,6 +63,18 @@ type MCUControl interface {
 	ResetMCU(ctx context.Context) error
 }
 
+// NVMCut cuts a board's power in the middle of one NVM write of the
+// firmware, of a chosen kind ("devnonce", "fcnt", "session", "provision",
+// "keypair", "context"; "" the first write of any kind), after step of its
+// NVMWriteSteps flash steps — exactly where a PowerSwitch at a measured
+// offset only lands by chance. The returned channel is closed once the cut
+// happened (the firmware stopped; ErrPowerLoss among the rig's
+// BackgroundErrors); PowerSwitch.PowerOn boots the board again from what
+// its flash holds. An emulated board offers it.
+type NVMCut interface {
+	ArmNVMCut(kind string, step int) (cut <-chan struct{}, err error)
+}
+
 // GatewaySwitch takes the rig's gateways off the network (they announce
 // OFFLINE and stop forwarding: devices transmit to nobody) and back
 // (connected to the broker, forwarding, before RestoreGateways returns).

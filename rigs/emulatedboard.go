@@ -194,7 +194,7 @@ const NVMWriteSteps = stm32wl5.SaveSteps
 
 // twin is an emulated board's parts and its firmware's run. It implements
 // PhoneHand (through its NFC transport's hand), MailboxWatchdog and
-// MCUControl, ModelClock and FirmwareSlot.
+// MCUControl, ModelClock, FirmwareSlot, PowerSwitch and NVMCut.
 type twin struct {
 	name string
 	rig  *Rig
@@ -205,6 +205,7 @@ type twin struct {
 	mu   sync.Mutex
 	stop context.CancelFunc // ends the current Run
 	done chan struct{}      // closed when the current Run returned
+	cut  chan struct{}      // an armed NVM cut (ArmNVMCut): closed when the run dies of it
 }
 
 // start runs the board's firmware until the rig closes or HaltMCU, and
@@ -213,8 +214,13 @@ func (tw *twin) start(ctx context.Context) error {
 	r := tw.rig
 	tw.mu.Lock()
 	if tw.done != nil {
-		tw.mu.Unlock()
-		return fmt.Errorf("board %s: firmware already running", tw.name)
+		select {
+		case <-tw.done: // the run ended on its own (a power cut): power back on
+			tw.stop, tw.done = nil, nil
+		default:
+			tw.mu.Unlock()
+			return fmt.Errorf("board %s: firmware already running", tw.name)
+		}
 	}
 	mctx, stop := context.WithCancel(r.runCtx)
 	done := make(chan struct{})
@@ -228,6 +234,14 @@ func (tw *twin) start(ctx context.Context) error {
 		defer close(done)
 		if err := tw.mcu.Run(mctx); err != nil {
 			r.backgroundError(fmt.Errorf("board %s: %w", tw.name, err))
+			if errors.Is(err, ErrPowerLoss) {
+				tw.mu.Lock()
+				if tw.cut != nil {
+					close(tw.cut)
+					tw.cut = nil
+				}
+				tw.mu.Unlock()
+			}
 			select {
 			case failed <- err:
 			default:
@@ -307,6 +321,18 @@ func (tw *twin) PowerOff(ctx context.Context) error {
 func (tw *twin) PowerOn(ctx context.Context) error {
 	tw.tag.SetVCC(true)
 	return tw.start(ctx)
+}
+
+// ArmNVMCut arms a power cut in the firmware's next NVM write of kind, after
+// step flash steps (NVMCut).
+func (tw *twin) ArmNVMCut(kind string, step int) (<-chan struct{}, error) {
+	if err := tw.mcu.CutPowerInNVMWrite(stm32wl5.NVMWrite(kind), step); err != nil {
+		return nil, fmt.Errorf("board %s: %w", tw.name, err)
+	}
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	tw.cut = make(chan struct{})
+	return tw.cut, nil
 }
 
 // ModeledTime is the tag's modelled time (ModelClock).

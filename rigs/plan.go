@@ -15,7 +15,7 @@ import (
 // Board capability names (the interfaces), and the two board properties
 // specs also ask for.
 var (
-	BoardCapabilities = []string{"PhoneHand", "MailboxWatchdog", "MCUControl", "TagHost", "ModelClock", "FirmwareSlot", "PowerSwitch"}
+	BoardCapabilities = []string{"PhoneHand", "MailboxWatchdog", "MCUControl", "TagHost", "ModelClock", "FirmwareSlot", "PowerSwitch", "NVMCut"}
 	RigCapabilities   = []string{"GatewaySwitch", "BrokerRestart", "NetworkServerRestart", "OtherNetworks"}
 )
 
@@ -89,7 +89,7 @@ func (b BoardSpec) plannedLack(name string) string {
 	case !b.Emulated:
 		return realBoardLacks[""]
 	case b.Firmware == FirmwareNone:
-		if name == "MCUControl" || name == "FirmwareSlot" || name == "PowerSwitch" {
+		if name == "MCUControl" || name == "FirmwareSlot" || name == "PowerSwitch" || name == "NVMCut" {
 			return "its MCU runs no firmware (rig file firmware: none)"
 		}
 		return ""

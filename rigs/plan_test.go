@@ -25,6 +25,8 @@ func offers(r *rigs.Rig, name string) bool {
 		_, err = rigs.BoardCapability[rigs.FirmwareSlot](b)
 	case "PowerSwitch":
 		_, err = rigs.BoardCapability[rigs.PowerSwitch](b)
+	case "NVMCut":
+		_, err = rigs.BoardCapability[rigs.NVMCut](b)
 	case "GatewaySwitch":
 		_, err = rigs.RigCapability[rigs.GatewaySwitch](r)
 	case "BrokerRestart":

@@ -685,7 +685,7 @@ func atStoreContext(b *MCU) atStatus {
 		b.atValue("NVM DATA UP TO DATE")
 		return atOK
 	}
-	if err := b.saveLocked(b.rec); err != nil {
+	if err := b.saveLocked(NVMWriteContext, b.rec); err != nil {
 		b.atValue("NVM DATA STORE FAILED")
 		return atError
 	}

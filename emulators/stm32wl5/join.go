@@ -160,7 +160,7 @@ func (b *MCU) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 	// incremented *before* use (first = 1) and stored before the frame is
 	// sent, so a reset cannot make the device reuse it (TS001-1.0.4 §6.2.5).
 	r.devNonce++
-	err := b.storeCountersLocked(r)
+	err := b.storeCountersLocked(NVMWriteDevNonce, r)
 	rec, devEUI, ram := b.rec, b.devEUI, b.ram
 	b.mu.Unlock()
 	if err != nil {
@@ -236,7 +236,7 @@ func (b *MCU) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 			copy(nr.chans[:], chans[len(eu868Channels):])
 			nr.macDR, nr.macTXP = byte(b.ram.dr), byte(b.ram.txPower)
 			nr.rx1DelayS = max(ja.RXDelay&0x0F, 1)
-			serr = b.storeCountersLocked(nr)
+			serr = b.storeCountersLocked(NVMWriteSession, nr)
 			// RxDelay: bits 3..0 in seconds, 0 means 1 (TS001-1.0.4 §5.7).
 			b.rxDelay = time.Duration(max(ja.RXDelay&0x0F, 1)) * time.Second
 			b.ram.rx1Delay, b.ram.rx2Delay = b.rxDelay, b.rxDelay+time.Second
@@ -429,7 +429,7 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 	}
 	// The frame counter is persisted before use for the same reason as the
 	// DevNonce: never reuse a counter value with the same session keys.
-	err := b.storeCountersLocked(r)
+	err := b.storeCountersLocked(NVMWriteFCnt, r)
 	rec := b.rec
 	if err != nil {
 		b.mu.Unlock()

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/brocaar/lorawan"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -356,9 +357,10 @@ func (b *MCU) emit(k EventKind, format string, a ...any) {
 	}
 }
 
-// save persists a modified copy of the record. Callers hold b.mu.
-func (b *MCU) saveLocked(r record) error {
-	stored, err := b.nvm.save(r)
+// save persists a modified copy of the record; kind says what changed (a
+// cut aimed at it, CutPowerInNVMWrite). Callers hold b.mu.
+func (b *MCU) saveLocked(kind NVMWrite, r record) error {
+	stored, err := b.nvm.save(kind, r)
 	if err != nil {
 		if errors.Is(err, ErrPowerLoss) {
 			b.dead = ErrPowerLoss
@@ -373,13 +375,31 @@ func (b *MCU) saveLocked(r record) error {
 // storeCountersLocked persists a record change that only the MAC makes
 // (DevNonce, JoinNonce, session, frame counter): at once in the tap2join
 // firmware, in RAM until AT+CS with StockContextPersistence. Callers hold b.mu.
-func (b *MCU) storeCountersLocked(r record) error {
+func (b *MCU) storeCountersLocked(kind NVMWrite, r record) error {
 	if b.cfg.StockContextPersistence {
 		b.rec = r
 		b.ctxDirty = true
 		return nil
 	}
-	return b.saveLocked(r)
+	return b.saveLocked(kind, r)
+}
+
+// CutPowerInNVMWrite arms a power cut during the next NVM write of kind
+// (NVMWriteAny: whichever comes first) after step of its SaveSteps flash
+// steps (step ≥ SaveSteps: right after the last, before the firmware learns
+// the write succeeded). Run then returns ErrPowerLoss; a new Run (power
+// back) boots from what the flash holds. One cut per call.
+func (b *MCU) CutPowerInNVMWrite(kind NVMWrite, step int) error {
+	if kind != NVMWriteAny && !slices.Contains(NVMWrites, kind) {
+		return fmt.Errorf("stm32wl5: no NVM write %q (want one of %v)", kind, NVMWrites)
+	}
+	if step < 1 || step > SaveSteps {
+		return fmt.Errorf("stm32wl5: NVM cut at step %d: want 1..%d", step, SaveSteps)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.nvm.killAt, b.nvm.killOn = step, kind
+	return nil
 }
 
 func (b *MCU) isDead() error {
@@ -394,6 +414,7 @@ type resetKind int
 const (
 	resetMCU     resetKind = iota + 1 // ATZ: NVIC_SystemReset
 	resetFactory                      // AT+RFS: erase the context page, then reset
+	resetPowerOn                      // the supply (back) on: Run starts
 )
 
 // errReset ends one boot of runOnce when the MCU resets.
@@ -404,6 +425,14 @@ var errReset = errors.New("stm32wl5: MCU reset")
 // AT+RFS) reboots the firmware within Run: the RAM state is lost, the
 // context is read again from NVM.
 func (b *MCU) Run(ctx context.Context) error {
+	// A power-on: nothing of a previous run survives but the flash (the
+	// supply came back after PowerOff, or after a cut in an NVM write).
+	b.mu.Lock()
+	b.nvm.dead, b.dead = false, nil
+	b.mu.Unlock()
+	if err := b.reload(resetPowerOn); err != nil {
+		return err
+	}
 	for {
 		kind, err := b.runOnce(ctx)
 		if !errors.Is(err, errReset) {
@@ -430,6 +459,9 @@ func (b *MCU) reload(kind resetKind) error {
 	b.priv, b.nonceOK, b.joining, b.sending, b.ctxDirty = nil, false, false, false, false
 	b.rxDelay, b.ndefDirty = 0, false
 	b.mu.Unlock()
+	if kind == resetPowerOn {
+		return nil // a boot, not a reset: no Reset event, the console is fresh
+	}
 	if b.con != nil {
 		b.con.reset()
 	}
@@ -521,7 +553,7 @@ func (b *MCU) boot(ctx context.Context) error {
 			r := b.rec
 			r.hasKeyPair = true
 			copy(r.priv[:], k.Bytes())
-			if err := b.saveLocked(r); err != nil {
+			if err := b.saveLocked(NVMWriteKeyPair, r); err != nil {
 				b.mu.Unlock()
 				return fmt.Errorf("stm32wl5: store key pair: %w", err)
 			}

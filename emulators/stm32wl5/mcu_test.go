@@ -319,7 +319,7 @@ func TestPowerLossDuringProvisionKeepsOldState(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "nvm.bin")
 		n, _, _, _ := openNVM(path)
 		old := record{state: provproto.StateJoined, joinEUI: [8]byte{9, 9, 9, 9, 9, 9, 9, 9}, rootKey: oldKey, devNonce: 7, joinNonce: 3, devAddr: [4]byte{1, 2, 3, 4}}
-		if _, err := n.save(old); err != nil {
+		if _, err := n.save(NVMWriteAny, old); err != nil {
 			t.Fatal(err)
 		}
 		tag := newFakeTag()

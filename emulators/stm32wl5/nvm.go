@@ -54,8 +54,27 @@ var (
 )
 
 // ErrPowerLoss is returned when a fault-injected power loss cuts an NVM write.
-// The board is then considered dead until it is re-created (rebooted).
+// The board is then dead until its power comes back: a new Run (or a new
+// MCU on the same NVM file) boots from what the flash holds.
 var ErrPowerLoss = errors.New("stm32wl5: power lost during NVM write")
+
+// NVMWrite names what an NVM write stores, so a power cut can be aimed at
+// one kind (MCU.CutPowerInNVMWrite).
+type NVMWrite string
+
+// The firmware's NVM writes.
+const (
+	NVMWriteAny       NVMWrite = ""          // whichever comes first
+	NVMWriteProvision NVMWrite = "provision" // a PROVISION's key and state (SPEC §5.2)
+	NVMWriteDevNonce  NVMWrite = "devnonce"  // the DevNonce, before a JoinRequest goes out
+	NVMWriteSession   NVMWrite = "session"   // a JoinAccept's session (JoinNonce, keys, MAC state)
+	NVMWriteFCnt      NVMWrite = "fcnt"      // the uplink frame counter, before the frame goes out
+	NVMWriteKeyPair   NVMWrite = "keypair"   // the X25519 key pair, made at first boot
+	NVMWriteContext   NVMWrite = "context"   // AT+CS (stock context persistence)
+)
+
+// NVMWrites lists the kinds a cut can be aimed at.
+var NVMWrites = []NVMWrite{NVMWriteProvision, NVMWriteDevNonce, NVMWriteSession, NVMWriteFCnt, NVMWriteKeyPair, NVMWriteContext}
 
 // record is everything the firmware keeps across resets. Layout in a slot
 // (little-endian): magic(4) seq(4) state(1) flags(1) JoinEUI(8, MSB first)
@@ -218,10 +237,12 @@ type nvm struct {
 	path   string
 	img    [2 * slotSize]byte
 	active int // slot holding the current record, -1 if none
-	// killAt: if > 0, the next save loses power after killAt steps
-	// (killAt ≥ SaveSteps: after the last step, before the caller learns of
-	// success).
+	// killAt: if > 0, the next save (of kind killOn, or any kind when
+	// killOn is NVMWriteAny) loses power after killAt steps (killAt ≥
+	// SaveSteps: after the last step, before the caller learns of success).
+	// One cut: it is disarmed once it happened.
 	killAt int
+	killOn NVMWrite
 	dead   bool
 }
 
@@ -254,7 +275,7 @@ func openNVM(path string) (*nvm, record, bool, error) {
 
 // save writes r (with the next sequence number) into the inactive slot and
 // returns the record as stored.
-func (n *nvm) save(r record) (record, error) {
+func (n *nvm) save(kind NVMWrite, r record) (record, error) {
 	if n.dead {
 		return record{}, ErrPowerLoss
 	}
@@ -279,13 +300,17 @@ func (n *nvm) save(r record) (record, error) {
 	for d := range dwords {
 		steps = append(steps, func() { copy(slot[d*8:d*8+8], data[d*8:d*8+8]) })
 	}
+	killAt := 0
+	if n.killOn == NVMWriteAny || n.killOn == kind {
+		killAt = n.killAt
+	}
 	for i, step := range steps {
-		if n.killAt > 0 && i == n.killAt {
+		if killAt > 0 && i == killAt {
 			return record{}, n.powerLoss()
 		}
 		step()
 	}
-	if n.killAt >= len(steps) {
+	if killAt >= len(steps) {
 		// Power lost right after the last double word: the record is
 		// complete and valid, the caller just never hears about it.
 		return record{}, n.powerLoss()
@@ -321,7 +346,7 @@ func (n *nvm) erase() error {
 }
 
 func (n *nvm) powerLoss() error {
-	n.dead = true
+	n.dead, n.killAt, n.killOn = true, 0, NVMWriteAny
 	if err := n.persist(); err != nil {
 		return errors.Join(ErrPowerLoss, err)
 	}

@@ -42,7 +42,7 @@ func TestNVMRoundTripAndPersistence(t *testing.T) {
 		t.Fatalf("fresh NVM: found=%v err=%v", found, err)
 	}
 	for i := byte(1); i <= 5; i++ { // alternate slots several times
-		if _, err := n.save(sampleRecord(i)); err != nil {
+		if _, err := n.save(NVMWriteAny, sampleRecord(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -68,15 +68,15 @@ func TestNVMPowerLossEveryStep(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := 0; i < history; i++ {
-				if _, err := n.save(oldR); err != nil {
+				if _, err := n.save(NVMWriteAny, oldR); err != nil {
 					t.Fatal(err)
 				}
 			}
 			n.killAt = k
-			if _, err := n.save(newR); !errors.Is(err, ErrPowerLoss) {
+			if _, err := n.save(NVMWriteAny, newR); !errors.Is(err, ErrPowerLoss) {
 				t.Fatalf("k=%d: save returned %v, want ErrPowerLoss", k, err)
 			}
-			if _, err := n.save(newR); !errors.Is(err, ErrPowerLoss) {
+			if _, err := n.save(NVMWriteAny, newR); !errors.Is(err, ErrPowerLoss) {
 				t.Fatalf("k=%d: dead NVM accepted a write", k)
 			}
 			n2, got, found, err := openNVM(path)
@@ -97,7 +97,7 @@ func TestNVMPowerLossEveryStep(t *testing.T) {
 			}
 			// Life goes on after the reboot.
 			third := sampleRecord(0x33)
-			if _, err := n2.save(third); err != nil {
+			if _, err := n2.save(NVMWriteAny, third); err != nil {
 				t.Fatalf("k=%d: save after reboot: %v", k, err)
 			}
 			if _, got, _, _ := openNVM(path); !same(got, third) {
@@ -110,8 +110,8 @@ func TestNVMPowerLossEveryStep(t *testing.T) {
 func TestNVMCorruptSlotFallsBack(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nvm.bin")
 	n, _, _, _ := openNVM(path)
-	n.save(sampleRecord(1))
-	n.save(sampleRecord(2)) // slot B, seq 2
+	n.save(NVMWriteAny, sampleRecord(1))
+	n.save(NVMWriteAny, sampleRecord(2)) // slot B, seq 2
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -152,5 +152,28 @@ func TestRX1DelaySurvivesReset(t *testing.T) {
 	}
 	if ram := defaultRAMSettings(Config{}, back); ram.rx1Delay != receiveDelay1 {
 		t.Errorf("layout 4 restored RX1 %v, want the default %v", ram.rx1Delay, receiveDelay1)
+	}
+}
+
+// A cut aimed at one kind of write lets the others through, hits the first
+// of its kind, and happens once: power back, the same kind writes again.
+func TestNVMCutAimedAtOneKind(t *testing.T) {
+	n, _, _, err := openNVM("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.killAt, n.killOn = 3, NVMWriteFCnt
+	if _, err := n.save(NVMWriteDevNonce, sampleRecord(1)); err != nil {
+		t.Fatalf("a DevNonce write with the cut aimed at FCnt: %v", err)
+	}
+	if _, err := n.save(NVMWriteFCnt, sampleRecord(2)); !errors.Is(err, ErrPowerLoss) {
+		t.Fatalf("the FCnt write: %v, want ErrPowerLoss", err)
+	}
+	if got, _ := n.current(); !same(got, sampleRecord(1)) {
+		t.Fatal("a cut after 3 of the FCnt write's steps replaced the record")
+	}
+	n.dead = false // power back
+	if _, err := n.save(NVMWriteFCnt, sampleRecord(3)); err != nil {
+		t.Fatalf("the next FCnt write after the one cut: %v", err)
 	}
 }

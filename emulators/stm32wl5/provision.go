@@ -162,7 +162,7 @@ func (b *MCU) provision(ctx context.Context, body []byte) ([]byte, error) {
 	r.joinNonce = 0
 	r.devAddr, r.nwkSKey, r.appSKey, r.fCntUp = [4]byte{}, [16]byte{}, [16]byte{}, 0
 	r.sNwkSIntKey, r.nwkSEncKey, r.session11 = [16]byte{}, [16]byte{}, false
-	err = b.saveLocked(r) // SPEC §5.2: stored before the ACK
+	err = b.saveLocked(NVMWriteProvision, r) // SPEC §5.2: stored before the ACK
 	b.mu.Unlock()
 	if err != nil {
 		b.logf("nvm: store failed: %v", err)

@@ -11,6 +11,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/brocaar/lorawan"
+
 	"github.com/tap2join/tap2join/fixtures/proto/provapi"
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/reports"
@@ -252,3 +254,132 @@ var _ = Describe("a power cut at measured offsets into the key write", Label("fa
 		outcome("power cut at offsets into the key write", fmt.Sprintf("write takes %v; %s", write.Round(time.Microsecond), strings.Join(outcomes, "; ")))
 	}, SpecTimeout(2*time.Minute))
 })
+
+// LoRaWAN 1.0.4 §6.2.5: a DevNonce is never used twice with the same
+// JoinEUI — ChirpStack refuses a JoinRequest whose DevNonce it has seen, so
+// a firmware that loses its counter to a power cut is locked out of the
+// network; and a frame counter reused with the same session keys is a
+// replay the network drops. Both counters are stored before the frame that
+// uses them goes out (LoRaMacCrypto.c LoRaMacCryptoPrepareJoinRequest): a cut
+// at any step of that write must leave a counter the next frame goes
+// beyond. Each cut lands at an exact flash step of the write (NVMCut); after
+// the power comes back the network is the judge — it accepts the next join
+// and decrypts the next uplink — and the air capture shows no value twice.
+var _ = Describe("power lost in the DevNonce and frame-counter NVM writes", Label("faults", "cap:NVMCut", "cap:PowerSwitch"), func() {
+	It("never makes the device reuse a DevNonce or a frame counter: after a cut at every step of either write the network accepts its next join and uplink", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig(), rigs.Options{})
+		b := rig.Boards[0]
+		cutter := kit.Need[rigs.NVMCut](b)
+		sw := kit.Need[rigs.PowerSwitch](b)
+		if _, err := b.Console.Command(ctx, "AT"); err == at.ErrNoConsole {
+			Skip("the board has no console to ask for joins and uplinks")
+		}
+		be := &backend{c: rig.Backend}
+		res, err := phone.New(phone.NFCTag(b.Tag), be, b.PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
+		Expect(err).NotTo(HaveOccurred())
+		dev := lorawan.EUI64(res.DevEUI)
+
+		// command retries while the MAC is still busy with the previous
+		// frame's receive windows (AT_BUSY_ERROR).
+		command := func(cmd string) {
+			GinkgoHelper()
+			Eventually(func() error {
+				_, err := b.Console.Command(ctx, cmd)
+				return err
+			}).WithContext(ctx).WithTimeout(10*time.Second).WithPolling(5*time.Millisecond).Should(Succeed(), cmd)
+		}
+		cutAt := func(kind string, step int, trigger string) {
+			GinkgoHelper()
+			cut, err := cutter.ArmNVMCut(kind, step)
+			Expect(err).NotTo(HaveOccurred())
+			command(trigger)
+			Eventually(cut).WithContext(ctx).WithTimeout(10*time.Second).Should(BeClosed(), "%s write, step %d: the power is cut", kind, step)
+			Expect(sw.PowerOff(ctx)).To(Succeed())
+			Expect(sw.PowerOn(ctx)).To(Succeed())
+			kit.AwaitMailbox(ctx, b)
+		}
+		joined := func(what string) {
+			GinkgoHelper()
+			since := time.Now()
+			command("AT+JOIN=1")
+			awaitEvents(ctx, b.Console, what, func(e at.Event) bool { return e.Line == "+EVT:JOINED" && !e.Time.Before(since) }, "+EVT:JOIN FAILED")
+		}
+		delivered := func(payload []byte, what string) {
+			GinkgoHelper()
+			command(fmt.Sprintf("AT+SEND=2:0:%X", payload))
+			Eventually(func() []byte {
+				uctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				defer cancel()
+				up, err := rig.Network.AwaitUplink(uctx, dev)
+				if err != nil {
+					return nil
+				}
+				return up.Data
+			}).WithContext(ctx).WithTimeout(10*time.Second).Should(Equal(payload), "%s: the network decrypted the uplink", what)
+		}
+
+		for step := 1; step <= rigs.NVMWriteSteps; step++ {
+			cutAt("devnonce", step, "AT+JOIN=1")
+			joined(fmt.Sprintf("+EVT:JOINED after a cut at step %d of the DevNonce write", step))
+		}
+		joinsAt := time.Now()
+		for step := 1; step <= rigs.NVMWriteSteps; step++ {
+			cutAt("fcnt", step, fmt.Sprintf("AT+SEND=2:0:C0%02X", step))
+			delivered([]byte{0xF0, byte(step)}, fmt.Sprintf("the uplink after a cut at step %d of the frame-counter write", step))
+		}
+
+		// The air: every JoinRequest of the device with a new DevNonce, and
+		// every uplink of the last session with a new frame counter.
+		var nonces []uint16
+		var fCnts []uint32
+		addr := lastAddr(rig)
+		for _, f := range rig.Captured() {
+			if !f.Uplink {
+				continue
+			}
+			var p lorawan.PHYPayload
+			if p.UnmarshalBinary(f.PHYPayload) != nil {
+				continue
+			}
+			switch pl := p.MACPayload.(type) {
+			case *lorawan.JoinRequestPayload:
+				if pl.DevEUI == dev {
+					nonces = append(nonces, uint16(pl.DevNonce))
+				}
+			case *lorawan.MACPayload:
+				if f.Time.After(joinsAt) && pl.FHDR.DevAddr == addr {
+					fCnts = append(fCnts, pl.FHDR.FCnt)
+				}
+			}
+		}
+		Expect(len(nonces)).To(BeNumerically(">", rigs.NVMWriteSteps), "JoinRequests on the air")
+		for i := 1; i < len(nonces); i++ {
+			Expect(nonces[i]).To(BeNumerically(">", nonces[i-1]), "DevNonce %d after %d (JoinRequest %d)", nonces[i], nonces[i-1], i+1)
+		}
+		Expect(len(fCnts)).To(BeNumerically(">=", rigs.NVMWriteSteps), "uplinks of the last session on the air")
+		for i := 1; i < len(fCnts); i++ {
+			Expect(fCnts[i]).To(BeNumerically(">", fCnts[i-1]), "FCnt %d after %d (uplink %d)", fCnts[i], fCnts[i-1], i+1)
+		}
+		outcome("power lost in the DevNonce / frame-counter writes", fmt.Sprintf(
+			"a cut at each of the %d flash steps of either write: every next join accepted (DevNonces %d..%d, none twice), every next uplink decrypted (FCnt %d..%d, none twice)",
+			rigs.NVMWriteSteps, nonces[0], nonces[len(nonces)-1], fCnts[0], fCnts[len(fCnts)-1]))
+	}, SpecTimeout(3*time.Minute))
+})
+
+// lastAddr is the DevAddr of the newest data uplink on the air: on a rig of
+// one board, the session the device holds now.
+func lastAddr(rig *rigs.Rig) lorawan.DevAddr {
+	GinkgoHelper()
+	var addr lorawan.DevAddr
+	for _, f := range rig.Captured() {
+		if !f.Uplink {
+			continue
+		}
+		var p lorawan.PHYPayload
+		if p.UnmarshalBinary(f.PHYPayload) != nil || p.MHDR.MType != lorawan.UnconfirmedDataUp && p.MHDR.MType != lorawan.ConfirmedDataUp {
+			continue
+		}
+		addr = p.MACPayload.(*lorawan.MACPayload).FHDR.DevAddr
+	}
+	return addr
+}
