@@ -145,9 +145,9 @@ const (
 // gateways, the provisioning backend, then every board. ctx bounds start-up
 // only; the rig runs until Close.
 func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
-	if err := realPartsMissing(f, opts.NoFlash); err != nil { // benchcheck.go
-		return nil, err
-	}
+	// What the rig file asks (faults on a board that cannot have them) is
+	// checked before the bench's parts: the answer must not depend on
+	// which readers and ports this machine happens to have.
 	r, lg, err := newRig(f, opts)
 	if err != nil {
 		return nil, err
@@ -157,6 +157,9 @@ func Up(ctx context.Context, f *File, opts Options) (_ *Rig, err error) {
 			_ = r.Close()
 		}
 	}()
+	if err := realPartsMissing(f, opts.NoFlash); err != nil { // benchcheck.go
+		return nil, err
+	}
 
 	var net *network
 	if err := r.step("network server", func() (err error) {

@@ -25,7 +25,7 @@ func TestEmbeddedBrokerListenAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if !strings.HasPrefix(s.MQTTURL(), "tcp://127.0.0.1:") {
-		t.Fatalf("MQTTURL = %q", s.MQTTURL())
+	if !strings.HasPrefix(s.MQTTAddress(), "tcp://127.0.0.1:") {
+		t.Fatalf("MQTTAddress = %q", s.MQTTAddress())
 	}
 }

@@ -24,12 +24,14 @@ package chirpstack
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +66,18 @@ type Config struct {
 	// MQTTAddr is empty). Default "127.0.0.1:0"; a container image listens on
 	// ":1883" so that the published port reaches it.
 	MQTTListen string
+	// MQTTUsername and MQTTPassword are the embedded broker's one account,
+	// as a Mosquitto with a password_file and allow_anonymous false takes
+	// them: every client — gateways, this server, integrations — connects
+	// with them; an anonymous client or a wrong password is refused
+	// (CONNACK "not authorized" / "bad user name or password"). Both empty:
+	// user "chirpstack" with a random password made at Start. With MQTTAddr
+	// (an external broker) they are this server's credentials there.
+	MQTTUsername, MQTTPassword string
+	// MQTTAnonymous lets the embedded broker take clients without
+	// credentials too (chirpstack-docker's mosquitto.conf allow_anonymous
+	// true), for tools that cannot send any.
+	MQTTAnonymous bool
 	// RequireGateway drops uplinks received only by gateways the server does
 	// not know. Default true: ChirpStack's gateway.allow_unknown_gateways=false.
 	RequireGateway *bool
@@ -157,7 +171,8 @@ type Server struct {
 	lis     net.Listener
 	grpcSrv *grpc.Server
 	broker  *mqtt.Server
-	mqttURL string
+	mqttURL string // without credentials
+	mqttUser, mqttPass string
 	mqcP    atomic.Pointer[paho.Client] // replaced by Restart while handlers may publish: read with mqc()
 	// mqttReady: the gateway backend is connected and subscribed (restart.go).
 	mqttReady atomic.Bool
@@ -294,6 +309,14 @@ func (s *Server) startAPI(addr string) error {
 
 func (s *Server) startMQTT(ctx context.Context) error {
 	s.mqttURL = s.cfg.MQTTAddr
+	s.mqttUser, s.mqttPass = s.cfg.MQTTUsername, s.cfg.MQTTPassword
+	if s.mqttURL == "" && s.mqttUser == "" && s.mqttPass == "" {
+		pw := make([]byte, 18)
+		if _, err := rand.Read(pw); err != nil {
+			return fmt.Errorf("chirpstack: mqtt password: %w", err)
+		}
+		s.mqttUser, s.mqttPass = "chirpstack", base64.RawURLEncoding.EncodeToString(pw)
+	}
 	if s.mqttURL == "" {
 		listen := s.cfg.MQTTListen
 		if listen == "" {
@@ -312,7 +335,7 @@ func (s *Server) startBroker(listen string) error {
 		InlineClient: false,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	if err := s.broker.AddHook(new(auth.AllowHook), nil); err != nil {
+	if err := s.broker.AddHook(new(auth.Hook), &auth.Options{Ledger: s.brokerLedger()}); err != nil {
 		return fmt.Errorf("chirpstack: mqtt broker hook: %w", err)
 	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: listen})
@@ -327,6 +350,20 @@ func (s *Server) startBroker(listen string) error {
 	return nil
 }
 
+// brokerLedger is the embedded broker's accounts: the one user (and, with
+// MQTTAnonymous, any client); an authenticated client may use every topic
+// (no ACL, as chirpstack-docker's Mosquitto).
+func (s *Server) brokerLedger() *auth.Ledger {
+	l := &auth.Ledger{
+		Users: auth.Users{s.mqttUser: {Username: auth.RString(s.mqttUser), Password: auth.RString(s.mqttPass)}},
+		ACL:   auth.ACLRules{{}},
+	}
+	if s.cfg.MQTTAnonymous {
+		l.Auth = auth.AuthRules{{Allow: true}}
+	}
+	return l
+}
+
 // connectMQTT connects the gateway backend's client to mqttURL and returns
 // once it is subscribed to gateway events.
 func (s *Server) connectMQTT(ctx context.Context) error {
@@ -334,6 +371,7 @@ func (s *Server) connectMQTT(ctx context.Context) error {
 	topic := s.region + "/gateway/+/event/+"
 	opts := paho.NewClientOptions().
 		AddBroker(s.mqttURL).
+		SetUsername(s.mqttUser).SetPassword(s.mqttPass).
 		SetClientID("chirpstack-emulator-" + newUUID()[:8]).
 		SetCleanSession(true).
 		SetAutoReconnect(true).
@@ -393,8 +431,24 @@ func (s *Server) APIAddr() string { return s.lis.Addr().String() }
 // APIToken returns the admin API key created at start (a ChirpStack-style JWT).
 func (s *Server) APIToken() string { return s.token }
 
-// MQTTURL returns the broker URL used for gateways and integration events.
-func (s *Server) MQTTURL() string { return s.mqttURL }
+// MQTTURL returns the broker URL for gateways and integration events, with
+// the broker account in it (tcp://user:password@host:port): paho clients take
+// their credentials from it. Log MQTTAddress, not this.
+func (s *Server) MQTTURL() string {
+	u, err := url.Parse(s.mqttURL)
+	if err != nil || s.mqttUser == "" || u.User != nil {
+		return s.mqttURL
+	}
+	u.User = url.UserPassword(s.mqttUser, s.mqttPass)
+	return u.String()
+}
+
+// MQTTAddress is the broker URL without credentials.
+func (s *Server) MQTTAddress() string { return s.mqttURL }
+
+// MQTTCredentials are the broker account (MQTTUsername, MQTTPassword, or the
+// ones made at Start).
+func (s *Server) MQTTCredentials() (username, password string) { return s.mqttUser, s.mqttPass }
 
 // Close stops the API, the MQTT client, pending de-duplication timers and the
 // embedded broker. It is idempotent.

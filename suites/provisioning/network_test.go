@@ -3,7 +3,11 @@ package provisioning_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -51,4 +55,42 @@ var _ = Describe("wrapped-key provisioning", Label("e2e"), func() {
 		rig := upRig(ctx, f)
 		provisionAll(ctx, rig, "wrapped")
 	}, SpecTimeout(2*time.Minute))
+})
+
+// The network's broker carries every uplink (gateway events) and every
+// integration event (joins, decoded payloads): a client without the account
+// must not read them (MQTT 3.1.1 §3.2.2.3 CONNACK 4 "bad user name or
+// password", 5 "not authorized"). The gateways, the network server and the
+// backend's notifications all connect with the account — the provisioning
+// flow and its join records working proves it.
+var _ = Describe("the network's MQTT broker", Label("e2e"), func() {
+	It("refuses an anonymous client and a wrong password, and serves the account the rig's clients use", func(ctx SpecContext) {
+		rig := upRig(ctx, loadRig())
+		u, err := url.Parse(rig.NetworkInfo.MQTT)
+		Expect(err).NotTo(HaveOccurred())
+		if u.User == nil {
+			Skip(fmt.Sprintf("network kind %q: its broker takes no account (rig file network.mqtt without credentials)", rig.File.Network.Kind))
+		}
+		user := u.User.Username()
+		pass, _ := u.User.Password()
+		u.User = nil
+		connect := func(user, pass string) error {
+			opts := paho.NewClientOptions().AddBroker(u.String()).SetClientID("tap2join-auth-probe").
+				SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+			if user != "" {
+				opts.SetUsername(user).SetPassword(pass)
+			}
+			c := paho.NewClient(opts)
+			tok := c.Connect()
+			Expect(tok.WaitTimeout(10*time.Second)).To(BeTrue(), "a CONNACK")
+			if tok.Error() == nil {
+				DeferCleanup(func() { c.Disconnect(0) })
+			}
+			return tok.Error()
+		}
+		Expect(connect("", "")).To(MatchError(packets.ErrorRefusedNotAuthorised), "anonymous")
+		Expect(connect(user, pass+"-wrong")).To(Or(MatchError(packets.ErrorRefusedBadUsernameOrPassword), MatchError(packets.ErrorRefusedNotAuthorised)), "wrong password")
+		Expect(connect(user, pass)).To(Succeed(), "the account")
+		provisionAll(ctx, rig, "broker with an account")
+	}, SpecTimeout(time.Minute))
 })
