@@ -168,12 +168,12 @@ type Server struct {
 	collect   map[string]*frameSet
 	closed    bool
 
-	lis     net.Listener
-	grpcSrv *grpc.Server
-	broker  *mqtt.Server
-	mqttURL string // without credentials
+	lis                net.Listener
+	grpcSrv            *grpc.Server
+	broker             *mqtt.Server
+	mqttURL            string // without credentials
 	mqttUser, mqttPass string
-	mqcP    atomic.Pointer[paho.Client] // replaced by Restart while handlers may publish: read with mqc()
+	mqcP               atomic.Pointer[paho.Client] // replaced by Restart while handlers may publish: read with mqc()
 	// mqttReady: the gateway backend is connected and subscribed (restart.go).
 	mqttReady atomic.Bool
 
