@@ -63,7 +63,7 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 		GPO:             tag.GPO(),
 		Air:             r.air,
 		Clock:           r.Clock,
-		Faults:          stm32wl5.Faults{StoreCorruptKey: bs.Faults.StoreCorruptKey, NVMKillAtStep: bs.Faults.NVMKillAtStep},
+		Faults:          stm32wl5.Faults{StoreCorruptKey: bs.Faults.StoreCorruptKey, NVMKillAtStep: bs.Faults.NVMKillAtStep, LeakKeyToLog: bs.Faults.LeakKeyToLog},
 		KeyReadBack:     bs.Faults.KeyReadBack,
 		NVMPath:         bs.NVM,
 		RXWindowCap:     r.rxCap,

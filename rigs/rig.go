@@ -299,6 +299,10 @@ func expandEnv(s string) string {
 // TAP2JOIN_LOG names a level (debug, info, warn, error) — then text lines on
 // stderr, every part of the rig included (the firmware twins' traces and
 // the embedded ChirpStack at debug). For a failing spec: TAP2JOIN_LOG=debug.
+//
+// TAP2JOIN_LOG_FILE, if set, takes the lines instead of stderr (appended;
+// t2jrun points it at the run folder's rig.log, which its key-leak check
+// scans).
 func envLogger() *slog.Logger {
 	v := os.Getenv("TAP2JOIN_LOG")
 	if v == "" {
@@ -308,7 +312,26 @@ func envLogger() *slog.Logger {
 	if err := lvl.UnmarshalText([]byte(v)); err != nil {
 		lvl = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	var w io.Writer = os.Stderr
+	if p := os.Getenv("TAP2JOIN_LOG_FILE"); p != "" {
+		logFile.once.Do(func() {
+			logFile.f, logFile.err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		})
+		if logFile.err != nil {
+			fmt.Fprintf(os.Stderr, "rigs: TAP2JOIN_LOG_FILE: %v; logging to stderr\n", logFile.err)
+		} else {
+			w = logFile.f
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+// logFile is TAP2JOIN_LOG_FILE, opened once per process and left open for
+// its life (every rig of the process appends to it).
+var logFile struct {
+	once sync.Once
+	f    *os.File
+	err  error
 }
 
 // PhoneOptions completes o for a phone talking to b: the board's mailbox

@@ -153,6 +153,10 @@ type Faults struct {
 	// (ErrPowerLoss in BackgroundErrors). Use with nvm: to power it up again
 	// in a new rig.
 	NVMKillAtStep int `yaml:"nvm_kill_at_step"`
+	// LeakKeyToLog: the firmware twin writes each key it stores to its
+	// debug log, in hex — a deliberate leak the run's key-leak check must
+	// catch (t2jrun with TAP2JOIN_LOG=debug).
+	LeakKeyToLog bool `yaml:"leak_key_to_log"`
 }
 
 // Serial says where a board's AT console is (rig file `serial:`).

@@ -46,6 +46,10 @@ type Faults struct {
 	// KCV of the key received, but a corrupted key is stored, so the join
 	// must fail (the network rejects the JoinRequest MIC).
 	StoreCorruptKey bool
+	// LeakKeyToLog models a firmware (or twin) bug: the key a PROVISION
+	// stores is written to the debug log in hex — what the run's key-leak
+	// check (reports/keyscan) must catch.
+	LeakKeyToLog bool
 	// NVMKillAtStep, if > 0, cuts the power during the first NVM write after
 	// that many flash steps (see SaveSteps). Run then returns ErrPowerLoss;
 	// create a new Board on the same NVMPath to "power it up" again.

@@ -156,6 +156,7 @@ func (b *MCU) provision(ctx context.Context, body []byte) ([]byte, error) {
 	if b.cfg.Faults.StoreCorruptKey {
 		r.rootKey[0] ^= 0x5A // the injected firmware bug
 	}
+	leaked := r.rootKey
 	// SPEC §5.3: the session is discarded, the DevNonce counter kept (TS001
 	// 1.0.4 §6.2.5: never reused). The JoinNonce reference is reset: the new
 	// key belongs to a new join server whose JoinNonces start again at 0.
@@ -164,6 +165,9 @@ func (b *MCU) provision(ctx context.Context, body []byte) ([]byte, error) {
 	r.sNwkSIntKey, r.nwkSEncKey, r.session11 = [16]byte{}, [16]byte{}, false
 	err = b.saveLocked(NVMWriteProvision, r) // SPEC §5.2: stored before the ACK
 	b.mu.Unlock()
+	if b.cfg.Faults.LeakKeyToLog {
+		b.logf("nvm: stored root key %X", leaked) // the injected leak
+	}
 	if err != nil {
 		b.logf("nvm: store failed: %v", err)
 		if errors.Is(err, ErrPowerLoss) {

@@ -60,6 +60,7 @@ type fakeWorld struct {
 	grace     time.Duration
 	graceUp   chan time.Time
 	compiled  bool
+	stdout    io.Writer // what ginkgo was given to print on
 	onCompile func(ctx context.Context) compiled
 	out       bytes.Buffer
 
@@ -71,7 +72,7 @@ type fakeWorld struct {
 func (w *fakeWorld) start(name string, args, env []string, stdout, stderr io.Writer) (process, error) {
 	switch name {
 	case "fake-ginkgo":
-		w.ginkgoRan, w.args, w.env = true, args, env
+		w.ginkgoRan, w.args, w.env, w.stdout = true, args, env, stdout
 		if w.onGinkgo != nil {
 			w.onGinkgo(w, flagValue(args, "--output-dir="))
 		}

@@ -44,6 +44,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tap2join/tap2join/reports/keyscan"
 )
 
 // Exit statuses, the same through make (as make's "Error N").
@@ -159,6 +161,7 @@ type prepared struct {
 	suites    []string
 	runFolder *runFolder
 	started   time.Time
+	leaks     *leakCheck // the run's key escrow and console capture
 }
 
 // main validates, runs and judges; it returns the exit status.
@@ -270,6 +273,15 @@ func (d *driver) run(p *prepared) int {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	stdout, stderr := d.stdout, d.stderr
+	defer func() { d.stdout, d.stderr = stdout, stderr }()
+	lc, lcErr := startLeakCheck(dir)
+	if lcErr != nil {
+		d.logf("key-leak check cannot start (the run will fail): %v", lcErr)
+	} else {
+		p.leaks = lc
+		d.stdout, d.stderr = lc.tee(stdout), lc.tee(stderr)
+	}
 
 	rec := runRecord{
 		RunID: p.runFolder.ID, Mode: c.Mode, Started: p.started.UTC().Format(time.RFC3339),
@@ -319,7 +331,30 @@ func (d *driver) run(p *prepared) int {
 	}
 	verdict := d.judge(p, runJSON)
 	code := exitCode(rec.Status, rec.GinkgoExit, verdict)
-	d.logf("%s", finalLine(rec, verdict, code, dir))
+	final := finalLine(rec, verdict, code, dir)
+	d.stdout, d.stderr = stdout, stderr // the console log is closed by the check
+	var res keyscan.Result
+	err = lcErr
+	if lc != nil {
+		res, err = lc.finish(dir)
+	}
+	switch {
+	case err != nil:
+		d.logf("key-leak check failed: %v", err)
+		if code != exitInterrupted {
+			code = exitFail
+			final = fmt.Sprintf("exit %d, FAIL: the key-leak check could not be made (%v); run folder %s", code, err, dir)
+		}
+	case len(res.Hits) > 0:
+		d.logf("key-leak check: %s (%s)", leakWords(res), filepath.Join(dir, leakCheckOut))
+		if code != exitInterrupted {
+			code = exitFail
+			final = fmt.Sprintf("exit %d, FAIL: issued keys in the run's outputs (%d hit(s), %s); run folder %s", code, len(res.Hits), leakCheckOut, dir)
+		}
+	default:
+		d.logf("key-leak check: %d issued key(s), %d file(s), %d bytes: no key found", res.Keys, res.Files, res.Bytes)
+	}
+	d.logf("%s", final)
 	return code
 }
 
@@ -349,6 +384,9 @@ func (d *driver) runGinkgo(p *prepared, bins compiled) supervision {
 		"TAP2JOIN_RIG="+abs(in.Rig),
 		"TAP2JOIN_LIMITS="+abs(in.Limits),
 	)
+	if p.leaks != nil {
+		env = append(env, p.leaks.env(dir, d.env)...)
+	}
 	d.logf("running %d suites: ginkgo %s", len(targets), shellJoin(args))
 	proc, err := d.start(p.ginkgo, append(args, targets...), env, d.stdout, d.stderr)
 	if err != nil {
@@ -427,7 +465,11 @@ func (d *driver) judge(p *prepared, runJSON string) int {
 		args = append(args, "-baseline", p.in.Baseline)
 	}
 	d.logf("judging: t2jreport %s", shellJoin(args))
-	proc, err := d.start(p.cfg.T2JReport, args, os.Environ(), d.stdout, d.stderr)
+	env := os.Environ()
+	if p.leaks != nil {
+		env = append(env, p.leaks.env(dir, d.env)...)
+	}
+	proc, err := d.start(p.cfg.T2JReport, args, env, d.stdout, d.stderr)
 	if err != nil {
 		d.logf("t2jreport did not start: %v", err)
 		return -1

@@ -1,0 +1,414 @@
+// Package keyscan proves a run leaked no key: every key issued during a run
+// is escrowed (encrypted with a key only the run's driver holds) by the
+// processes that saw it, and after the run every output — the console of
+// every process the driver started, every file under the run folder — is
+// scanned for each of them in every encoding a log line, a report or a dump
+// is likely to use:
+//
+//   - hex, either case, MSB or LSB first, with or without separators
+//     (":", "-", " ", ",", ", ", "0x" prefixes: "2B:7E:…", "2b 7e …",
+//     "0x2b, 0x7e, …");
+//   - decimal bytes as Go prints a []byte ("[43 126 21 …]", also with commas);
+//   - base64 (standard or URL alphabet, padded or not), also inside a longer
+//     base64 blob at any byte offset;
+//   - the raw 16 bytes.
+//
+// A hit names the file, the key by its check value (KCV) and the encoding —
+// never the key.
+//
+// The escrow is a file in the run folder (EscrowFile) of base64 lines, each
+// a nonce and the key sealed with AES-256-GCM under the run's escrow key,
+// which the driver hands its children in the environment (EnvKey) and never
+// writes down. The driver deletes the file after the scan.
+package keyscan
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
+)
+
+// Environment of the run's processes.
+const (
+	// EnvFile is the escrow file's path.
+	EnvFile = "TAP2JOIN_KEY_ESCROW"
+	// EnvKey is the escrow key, 64 hex digits.
+	EnvKey = "TAP2JOIN_KEY_ESCROW_KEY"
+	// EscrowFile is the escrow's name in the run folder; the scan skips it.
+	EscrowFile = ".keys.escrow"
+)
+
+// NewEscrowKey makes a run's escrow key.
+func NewEscrowKey() ([32]byte, error) {
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return k, fmt.Errorf("keyscan: escrow key: %w", err)
+	}
+	return k, nil
+}
+
+var escrowMu sync.Mutex
+
+// Escrow appends keys to the escrow named by the environment (EnvFile,
+// EnvKey); without them it does nothing (a process not started by a run's
+// driver scans its own outputs, rigs.FindIssuedKeys). Each key is one
+// sealed line, appended with O_APPEND so processes share the file.
+func Escrow(keys ...[16]byte) error {
+	path, khex := os.Getenv(EnvFile), os.Getenv(EnvKey)
+	if path == "" || khex == "" {
+		return nil
+	}
+	aead, err := newAEAD(khex)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, k := range keys {
+		nonce := make([]byte, aead.NonceSize())
+		if _, err := rand.Read(nonce); err != nil {
+			return fmt.Errorf("keyscan: escrow: %w", err)
+		}
+		buf.WriteString(base64.StdEncoding.EncodeToString(aead.Seal(nonce, nonce, k[:], nil)))
+		buf.WriteByte('\n')
+	}
+	escrowMu.Lock()
+	defer escrowMu.Unlock()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("keyscan: escrow: %w", err)
+	}
+	_, err = f.Write(buf.Bytes())
+	return errors.Join(err, f.Close())
+}
+
+func newAEAD(khex string) (cipher.AEAD, error) {
+	k, err := hex.DecodeString(khex)
+	if err != nil || len(k) != 32 {
+		return nil, fmt.Errorf("keyscan: %s is not 64 hex digits", EnvKey)
+	}
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, fmt.Errorf("keyscan: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+// ReadEscrow opens every line of the escrow at path with key; a missing
+// file is no key. Duplicates are dropped.
+func ReadEscrow(path string, key [32]byte) ([][16]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keyscan: read escrow: %w", err)
+	}
+	aead, err := newAEAD(hex.EncodeToString(key[:]))
+	if err != nil {
+		return nil, err
+	}
+	seen := map[[16]byte]bool{}
+	var keys [][16]byte
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(line)
+		if err != nil || len(raw) < aead.NonceSize() {
+			return nil, fmt.Errorf("keyscan: escrow line %d: not a sealed key", n)
+		}
+		pt, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], nil)
+		if err != nil || len(pt) != 16 {
+			return nil, fmt.Errorf("keyscan: escrow line %d: does not open with this run's key", n)
+		}
+		k := [16]byte(pt)
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// Hit is one key found in one output.
+type Hit struct {
+	File     string        `json:"file"`
+	KCV      provproto.KCV `json:"kcv"`
+	Encoding string        `json:"encoding"`
+}
+
+func (h Hit) String() string { return fmt.Sprintf("%s: key KCV %s as %s", h.File, h.KCV, h.Encoding) }
+
+// Scanner looks for a set of keys.
+type Scanner struct {
+	hex map[string]hexKey   // 32 lowercase hex digits → key, MSB or LSB first
+	raw map[uint32][]rawKey // first 4 bytes → candidates (MSB or LSB first)
+	kcv map[[16]byte]provproto.KCV
+}
+
+type hexKey struct {
+	k   [16]byte
+	lsb bool
+}
+
+type rawKey struct {
+	b   [16]byte
+	k   [16]byte
+	lsb bool
+}
+
+// New returns a scanner for keys.
+func New(keys [][16]byte) *Scanner {
+	s := &Scanner{hex: map[string]hexKey{}, raw: map[uint32][]rawKey{}, kcv: map[[16]byte]provproto.KCV{}}
+	for _, k := range keys {
+		s.kcv[k] = provproto.CheckValue(k)
+		rev := k
+		slices.Reverse(rev[:])
+		for _, v := range []struct {
+			b   [16]byte
+			lsb bool
+		}{{k, false}, {rev, true}} {
+			s.hex[hex.EncodeToString(v.b[:])] = hexKey{k: k, lsb: v.lsb}
+			p := binary.BigEndian.Uint32(v.b[:4])
+			s.raw[p] = append(s.raw[p], rawKey{b: v.b, k: k, lsb: v.lsb})
+		}
+	}
+	return s
+}
+
+// Keys is how many keys the scanner looks for.
+func (s *Scanner) Keys() int { return len(s.kcv) }
+
+// Scan returns the keys found in data (name: the output's name in hits),
+// one hit per key and encoding.
+func (s *Scanner) Scan(name string, data []byte) []Hit {
+	if len(s.kcv) == 0 {
+		return nil
+	}
+	found := map[Hit]bool{}
+	add := func(k [16]byte, enc string) { found[Hit{File: name, KCV: s.kcv[k], Encoding: enc}] = true }
+	order := func(lsb bool) string {
+		if lsb {
+			return ", LSB first"
+		}
+		return ""
+	}
+	// Hex: runs of hex digits, separators and 0x prefixes, compacted.
+	for _, run := range hexRuns(data) {
+		for i := 0; i+32 <= len(run.digits); i++ {
+			if hk, ok := s.hex[string(run.digits[i:i+32])]; ok {
+				add(hk.k, run.kind+order(hk.lsb))
+			}
+		}
+	}
+	// Decimal bytes, as fmt prints a []byte.
+	for _, run := range decimalRuns(data) {
+		s.rawWindows(run, func(k [16]byte, lsb bool) { add(k, "decimal bytes"+order(lsb)) })
+	}
+	// Base64, decoded from each of the 4 character alignments of a run.
+	for _, run := range base64Runs(data) {
+		for off := 0; off < 4 && off < len(run); off++ {
+			for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+				body := bytes.TrimRight(run[off:], "=")
+				if len(body)%4 == 1 { // a lone character encodes no byte
+					body = body[:len(body)-1]
+				}
+				dec, err := enc.DecodeString(string(body))
+				if err != nil {
+					continue
+				}
+				s.rawWindows(dec, func(k [16]byte, lsb bool) { add(k, "base64"+order(lsb)) })
+			}
+		}
+	}
+	// The raw bytes.
+	s.rawWindows(data, func(k [16]byte, lsb bool) { add(k, "raw bytes"+order(lsb)) })
+
+	hits := make([]Hit, 0, len(found))
+	for h := range found {
+		hits = append(hits, h)
+	}
+	sort.Slice(hits, func(i, j int) bool {
+		if hits[i].KCV != hits[j].KCV {
+			return hits[i].KCV.String() < hits[j].KCV.String()
+		}
+		return hits[i].Encoding < hits[j].Encoding
+	})
+	return hits
+}
+
+func (s *Scanner) rawWindows(b []byte, hit func(k [16]byte, lsb bool)) {
+	for i := 0; i+16 <= len(b); i++ {
+		cands, ok := s.raw[binary.BigEndian.Uint32(b[i:i+4])]
+		if !ok {
+			continue
+		}
+		for _, c := range cands {
+			if bytes.Equal(b[i:i+16], c.b[:]) {
+				hit(c.k, c.lsb)
+			}
+		}
+	}
+}
+
+type hexRun struct {
+	digits []byte // lowercase hex digits
+	kind   string
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// hexRuns splits data into runs of hex digits that separators (":", "-",
+// " ", ",", "0x") may join, each compacted to its lowercase digits. kind
+// says whether separators were inside ("hex with separators") or not.
+func hexRuns(data []byte) []hexRun {
+	var runs []hexRun
+	var cur []byte
+	seps := false
+	flush := func() {
+		if len(cur) >= 32 {
+			kind := "hex"
+			if seps {
+				kind = "hex with separators"
+			}
+			runs = append(runs, hexRun{digits: cur, kind: kind})
+		}
+		cur, seps = nil, false
+	}
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case c == '0' && i+2 < len(data) && (data[i+1] == 'x' || data[i+1] == 'X') && isHex(data[i+2]):
+			if len(cur) > 0 {
+				seps = true
+			}
+			i++ // skip "0x"
+		case isHex(c):
+			cur = append(cur, c|0x20) // lowercase letters; digits unchanged
+		case (c == ':' || c == '-' || c == ' ' || c == ',') && len(cur) > 0 && i+1 < len(data):
+			seps = true
+		default:
+			flush()
+		}
+	}
+	flush()
+	return runs
+}
+
+// decimalRuns returns the byte strings written as decimal numbers 0–255
+// separated by a space or a comma (and spaces): "[43 126 21 …]".
+func decimalRuns(data []byte) [][]byte {
+	var runs [][]byte
+	var cur []byte
+	flush := func() {
+		if len(cur) >= 16 {
+			runs = append(runs, cur)
+		}
+		cur = nil
+	}
+	for i := 0; i < len(data); {
+		if data[i] < '0' || data[i] > '9' {
+			if data[i] != ' ' && data[i] != ',' {
+				flush()
+			}
+			i++
+			continue
+		}
+		j, v := i, 0
+		for j < len(data) && data[j] >= '0' && data[j] <= '9' && j-i < 4 {
+			v = v*10 + int(data[j]-'0')
+			j++
+		}
+		if j-i > 3 || v > 255 || (j < len(data) && data[j] >= '0' && data[j] <= '9') {
+			flush()
+			for j < len(data) && data[j] >= '0' && data[j] <= '9' {
+				j++
+			}
+			i = j
+			continue
+		}
+		cur = append(cur, byte(v))
+		i = j
+	}
+	flush()
+	return runs
+}
+
+func isBase64(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_' || c == '='
+}
+
+// base64Runs returns the runs of base64 characters long enough to hold 16
+// bytes (22 characters).
+func base64Runs(data []byte) [][]byte {
+	var runs [][]byte
+	start := -1
+	for i := 0; i <= len(data); i++ {
+		if i < len(data) && isBase64(data[i]) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 && i-start >= 22 {
+			runs = append(runs, data[start:i])
+		}
+		start = -1
+	}
+	return runs
+}
+
+// Result is a scanned run folder.
+type Result struct {
+	Keys  int   `json:"keys"`
+	Files int   `json:"files"`
+	Bytes int64 `json:"bytes"`
+	Hits  []Hit `json:"hits"`
+}
+
+// ScanDir scans every regular file under dir but the escrow; names in hits
+// are relative to dir.
+func (s *Scanner) ScanDir(dir string) (Result, error) {
+	res := Result{Keys: s.Keys(), Hits: []Hit{}}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() || d.Name() == EscrowFile {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		res.Files++
+		res.Bytes += int64(len(b))
+		res.Hits = append(res.Hits, s.Scan(rel, b)...)
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("keyscan: scan %s: %w", dir, err)
+	}
+	return res, nil
+}
