@@ -52,7 +52,7 @@ help:
 	@echo '  make flash RIG=rigs/lab-<bench>.yaml'
 	@echo '                   flash the boards that have a flash part (openocd, stm32programmer, st-flash) and print the tool output'
 	@echo '  make test        vet + unit + fuzz-short + emulate + emulate-st25ftm + integration (what CI runs: .ci/run)'
-	@echo '  make fuzz        every fuzz target for FUZZTIME (default 60s) each; OUT/fuzz/summary.tsv (make fuzz-short: FUZZTIME_SHORT, 6s)'
+	@echo '  make fuzz        every fuzz target for FUZZTIME (default 60s) each; OUT/fuzz/summary.tsv (make fuzz-short: FUZZTIME_SHORT, 5s)'
 	@echo '  make vet         gofmt check and go vet'
 	@echo '  make unit        unit tests of every package (not the suites)'
 	@echo '  make integration the suites that need pcscd + vpcd or Docker, judged (wall clock) against reports/limits/integration.yaml; runs in OUT/integration/<run id>'
@@ -179,11 +179,11 @@ deps:
 # tap2join framing, then on ST25FTM), then the suites that need pcscd and Docker.
 test: vet unit fuzz-short emulate emulate-st25ftm integration
 
-# Every fuzz target (go test -list '^Fuzz') for FUZZTIME each; summary in
+# Every fuzz target (each func Fuzz… of the test files) for FUZZTIME each; summary in
 # $(OUT)/fuzz/summary.tsv. make test runs each for FUZZTIME_SHORT, without
 # minimising new inputs (the time goes to executions).
 FUZZTIME ?= 60s
-FUZZTIME_SHORT ?= 6s
+FUZZTIME_SHORT ?= 5s
 fuzz: deps
 	GO="$(GO)" GOTAGS="$(GOTAGS)" .ci/fuzz $(FUZZTIME) 10s $(OUT)/fuzz $(PKGS)
 
