@@ -102,6 +102,14 @@ func (c *Card) APDUs() int64 { return c.apdus.Load() }
 // waits until vpcd takes the connection (its first message, at pcscd's next
 // presence poll, ≤ 400 ms). ctx bounds only that wait; a slot that already
 // holds a card never takes a second one, which ends in ErrNotAccepted.
+//
+// That first message is pcscd's presence probe: pcscd powers the card and
+// reports it PRESENT only after Insert has returned, so a PC/SC client that
+// connects at once may still be told "No smart card inserted". Such a client
+// waits for the reader's state (rigs/nfc/pcsc Transport.WaitPresent), and
+// after a Remove for the empty state before the next Insert (WaitEmpty): a
+// card put back before pcscd has seen the last one go can be taken by vpcd
+// with no removal or insertion reported at all.
 func (c *Card) Insert(ctx context.Context, addr string) error {
 	c.mu.Lock()
 	if c.ins != nil {
@@ -140,8 +148,8 @@ func (c *Card) Insert(ctx context.Context, addr string) error {
 }
 
 // Remove lifts the card: the connection closes (pcscd reports the card
-// removed within one poll) and the tag's field goes off. Removing a card that
-// is not inserted does nothing.
+// removed within one poll, ≤ 400 ms, later than Remove's return) and the
+// tag's field goes off. Removing a card that is not inserted does nothing.
 func (c *Card) Remove() error {
 	c.mu.Lock()
 	in := c.ins

@@ -38,14 +38,25 @@ func BenchmarkAPDURoundTrip(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer tr.Close()
-			ctx, cancel := context.WithCancel(context.Background())
+			// Wait for pcscd's reader states, not for events seen since
+			// some moment: with a pcscd started by hand (kept across the
+			// sub-benchmarks) the previous card may still be reported
+			// present here, and a Watch started now would report it as the
+			// tap — the Connect below then failed with "No smart card
+			// inserted". The reader must be empty before the card goes in
+			// (pcsc.WaitPresent says why), present after.
+			ctx, cancel := context.WithTimeout(context.Background(), presenceWait)
 			defer cancel()
-			w := tr.Watch(ctx)
+			if err := tr.WaitEmpty(ctx); err != nil {
+				b.Fatal(err)
+			}
 			if err := card.Insert(ctx, d.VPCDAddr(0)); err != nil {
 				b.Fatal(err)
 			}
 			defer card.Remove()
-			waitPresence(b, w, true)
+			if _, err := tr.WaitPresent(ctx); err != nil {
+				b.Fatal(err)
+			}
 
 			sc, err := scard.EstablishContext()
 			if err != nil {

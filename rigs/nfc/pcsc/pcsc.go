@@ -23,7 +23,8 @@
 // Multi-APDU steps (session start + protocol switch) run inside
 // SCardBeginTransaction/EndTransaction; Transaction lets a caller hold the
 // card for a longer sequence. Presence (tap/lift) comes from
-// SCardGetStatusChange through Watch.
+// SCardGetStatusChange: Watch reports every change, WaitPresent and
+// WaitEmpty wait for one state.
 package pcsc
 
 import (
@@ -200,7 +201,8 @@ var _ nfc.Transport = (*Transport)(nil)
 
 // Open establishes a PC/SC context for cfg.Reader. It does not need a card
 // yet: the first Transceive connects (and fails with nfc.ErrNoResponse while
-// no tag is on the reader).
+// no tag is on the reader — also in the moment between a card going in and
+// pcscd reporting it: WaitPresent waits for that).
 func Open(cfg Config) (*Transport, error) {
 	c, err := scard.EstablishContext()
 	if err != nil {
@@ -356,19 +358,30 @@ func (t *Transport) withCard(ctx context.Context, fn func() error) error {
 }
 
 // Transaction holds the card (SCardBeginTransaction) for a sequence of
-// Transceive calls, so no other PC/SC client interleaves APDUs.
+// Transceive calls, so no other PC/SC client interleaves APDUs. A card
+// handle left from before a lift and re-tap is replaced once, as in
+// Transceive.
 func (t *Transport) Transaction(ctx context.Context, fn func(ctx context.Context) error) error {
 	t.mu.Lock()
 	if t.inTx {
 		t.mu.Unlock()
 		return fn(ctx) // nested: already held
 	}
-	if err := t.connect(); err != nil {
-		t.mu.Unlock()
-		return err
-	}
-	if err := t.card.BeginTransaction(); err != nil {
+	for attempt := 0; ; attempt++ {
+		if err := t.connect(); err != nil {
+			t.mu.Unlock()
+			return err
+		}
+		err := t.card.BeginTransaction()
+		if err == nil {
+			break
+		}
 		t.drop()
+		// A handle from before a lift and re-tap answers "card removed"
+		// (or "reset"): reconnect once, as withCard does.
+		if (gone(err) || errors.Is(err, scard.ErrResetCard)) && attempt == 0 {
+			continue
+		}
 		t.mu.Unlock()
 		return t.noTag("begin transaction", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,7 +53,6 @@ type bench struct {
 	tag  *st25dv.Tag
 	card *vpcd.Card
 	tr   *pcsc.Transport
-	w    <-chan pcsc.Presence
 }
 
 func setup(t testing.TB, emu vpcd.Profile, prof pcsc.Profile) *bench {
@@ -67,35 +67,51 @@ func setup(t testing.TB, emu vpcd.Profile, prof pcsc.Profile) *bench {
 		t.Fatal(err)
 	}
 	b.tr = tr
-	ctx, cancel := context.WithCancel(context.Background())
-	b.w = tr.Watch(ctx)
 	t.Cleanup(func() {
-		cancel()
 		_ = b.card.Remove()
 		_ = tr.Close()
 	})
-	waitPresence(t, b.w, false)
 	b.tap(t)
 	return b
 }
 
+// presenceWait bounds a wait for pcscd's next presence poll (400 ms apart).
+const presenceWait = 10 * time.Second
+
+// tap puts the card into the reader and returns once pcscd reports it
+// powered up, so an APDU may follow at once. A card removed just before may
+// not be seen gone yet (or, with vpcd, never: see pcsc.WaitPresent), so the
+// reader must be reported empty before the card goes in.
 func (b *bench) tap(t testing.TB) {
 	t.Helper()
-	if err := b.card.Insert(context.Background(), b.d.VPCDAddr(0)); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), presenceWait)
+	defer cancel()
+	if err := b.tr.WaitEmpty(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p := waitPresence(t, b.w, true)
-	if !bytes.Equal(p.ATR, vpcd.ATR(0)) {
-		t.Fatalf("ATR % X", p.ATR)
+	if err := b.card.Insert(ctx, b.d.VPCDAddr(0)); err != nil {
+		t.Fatal(err)
+	}
+	atr, err := b.tr.WaitPresent(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(atr, vpcd.ATR(0)) {
+		t.Fatalf("ATR % X", atr)
 	}
 }
 
+// lift takes the card out and returns once pcscd reports the reader empty.
 func (b *bench) lift(t testing.TB) {
 	t.Helper()
 	if err := b.card.Remove(); err != nil {
 		t.Fatal(err)
 	}
-	waitPresence(t, b.w, false)
+	ctx, cancel := context.WithTimeout(context.Background(), presenceWait)
+	defer cancel()
+	if err := b.tr.WaitEmpty(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestDriverOverPCSC(t *testing.T) {
@@ -180,6 +196,61 @@ func TestDriverOverPCSC(t *testing.T) {
 	}
 }
 
+// TestReinsertThenTransmit takes the card out and puts it straight back, 30
+// times, and sends APDUs right after each insertion — what
+// BenchmarkAPDURoundTrip's sub-benchmarks did on a pcscd started by hand
+// (the second one's Connect failed with "No smart card inserted"). No
+// sleeps: tap waits for pcscd's reader states; every other round the first
+// APDU goes through a Transaction, whose card handle is the stale one from
+// before the swap.
+func TestReinsertThenTransmit(t *testing.T) {
+	ctx := t.Context()
+	b := setup(t, vpcd.ProfileTransparent, "")
+	d := nfc.NewST25DV(b.tr)
+	for i := range 30 {
+		if err := b.card.Remove(); err != nil {
+			t.Fatal(err)
+		}
+		b.tap(t)
+		var uid [8]byte
+		var err error
+		if i%2 == 0 {
+			uid, err = b.tr.UID(ctx)
+		} else {
+			err = b.tr.Transaction(ctx, func(ctx context.Context) error {
+				uid, err = b.tr.UID(ctx)
+				return err
+			})
+		}
+		if err != nil || uid != uidMSB {
+			t.Fatalf("round %d: UID % X, %v", i, uid, err)
+		}
+		if _, err := d.ReadBlocks(ctx, 0, 1); err != nil {
+			t.Fatalf("round %d: read block 0: %v", i, err)
+		}
+	}
+}
+
+// Watch reports the reader's state first, then each lift and tap.
+func TestWatch(t *testing.T) {
+	b := setup(t, vpcd.ProfileTransparent, "")
+	ctx, cancel := context.WithCancel(t.Context())
+	w := b.tr.Watch(ctx)
+	if p := waitPresence(t, w, true); !bytes.Equal(p.ATR, vpcd.ATR(0)) || p.Reader != b.d.ReaderName(0) {
+		t.Fatalf("first report %+v", p)
+	}
+	b.lift(t)
+	waitPresence(t, w, false)
+	b.tap(t)
+	waitPresence(t, w, true)
+	cancel()
+	for p := range w { // the channel closes once ctx ends
+		if p.Err != nil {
+			t.Fatalf("after cancel: %v", p.Err)
+		}
+	}
+}
+
 func TestTransactionAndErrors(t *testing.T) {
 	ctx := t.Context()
 	b := setup(t, vpcd.ProfileTransparent, pcsc.Transparent)
@@ -213,6 +284,15 @@ func TestTransactionAndErrors(t *testing.T) {
 	defer tr3.Close()
 	if _, err := tr3.Transceive(ctx, []byte{0x26, 0x01, 0x00}); !errors.Is(err, nfc.ErrNoResponse) || !errors.Is(err, scard.ErrNoSmartcard) {
 		t.Fatalf("empty slot: %v", err)
+	}
+	// Waiting for a card that never comes ends with ctx, naming the state.
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := tr3.WaitPresent(wctx); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "EMPTY") {
+		t.Fatalf("WaitPresent on an empty slot: %v", err)
+	}
+	if err := tr3.WaitEmpty(ctx); err != nil {
+		t.Fatalf("WaitEmpty on an empty slot: %v", err)
 	}
 	if _, err := pcsc.Open(pcsc.Config{Reader: "ACS ACR1552 1S CL Reader PICC 00 00"}); !errors.Is(err, scard.ErrUnknownReader) {
 		t.Fatalf("unknown reader: %v", err)
