@@ -42,12 +42,16 @@ func FindIssuedKeys(b []byte) []provproto.KCV {
 	issued.mu.Lock()
 	keys := append([][16]byte(nil), issued.keys...)
 	issued.mu.Unlock()
+	kcvs := make(map[string]provproto.KCV, len(keys))
+	for _, k := range keys {
+		kcvs[keyscan.CheckValue(k)] = provproto.CheckValue(k)
+	}
 	var found []provproto.KCV
-	seen := map[provproto.KCV]bool{}
+	seen := map[string]bool{}
 	for _, h := range keyscan.New(keys).Scan("", b) {
 		if !seen[h.KCV] {
 			seen[h.KCV] = true
-			found = append(found, h.KCV)
+			found = append(found, kcvs[h.KCV])
 		}
 	}
 	return found

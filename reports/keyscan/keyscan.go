@@ -40,8 +40,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-
-	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
 // Environment of the run's processes.
@@ -150,9 +148,20 @@ func ReadEscrow(path string, key [32]byte) ([][16]byte, error) {
 
 // Hit is one key found in one output.
 type Hit struct {
-	File     string        `json:"file"`
-	KCV      provproto.KCV `json:"kcv"`
-	Encoding string        `json:"encoding"`
+	File     string `json:"file"`
+	KCV      string `json:"kcv"` // the key's check value (CheckValue)
+	Encoding string `json:"encoding"`
+}
+
+// CheckValue is a key's check value as the whole project names keys
+// (fixtures/proto/provproto.CheckValue; this package, a report, does not
+// depend on the codecs): the first 3 bytes of AES-128(key, 0¹⁶), upper-case
+// hex.
+func CheckValue(key [16]byte) string {
+	c, _ := aes.NewCipher(key[:]) // a 16-byte key cannot fail
+	var out [16]byte
+	c.Encrypt(out[:], make([]byte, 16))
+	return fmt.Sprintf("%02X%02X%02X", out[0], out[1], out[2])
 }
 
 func (h Hit) String() string { return fmt.Sprintf("%s: key KCV %s as %s", h.File, h.KCV, h.Encoding) }
@@ -161,7 +170,7 @@ func (h Hit) String() string { return fmt.Sprintf("%s: key KCV %s as %s", h.File
 type Scanner struct {
 	hex map[string]hexKey   // 32 lowercase hex digits → key, MSB or LSB first
 	raw map[uint32][]rawKey // first 4 bytes → candidates (MSB or LSB first)
-	kcv map[[16]byte]provproto.KCV
+	kcv map[[16]byte]string
 }
 
 type hexKey struct {
@@ -177,9 +186,9 @@ type rawKey struct {
 
 // New returns a scanner for keys.
 func New(keys [][16]byte) *Scanner {
-	s := &Scanner{hex: map[string]hexKey{}, raw: map[uint32][]rawKey{}, kcv: map[[16]byte]provproto.KCV{}}
+	s := &Scanner{hex: map[string]hexKey{}, raw: map[uint32][]rawKey{}, kcv: map[[16]byte]string{}}
 	for _, k := range keys {
-		s.kcv[k] = provproto.CheckValue(k)
+		s.kcv[k] = CheckValue(k)
 		rev := k
 		slices.Reverse(rev[:])
 		for _, v := range []struct {
@@ -248,7 +257,7 @@ func (s *Scanner) Scan(name string, data []byte) []Hit {
 	}
 	sort.Slice(hits, func(i, j int) bool {
 		if hits[i].KCV != hits[j].KCV {
-			return hits[i].KCV.String() < hits[j].KCV.String()
+			return hits[i].KCV < hits[j].KCV
 		}
 		return hits[i].Encoding < hits[j].Encoding
 	})

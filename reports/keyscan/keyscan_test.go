@@ -9,12 +9,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 )
 
-// The AES-128 key of FIPS-197 Appendix A / RFC 4493 §4.
+// The AES-128 key of FIPS-197 Appendix A / RFC 4493 §4, whose
+// AES-128(K, 0¹²⁸) is RFC 4493's L = 7df76b0c… (§4, "Subkey Generation").
 var key = [16]byte{0x2B, 0x7E, 0x15, 0x16, 0x28, 0xAE, 0xD2, 0xA6, 0xAB, 0xF7, 0x15, 0x88, 0x09, 0xCF, 0x4F, 0x3C}
+
+func TestCheckValue(t *testing.T) {
+	if got := CheckValue(key); got != "7DF76B" {
+		t.Fatalf("KCV %s, want 7DF76B (RFC 4493 §4: L = 7df76b0c…)", got)
+	}
+}
 
 func TestScanFindsEveryEncoding(t *testing.T) {
 	s := New([][16]byte{key})
@@ -42,7 +47,7 @@ func TestScanFindsEveryEncoding(t *testing.T) {
 		var encs []string
 		for _, h := range hits {
 			encs = append(encs, h.Encoding)
-			if h.KCV != provproto.CheckValue(key) || h.File != "out.txt" {
+			if h.KCV != CheckValue(key) || h.File != "out.txt" {
 				t.Errorf("%q: hit %+v", tc.text, h)
 			}
 		}
@@ -62,7 +67,7 @@ func TestScanNoFalseHits(t *testing.T) {
 		"2b7e151628aed2a6 key abf7158809cf4f3c", // a word between the halves
 
 		base64.StdEncoding.EncodeToString(near[:]),
-		"DevEUI 0080E11500000001 JoinEUI 70B3D57ED0000001 KCV " + provproto.CheckValue(key).String(),
+		"DevEUI 0080E11500000001 JoinEUI 70B3D57ED0000001 KCV " + CheckValue(key),
 		"[43 126 21 22 40 174 210 166 171 247 21 136 9 207 79 61]",
 	} {
 		if hits := s.Scan("x", []byte(text)); len(hits) != 0 {
@@ -111,8 +116,8 @@ func TestEscrowRoundTripAndScanDir(t *testing.T) {
 		t.Errorf("files %d keys %d, want 3 and 2 (the escrow skipped)", res.Files, res.Keys)
 	}
 	got := fmt.Sprint(res.Hits)
-	if len(res.Hits) != 2 || !strings.Contains(got, "console.log: key KCV "+provproto.CheckValue(key).String()+" as hex") ||
-		!strings.Contains(got, filepath.Join("sub", "report.json")+": key KCV "+provproto.CheckValue(other).String()+" as base64") {
+	if len(res.Hits) != 2 || !strings.Contains(got, "console.log: key KCV "+CheckValue(key)+" as hex") ||
+		!strings.Contains(got, filepath.Join("sub", "report.json")+": key KCV "+CheckValue(other)+" as base64") {
 		t.Errorf("hits %v", got)
 	}
 	if strings.Contains(got, hex.EncodeToString(key[:])) {

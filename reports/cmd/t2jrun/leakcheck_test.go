@@ -100,7 +100,7 @@ func TestKeyLeakCheck(t *testing.T) {
 				}
 				return
 			}
-			if len(res.Hits) == 0 || res.Hits[0].File != tc.where || res.Hits[0].KCV.String() != kcv {
+			if len(res.Hits) == 0 || res.Hits[0].File != tc.where || res.Hits[0].KCV != kcv {
 				t.Errorf("hits %v, want one in %s", res.Hits, tc.where)
 			}
 			if !strings.Contains(w.out.String(), "FAIL: issued keys in the run's outputs") {
