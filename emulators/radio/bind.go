@@ -13,7 +13,8 @@ package radio
 // into one instant; without Bind every device "hears" every other device's
 // JoinAccept, and a fleet of N devices costs N² deliveries (and drops, when
 // a receiver's queue fills). Uplinks that ended at the same instant would
-// collide on a real channel; collisions are not modelled either way.
+// collide on a real channel; in Instant timing collisions are not modelled
+// either way (collision.go).
 //
 // A downlink transmitted before Bind (the network answered faster than the
 // device bound) reaches every unbound receiver, this one included.

@@ -34,6 +34,11 @@ type CaptureRecord struct {
 	// run, the full text of the spec whose rig put the frame on the air,
 	// which links the frame to the spec in the report.
 	Spec string `json:"spec,omitempty"`
+	// Collision and NoDemodulator are the collision model's findings
+	// (Frame.Collision, Frame.NoDemodulator; collision.go): "lost" or
+	// "captured", and how many gateways had no demodulator free.
+	Collision     string `json:"collision,omitempty"`
+	NoDemodulator int    `json:"no_demodulator,omitempty"`
 }
 
 // Record converts f to its capture line.
@@ -47,6 +52,7 @@ func (f Frame) Record() CaptureRecord {
 		Bandwidth: f.Bandwidth, CodeRate: f.codeRate(), RSSI: f.RSSI, SNR: f.SNR,
 		AirtimeMS: float64(f.Airtime) / float64(time.Millisecond), DutyCycleDelayMS: float64(f.DutyCycleDelay) / float64(time.Millisecond),
 		Sender: f.Sender, PHYPayload: hex.EncodeToString(f.PHYPayload),
+		Collision: f.Collision, NoDemodulator: f.NoDemodulator,
 	}
 }
 

@@ -8,11 +8,21 @@
 // downlinks. Every frame is also captured for reports.
 //
 // What is modelled: airtime, direction, frequency/SF/BW/CR as metadata, a
-// configurable RSSI/SNR, the EU868 duty-cycle limits per transmitter and
-// sub-band (dutycycle.go; refused or delayed, configurable), and a JSON-lines
-// capture of every frame (capture.go). What is not: collisions, capture effect,
-// frequency or SF filtering (receivers check those themselves, as a real radio
-// only demodulates what it was tuned to).
+// configurable RSSI/SNR (per air: SetPathLoss; per transmitter:
+// SetLinkBudget), the EU868 duty-cycle limits per transmitter and sub-band
+// (dutycycle.go; refused or delayed, configurable), a JSON-lines capture of
+// every frame (capture.go) and, opt-in (SetCollisions, collision.go),
+// collisions of uplinks: overlapping frames on one channel are lost unless
+// the capture effect saves one (same SF: 6 dB stronger) or their spreading
+// factors are far enough apart for their powers (the SIR table of Goursaud
+// & Gorce 2015, as the ns-3 lorawan module tabulates it), and each gateway
+// demodulates at most 8 frames at once (SX1301/SX1302 datasheets). The
+// collision model needs time to pass: it runs on the Realistic clock (wall
+// time, or a testing/synctest bubble's virtual time); in Instant timing
+// nothing overlaps and every frame is delivered. What is not: downlink
+// collisions, adjacent-channel interference, a received power per gateway,
+// frequency or SF filtering (receivers check those themselves, as a real
+// radio only demodulates what it was tuned to).
 package radio
 
 import (
@@ -57,6 +67,14 @@ type Frame struct {
 	// network's answer to uplink ReplyTo will transmit nothing more for it.
 	// See Air.EndReply.
 	EndOfReply bool
+	// Collision is the collision model's verdict on an uplink
+	// (collision.go): CollisionLost, CollisionCaptured, or "" when nothing
+	// overlapped it or it was not judged (model off, Instant timing,
+	// downlink).
+	Collision string
+	// NoDemodulator counts the gateways that missed the frame because all
+	// their demodulators were busy when it began (collision.go).
+	NoDemodulator int
 }
 
 // String renders the frame for reports: time, direction, frequency, SF and the
@@ -93,8 +111,9 @@ const (
 	// gatewayListenerBuffer is the same for an uplink listener (a gateway):
 	// in instant timing a fleet's JoinRequests arrive as one burst (1,000
 	// within ~1 s), and a gateway's demodulator capacity is not modelled
-	// (nor collisions), so the wall-clock queue must not drop them. Few
-	// gateways listen, so the memory is small.
+	// there (nor collisions: collision.go needs Realistic timing), so the
+	// wall-clock queue must not drop them. Few gateways listen, so the
+	// memory is small.
 	gatewayListenerBuffer = 8192
 )
 
@@ -102,7 +121,8 @@ type listener struct {
 	uplink  bool
 	gateway bool // ListenGateway: calls EndReply for every uplink it receives
 	ch      chan Frame
-	seq     uint64 // Bind: the uplink whose receive windows this receiver follows (0: all)
+	seq     uint64   // Bind: the uplink whose receive windows this receiver follows (0: all)
+	rx      receiver // uplink listener: its demodulators (collision.go)
 }
 
 // hears reports whether a downlink-side listener receives f: a receiver
@@ -129,6 +149,8 @@ type Air struct {
 	awaiting map[uint64]int
 	captured []Frame
 	dropped  int
+	coll     *medium               // collision model (collision.go); nil until SetCollisions
+	links    map[string][2]float64 // SetLinkBudget: RSSI, SNR per sender
 }
 
 // NewAir returns an empty air whose airtime is accounted on clock (nil = instant).
@@ -210,22 +232,26 @@ func (a *Air) Send(ctx context.Context, f Frame) (Frame, error) {
 	}
 	a.mu.Lock()
 	if f.RSSI == 0 && f.SNR == 0 {
-		f.RSSI, f.SNR = a.rssi-f.PowerBackoff, a.snr-f.PowerBackoff
+		rssi, snr := a.linkLocked(f.Sender)
+		f.RSSI, f.SNR = rssi-f.PowerBackoff, snr-f.PowerBackoff
 	}
+	tx := a.beginLocked(f, d) // nil unless collisions are modelled for f
 	a.mu.Unlock()
 	if err := a.clock.Spend(ctx, d); err != nil {
+		a.abortTransmission(tx)
 		return f, fmt.Errorf("radio: transmit: %w", err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seq++
 	f.Seq = a.seq
+	a.judgeLocked(tx, &f)
 	a.accountLocked(f)
 	a.captured = append(a.captured, f)
 	a.capture.write(f)
 	gateways := 0
 	for _, l := range a.listeners {
-		if l.uplink != f.Uplink || (!f.Uplink && !l.hears(f)) {
+		if l.uplink != f.Uplink || (!f.Uplink && !l.hears(f)) || !tx.reaches(&l.rx) {
 			continue
 		}
 		select {
