@@ -54,6 +54,9 @@ func (r *Rig) startBackend(ctx context.Context, net *network, joinEUI provproto.
 		// A bench registers devices back to back (benchmarks: hundreds
 		// per second); the per-token limit is the backend's own concern.
 		RateLimit: &provisioning.RateLimit{},
+		// The rig's phones share one client and one HTTP/2 connection
+		// (shareBackendConnection): a fleet's registrations all go on it.
+		MaxStreams: 1 << 16,
 		// provisioning.wrapped: keys never leave the backend in clear.
 		WrappedOnly: r.File.Provisioning.Wrapped,
 		// Notifications on the network server's broker; joins come from

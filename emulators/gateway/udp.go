@@ -399,13 +399,17 @@ func txpkFrame(tx TXPK) (radio.Frame, string) {
 	if err != nil {
 		return radio.Frame{}, "TX_FREQ"
 	}
-	return radio.Frame{
+	f := radio.Frame{
 		Frequency:  uint32(math.Round(tx.Freq * 1e6)),
 		SF:         sf,
 		Bandwidth:  bw,
 		CodeRate:   tx.CodR,
 		PHYPayload: payload,
-	}, ""
+	}
+	if _, err := radio.Airtime(f); err != nil {
+		return radio.Frame{}, "TX_FREQ" // a code rate the air does not know (found by FuzzUDPDownstream)
+	}
+	return f, ""
 }
 
 // send transmits a txpk and returns the TX_ACK error ("" = sent).
