@@ -216,6 +216,7 @@ func (tw *twin) start(ctx context.Context) error {
 	if tw.done != nil {
 		select {
 		case <-tw.done: // the run ended on its own (a power cut): power back on
+			tw.stop()
 			tw.stop, tw.done = nil, nil
 		default:
 			tw.mu.Unlock()
@@ -235,6 +236,9 @@ func (tw *twin) start(ctx context.Context) error {
 		if err := tw.mcu.Run(mctx); err != nil {
 			r.backgroundError(fmt.Errorf("board %s: %w", tw.name, err))
 			if errors.Is(err, ErrPowerLoss) {
+				// The supply is gone: the tag loses VCC too (its dynamic
+				// registers reset) until PowerOn.
+				tw.tag.SetVCC(false)
 				tw.mu.Lock()
 				if tw.cut != nil {
 					close(tw.cut)
@@ -326,13 +330,19 @@ func (tw *twin) PowerOn(ctx context.Context) error {
 // ArmNVMCut arms a power cut in the firmware's next NVM write of kind, after
 // step flash steps (NVMCut).
 func (tw *twin) ArmNVMCut(kind string, step int) (<-chan struct{}, error) {
+	// The channel first: a write of that kind may come at once.
+	cut := make(chan struct{})
+	tw.mu.Lock()
+	prev := tw.cut
+	tw.cut = cut
+	tw.mu.Unlock()
 	if err := tw.mcu.CutPowerInNVMWrite(stm32wl5.NVMWrite(kind), step); err != nil {
+		tw.mu.Lock()
+		tw.cut = prev
+		tw.mu.Unlock()
 		return nil, fmt.Errorf("board %s: %w", tw.name, err)
 	}
-	tw.mu.Lock()
-	defer tw.mu.Unlock()
-	tw.cut = make(chan struct{})
-	return tw.cut, nil
+	return cut, nil
 }
 
 // ModeledTime is the tag's modelled time (ModelClock).

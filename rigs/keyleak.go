@@ -28,8 +28,8 @@ func rememberIssued(k provproto.Keys) {
 	defer issued.mu.Unlock()
 	issued.keys = append(issued.keys, keys...)
 	if err := keyscan.Escrow(keys...); err != nil && !issued.escrowErr {
-		// The driver's scan cannot see this key: its check then fails
-		// for want of it only if the key leaked, so say so loudly.
+		// The driver's scan cannot look for this key: Escrow has left
+		// the driver a note, which fails the run's leak check.
 		issued.escrowErr = true
 		fmt.Fprintf(os.Stderr, "rigs: key escrow failed, the run's leak check will miss keys: %v\n", err)
 	}

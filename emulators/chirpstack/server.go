@@ -70,7 +70,8 @@ type Config struct {
 	// as a Mosquitto with a password_file and allow_anonymous false takes
 	// them: every client — gateways, this server, integrations — connects
 	// with them; an anonymous client or a wrong password is refused
-	// (CONNACK "not authorized" / "bad user name or password"). Both empty:
+	// (CONNACK 5 "not authorized": mochi-mqtt refuses every failed
+	// authentication with it, where Mosquitto says 4 for a wrong password). Both empty:
 	// user "chirpstack" with a random password made at Start. With MQTTAddr
 	// (an external broker) they are this server's credentials there.
 	MQTTUsername, MQTTPassword string
@@ -310,6 +311,16 @@ func (s *Server) startAPI(addr string) error {
 func (s *Server) startMQTT(ctx context.Context) error {
 	s.mqttURL = s.cfg.MQTTAddr
 	s.mqttUser, s.mqttPass = s.cfg.MQTTUsername, s.cfg.MQTTPassword
+	// An account in MQTTAddr (tcp://user:password@host) moves out of the
+	// URL, which logs and errors quote.
+	if u, err := url.Parse(s.mqttURL); err == nil && u.User != nil {
+		if s.mqttUser == "" {
+			s.mqttUser = u.User.Username()
+			s.mqttPass, _ = u.User.Password()
+		}
+		u.User = nil
+		s.mqttURL = u.String()
+	}
 	if s.mqttURL == "" && s.mqttUser == "" && s.mqttPass == "" {
 		pw := make([]byte, 18)
 		if _, err := rand.Read(pw); err != nil {

@@ -32,6 +32,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -200,15 +201,15 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 		SetBinaryWill(g.topic("state/conn"), offline, 0, true).
 		SetOnConnectHandler(func(c mqtt.Client) { g.onConnect(c) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			g.cfg.Logf("gateway %s: connection to %s lost: %v (reconnecting)", g.id, cfg.MQTTURL, err)
+			g.cfg.Logf("gateway %s: connection to %s lost: %v (reconnecting)", g.id, redacted(cfg.MQTTURL), err)
 		})
 	g.client = mqtt.NewClient(opts)
 	tok := g.client.Connect()
 	if !tok.WaitTimeout(10 * time.Second) {
-		return nil, fmt.Errorf("gateway %s: connect %s: timeout", g.id, cfg.MQTTURL)
+		return nil, fmt.Errorf("gateway %s: connect %s: timeout", g.id, redacted(cfg.MQTTURL))
 	}
 	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("gateway %s: connect %s: %w", g.id, cfg.MQTTURL, err)
+		return nil, fmt.Errorf("gateway %s: connect %s: %w", g.id, redacted(cfg.MQTTURL), err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	g.cancel = cancel
@@ -613,4 +614,14 @@ func (g *Gateway) Connected() bool {
 		return g.udp != nil
 	}
 	return g.client.IsConnectionOpen()
+}
+
+// redacted is a broker URL fit for logs and errors: the password of the
+// broker account it may carry (tcp://user:password@host) replaced by xxxxx.
+func redacted(broker string) string {
+	u, err := url.Parse(broker)
+	if err != nil {
+		return "(an unparsable broker URL)"
+	}
+	return u.Redacted()
 }

@@ -429,10 +429,14 @@ var errReset = errors.New("stm32wl5: MCU reset")
 // AT+RFS) reboots the firmware within Run: the RAM state is lost, the
 // context is read again from NVM.
 func (b *MCU) Run(ctx context.Context) error {
-	// A power-on: nothing of a previous run survives but the flash (the
-	// supply came back after PowerOff, or after a cut in an NVM write).
+	// A power-on: the firmware boots from what the flash holds (the supply
+	// came back after PowerOff, or after a cut in an NVM write — a record
+	// completed before the cut is read, as a real boot reads it). RAM state
+	// is reset by reload; a firmware image being staged and the log ring
+	// (b.fw, b.log) are kept, a simplification.
 	b.mu.Lock()
 	b.nvm.dead, b.dead = false, nil
+	b.nvm.rescan()
 	b.mu.Unlock()
 	if err := b.reload(resetPowerOn); err != nil {
 		return err

@@ -263,14 +263,24 @@ func openNVM(path string) (*nvm, record, bool, error) {
 			copy(n.img[:], b)
 		}
 	}
+	cur, found := n.rescan()
+	return n, cur, found, nil
+}
+
+// rescan picks the slot a boot reads, as the firmware does: the valid
+// record (CRC) with the newest sequence number. After a power cut that came
+// once a new record was complete, that is the new one, though the write
+// never returned.
+func (n *nvm) rescan() (record, bool) {
 	var cur record
+	n.active = -1
 	for i := range 2 {
 		r, ok := unmarshalRecord(n.img[i*slotSize : (i+1)*slotSize])
 		if ok && (n.active < 0 || int32(r.seq-cur.seq) > 0) {
 			cur, n.active = r, i
 		}
 	}
-	return n, cur, n.active >= 0, nil
+	return cur, n.active >= 0
 }
 
 // save writes r (with the next sequence number) into the inactive slot and

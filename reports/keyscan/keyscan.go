@@ -8,9 +8,12 @@
 //   - hex, either case, MSB or LSB first, with or without separators
 //     (":", "-", " ", ",", ", ", "0x" prefixes: "2B:7E:…", "2b 7e …",
 //     "0x2b, 0x7e, …");
-//   - decimal bytes as Go prints a []byte ("[43 126 21 …]", also with commas);
+//   - decimal bytes as Go prints a []byte ("[43 126 21 …]", also with commas),
+//     and %#v's hex ("[]byte{0x2b, …, 0x9, …}": bytes below 10h in one digit);
+//   - Go-quoted strings ("+~\x15\x16(\xae…": slog's text handler and %q print
+//     a []byte so);
 //   - base64 (standard or URL alphabet, padded or not), also inside a longer
-//     base64 blob at any byte offset;
+//     base64 blob at any byte offset, and as a logfmt value (key=K37h…);
 //   - the raw 16 bytes.
 //
 // A hit names the file, the key by its check value (KCV) and the encoding —
@@ -38,6 +41,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -69,8 +73,29 @@ var escrowMu sync.Mutex
 // sealed line, appended with O_APPEND so processes share the file.
 func Escrow(keys ...[16]byte) error {
 	path, khex := os.Getenv(EnvFile), os.Getenv(EnvKey)
-	if path == "" || khex == "" {
+	if path == "" && khex == "" {
 		return nil
+	}
+	if err := escrow(path, khex, keys); err != nil {
+		// The driver's scan cannot look for a key it never learnt: say so
+		// where the driver looks, so the run fails instead of passing
+		// without having looked (ReadEscrow).
+		if f, ferr := os.OpenFile(path+FailedSuffix, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); ferr == nil {
+			_, _ = fmt.Fprintf(f, "pid %d: %v\n", os.Getpid(), err)
+			_ = f.Close()
+		}
+		return err
+	}
+	return nil
+}
+
+// FailedSuffix names, beside the escrow, the file a process that could not
+// escrow a key writes (the escrow's path + this).
+const FailedSuffix = ".failed"
+
+func escrow(path, khex string, keys [][16]byte) error {
+	if path == "" || khex == "" {
+		return fmt.Errorf("keyscan: escrow: %s and %s go together", EnvFile, EnvKey)
 	}
 	aead, err := newAEAD(khex)
 	if err != nil {
@@ -108,8 +133,12 @@ func newAEAD(khex string) (cipher.AEAD, error) {
 }
 
 // ReadEscrow opens every line of the escrow at path with key; a missing
-// file is no key. Duplicates are dropped.
+// file is no key. Duplicates are dropped. A process that could not escrow a
+// key (FailedSuffix) makes it an error: the scan would miss that key.
 func ReadEscrow(path string, key [32]byte) ([][16]byte, error) {
+	if why, err := os.ReadFile(path + FailedSuffix); err == nil {
+		return nil, fmt.Errorf("keyscan: a process could not escrow its keys: %s", strings.TrimSpace(string(why)))
+	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -142,6 +171,9 @@ func ReadEscrow(path string, key [32]byte) ([][16]byte, error) {
 			seen[k] = true
 			keys = append(keys, k)
 		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("keyscan: read escrow: %w", err)
 	}
 	return keys, nil
 }
@@ -236,7 +268,7 @@ func (s *Scanner) Scan(name string, data []byte) []Hit {
 	for _, run := range base64Runs(data) {
 		for off := 0; off < 4 && off < len(run); off++ {
 			for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
-				body := bytes.TrimRight(run[off:], "=")
+				body := run[off:]
 				if len(body)%4 == 1 { // a lone character encodes no byte
 					body = body[:len(body)-1]
 				}
@@ -247,6 +279,10 @@ func (s *Scanner) Scan(name string, data []byte) []Hit {
 				s.rawWindows(dec, func(k [16]byte, lsb bool) { add(k, "base64"+order(lsb)) })
 			}
 		}
+	}
+	// Go-quoted strings: slog's text handler and %q print a []byte so.
+	for _, run := range quotedRuns(data) {
+		s.rawWindows(run, func(k [16]byte, lsb bool) { add(k, "quoted bytes"+order(lsb)) })
 	}
 	// The raw bytes.
 	s.rawWindows(data, func(k [16]byte, lsb bool) { add(k, "raw bytes"+order(lsb)) })
@@ -311,6 +347,13 @@ func hexRuns(data []byte) []hexRun {
 			if len(cur) > 0 {
 				seps = true
 			}
+			// Go's %#v of a []byte writes bytes below 10h with one digit
+			// (0x9): a lone digit after 0x is a zero-padded byte.
+			if i+3 >= len(data) || !isHex(data[i+3]) {
+				cur = append(cur, '0', data[i+2]|0x20)
+				i += 2
+				continue
+			}
 			i++ // skip "0x"
 		case isHex(c):
 			cur = append(cur, c|0x20) // lowercase letters; digits unchanged
@@ -363,26 +406,63 @@ func decimalRuns(data []byte) [][]byte {
 	return runs
 }
 
-func isBase64(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_' || c == '='
+func isBase64Std(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/'
 }
 
-// base64Runs returns the runs of base64 characters long enough to hold 16
-// bytes (22 characters).
+func isBase64URL(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+// base64Runs returns the runs of one alphabet's characters (standard or
+// URL) long enough to hold 16 bytes (22 characters). A run ends at any
+// other character — "=" too: padding only ends a blob, and logfmt's
+// key=value must not glue the key's name to the value.
 func base64Runs(data []byte) [][]byte {
 	var runs [][]byte
-	start := -1
-	for i := 0; i <= len(data); i++ {
-		if i < len(data) && isBase64(data[i]) {
-			if start < 0 {
-				start = i
+	for _, in := range []func(byte) bool{isBase64Std, isBase64URL} {
+		start := -1
+		for i := 0; i <= len(data); i++ {
+			if i < len(data) && in(data[i]) {
+				if start < 0 {
+					start = i
+				}
+				continue
 			}
+			if start >= 0 && i-start >= 22 {
+				runs = append(runs, data[start:i])
+			}
+			start = -1
+		}
+	}
+	return runs
+}
+
+// quotedRuns returns the contents of Go-quoted strings ("…" with \xNN,
+// \n, \" escapes), unquoted: how slog's text handler and %q print a
+// []byte that is not valid printable text.
+func quotedRuns(data []byte) [][]byte {
+	var runs [][]byte
+	for i := 0; i < len(data); i++ {
+		if data[i] != '"' {
 			continue
 		}
-		if start >= 0 && i-start >= 22 {
-			runs = append(runs, data[start:i])
+		j := i + 1
+		for j < len(data) && data[j] != '"' && data[j] != '\n' {
+			if data[j] == '\\' {
+				j++
+			}
+			j++
 		}
-		start = -1
+		if j >= len(data) || data[j] != '"' {
+			break
+		}
+		if j-i-1 >= 16 && bytes.IndexByte(data[i+1:j], '\\') >= 0 {
+			if u, err := strconv.Unquote(string(data[i : j+1])); err == nil {
+				runs = append(runs, []byte(u))
+			}
+		}
+		i = j
 	}
 	return runs
 }
@@ -403,7 +483,7 @@ func (s *Scanner) ScanDir(dir string) (Result, error) {
 		if err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() || d.Name() == EscrowFile {
+		if !d.Type().IsRegular() || d.Name() == EscrowFile || d.Name() == EscrowFile+FailedSuffix {
 			return nil
 		}
 		b, err := os.ReadFile(p)

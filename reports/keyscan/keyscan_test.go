@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,12 @@ func TestScanFindsEveryEncoding(t *testing.T) {
 		{base64.URLEncoding.EncodeToString(append([]byte{0xFB, 0xFF}, key[:]...)), "base64"},
 		{"frame " + base64.StdEncoding.EncodeToString(append([]byte{1, 2, 3, 4, 5}, append(key[:], 9, 9)...)), "base64"},
 		{"bin:" + string(key[:]) + ":end", "raw bytes"},
+		{fmt.Sprintf("%#v", key[:]), "hex with separators"},
+		{fmt.Sprintf("%q", key[:]), "quoted bytes"},
+		{slogLine(), "quoted bytes"},
+		{"level=DEBUG appkey=" + base64.RawStdEncoding.EncodeToString(key[:]) + " dev=1", "base64"},
+		{"appkey=" + b64 + " next", "base64"},
+		{"/v1/keys/" + base64.RawURLEncoding.EncodeToString(append([]byte{0xFF, 0xFE}, key[:]...)), "base64"},
 	} {
 		hits := s.Scan("out.txt", []byte(tc.text))
 		var encs []string
@@ -55,6 +62,13 @@ func TestScanFindsEveryEncoding(t *testing.T) {
 			t.Errorf("%q: found %v, want %q", tc.text, encs, tc.enc)
 		}
 	}
+}
+
+// slogLine is a debug line as slog's text handler writes a []byte value.
+func slogLine() string {
+	var b bytes.Buffer
+	slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})).Debug("nvm: store", "key", key[:])
+	return b.String()
 }
 
 func TestScanNoFalseHits(t *testing.T) {
@@ -99,6 +113,16 @@ func TestEscrowRoundTripAndScanDir(t *testing.T) {
 	if err != nil || len(keys) != 2 || keys[0] != key || keys[1] != other {
 		t.Fatalf("escrow read back %d keys, %v", len(keys), err)
 	}
+	// A process that could not escrow (a wrong key in its environment):
+	// the escrow no longer reads, so the run cannot pass unchecked.
+	t.Setenv(EnvKey, "00")
+	if err := Escrow(key); err == nil {
+		t.Fatal("escrow with a malformed key")
+	}
+	if _, err := ReadEscrow(filepath.Join(dir, EscrowFile), ek); err == nil || !strings.Contains(err.Error(), "could not escrow") {
+		t.Fatalf("after a failed escrow: %v", err)
+	}
+	os.Remove(filepath.Join(dir, EscrowFile+FailedSuffix))
 	var wrong [32]byte
 	if _, err := ReadEscrow(filepath.Join(dir, EscrowFile), wrong); err == nil {
 		t.Fatal("the escrow opened with another key")

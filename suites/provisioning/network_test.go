@@ -59,9 +59,10 @@ var _ = Describe("wrapped-key provisioning", Label("e2e"), func() {
 
 // The network's broker carries every uplink (gateway events) and every
 // integration event (joins, decoded payloads): a client without the account
-// must not read them (MQTT 3.1.1 §3.2.2.3 CONNACK 4 "bad user name or
-// password", 5 "not authorized"). The gateways, the network server and the
-// backend's notifications all connect with the account — the provisioning
+// must not read them (MQTT 3.1.1 §3.2.2.3 CONNACK 5 "not authorized"; a
+// Mosquitto answers a wrong password with 4 "bad user name or password").
+// The gateways, the network server and the backend's notifications all
+// connect with the account — the provisioning
 // flow and its join records working proves it.
 var _ = Describe("the network's MQTT broker", Label("e2e"), func() {
 	It("refuses an anonymous client and a wrong password, and serves the account the rig's clients use", func(ctx SpecContext) {

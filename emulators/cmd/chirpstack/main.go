@@ -10,11 +10,16 @@
 // When the server is ready (API listening, subscribed to gateway events) it
 // prints one JSON line on stdout:
 //
-//	{"api":"127.0.0.1:8080","mqtt":"tcp://127.0.0.1:1883","region":"eu868","token":"<jwt>"}
+//	{"api":"127.0.0.1:8080","mqtt":"tcp://127.0.0.1:1883","mqtt_user":"chirpstack","mqtt_password":"<random>","region":"eu868","token":"<jwt>"}
 //
-// With -token-file the API token is written to that file (mode 0600) instead,
-// and the JSON line carries "token_file" rather than the token, so container
-// logs never hold a credential.
+// The embedded broker takes one account (-mqtt-user with
+// $TAP2JOIN_MQTT_PASSWORD, else user chirpstack and a random password;
+// -mqtt-anonymous also lets clients without credentials in). With
+// -token-file the API token is written to that file (mode 0600) instead,
+// the broker password to <token-file>.mqtt, and the JSON line carries
+// "token_file" rather than either, so container logs never hold a
+// credential. An account in -mqtt's URL (an external broker) is used and
+// never printed.
 package main
 
 import (
@@ -32,13 +37,18 @@ import (
 	"github.com/tap2join/tap2join/emulators/chirpstack"
 )
 
-// Ready is the JSON line printed once the server is ready.
+// Ready is the JSON line printed once the server is ready. The broker URL
+// carries no credentials; the broker account is mqtt_user and, like the API
+// token, mqtt_password only when no -token-file takes the secrets off the
+// console (then the password is in <token-file>.mqtt, mode 0600).
 type Ready struct {
-	API       string `json:"api"`
-	MQTT      string `json:"mqtt"`
-	Region    string `json:"region"`
-	Token     string `json:"token,omitempty"`
-	TokenFile string `json:"token_file,omitempty"`
+	API          string `json:"api"`
+	MQTT         string `json:"mqtt"`
+	MQTTUser     string `json:"mqtt_user,omitempty"`
+	MQTTPassword string `json:"mqtt_password,omitempty"`
+	Region       string `json:"region"`
+	Token        string `json:"token,omitempty"`
+	TokenFile    string `json:"token_file,omitempty"`
 }
 
 func main() {
@@ -50,9 +60,16 @@ func main() {
 	dedup := flag.Duration("deduplication-delay", 200*time.Millisecond, "network.deduplication_delay")
 	tokenFile := flag.String("token-file", "", "write the admin API token to this file instead of stdout")
 	verbose := flag.Bool("v", false, "log diagnostics on stderr (never key material)")
+	mqttUser := flag.String("mqtt-user", "", "the embedded broker's account (with $TAP2JOIN_MQTT_PASSWORD); default: user chirpstack, a random password")
+	mqttAnon := flag.Bool("mqtt-anonymous", false, "the embedded broker also takes clients without credentials")
 	flag.Parse()
 
-	cfg := chirpstack.Config{Region: *region, APIAddr: *api, DeduplicationDelay: *dedup}
+	cfg := chirpstack.Config{Region: *region, APIAddr: *api, DeduplicationDelay: *dedup,
+		MQTTUsername: *mqttUser, MQTTPassword: os.Getenv("TAP2JOIN_MQTT_PASSWORD"), MQTTAnonymous: *mqttAnon}
+	if (cfg.MQTTUsername == "") != (cfg.MQTTPassword == "") {
+		fmt.Fprintln(os.Stderr, "chirpstack: -mqtt-user and $TAP2JOIN_MQTT_PASSWORD go together")
+		os.Exit(2)
+	}
 	if *mqttURL != "embedded" {
 		cfg.MQTTAddr = *mqttURL
 	} else {
@@ -81,7 +98,8 @@ func run(ctx context.Context, cfg chirpstack.Config, tokenFile string) error {
 		return err
 	}
 	defer s.Close()
-	ready := Ready{API: s.APIAddr(), MQTT: s.MQTTURL(), Region: cfg.Region}
+	user, pass := s.MQTTCredentials()
+	ready := Ready{API: s.APIAddr(), MQTT: s.MQTTAddress(), MQTTUser: user, Region: cfg.Region}
 	if ready.Region == "" {
 		ready.Region = "eu868"
 	}
@@ -93,8 +111,14 @@ func run(ctx context.Context, cfg chirpstack.Config, tokenFile string) error {
 			return fmt.Errorf("token file: %w", err)
 		}
 		ready.TokenFile = tokenFile
+		if pass != "" {
+			if err := os.WriteFile(tokenFile+".mqtt", []byte(pass+"\n"), 0o600); err != nil {
+				return fmt.Errorf("mqtt password file: %w", err)
+			}
+		}
 	} else {
 		ready.Token = s.APIToken()
+		ready.MQTTPassword = pass
 	}
 	line, err := json.Marshal(ready)
 	if err != nil {

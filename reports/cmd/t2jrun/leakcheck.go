@@ -66,14 +66,12 @@ func (t teeWriter) Write(p []byte) (int, error) {
 	return t.w.Write(p)
 }
 
-// env is what the run's processes get: the escrow, and the rigs' log file
-// when TAP2JOIN_LOG asks for logs and names no file.
-func (l *leakCheck) env(dir string, getenv func(string) string) []string {
-	e := []string{keyscan.EnvFile + "=" + abs(l.escrow), keyscan.EnvKey + "=" + hex.EncodeToString(l.key[:])}
-	if getenv("TAP2JOIN_LOG") != "" && getenv("TAP2JOIN_LOG_FILE") == "" {
-		e = append(e, "TAP2JOIN_LOG_FILE="+abs(filepath.Join(dir, rigLog)))
-	}
-	return e
+// env is what the run's processes get: the escrow, and the rigs' log file,
+// always the run folder's rig.log (a TAP2JOIN_LOG_FILE of the caller's
+// elsewhere would escape the scan).
+func (l *leakCheck) env(dir string) []string {
+	return []string{keyscan.EnvFile + "=" + abs(l.escrow), keyscan.EnvKey + "=" + hex.EncodeToString(l.key[:]),
+		"TAP2JOIN_LOG_FILE=" + abs(filepath.Join(dir, rigLog))}
 }
 
 // finish scans the run folder, writes leakcheck.json and the summary line,
@@ -82,6 +80,7 @@ func (l *leakCheck) env(dir string, getenv func(string) string) []string {
 // run that cannot prove it leaked nothing does not pass).
 func (l *leakCheck) finish(dir string) (keyscan.Result, error) {
 	defer os.Remove(l.escrow)
+	defer os.Remove(l.escrow + keyscan.FailedSuffix)
 	l.mu.Lock()
 	cerr := l.console.Close()
 	l.mu.Unlock()

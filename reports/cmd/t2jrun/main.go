@@ -332,7 +332,8 @@ func (d *driver) run(p *prepared) int {
 	verdict := d.judge(p, runJSON)
 	code := exitCode(rec.Status, rec.GinkgoExit, verdict)
 	final := finalLine(rec, verdict, code, dir)
-	d.stdout, d.stderr = stdout, stderr // the console log is closed by the check
+	// The console log is closed by the check; later lines still reach the
+	// terminal (teeWriter ignores the closed file).
 	var res keyscan.Result
 	err = lcErr
 	if lc != nil {
@@ -341,7 +342,9 @@ func (d *driver) run(p *prepared) int {
 	switch {
 	case err != nil:
 		d.logf("key-leak check failed: %v", err)
-		if code != exitInterrupted {
+		if code == exitInterrupted {
+			final += " — and the key-leak check could not be made"
+		} else {
 			code = exitFail
 			final = fmt.Sprintf("exit %d, FAIL: the key-leak check could not be made (%v); run folder %s", code, err, dir)
 		}
@@ -350,6 +353,8 @@ func (d *driver) run(p *prepared) int {
 		if code != exitInterrupted {
 			code = exitFail
 			final = fmt.Sprintf("exit %d, FAIL: issued keys in the run's outputs (%d hit(s), %s); run folder %s", code, len(res.Hits), leakCheckOut, dir)
+		} else {
+			final += fmt.Sprintf(" — and issued keys in its outputs (%d hit(s), %s)", len(res.Hits), leakCheckOut)
 		}
 	default:
 		d.logf("key-leak check: %d issued key(s), %d file(s), %d bytes: no key found", res.Keys, res.Files, res.Bytes)
@@ -385,7 +390,7 @@ func (d *driver) runGinkgo(p *prepared, bins compiled) supervision {
 		"TAP2JOIN_LIMITS="+abs(in.Limits),
 	)
 	if p.leaks != nil {
-		env = append(env, p.leaks.env(dir, d.env)...)
+		env = append(env, p.leaks.env(dir)...)
 	}
 	d.logf("running %d suites: ginkgo %s", len(targets), shellJoin(args))
 	proc, err := d.start(p.ginkgo, append(args, targets...), env, d.stdout, d.stderr)
@@ -467,7 +472,7 @@ func (d *driver) judge(p *prepared, runJSON string) int {
 	d.logf("judging: t2jreport %s", shellJoin(args))
 	env := os.Environ()
 	if p.leaks != nil {
-		env = append(env, p.leaks.env(dir, d.env)...)
+		env = append(env, p.leaks.env(dir)...)
 	}
 	proc, err := d.start(p.cfg.T2JReport, args, env, d.stdout, d.stderr)
 	if err != nil {

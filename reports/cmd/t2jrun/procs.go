@@ -35,6 +35,11 @@ func startGroup(name string, args, env []string, stdout, stderr io.Writer) (proc
 	cmd := exec.Command(name, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// Output teed into the run's console.log goes through a pipe that a
+	// suite binary ginkgo left behind may hold open: Wait must not wait
+	// for it past the child's exit, or the group kill after Wait never
+	// comes.
+	cmd.WaitDelay = 5 * time.Second
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, err
