@@ -67,6 +67,7 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 		KeyReadBack:     bs.Faults.KeyReadBack,
 		NVMPath:         bs.NVM,
 		RXWindowCap:     r.rxCap,
+		PollInterval:    r.poll,
 		// The firmware offers wrapped-key mode when the rig asks for it.
 		Wrapped: po.Wrapped,
 		Logf: func(format string, a ...any) {

@@ -55,6 +55,7 @@ type Rig struct {
 	noFlash  bool                 // Options.NoFlash
 	flashOut io.Writer            // Options.FlashOutput
 	rxCap    time.Duration        // Options.RXWindowCap
+	poll     time.Duration        // Options.FirmwarePoll
 	log      *slog.Logger
 
 	runCtx  context.Context // lives until Close: what runs beyond start-up
@@ -129,6 +130,12 @@ type Options struct {
 	// waits for a downlink when no gateway ends it (default 2 s, see
 	// stm32wl5.Config); fault specs without a gateway shorten it.
 	RXWindowCap time.Duration
+	// FirmwarePoll is how often an emulated board's firmware polls its
+	// mailbox besides the tag's GPO interrupt (0: the firmware twin's own
+	// default, 100 ms). The interrupt wakes it for every message; the poll
+	// is a fallback that costs the host, not the device: a fleet of
+	// thousands of boards sets it to seconds (suites/fleet).
+	FirmwarePoll time.Duration
 }
 
 // DutyCycleMode is how the emulated air enforces the EU868 duty cycle.
@@ -221,7 +228,7 @@ func newRig(f *File, opts Options) (*Rig, *slog.Logger, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	return &Rig{File: f, Clock: timing.NewClock(mode), Region: provproto.RegionEU868, log: lg,
-		noCons: opts.NoConsoles, detach: opts.DetachedConsoles, rxCap: opts.RXWindowCap,
+		noCons: opts.NoConsoles, detach: opts.DetachedConsoles, rxCap: opts.RXWindowCap, poll: opts.FirmwarePoll,
 		noFlash: opts.NoFlash, flashOut: opts.FlashOutput,
 		runCtx: runCtx, cancel: cancel}, lg, nil
 }

@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +17,16 @@ import (
 // devices/s, p50-ms and p99-ms of tap → join, and bringup-s.
 //
 //	go test -run '^$' -bench Fleet -benchtime 1x ./suites/fleet
-//	go test -run '^$' -bench 'Fleet/N=1000' -benchtime 1x -cpuprofile cpu.out ./suites/fleet
+//	go test -run '^$' -bench 'Fleet/N=1000$' -benchtime 1x -cpuprofile cpu.out ./suites/fleet
+//	go test -run '^$' -bench 'Fleet/N=10000$' -benchtime 1x ./suites/fleet   (does not finish yet)
 func BenchmarkFleet(b *testing.B) {
-	for _, n := range []int{10, 100, 1000} {
+	// N=10,000 (issue 15's target) does not finish yet: run it by name
+	// (-bench 'Fleet/N=10000$') once it does.
+	sizes := []int{10, 100, 1000}
+	if strings.Contains(fmt.Sprint(os.Args), "N=10000") {
+		sizes = append(sizes, 10000)
+	}
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			var last fleetStats
 			var bringup time.Duration
@@ -30,7 +38,7 @@ func BenchmarkFleet(b *testing.B) {
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 				t0 := time.Now()
-				rig, err := rigs.Up(ctx, f, rigs.Options{NoConsoles: true})
+				rig, err := rigs.Up(ctx, f, rigs.Options{NoConsoles: true, FirmwarePoll: fleetPoll})
 				if err != nil {
 					cancel()
 					b.Fatal(err)
@@ -60,5 +68,10 @@ func BenchmarkFleet(b *testing.B) {
 		})
 	}
 }
+
+// fleetPoll is a fleet board's mailbox poll besides its GPO interrupt
+// (rigs.Options.FirmwarePoll): at the firmware's 100 ms, 10,000 idle boards
+// cost the host 100,000 mailbox reads a second.
+const fleetPoll = 2 * time.Second
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -25,7 +25,7 @@ var _ = Describe("a fleet tapped at once", Label("fleet", "e2e", "cap:copies"), 
 			f, err := fleetFile(n, proc, batch)
 			kit.SkipIfMissing(err)
 			f.Provisioning.Wrapped = wrapped
-			rig, err := rigs.Up(ctx, f, rigs.Options{NoConsoles: true})
+			rig, err := rigs.Up(ctx, f, rigs.Options{NoConsoles: true, FirmwarePoll: fleetPoll})
 			Expect(err).NotTo(HaveOccurred(), "bring up a rig of %d boards", n)
 			DeferCleanup(func() { Expect(rig.Close()).To(Succeed()) })
 			fmt.Fprintf(GinkgoWriter, "process %d: %d boards, %s .. %s\n", proc, n, f.Boards[0].UniqueID, f.Boards[n-1].UniqueID)
