@@ -1,4 +1,4 @@
-package fleet_test
+package onboarding_test
 
 // Onboarding day (issue 15, part 3): an installer taps N devices, one after
 // the other, and every one of them joins through ONE gateway on EU868 — how
@@ -90,7 +90,7 @@ package fleet_test
 // AcceptFirstJoinNonceZero — though upstream LoRaMacCrypto.h defaults it
 // to 0), and ChirpStack gives a fresh device JoinNonce 0 first
 // (emulators/chirpstack join.go), so every device needs two JoinRequests
-// answered: the suite's fleet sees the same (fleet_test.go, fleetStats).
+// answered: the fleet suite sees the same (suites/fleet fleet_test.go, fleetStats).
 // Each device draws from its own seeded stream (its link budget, its tick
 // period, its channels), so what it does does not depend on the order in
 // which goroutines wake.
@@ -946,4 +946,15 @@ func (f onboardingFigures) total() sfCounts {
 func (f onboardingFigures) collisionRate() float64 {
 	t := f.total()
 	return float64(t.Lost) / float64(max(t.Sent, 1))
+}
+
+// percentile is the p-th percentile (nearest rank) of d.
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	l := slices.Clone(d)
+	slices.Sort(l)
+	i := int(p/100*float64(len(l))+0.5) - 1
+	return l[min(max(i, 0), len(l)-1)]
 }

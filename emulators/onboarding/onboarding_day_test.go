@@ -1,4 +1,4 @@
-package fleet_test
+package onboarding_test
 
 import (
 	"fmt"
