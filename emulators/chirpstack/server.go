@@ -342,9 +342,16 @@ func (s *Server) startMQTT(ctx context.Context) error {
 
 // startBroker starts the embedded broker on listen and sets mqttURL.
 func (s *Server) startBroker(listen string) error {
+	caps := mqtt.NewDefaultServerCapabilities()
+	// mochi drops a message for a client with more than this many writes
+	// pending (default 8,192): a fleet of 10,000 joining at once sends one
+	// gateway more downlink commands than that, and the watcher of the
+	// integration more events.
+	caps.MaximumClientWritesPending = 1 << 18
 	s.broker = mqtt.New(&mqtt.Options{
 		InlineClient: false,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Capabilities: caps,
 	})
 	if err := s.broker.AddHook(new(auth.Hook), &auth.Options{Ledger: s.brokerLedger()}); err != nil {
 		return fmt.Errorf("chirpstack: mqtt broker hook: %w", err)

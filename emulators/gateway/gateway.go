@@ -100,9 +100,11 @@ type Gateway struct {
 	lateLogOff bool
 }
 
-// maxReplies bounds the uplink → downlink correspondence table; ChirpStack
-// answers within seconds, so a few thousand uplinks back is plenty.
-const maxReplies = 4096
+// maxReplies bounds the uplink → downlink correspondence table and the
+// queue of downlink commands: in instant timing a fleet of 10,000 sends its
+// JoinRequests within seconds and ChirpStack answers them all; at 4,096
+// commands were dropped and JoinAccepts tied to no uplink.
+const maxReplies = 1 << 15
 
 // rememberUplink records which air uplink (Seq) a context counter names. It
 // returns the counter the uplink's context carries: ctxCounter, moved on

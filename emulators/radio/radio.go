@@ -109,12 +109,12 @@ const (
 	// demodulate misses frames, as on a real channel).
 	listenerBuffer = 256
 	// gatewayListenerBuffer is the same for an uplink listener (a gateway):
-	// in instant timing a fleet's JoinRequests arrive as one burst (1,000
-	// within ~1 s), and a gateway's demodulator capacity is not modelled
+	// in instant timing a fleet's JoinRequests arrive as one burst (10,000
+	// within seconds), and a gateway's demodulator capacity is not modelled
 	// there (nor collisions: collision.go needs Realistic timing), so the
 	// wall-clock queue must not drop them. Few gateways listen, so the
-	// memory is small.
-	gatewayListenerBuffer = 8192
+	// memory (a few MB each) is bearable.
+	gatewayListenerBuffer = 1 << 15
 )
 
 type listener struct {

@@ -18,10 +18,10 @@ import (
 //
 //	go test -run '^$' -bench Fleet -benchtime 1x ./suites/fleet
 //	go test -run '^$' -bench 'Fleet/N=1000$' -benchtime 1x -cpuprofile cpu.out ./suites/fleet
-//	go test -run '^$' -bench 'Fleet/N=10000$' -benchtime 1x ./suites/fleet   (does not finish yet)
+//	go test -run '^$' -bench 'Fleet/N=10000$' -benchtime 1x ./suites/fleet
 func BenchmarkFleet(b *testing.B) {
-	// N=10,000 (issue 15's target) does not finish yet: run it by name
-	// (-bench 'Fleet/N=10000$') once it does.
+	// N=10,000 (issue 15's target: ≤ 10 s) takes ≈ 26 s today: run it by
+	// name (-bench 'Fleet/N=10000$').
 	sizes := []int{10, 100, 1000}
 	if strings.Contains(fmt.Sprint(os.Args), "N=10000") {
 		sizes = append(sizes, 10000)
@@ -38,7 +38,7 @@ func BenchmarkFleet(b *testing.B) {
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 				t0 := time.Now()
-				rig, err := rigs.Up(ctx, f, rigs.Options{NoConsoles: true, FirmwarePoll: fleetPoll})
+				rig, err := rigs.Up(ctx, f, rigs.Options{NoConsoles: true, FirmwarePoll: fleetPoll, RXWindowCap: fleetRXCap})
 				if err != nil {
 					cancel()
 					b.Fatal(err)
@@ -73,5 +73,11 @@ func BenchmarkFleet(b *testing.B) {
 // (rigs.Options.FirmwarePoll): at the firmware's 100 ms, 10,000 idle boards
 // cost the host 100,000 mailbox reads a second.
 const fleetPoll = 2 * time.Second
+
+// fleetRXCap bounds the wall time a fleet board's receive window waits in
+// instant timing (rigs.Options.RXWindowCap, default 2 s): with thousands
+// of JoinRequests queued at the network, an answer may take longer than
+// that to come back, and a board that closed its window retries.
+const fleetRXCap = 30 * time.Second
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
