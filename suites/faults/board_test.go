@@ -80,9 +80,7 @@ var _ = Describe("power lost during an NVM write", Label("faults", "cap:firmware
 			Expect(err).NotTo(HaveOccurred())
 			defer func() { Expect(rig.Close()).To(Succeed()) }()
 			kit.AwaitMailbox(ctx, rig.Boards[0])
-			be := &backend{c: rig.Backend}
-			res, err := phone.New(phone.NFCTag(rig.Boards[0].Tag), be, rig.Boards[0].PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
-			Expect(err).NotTo(HaveOccurred())
+			be, res := provision(ctx, rig, rig.Boards[0], nil)
 			old, join = kcvOf(be.last), res.JoinEUI
 		}()
 		image := readFile(golden)
@@ -168,9 +166,7 @@ var _ = Describe("a power cycle", Label("faults", "cap:PowerSwitch"), func() {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
 		sw := kit.Need[rigs.PowerSwitch](b)
-		be := &backend{c: rig.Backend}
-		res, err := phone.New(phone.NFCTag(b.Tag), be, b.PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
-		Expect(err).NotTo(HaveOccurred())
+		_, res := provision(ctx, rig, b, nil)
 
 		Expect(sw.PowerOff(ctx)).To(Succeed())
 		// MB_EN is a dynamic register: without VCC the mailbox is off (the
@@ -202,9 +198,7 @@ var _ = Describe("a power cut at measured offsets into the key write", Label("fa
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
 		sw := kit.Need[rigs.PowerSwitch](b)
-		be := &backend{c: rig.Backend}
-		res, err := phone.New(phone.NFCTag(b.Tag), be, b.PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
-		Expect(err).NotTo(HaveOccurred())
+		_, res := provision(ctx, rig, b, nil)
 		held := map[provproto.KCV]bool{res.KCV: true} // keys the device may hold: the old, then each new one issued
 
 		reprovision := func() (provproto.Keys, *phone.Phone, []byte) {
@@ -274,9 +268,7 @@ var _ = Describe("power lost in the DevNonce and frame-counter NVM writes", Labe
 		if _, err := b.Console.Command(ctx, "AT"); err == at.ErrNoConsole {
 			Skip("the board has no console to ask for joins and uplinks")
 		}
-		be := &backend{c: rig.Backend}
-		res, err := phone.New(phone.NFCTag(b.Tag), be, b.PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
-		Expect(err).NotTo(HaveOccurred())
+		_, res := provision(ctx, rig, b, nil)
 		dev := lorawan.EUI64(res.DevEUI)
 
 		// command retries while the MAC is still busy with the previous

@@ -98,6 +98,20 @@ func (b *backend) RegisterClear(ctx context.Context, req provapi.ClearRequest) (
 	return iss, nil
 }
 
+// provision runs the whole flow on board b through tag (the board's own
+// when nil), its registration kept by the returned backend, and expects it
+// to succeed: the provisioned, joined board most fault specs start from.
+func provision(ctx context.Context, rig *rigs.Rig, b *rigs.Board, tag phone.Tag) (*backend, phone.Result) {
+	GinkgoHelper()
+	if tag == nil {
+		tag = phone.NFCTag(b.Tag)
+	}
+	be := &backend{c: rig.Backend}
+	res, err := phone.New(tag, be, b.PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
+	Expect(err).NotTo(HaveOccurred(), "provisioning %s", b.Name)
+	return be, res
+}
+
 // Confirm tells the backend the device holds a re-provisioning key (the
 // app's last step of a re-provisioning).
 func (b *backend) Confirm(ctx context.Context, dev provproto.EUI64, kcv provproto.KCV) error {

@@ -173,10 +173,8 @@ var _ = Describe("corrupted and replayed PROVISION messages", Label("faults"), f
 	It("rejects them with BAD_CRC and REPLAY and keeps the key", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
-		be := &backend{c: rig.Backend}
 		tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
-		res, err := phone.New(tag, be, b.PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
-		Expect(err).NotTo(HaveOccurred())
+		be, res := provision(ctx, rig, b, tag)
 		Expect(tag.provisions).To(HaveLen(1), "the PROVISION on the air, captured")
 		old := kcvOf(be.last)
 		unchanged := func(what string) {
@@ -235,10 +233,8 @@ var _ = Describe("a PROVISION replayed right after it was applied, before any ne
 	It("is rejected with REPLAY (the nonce was spent by the first), first provisioning and re-provisioning alike", func(ctx SpecContext) {
 		rig := upRig(ctx, loadRig(), rigs.Options{})
 		b := rig.Boards[0]
-		be := &backend{c: rig.Backend}
 		tag := &tapTag{Tag: phone.NFCTag(b.Tag)}
-		_, err := phone.New(tag, be, b.PhoneOptions(phone.Options{})).Provision(ctx, rig.Region, rig.Joins())
-		Expect(err).NotTo(HaveOccurred())
+		be, _ := provision(ctx, rig, b, tag)
 		Expect(tag.provisions).To(HaveLen(1), "the PROVISION on the air, captured")
 		raw := phone.New(phone.NFCTag(b.Tag), nil, b.PhoneOptions(phone.Options{}))
 		replay := func(frame []byte, what string) {
@@ -254,7 +250,7 @@ var _ = Describe("a PROVISION replayed right after it was applied, before any ne
 
 		// Re-provisioning: the backend issues a new key, the device applies
 		// it and joins; then the same frame again, no IDENTITY between.
-		_, err = phone.New(tag, be, b.PhoneOptions(phone.Options{Reprovision: true})).Provision(ctx, rig.Region, rig.Joins())
+		_, err := phone.New(tag, be, b.PhoneOptions(phone.Options{Reprovision: true})).Provision(ctx, rig.Region, rig.Joins())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(tag.provisions).To(HaveLen(2))
 		second := kcvOf(be.last)
