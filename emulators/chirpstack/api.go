@@ -676,7 +676,7 @@ func (d *deviceService) Delete(_ context.Context, req *api.DeleteDeviceRequest) 
 func (s *Server) deleteDeviceLocked(eui lorawan.EUI64) {
 	delete(s.devices, eui)
 	delete(s.keys, eui)
-	delete(s.sessions, eui)
+	s.dropSessionLocked(eui)
 }
 
 func (d *deviceService) List(_ context.Context, req *api.ListDevicesRequest) (*api.ListDevicesResponse, error) {
@@ -846,7 +846,7 @@ func (d *deviceService) Activate(_ context.Context, req *api.ActivateDeviceReque
 	if dp == nil {
 		return nil, status.Errorf(codes.NotFound, "Object does not exist (id: %s)", dev.pb.DeviceProfileId)
 	}
-	s.sessions[eui] = &session{
+	s.putSessionLocked(&session{
 		devEUI: eui, devAddr: addr, macVersion: macVersion(dp.pb.MacVersion), keys: keys,
 		fCntUp: da.GetFCntUp(), nFCntDown: da.GetNFCntDown(), aFCntDown: da.GetAFCntDown(),
 		skipFCntCheck: dev.pb.SkipFcntCheck, rx1Delay: s.rx1Delay(),
@@ -855,7 +855,7 @@ func (d *deviceService) Activate(_ context.Context, req *api.ActivateDeviceReque
 		// extra channels an ABP device never learned) at the first uplink
 		// (uplink/data.rs reset_channels_on_activation_or_adr_ack_req).
 		adr: adrState{nbTrans: 1, channels: s.band.GetStandardUplinkChannelIndices()},
-	}
+	})
 	dev.devAddr, dev.joined = addr, true
 	if dp.pb.FlushQueueOnActivate {
 		dev.queue = nil
@@ -878,7 +878,7 @@ func (d *deviceService) Deactivate(_ context.Context, req *api.DeactivateDeviceR
 	if err != nil {
 		return nil, err
 	}
-	delete(s.sessions, eui)
+	s.dropSessionLocked(eui)
 	dev.queue, dev.devAddr, dev.joined = nil, lorawan.DevAddr{}, false
 	dev.updated = time.Now()
 	return &emptypb.Empty{}, nil

@@ -162,8 +162,8 @@ func TestUplinkVectorV9(t *testing.T) {
 		nwk[i], appS[i] = 0x02, 0x01
 	}
 	s.mu.Lock()
-	s.sessions[devEUI] = &session{devEUI: devEUI, devAddr: lorawan.DevAddr{1, 2, 3, 4}, macVersion: lorawan.LoRaWAN1_0, rx1Delay: 1,
-		keys: lwkeys.SessionKeys{FNwkSIntKey: nwk, SNwkSIntKey: nwk, NwkSEncKey: nwk, AppSKey: appS}}
+	s.putSessionLocked(&session{devEUI: devEUI, devAddr: lorawan.DevAddr{1, 2, 3, 4}, macVersion: lorawan.LoRaWAN1_0, rx1Delay: 1,
+		keys: lwkeys.SessionKeys{FNwkSIntKey: nwk, SNwkSIntKey: nwk, NwkSEncKey: nwk, AppSKey: appS}})
 	s.mu.Unlock()
 
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(s.MQTTURL()).SetClientID("v9-test"))

@@ -198,7 +198,7 @@ func (s *Server) processJoin(u *uplinkCtx, phy lorawan.PHYPayload, jr *lorawan.J
 		return nil, nil, fmt.Errorf("derive session keys: %w", err)
 	}
 	// A new session replaces the old one (and its DevAddr).
-	s.sessions[jr.DevEUI] = &session{
+	s.putSessionLocked(&session{
 		devEUI: jr.DevEUI, joinEUI: jr.JoinEUI, devAddr: devAddr,
 		macVersion: macVersion(dp.pb.MacVersion), keys: sk,
 		skipFCntCheck: dev.pb.SkipFcntCheck, rx1Delay: s.rx1Delay(),
@@ -210,7 +210,7 @@ func (s *Server) processJoin(u *uplinkCtx, phy lorawan.PHYPayload, jr *lorawan.J
 		// transmission (device_session.rs defaults after OTAA).
 		adr:        adrState{dr: u.dr, nbTrans: 1, channels: s.band.GetEnabledUplinkChannelIndices()},
 		extraChans: s.customChannelsLocked(),
-	}
+	})
 	dev.devAddr, dev.joined = devAddr, true
 	dev.class = common.DeviceClass_CLASS_A
 	if dp.pb.SupportsClassC && !optNeg {

@@ -163,6 +163,7 @@ type Server struct {
 	devices   map[lorawan.EUI64]*deviceRow
 	keys      map[lorawan.EUI64]*deviceKeysRow
 	sessions  map[lorawan.EUI64]*session
+	byAddr    map[lorawan.DevAddr]map[lorawan.EUI64]*session // sessions by DevAddr (sessions.go)
 	apiKeys   map[string]*apiKeyRow
 	gwJSON    map[lorawan.EUI64]bool
 	downlinks map[uint32]*downlinkCtx
@@ -198,6 +199,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		devices:   map[lorawan.EUI64]*deviceRow{},
 		keys:      map[lorawan.EUI64]*deviceKeysRow{},
 		sessions:  map[lorawan.EUI64]*session{},
+		byAddr:    map[lorawan.DevAddr]map[lorawan.EUI64]*session{},
 		apiKeys:   map[string]*apiKeyRow{},
 		gwJSON:    map[lorawan.EUI64]bool{},
 		downlinks: map[uint32]*downlinkCtx{},

@@ -96,9 +96,9 @@ func (s *Server) processDataUp(u *uplinkCtx, phy lorawan.PHYPayload) ([]pendingE
 	var ds *session
 	var full uint32
 	f16 := mac.FHDR.FCnt
-	for _, cand := range s.sessions {
-		if cand.devAddr != mac.FHDR.DevAddr || ds != nil {
-			continue
+	for _, cand := range s.sessionsByAddrLocked(mac.FHDR.DevAddr) {
+		if ds != nil {
+			break
 		}
 		var confFCnt uint32
 		if mac.FHDR.FCtrl.ACK {

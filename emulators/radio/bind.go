@@ -21,10 +21,27 @@ package radio
 func (a *Air) Bind(frames <-chan Frame, seq uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, l := range a.listeners {
-		if (<-chan Frame)(l.ch) == frames {
-			l.seq = seq
-			return
-		}
+	a.bindLocked(frames, seq)
+}
+
+// bindLocked moves the downlink listener frames to the receivers of uplink
+// seq (0: back to hearing everything). Callers hold a.mu.
+func (a *Air) bindLocked(frames <-chan Frame, seq uint64) {
+	l, ok := a.byCh[frames]
+	if !ok || l.uplink || l.seq == seq {
+		return
 	}
+	a.unlistenLocked(l)
+	a.byCh[l.ch] = l
+	l.seq = seq
+	if seq == 0 {
+		a.unbound[l.id] = l
+		return
+	}
+	ls := a.bound[seq]
+	if ls == nil {
+		ls = map[int]*listener{}
+		a.bound[seq] = ls
+	}
+	ls[l.id] = l
 }

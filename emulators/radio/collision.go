@@ -335,11 +335,8 @@ func (a *Air) CollisionPolicy() Collisions {
 func (a *Air) SetDemodulators(frames <-chan Frame, n int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, l := range a.listeners {
-		if (<-chan Frame)(l.ch) == frames {
-			l.rx.demodulators = max(n, 0)
-			return
-		}
+	if l, ok := a.byCh[frames]; ok && l.uplink {
+		l.rx.demodulators = max(n, 0)
 	}
 }
 
@@ -387,11 +384,9 @@ func (a *Air) beginLocked(f Frame, airtime time.Duration) *transmission {
 	if a.coll == nil || !a.coll.cfg.Enabled || !f.Uplink || a.clock.Mode() != timing.Realistic {
 		return nil
 	}
-	rxs := make([]*receiver, 0, len(a.listeners))
-	for _, l := range a.listeners {
-		if l.uplink {
-			rxs = append(rxs, &l.rx)
-		}
+	rxs := make([]*receiver, 0, len(a.ups))
+	for _, l := range a.ups {
+		rxs = append(rxs, &l.rx)
 	}
 	return a.coll.begin(time.Now(), f, airtime, rxs)
 }

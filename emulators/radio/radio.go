@@ -118,17 +118,12 @@ const (
 )
 
 type listener struct {
+	id      int
 	uplink  bool
 	gateway bool // ListenGateway: calls EndReply for every uplink it receives
 	ch      chan Frame
 	seq     uint64   // Bind: the uplink whose receive windows this receiver follows (0: all)
 	rx      receiver // uplink listener: its demodulators (collision.go)
-}
-
-// hears reports whether a downlink-side listener receives f: a receiver
-// bound to an uplink does not get the answers to other uplinks (bind.go).
-func (l *listener) hears(f Frame) bool {
-	return l.seq == 0 || f.ReplyTo == 0 || f.ReplyTo == l.seq
 }
 
 // Air is a shared LoRa medium. It is safe for concurrent use.
@@ -143,7 +138,13 @@ type Air struct {
 	rssi, snr float64
 	next      int
 	seq       uint64
-	listeners map[int]*listener
+	// The listeners, indexed so a frame costs the receivers it reaches,
+	// not every receiver on the air (a fleet has 10,000 devices, each
+	// listening for the answer to its own uplink only: bind.go).
+	ups     map[int]*listener            // uplink listeners (gateways)
+	unbound map[int]*listener            // downlink listeners hearing every downlink
+	bound   map[uint64]map[int]*listener // downlink listeners by the uplink they follow
+	byCh    map[<-chan Frame]*listener   // every listener, by its channel
 	// awaiting counts, per uplink, the gateways that received it and have
 	// not yet said their network's answer is complete (EndReply).
 	awaiting map[uint64]int
@@ -155,7 +156,8 @@ type Air struct {
 
 // NewAir returns an empty air whose airtime is accounted on clock (nil = instant).
 func NewAir(clock *timing.Clock) *Air {
-	return &Air{clock: clock, start: time.Now(), rssi: DefaultRSSI, snr: DefaultSNR, listeners: map[int]*listener{},
+	return &Air{clock: clock, start: time.Now(), rssi: DefaultRSSI, snr: DefaultSNR,
+		ups: map[int]*listener{}, unbound: map[int]*listener{}, bound: map[uint64]map[int]*listener{}, byCh: map[<-chan Frame]*listener{},
 		offUntil: map[dcKey]time.Duration{}, awaiting: map[uint64]int{}}
 }
 
@@ -215,6 +217,17 @@ func (a *Air) Transmit(ctx context.Context, f Frame) error {
 // Send is Transmit returning the frame as it went on the air (with its Seq,
 // airtime and time), so a device can match the answers to its uplink.
 func (a *Air) Send(ctx context.Context, f Frame) (Frame, error) {
+	return a.send(ctx, f, nil)
+}
+
+// SendBound is Send followed by Bind(rx, seq) for the frame's own Seq, done
+// in one step: no downlink can reach rx as an unbound receiver between the
+// two (bind.go). rx is a channel from Listen(false).
+func (a *Air) SendBound(ctx context.Context, f Frame, rx <-chan Frame) (Frame, error) {
+	return a.send(ctx, f, rx)
+}
+
+func (a *Air) send(ctx context.Context, f Frame, rx <-chan Frame) (Frame, error) {
 	d, err := Airtime(f)
 	if err != nil {
 		return f, err
@@ -245,13 +258,20 @@ func (a *Air) Send(ctx context.Context, f Frame) (Frame, error) {
 	defer a.mu.Unlock()
 	a.seq++
 	f.Seq = a.seq
+	if rx != nil {
+		a.bindLocked(rx, f.Seq)
+	}
 	a.judgeLocked(tx, &f)
 	a.accountLocked(f)
 	a.captured = append(a.captured, f)
 	a.capture.write(f)
+	if !f.Uplink {
+		a.deliverDownLocked(f)
+		return f, nil
+	}
 	gateways := 0
-	for _, l := range a.listeners {
-		if l.uplink != f.Uplink || (!f.Uplink && !l.hears(f)) || !tx.reaches(&l.rx) {
+	for _, l := range a.ups {
+		if !tx.reaches(&l.rx) {
 			continue
 		}
 		select {
@@ -272,6 +292,34 @@ func (a *Air) Send(ctx context.Context, f Frame) (Frame, error) {
 		}
 	}
 	return f, nil
+}
+
+// deliverDownLocked hands a downlink (or an EndReply notice) to the
+// receivers that hear it: every unbound one, and those bound to the uplink
+// it answers — or every bound one when it answers none known (ReplyTo 0).
+// Callers hold a.mu.
+func (a *Air) deliverDownLocked(f Frame) {
+	put := func(l *listener) {
+		select {
+		case l.ch <- f:
+		default:
+			a.dropped++
+		}
+	}
+	for _, l := range a.unbound {
+		put(l)
+	}
+	if f.ReplyTo != 0 {
+		for _, l := range a.bound[f.ReplyTo] {
+			put(l)
+		}
+		return
+	}
+	for _, ls := range a.bound {
+		for _, l := range ls {
+			put(l)
+		}
+	}
 }
 
 // maxAwaiting is how many uplinks back EndReply bookkeeping is kept.
@@ -301,17 +349,7 @@ func (a *Air) EndReply(seq uint64) {
 		}
 		delete(a.awaiting, seq)
 	}
-	n := Frame{EndOfReply: true, ReplyTo: seq}
-	for _, l := range a.listeners {
-		if l.uplink || !l.hears(n) {
-			continue
-		}
-		select {
-		case l.ch <- n:
-		default:
-			a.dropped++
-		}
-	}
+	a.deliverDownLocked(Frame{EndOfReply: true, ReplyTo: seq})
 }
 
 // Listen returns the frames of one direction (uplink=true: what a gateway
@@ -337,16 +375,40 @@ func (a *Air) listen(uplink, gateway bool) (frames <-chan Frame, stop func()) {
 	if uplink {
 		size = gatewayListenerBuffer
 	}
-	l := &listener{uplink: uplink, gateway: gateway, ch: make(chan Frame, size)}
-	a.listeners[id] = l
+	l := &listener{id: id, uplink: uplink, gateway: gateway, ch: make(chan Frame, size)}
+	if uplink {
+		a.ups[id] = l
+	} else {
+		a.unbound[id] = l
+	}
+	a.byCh[l.ch] = l
 	var once sync.Once
 	return l.ch, func() {
 		once.Do(func() {
 			a.mu.Lock()
-			delete(a.listeners, id)
+			a.unlistenLocked(l)
 			close(l.ch)
 			a.mu.Unlock()
 		})
+	}
+}
+
+// unlistenLocked removes l from every index. Callers hold a.mu.
+func (a *Air) unlistenLocked(l *listener) {
+	delete(a.byCh, l.ch)
+	if l.uplink {
+		delete(a.ups, l.id)
+		return
+	}
+	if l.seq == 0 {
+		delete(a.unbound, l.id)
+		return
+	}
+	if ls := a.bound[l.seq]; ls != nil {
+		delete(ls, l.id)
+		if len(ls) == 0 {
+			delete(a.bound, l.seq)
+		}
 	}
 }
 

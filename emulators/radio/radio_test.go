@@ -1,6 +1,7 @@
 package radio
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -286,5 +287,79 @@ func TestPowerBackoffLowersRSSIAndSNR(t *testing.T) {
 		if f.RSSI != DefaultRSSI-backoff || f.SNR != DefaultSNR-backoff {
 			t.Fatalf("backoff %v dB: RSSI %v SNR %v, want %v %v", backoff, f.RSSI, f.SNR, DefaultRSSI-backoff, DefaultSNR-backoff)
 		}
+	}
+}
+
+// Receivers bound to an uplink hear only the answers to it (and downlinks of
+// unknown origin); an unbound receiver hears every downlink; a receiver
+// bound by SendBound is bound before any gateway can answer; a stopped
+// receiver hears nothing more and its channel is closed.
+func TestBoundReceiversHearTheirOwnAnswers(t *testing.T) {
+	air := NewAir(nil)
+	ctx := context.Background()
+	gw, stopGW := air.ListenGateway()
+	defer stopGW()
+	uplink := Frame{Uplink: true, Frequency: 868100000, SF: 7, Bandwidth: 125, PHYPayload: []byte{0x40}}
+	rxA, stopA := air.Listen(false)
+	defer stopA()
+	rxB, stopB := air.Listen(false)
+	rxFree, stopFree := air.Listen(false)
+	defer stopFree()
+	upA, err := air.SendBound(ctx, uplink, rxA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upB, err := air.SendBound(ctx, uplink, rxB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-gw
+	<-gw
+	answer := func(replyTo uint64, b byte) {
+		t.Helper()
+		if _, err := air.Send(ctx, Frame{Frequency: 869525000, SF: 9, Bandwidth: 125, PHYPayload: []byte{0x20, b}, ReplyTo: replyTo}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := func(rx <-chan Frame) []byte {
+		var out []byte
+		for {
+			select {
+			case f, ok := <-rx:
+				if !ok {
+					return append(out, 0xFF)
+				}
+				if f.EndOfReply {
+					out = append(out, 0xE0|byte(f.ReplyTo))
+				} else {
+					out = append(out, f.PHYPayload[1])
+				}
+			default:
+				return out
+			}
+		}
+	}
+	answer(upA.Seq, 0xA)
+	answer(upB.Seq, 0xB)
+	answer(0, 0x0)
+	air.EndReply(upA.Seq)
+	if g := got(rxA); !bytes.Equal(g, []byte{0xA, 0x0, 0xE0 | byte(upA.Seq)}) {
+		t.Errorf("receiver bound to A heard % X", g)
+	}
+	if g := got(rxB); !bytes.Equal(g, []byte{0xB, 0x0}) {
+		t.Errorf("receiver bound to B heard % X", g)
+	}
+	if g := got(rxFree); !bytes.Equal(g, []byte{0xA, 0xB, 0x0, 0xE0 | byte(upA.Seq)}) {
+		t.Errorf("unbound receiver heard % X", g)
+	}
+	stopB()
+	answer(upB.Seq, 0xB)
+	if g := got(rxB); !bytes.Equal(g, []byte{0xFF}) {
+		t.Errorf("stopped receiver: % X, want its channel closed", g)
+	}
+	air.Bind(rxA, 0) // back to hearing everything
+	answer(upB.Seq, 0xC)
+	if g := got(rxA); !bytes.Equal(g, []byte{0xC}) {
+		t.Errorf("receiver unbound again heard % X", g)
 	}
 }

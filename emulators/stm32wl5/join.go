@@ -179,12 +179,12 @@ func (b *MCU) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 	// frequency/SF, as a radio only demodulates what it is tuned to.
 	down, stop := b.cfg.Air.Listen(false)
 	defer stop()
-	sentJR, err := b.cfg.Air.Send(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
-		PHYPayload: phy, Sender: b.sender()})
+	// RX1/RX2 follow this uplink (radio/bind.go).
+	sentJR, err := b.cfg.Air.SendBound(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
+		PHYPayload: phy, Sender: b.sender()}, down)
 	if err != nil {
 		return false, fmt.Errorf("transmit JoinRequest: %w", err)
 	}
-	b.cfg.Air.Bind(down, sentJR.Seq) // RX1/RX2 follow this uplink (radio/bind.go)
 	b.emit(JoinRequest, "attempt %d DevNonce %d JoinEUI %X %.1f MHz SF%d", attempt, rec.devNonce, rec.joinEUI, float64(ch)/1e6, sf)
 	b.trace("###### =========== JOIN REQUEST ============")
 
@@ -472,14 +472,14 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 	sf := sfForDR(ram.dr)
 	down, stop := b.cfg.Air.Listen(false)
 	defer stop()
-	sentUp, err := b.cfg.Air.Send(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
+	// RX1/RX2 follow this uplink (radio/bind.go).
+	sentUp, err := b.cfg.Air.SendBound(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
 		PowerBackoff: 2 * float64(ram.txPower), // EU868: 2 dB per TXPower index (RP002-1.0.3 §2.4.3 table, as remembered: UNCONFIRMED)
-		PHYPayload:   phy, Sender: b.sender()})
+		PHYPayload:   phy, Sender: b.sender()}, down)
 	if err != nil {
 		return fmt.Errorf("stm32wl5: transmit uplink: %w", err)
 	}
 	sentOK = true
-	b.cfg.Air.Bind(down, sentUp.Seq) // RX1/RX2 follow this uplink (radio/bind.go)
 	b.emit(Uplink, "DevAddr %X FCnt %d FPort %d %d bytes %.1f MHz SF%d confirmed=%t", rec.devAddr, fCnt, fPort, len(payload), float64(ch)/1e6, sf, confirmed)
 	mt := "UNCONFIRMED"
 	if confirmed {
