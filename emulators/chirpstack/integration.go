@@ -11,6 +11,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -38,15 +39,8 @@ func marshalEvent(m proto.Message) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sparse, err := protojson.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	var obj, sp map[string]json.RawMessage
+	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(full, &obj); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(sparse, &sp); err != nil {
 		return nil, err
 	}
 	for k, v := range obj {
@@ -54,14 +48,52 @@ func marshalEvent(m proto.Message) ([]byte, error) {
 			delete(obj, k)
 		}
 	}
-	for _, k := range []string{"rxInfo", "txInfo", "relayRxInfo", "object", "joinServerContext"} {
-		if v, ok := sp[k]; ok {
-			obj[k] = v
-		} else {
+	// The nested messages omit their defaults: render those fields alone,
+	// sparse (one message each, not the whole event a second time: this
+	// runs for every event a fleet's network sends).
+	r := m.ProtoReflect()
+	fields := r.Descriptor().Fields()
+	for _, k := range sparseEventFields {
+		fd := fields.ByJSONName(k)
+		if fd == nil || !r.Has(fd) {
 			delete(obj, k)
+			continue
 		}
+		v, err := marshalSparse(fd, r.Get(fd))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		obj[k] = v
 	}
 	return json.Marshal(obj)
+}
+
+// sparseEventFields are the fields of integration events rendered without
+// their defaults (see marshalEvent).
+var sparseEventFields = []string{"rxInfo", "txInfo", "relayRxInfo", "object", "joinServerContext"}
+
+// marshalSparse renders one message-typed field (or a list of messages) as
+// protojson does without EmitUnpopulated.
+func marshalSparse(fd protoreflect.FieldDescriptor, v protoreflect.Value) (json.RawMessage, error) {
+	if fd.Message() == nil {
+		return nil, fmt.Errorf("not a message field")
+	}
+	if !fd.IsList() {
+		return protojson.Marshal(v.Message().Interface())
+	}
+	l := v.List()
+	out := []byte{'['}
+	for i := range l.Len() {
+		b, err := protojson.Marshal(l.Get(i).Message().Interface())
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b...)
+	}
+	return append(out, ']'), nil
 }
 
 func (s *Server) publishEvents(evs []pendingEvent) {

@@ -48,6 +48,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/reflection"
+
+	"github.com/tap2join/tap2join/fixtures/proto/mqttconn"
 )
 
 // Config configures Start. The zero value is usable.
@@ -390,6 +392,7 @@ func (s *Server) connectMQTT(ctx context.Context) error {
 	subscribed := make(chan error, 1)
 	topic := s.region + "/gateway/+/event/+"
 	opts := paho.NewClientOptions().
+		SetCustomOpenConnectionFn(mqttconn.Open). // buffered reads: a fleet moves ~200,000 messages
 		AddBroker(s.mqttURL).
 		SetUsername(s.mqttUser).SetPassword(s.mqttPass).
 		SetClientID("chirpstack-emulator-" + newUUID()[:8]).

@@ -45,6 +45,7 @@ import (
 
 	"github.com/tap2join/tap2join/emulators/radio"
 	"github.com/tap2join/tap2join/emulators/timing"
+	"github.com/tap2join/tap2join/fixtures/proto/mqttconn"
 )
 
 // Config configures a gateway.
@@ -192,6 +193,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	opts := mqtt.NewClientOptions().
+		SetCustomOpenConnectionFn(mqttconn.Open). // buffered reads: a fleet moves ~200,000 messages
 		AddBroker(cfg.MQTTURL).
 		SetClientID("t2j-gw-"+g.id).
 		SetUsername(cfg.Username).SetPassword(cfg.Password).

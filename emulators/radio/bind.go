@@ -18,6 +18,8 @@ package radio
 //
 // A downlink transmitted before Bind (the network answered faster than the
 // device bound) reaches every unbound receiver, this one included.
+// SendListen has no such gap: it opens the receiver already bound, in the
+// step that numbers the uplink.
 func (a *Air) Bind(frames <-chan Frame, seq uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

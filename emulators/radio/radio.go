@@ -115,6 +115,12 @@ const (
 	// wall-clock queue must not drop them. Few gateways listen, so the
 	// memory (a few MB each) is bearable.
 	gatewayListenerBuffer = 1 << 15
+	// replyListenerBuffer is the queue of a receiver opened by SendListen:
+	// it hears the answers to one uplink (RX1 and RX2, the EndReply
+	// notice) and downlinks of unknown origin. Small, because a fleet opens
+	// one per uplink (a Frame is ~200 bytes: 256 of them per uplink were
+	// the fleet's largest allocation).
+	replyListenerBuffer = 16
 )
 
 type listener struct {
@@ -217,23 +223,31 @@ func (a *Air) Transmit(ctx context.Context, f Frame) error {
 // Send is Transmit returning the frame as it went on the air (with its Seq,
 // airtime and time), so a device can match the answers to its uplink.
 func (a *Air) Send(ctx context.Context, f Frame) (Frame, error) {
-	return a.send(ctx, f, nil)
+	f, _, err := a.send(ctx, f, false)
+	return f, err
 }
 
-// SendBound is Send followed by Bind(rx, seq) for the frame's own Seq, done
-// in one step: no downlink can reach rx as an unbound receiver between the
-// two (bind.go). rx is a channel from Listen(false).
-func (a *Air) SendBound(ctx context.Context, f Frame, rx <-chan Frame) (Frame, error) {
-	return a.send(ctx, f, rx)
+// SendListen is Send for a class-A transmitter: with the frame it opens a
+// receiver bound to it (bind.go) — the answers to this uplink, downlinks of
+// unknown origin and the EndReply notice, nothing else. The receiver exists
+// from the instant the frame has its Seq, before any gateway hears it, so
+// no answer can come before it; stop detaches it (safe to call more than
+// once). On error there is no receiver and stop does nothing.
+func (a *Air) SendListen(ctx context.Context, f Frame) (sent Frame, frames <-chan Frame, stop func(), err error) {
+	sent, l, err := a.send(ctx, f, true)
+	if err != nil {
+		return sent, nil, func() {}, err
+	}
+	return sent, l.ch, a.stopper(l), nil
 }
 
-func (a *Air) send(ctx context.Context, f Frame, rx <-chan Frame) (Frame, error) {
+func (a *Air) send(ctx context.Context, f Frame, listen bool) (Frame, *listener, error) {
 	d, err := Airtime(f)
 	if err != nil {
-		return f, err
+		return f, nil, err
 	}
 	if err := a.admit(ctx, &f); err != nil {
-		return f, err
+		return f, nil, err
 	}
 	f.Airtime = d
 	f.PHYPayload = append([]byte(nil), f.PHYPayload...)
@@ -252,14 +266,16 @@ func (a *Air) send(ctx context.Context, f Frame, rx <-chan Frame) (Frame, error)
 	a.mu.Unlock()
 	if err := a.clock.Spend(ctx, d); err != nil {
 		a.abortTransmission(tx)
-		return f, fmt.Errorf("radio: transmit: %w", err)
+		return f, nil, fmt.Errorf("radio: transmit: %w", err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seq++
 	f.Seq = a.seq
-	if rx != nil {
-		a.bindLocked(rx, f.Seq)
+	var rx *listener
+	if listen {
+		rx = a.listenLocked(false, false, replyListenerBuffer)
+		a.bindLocked(rx.ch, f.Seq)
 	}
 	a.judgeLocked(tx, &f)
 	a.accountLocked(f)
@@ -267,7 +283,7 @@ func (a *Air) send(ctx context.Context, f Frame, rx <-chan Frame) (Frame, error)
 	a.capture.write(f)
 	if !f.Uplink {
 		a.deliverDownLocked(f)
-		return f, nil
+		return f, rx, nil
 	}
 	gateways := 0
 	for _, l := range a.ups {
@@ -291,7 +307,7 @@ func (a *Air) send(ctx context.Context, f Frame, rx <-chan Frame) (Frame, error)
 			}
 		}
 	}
-	return f, nil
+	return f, rx, nil
 }
 
 // deliverDownLocked hands a downlink (or an EndReply notice) to the
@@ -369,12 +385,18 @@ func (a *Air) ListenGateway() (frames <-chan Frame, stop func()) {
 func (a *Air) listen(uplink, gateway bool) (frames <-chan Frame, stop func()) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	id := a.next
-	a.next++
 	size := listenerBuffer
 	if uplink {
 		size = gatewayListenerBuffer
 	}
+	l := a.listenLocked(uplink, gateway, size)
+	return l.ch, a.stopper(l)
+}
+
+// listenLocked adds an unbound listener. Callers hold a.mu.
+func (a *Air) listenLocked(uplink, gateway bool, size int) *listener {
+	id := a.next
+	a.next++
 	l := &listener{id: id, uplink: uplink, gateway: gateway, ch: make(chan Frame, size)}
 	if uplink {
 		a.ups[id] = l
@@ -382,8 +404,13 @@ func (a *Air) listen(uplink, gateway bool) (frames <-chan Frame, stop func()) {
 		a.unbound[id] = l
 	}
 	a.byCh[l.ch] = l
+	return l
+}
+
+// stopper returns l's stop: detach it and close its channel, once.
+func (a *Air) stopper(l *listener) func() {
 	var once sync.Once
-	return l.ch, func() {
+	return func() {
 		once.Do(func() {
 			a.mu.Lock()
 			a.unlistenLocked(l)

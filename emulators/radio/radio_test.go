@@ -290,26 +290,24 @@ func TestPowerBackoffLowersRSSIAndSNR(t *testing.T) {
 	}
 }
 
-// Receivers bound to an uplink hear only the answers to it (and downlinks of
-// unknown origin); an unbound receiver hears every downlink; a receiver
-// bound by SendBound is bound before any gateway can answer; a stopped
-// receiver hears nothing more and its channel is closed.
+// Receivers bound to an uplink (SendListen) hear only the answers to it
+// (and downlinks of unknown origin); an unbound receiver hears every
+// downlink; a stopped receiver hears nothing more and its channel is
+// closed; Bind(rx, 0) makes a bound receiver hear everything again.
 func TestBoundReceiversHearTheirOwnAnswers(t *testing.T) {
 	air := NewAir(nil)
 	ctx := context.Background()
 	gw, stopGW := air.ListenGateway()
 	defer stopGW()
 	uplink := Frame{Uplink: true, Frequency: 868100000, SF: 7, Bandwidth: 125, PHYPayload: []byte{0x40}}
-	rxA, stopA := air.Listen(false)
-	defer stopA()
-	rxB, stopB := air.Listen(false)
 	rxFree, stopFree := air.Listen(false)
 	defer stopFree()
-	upA, err := air.SendBound(ctx, uplink, rxA)
+	upA, rxA, stopA, err := air.SendListen(ctx, uplink)
+	defer stopA()
 	if err != nil {
 		t.Fatal(err)
 	}
-	upB, err := air.SendBound(ctx, uplink, rxB)
+	upB, rxB, stopB, err := air.SendListen(ctx, uplink)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,14 +174,13 @@ func (b *MCU) joinAttempt(ctx context.Context, attempt int) (bool, error) {
 	}
 	ch := eu868Channels[int(rec.devNonce-1)%len(eu868Channels)]
 	sf := sfForDR(ram.dr)
-	// Listen before transmitting: in Instant timing the network may answer
-	// before the window "opens"; frames are matched to windows by
+	// The receiver opens with the transmission (in Instant timing the
+	// network may answer before the window "opens") and follows this
+	// uplink only (radio/bind.go); frames are matched to windows by
 	// frequency/SF, as a radio only demodulates what it is tuned to.
-	down, stop := b.cfg.Air.Listen(false)
+	sentJR, down, stop, err := b.cfg.Air.SendListen(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
+		PHYPayload: phy, Sender: b.sender()})
 	defer stop()
-	// RX1/RX2 follow this uplink (radio/bind.go).
-	sentJR, err := b.cfg.Air.SendBound(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
-		PHYPayload: phy, Sender: b.sender()}, down)
 	if err != nil {
 		return false, fmt.Errorf("transmit JoinRequest: %w", err)
 	}
@@ -470,12 +469,11 @@ func (b *MCU) sendUplink(ctx context.Context, fPort uint8, confirmed bool, paylo
 		return err
 	}
 	sf := sfForDR(ram.dr)
-	down, stop := b.cfg.Air.Listen(false)
-	defer stop()
 	// RX1/RX2 follow this uplink (radio/bind.go).
-	sentUp, err := b.cfg.Air.SendBound(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
+	sentUp, down, stop, err := b.cfg.Air.SendListen(ctx, radio.Frame{Uplink: true, Frequency: ch, SF: sf, Bandwidth: eu868BandwidthKHz,
 		PowerBackoff: 2 * float64(ram.txPower), // EU868: 2 dB per TXPower index (RP002-1.0.3 §2.4.3 table, as remembered: UNCONFIRMED)
-		PHYPayload:   phy, Sender: b.sender()}, down)
+		PHYPayload:   phy, Sender: b.sender()})
+	defer stop()
 	if err != nil {
 		return fmt.Errorf("stm32wl5: transmit uplink: %w", err)
 	}

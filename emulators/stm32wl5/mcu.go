@@ -243,8 +243,14 @@ type MCU struct {
 }
 
 const (
-	logLines   = 128
-	eventQueue = 1024
+	logLines = 128
+	// eventQueue is how many events wait for a reader. Nobody reads them
+	// while a fleet's boards work (the rig waits for the boot event only),
+	// and a fleet has 10,000 boards: 1,024 per board were 48 KB each, a
+	// third of the fleet's heap. A full queue drops its oldest event, so
+	// the newest — Ready, which the rig waits for after a power cycle — is
+	// always there.
+	eventQueue = 64
 )
 
 // New creates a board and loads its NVM; nothing runs until Run.
@@ -328,8 +334,8 @@ func (b *MCU) effectiveDevEUI(r record) [8]byte {
 	return b.cfg.UniqueID
 }
 
-// Events returns the board's event stream (buffered; events are dropped, and
-// logged, if nobody reads 1024 of them).
+// Events returns the board's event stream (buffered: when 64 are unread, the
+// oldest is dropped, and logged, for each new one).
 func (b *MCU) Events() <-chan Event { return b.events }
 
 // Log returns the device log ring, oldest first — what GET_LOG reads out.
@@ -354,10 +360,17 @@ func (b *MCU) logf(format string, a ...any) {
 func (b *MCU) emit(k EventKind, format string, a ...any) {
 	e := Event{Kind: k, Detail: fmt.Sprintf(format, a...), Time: time.Now()}
 	b.logf("%s %s", k, e.Detail)
-	select {
-	case b.events <- e:
-	default:
-		b.cfg.Logf("stm32wl5 %X: event queue full, dropped %s", b.cfg.UniqueID, k)
+	for {
+		select {
+		case b.events <- e:
+			return
+		default:
+		}
+		select {
+		case old := <-b.events:
+			b.cfg.Logf("stm32wl5 %X: event queue full, dropped the oldest (%s)", b.cfg.UniqueID, old.Kind)
+		default:
+		}
 	}
 }
 

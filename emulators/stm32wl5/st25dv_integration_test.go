@@ -209,3 +209,35 @@ func TestST25FTMWithST25DVTwin(t *testing.T) {
 		return len(r) == 2 && r[1]&(mbHostPut|mbRFPut) == 0
 	})
 }
+
+// Unread events do not pile up without bound: a full queue drops its
+// oldest event, so the newest (Ready, which a rig waits for after a power
+// cycle) is always the last one queued.
+func TestEventQueueKeepsTheNewest(t *testing.T) {
+	clock := timing.NewClock(timing.Instant)
+	tag := st25dv.New(st25dv.Config{UID: [8]byte{0xE0, 0x02, 0x51, 0x00, 0x06, 0x11, 0x84, 0xD9}, Clock: clock})
+	var i2c bus.Bus
+	i2c.Attach(tag.I2C())
+	b, err := New(Config{UniqueID: testUID, I2C: &i2c, GPO: tag.GPO(), Air: radio.NewAir(clock), Clock: clock, Logf: func(string, ...any) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range eventQueue + 10 {
+		b.emit(Uplink, "n=%d", i)
+	}
+	b.emit(Ready, "last")
+	if got := len(b.Events()); got != eventQueue {
+		t.Fatalf("%d events queued, want %d", got, eventQueue)
+	}
+	var first, last Event
+	for i := range eventQueue {
+		e := <-b.Events()
+		if i == 0 {
+			first = e
+		}
+		last = e
+	}
+	if first.Detail != "n=11" || last.Kind != Ready || last.Detail != "last" {
+		t.Fatalf("queue from %q to %s %q, want from n=11 to the ready event", first.Detail, last.Kind, last.Detail)
+	}
+}
