@@ -7,6 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
+	"os"
+	"strconv"
 
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/fixtures/provisioning"
@@ -54,8 +57,8 @@ func (r *Rig) startBackend(ctx context.Context, net *network, joinEUI provproto.
 		// A bench registers devices back to back (benchmarks: hundreds
 		// per second); the per-token limit is the backend's own concern.
 		RateLimit: &provisioning.RateLimit{},
-		// The rig's phones share one client and one HTTP/2 connection
-		// (shareBackendConnection): a fleet's registrations all go on it.
+		// The rig's phones share one client and a few HTTP/2 connections
+		// (shareBackendConnection): a fleet's registrations all go on them.
 		MaxStreams: 1 << 16,
 		// provisioning.wrapped: keys never leave the backend in clear.
 		WrappedOnly: r.File.Provisioning.Wrapped,
@@ -81,24 +84,69 @@ func (r *Rig) newPhone(tag *nfc.ST25DV, po phone.Options) *phone.Phone {
 	return phone.New(phone.NFCTag(tag), r.Backend, po)
 }
 
-// shareBackendConnection makes the phones of a rig share the backend client's
-// one HTTP/2 connection, as they already share the client.
+// backendConnections is how many HTTP/2 connections a rig's phones share.
 //
-// Without it, N phones registering at once (a fleet) each find no connection
-// in the pool and each dial their own TLS connection — Go's HTTP/2 pool
-// dials on a miss — so 1,000 boards cost ≈ 1,000 TLS handshakes on both
-// ends, a fifth of the CPU of a fleet run. Here one request opens the
-// connection at bring-up, and requests beyond the server's stream limit
-// (250 for Go's server) queue on it instead of dialing (HTTP2Config
-// StrictMaxConcurrentRequests). A bench of real phones each with its own TLS
-// session is a load test of the backend's TLS termination, not of
-// provisioning.
+// Without sharing, N phones registering at once (a fleet) each find no
+// connection in the pool and each dial their own TLS connection — Go's
+// HTTP/2 pool dials on a miss — so 1,000 boards cost ≈ 1,000 TLS handshakes
+// on both ends, a fifth of the CPU of a fleet run. On one connection
+// instead, 10,000 registrations are 10,000 streams of one connection, and
+// Go's HTTP/2 server walks every open stream of a connection to find the
+// next frame to write (its round-robin write scheduler): a twentieth of the
+// fleet's CPU, all of it on the connection's one serving goroutine. A few
+// connections, each opened at bring-up, keep both small. A bench of real
+// phones each with its own TLS session would be a load test of the
+// backend's TLS termination, not of provisioning.
+const backendConnections = 8
+
+// shareBackendConnection makes the phones of a rig share backendConnections
+// connections of the backend client, requests going round them in turn.
 func shareBackendConnection(ctx context.Context, c *provisioning.Client) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/healthz", nil)
+	base, ok := c.HTTP.Transport.(*http.Transport)
+	if !ok {
+		return fmt.Errorf("rigs: provisioning backend: client transport %T, want *http.Transport", c.HTTP.Transport)
+	}
+	rr := &roundRobin{}
+	for range backendConnectionsN() {
+		tr := base.Clone()
+		if err := openBackendConnection(ctx, c.BaseURL, tr); err != nil {
+			for _, t := range rr.trs {
+				t.CloseIdleConnections()
+			}
+			return err
+		}
+		rr.trs = append(rr.trs, tr)
+	}
+	c.HTTP.Transport = rr
+	return nil
+}
+
+// roundRobin sends each request on the next of its transports.
+type roundRobin struct {
+	trs  []*http.Transport
+	next atomic.Uint32
+}
+
+func (r *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	return r.trs[int(r.next.Add(1))%len(r.trs)].RoundTrip(req)
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach every
+// transport.
+func (r *roundRobin) CloseIdleConnections() {
+	for _, t := range r.trs {
+		t.CloseIdleConnections()
+	}
+}
+
+// openBackendConnection opens tr's connection to the backend with one health
+// request, so the phones find it open.
+func openBackendConnection(ctx context.Context, baseURL string, tr *http.Transport) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/healthz", nil)
 	if err != nil {
 		return fmt.Errorf("rigs: provisioning backend: %w", err)
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		return fmt.Errorf("rigs: provisioning backend health: %w", err)
 	}
@@ -108,4 +156,11 @@ func shareBackendConnection(ctx context.Context, c *provisioning.Client) error {
 		return fmt.Errorf("rigs: provisioning backend health: HTTP %d", resp.StatusCode)
 	}
 	return nil
+}
+
+func backendConnectionsN() int {
+	if n, err := strconv.Atoi(os.Getenv("T2J_BECONN")); err == nil {
+		return n
+	}
+	return backendConnections
 }

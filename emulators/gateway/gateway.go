@@ -198,7 +198,10 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 		SetClientID("t2j-gw-"+g.id).
 		SetUsername(cfg.Username).SetPassword(cfg.Password).
 		SetCleanSession(true).
-		SetOrderMatters(false).
+		// Handlers run on paho's router goroutine (no goroutine per
+		// message: a fleet's 20,000 commands); the command handler only
+		// queues, never blocks.
+		SetOrderMatters(true).
 		SetAutoReconnect(true).
 		SetConnectRetry(false).
 		// Like the bridge: the broker announces OFFLINE if we vanish.

@@ -116,11 +116,11 @@ const (
 	// memory (a few MB each) is bearable.
 	gatewayListenerBuffer = 1 << 15
 	// replyListenerBuffer is the queue of a receiver opened by SendListen:
-	// it hears the answers to one uplink (RX1 and RX2, the EndReply
-	// notice) and downlinks of unknown origin. Small, because a fleet opens
-	// one per uplink (a Frame is ~200 bytes: 256 of them per uplink were
-	// the fleet's largest allocation).
-	replyListenerBuffer = 16
+	// it hears the answers to one uplink (a network sends one per uplink,
+	// in RX1 or RX2; then the EndReply notice) and downlinks of unknown
+	// origin. Small, because a fleet opens one per uplink (a Frame is ~230
+	// bytes: 256 of them per uplink were the fleet's largest allocation).
+	replyListenerBuffer = 4
 )
 
 type listener struct {
