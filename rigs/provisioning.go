@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
-	"os"
-	"strconv"
 
 	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/fixtures/provisioning"
@@ -107,7 +105,7 @@ func shareBackendConnection(ctx context.Context, c *provisioning.Client) error {
 		return fmt.Errorf("rigs: provisioning backend: client transport %T, want *http.Transport", c.HTTP.Transport)
 	}
 	rr := &roundRobin{}
-	for range backendConnectionsN() {
+	for range backendConnections {
 		tr := base.Clone()
 		if err := openBackendConnection(ctx, c.BaseURL, tr); err != nil {
 			for _, t := range rr.trs {
@@ -158,9 +156,3 @@ func openBackendConnection(ctx context.Context, baseURL string, tr *http.Transpo
 	return nil
 }
 
-func backendConnectionsN() int {
-	if n, err := strconv.Atoi(os.Getenv("T2J_BECONN")); err == nil {
-		return n
-	}
-	return backendConnections
-}
