@@ -155,4 +155,3 @@ func openBackendConnection(ctx context.Context, baseURL string, tr *http.Transpo
 	}
 	return nil
 }
-
