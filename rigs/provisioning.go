@@ -31,7 +31,7 @@ func (r *Rig) setUpBackend(ctx context.Context, net *network, lg *slog.Logger) e
 		if err != nil {
 			return fmt.Errorf("rigs: provisioning backend: %w", err)
 		}
-		if err := shareBackendConnection(ctx, c); err != nil {
+		if err := shareBackendConnection(ctx, c, backendConnections(len(f.Boards))); err != nil {
 			return err
 		}
 		r.Backend, r.BackendCA, r.be = c, be.CA().PEM(), be
@@ -82,7 +82,8 @@ func (r *Rig) newPhone(tag *nfc.ST25DV, po phone.Options) *phone.Phone {
 	return phone.New(phone.NFCTag(tag), r.Backend, po)
 }
 
-// backendConnections is how many HTTP/2 connections a rig's phones share.
+// backendConnections is how many HTTP/2 connections a rig of n boards'
+// phones share: one per 128 phones, at least one.
 //
 // Without sharing, N phones registering at once (a fleet) each find no
 // connection in the pool and each dial their own TLS connection — Go's
@@ -90,22 +91,23 @@ func (r *Rig) newPhone(tag *nfc.ST25DV, po phone.Options) *phone.Phone {
 // on both ends, a fifth of the CPU of a fleet run. On one connection
 // instead, 10,000 registrations are 10,000 streams of one connection, and
 // Go's HTTP/2 server walks every open stream of a connection to find the
-// next frame to write (its round-robin write scheduler): a twentieth of the
-// fleet's CPU, all of it on the connection's one serving goroutine. A few
-// connections, each opened at bring-up, keep both small. A bench of real
-// phones each with its own TLS session would be a load test of the
-// backend's TLS termination, not of provisioning.
-const backendConnections = 8
+// next frame to write (its round-robin write scheduler): the cost of a
+// request grows with the number in flight, all of it on the connection's
+// one serving goroutine. A connection per 128 phones, each opened at
+// bring-up, keeps both small. A bench of real phones each with its own
+// TLS session would be a load test of the backend's TLS termination, not
+// of provisioning.
+func backendConnections(n int) int { return max(1, (n+127)/128) }
 
-// shareBackendConnection makes the phones of a rig share backendConnections
-// connections of the backend client, requests going round them in turn.
-func shareBackendConnection(ctx context.Context, c *provisioning.Client) error {
+// shareBackendConnection makes the phones of a rig share conns connections
+// of the backend client, requests going round them in turn.
+func shareBackendConnection(ctx context.Context, c *provisioning.Client, conns int) error {
 	base, ok := c.HTTP.Transport.(*http.Transport)
 	if !ok {
 		return fmt.Errorf("rigs: provisioning backend: client transport %T, want *http.Transport", c.HTTP.Transport)
 	}
 	rr := &roundRobin{}
-	for range backendConnections {
+	for range conns {
 		tr := base.Clone()
 		if err := openBackendConnection(ctx, c.BaseURL, tr); err != nil {
 			for _, t := range rr.trs {

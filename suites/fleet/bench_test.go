@@ -122,9 +122,12 @@ func warmUp() error {
 }
 
 // fleetPoll is a fleet board's mailbox poll besides its GPO interrupt
-// (rigs.Options.FirmwarePoll): at the firmware's 100 ms, 10,000 idle boards
-// cost the host 100,000 mailbox reads a second.
-const fleetPoll = 2 * time.Second
+// (rigs.Options.FirmwarePoll). The interrupt wakes the firmware for every
+// message; the poll is its fallback, and it costs the host, not the
+// device: at the firmware's 100 ms, 10,000 idle boards cost 100,000
+// mailbox reads a second, at 2 s still 5,000 — a twentieth of a fleet's
+// CPU, growing with N × the fleet's duration.
+const fleetPoll = 30 * time.Second
 
 // fleetRXCap bounds the wall time a fleet board's receive window waits in
 // instant timing (rigs.Options.RXWindowCap, default 2 s): with thousands
