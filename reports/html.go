@@ -61,6 +61,12 @@ type htmlSuite struct {
 	Reasons                     []string
 }
 
+// htmlFleet is one fleet's charts (fleet.go).
+type htmlFleet struct {
+	Name            string
+	Joins, Attempts template.HTML
+}
+
 type htmlFrame struct {
 	N                                        int
 	Offset, Dir, MType, Freq, Mod, RSSI, SNR string
@@ -90,6 +96,7 @@ type htmlData struct {
 	Stacked     template.HTML
 	Gantt       template.HTML
 	Histogram   template.HTML
+	Fleets      []htmlFleet
 	Bullet      template.HTML
 	Rig         *RigSummary
 	RigCols     []string
@@ -173,6 +180,9 @@ func (run *Run) WriteHTML(w io.Writer) error {
 		}
 	}
 	d.Histogram = template.HTML(histogramSVG(fmt.Sprintf("Distribution of %s times over %d measurement(s) (ms)", TapToFirstUplink, len(ttj)), ttj, ttjLimit))
+	for _, f := range Fleets(run.Reports) {
+		d.Fleets = append(d.Fleets, htmlFleet{Name: f.Name, Joins: template.HTML(fleetJoinsSVG(f)), Attempts: template.HTML(fleetAttemptsSVG(f))})
+	}
 	var comparable []Check
 	for _, c := range run.Outcome.Checks {
 		if _, ok := convert(c.Measurement.Value, c.Measurement.Unit, c.Limit.Unit); ok {

@@ -48,6 +48,7 @@ var _ = Describe("a fleet tapped at once", Label("fleet", "e2e", "cap:copies"), 
 			reports.Record(reports.Measurement{Name: name + " devices/s", Value: st.DevicesPerSecond(), Unit: "devices/s", Board: where})
 			reports.Record(reports.Duration(name+" tap to first uplink p50", where, st.Percentile(50)))
 			reports.Record(reports.Duration(name+" tap to first uplink p99", where, st.Percentile(99)))
+			reports.RecordFleet(st.Report(name + " (" + where + ")"))
 			AddReportEntry(name, fmt.Sprintf("%s: %d boards in %v: %.0f devices/s, tap → first uplink p50 %v p99 %v, %d uplink frames",
 				where, n, st.Wall.Round(time.Millisecond), st.DevicesPerSecond(),
 				st.Percentile(50).Round(time.Millisecond), st.Percentile(99).Round(time.Millisecond), st.Uplinks))

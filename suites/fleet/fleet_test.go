@@ -10,8 +10,10 @@ import (
 
 	"github.com/brocaar/lorawan"
 
+	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/reports/progress"
 	"github.com/tap2join/tap2join/rigs"
+	"github.com/tap2join/tap2join/rigs/phone"
 )
 
 // fleetFile loads the rig and replaces its boards by n copies of the first
@@ -53,6 +55,22 @@ type fleetStats struct {
 	// drops ChirpStack's first JoinAccept, JoinNonce 0) and its first data
 	// uplink; it hears 2 JoinAccepts.
 	Uplinks, Downlinks int
+	// JoinedAt is, per board that joined, the time from the fleet's first
+	// tap to the network's join event (its tap's offset + its phases
+	// through "join").
+	JoinedAt []time.Duration
+	// JoinRequests is, per board, how many JoinRequests the air carried
+	// from its DevEUI.
+	JoinRequests []int
+}
+
+// Report is the fleet as the HTML report plots it (reports.Fleet).
+func (s fleetStats) Report(name string) reports.Fleet {
+	f := reports.Fleet{Name: name, Devices: s.N, JoinRequests: s.JoinRequests}
+	for _, d := range s.JoinedAt {
+		f.JoinedMS = append(f.JoinedMS, ms(d))
+	}
+	return f
 }
 
 // DevicesPerSecond is the fleet's provisioning rate.
@@ -73,6 +91,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // identity, mailbox identity, HTTPS registration, PROVISION + ACK, join.
 func provisionFleet(ctx context.Context, rig *rigs.Rig) (fleetStats, error) {
 	st := fleetStats{N: len(rig.Boards), Latency: make([]time.Duration, len(rig.Boards)), DevAddrs: map[string]lorawan.DevAddr{}, Phases: map[string][]time.Duration{}}
+	devEUIs := make([]lorawan.EUI64, len(rig.Boards))
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -82,29 +101,48 @@ func provisionFleet(ctx context.Context, rig *rigs.Rig) (fleetStats, error) {
 	joined := progress.NewCounter(fmt.Sprintf("fleet of %d: tap → first uplink", st.N), st.N, "devices", nil)
 	for i, b := range rig.Boards {
 		wg.Go(func() {
+			tapped := time.Since(start)
 			res, err := b.Phone.Provision(ctx, rig.Region, rig.Joins())
 			joined.Add(1) // failed ones too: the count is of boards done
 			mu.Lock()
 			defer mu.Unlock()
+			devEUIs[i] = lorawan.EUI64(res.DevEUI) // known from the identity phase on, failed or not
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", b.Name, err))
 				return
 			}
 			st.Latency[i] = res.Total()
+			at := tapped
 			for _, t := range res.Timings {
 				st.Phases[t.Phase] = append(st.Phases[t.Phase], t.Wall)
+				at += t.Wall
+				if t.Phase == phone.PhaseJoin {
+					st.JoinedAt = append(st.JoinedAt, at)
+				}
 			}
 			st.DevAddrs[b.Name] = res.DevAddr
 		})
 	}
 	wg.Wait()
 	st.Wall = time.Since(start)
+	joinReqs := map[lorawan.EUI64]int{}
 	for _, f := range rig.Captured() {
-		if f.Uplink {
-			st.Uplinks++
-		} else {
+		if !f.Uplink {
 			st.Downlinks++
+			continue
 		}
+		st.Uplinks++
+		var phy lorawan.PHYPayload
+		if phy.UnmarshalBinary(f.PHYPayload) != nil || phy.MHDR.MType != lorawan.JoinRequest {
+			continue
+		}
+		if jr, ok := phy.MACPayload.(*lorawan.JoinRequestPayload); ok {
+			joinReqs[jr.DevEUI]++
+		}
+	}
+	st.JoinRequests = make([]int, st.N)
+	for i, eui := range devEUIs {
+		st.JoinRequests[i] = joinReqs[eui]
 	}
 	if len(errs) > 0 {
 		return st, fmt.Errorf("fleet: %d of %d boards failed: %w", len(errs), st.N, errors.Join(errs[:min(len(errs), 5)]...))
