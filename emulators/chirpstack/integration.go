@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/tap2join/tap2join/fixtures/proto/mqttconn"
 )
 
 // MQTT application integration (chirpstack/src/integration/mqtt.rs) with the
@@ -115,13 +117,14 @@ func (s *Server) publishEvents(evs []pendingEvent) {
 // Publish order is kept: paho queues in call order. Failures are logged.
 func (s *Server) publishAsync(topic string, b []byte) paho.Token {
 	t := s.mqc().Publish(topic, 0, false, b)
-	go func() {
-		if !t.WaitTimeout(10 * time.Second) {
-			s.logLate("chirpstack: publish %s: no completion within 10 s", topic)
-		} else if err := t.Error(); err != nil {
+	s.watchOnce.Do(func() {
+		s.watch = mqttconn.NewWatcher(10*time.Second, func(topic string, err error) {
 			s.logLate("chirpstack: publish %s: %v", topic, err)
-		}
-	}()
+		})
+	})
+	if s.watch != nil { // nil: closed before the first publish
+		s.watch.Add(topic, t)
+	}
 	return t
 }
 

@@ -166,6 +166,8 @@ type Server struct {
 	keys      map[lorawan.EUI64]*deviceKeysRow
 	sessions  map[lorawan.EUI64]*session
 	byAddr    map[lorawan.DevAddr]map[lorawan.EUI64]*session // sessions by DevAddr (sessions.go)
+	watchOnce sync.Once
+	watch     *mqttconn.Watcher // the publishes of publishAsync
 	apiKeys   map[string]*apiKeyRow
 	gwJSON    map[lorawan.EUI64]bool
 	downlinks map[uint32]*downlinkCtx
@@ -356,6 +358,11 @@ func (s *Server) startBroker(listen string) error {
 		InlineClient: false,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Capabilities: caps,
+		// mochi gathers a client's queued packets into one write up to
+		// this size (2 KB by default: about two integration events), and
+		// writes at once when nothing more is queued — so a larger buffer
+		// only saves write(2) calls under load (a fleet's event stream).
+		ClientNetWriteBufferSize: 64 << 10,
 	})
 	if err := s.broker.AddHook(new(auth.Hook), &auth.Options{Ledger: s.brokerLedger()}); err != nil {
 		return fmt.Errorf("chirpstack: mqtt broker hook: %w", err)
@@ -518,6 +525,10 @@ func (s *Server) Close() error {
 		s.wg.Wait()
 		if c := s.mqc(); c != nil {
 			c.Disconnect(100)
+		}
+		s.watchOnce.Do(func() {}) // no watcher from now on
+		if s.watch != nil {
+			s.watch.Close()
 		}
 		if s.broker != nil {
 			// mochi's Close waits for every client goroutine (ClientsWg), which

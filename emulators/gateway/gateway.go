@@ -99,6 +99,8 @@ type Gateway struct {
 
 	lateLog    sync.RWMutex // logLate
 	lateLogOff bool
+	watchOnce  sync.Once
+	watch      *mqttconn.Watcher // the publishes of publishAsync
 }
 
 // maxReplies bounds the uplink → downlink correspondence table and the
@@ -250,6 +252,10 @@ func (g *Gateway) logLate(format string, args ...any) {
 
 func (g *Gateway) Close() error {
 	defer func() {
+		g.watchOnce.Do(func() {}) // no watcher from now on
+		if g.watch != nil {
+			g.watch.Close()
+		}
 		g.lateLog.Lock()
 		g.lateLogOff = true
 		g.lateLog.Unlock()
@@ -299,13 +305,14 @@ func (g *Gateway) marshal(m proto.Message) ([]byte, error) {
 // Failures are logged.
 func (g *Gateway) publishAsync(suffix string, payload []byte) {
 	tok := g.client.Publish(g.topic(suffix), 0, false, payload)
-	go func() {
-		if !tok.WaitTimeout(5 * time.Second) {
-			g.logLate("gateway %s: publish %s: no completion within 5 s", g.id, suffix)
-		} else if err := tok.Error(); err != nil {
-			g.logLate("gateway %s: publish %s: %v", g.id, suffix, err)
-		}
-	}()
+	g.watchOnce.Do(func() {
+		g.watch = mqttconn.NewWatcher(5*time.Second, func(topic string, err error) {
+			g.logLate("gateway %s: publish %s: %v", g.id, topic, err)
+		})
+	})
+	if g.watch != nil { // nil: closed before the first publish
+		g.watch.Add(suffix, tok)
+	}
 }
 
 func (g *Gateway) publish(suffix string, payload []byte, retained bool) error {
