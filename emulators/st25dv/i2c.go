@@ -200,7 +200,7 @@ func (t *Tag) i2cWriteUser(addr uint16, a int, data []byte, p *pulses) (func() t
 	switch {
 	case a <= lastUser:
 		return func() time.Duration {
-			copy(t.user[a:], data)
+			t.user.write(a, data)
 			return t.i2cProgramTime(a, len(data))
 		}, nil
 	case a < mbBase:
@@ -331,7 +331,7 @@ func (t *Tag) readUserByte(b int, hitEnd *bool) (byte, bool) {
 		if !t.i2cCanRead(b) {
 			return 0, false
 		}
-		return t.user[b], true
+		return t.user.at(b), true
 	case b < mbBase:
 		return t.readDyn(b), true
 	case b <= mbLast:

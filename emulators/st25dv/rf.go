@@ -453,7 +453,7 @@ func (t *Tag) cmdReadSingle(r *rfReq) rfResult {
 	if r.option {
 		out = append(out, t.secStatus(blk))
 	}
-	return ok(append(out, t.user[blk*BlockSize:blk*BlockSize+BlockSize]...)...)
+	return ok(t.user.appendRange(out, blk*BlockSize, BlockSize)...)
 }
 
 // cmdReadMultiple: 23h / 33h / C3h / C5h. The KC returns blocks up to the
@@ -474,7 +474,7 @@ func (t *Tag) cmdReadMultiple(r *rfReq) rfResult {
 		if r.option {
 			out = append(out, t.secStatus(b))
 		}
-		out = append(out, t.user[b*BlockSize:b*BlockSize+BlockSize]...)
+		out = t.user.appendRange(out, b*BlockSize, BlockSize)
 		got++
 	}
 	if got == 0 {
@@ -521,7 +521,7 @@ func (t *Tag) cmdWriteBlocks(r *rfReq) rfResult {
 			return fail(ErrCodeLocked)
 		}
 	}
-	copy(t.user[first*BlockSize:], rest)
+	t.user.write(first*BlockSize, rest)
 	return t.written(writeWait(wtPerBlockN * count))
 }
 

@@ -164,7 +164,7 @@ type Tag struct {
 	tW         time.Duration
 
 	// Non-volatile.
-	user   [UserSize]byte
+	user   eeprom // eeprom.go
 	sys    [sysSize]byte
 	i2cPwd [8]byte
 	rfPwd  [4][8]byte
@@ -223,7 +223,7 @@ func New(cfg Config) *Tag {
 	if t.tW <= 0 {
 		t.tW = 5 * time.Millisecond
 	}
-	copy(t.user[:], cfg.UserMemory)
+	t.user.write(0, cfg.UserMemory)
 	// Factory values of the system configuration area (DS Table 12 and the
 	// per-register tables it points to).
 	s := &t.sys

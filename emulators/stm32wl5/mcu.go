@@ -250,7 +250,7 @@ const (
 	// third of the fleet's heap. A full queue drops its oldest event, so
 	// the newest — Ready, which the rig waits for after a power cycle — is
 	// always there.
-	eventQueue = 64
+	eventQueue = 16
 )
 
 // New creates a board and loads its NVM; nothing runs until Run.
@@ -334,7 +334,7 @@ func (b *MCU) effectiveDevEUI(r record) [8]byte {
 	return b.cfg.UniqueID
 }
 
-// Events returns the board's event stream (buffered: when 64 are unread, the
+// Events returns the board's event stream (buffered: when 16 are unread, the
 // oldest is dropped, and logged, for each new one).
 func (b *MCU) Events() <-chan Event { return b.events }
 
