@@ -118,6 +118,31 @@ func (l *Line) Active() bool {
 	return l.level
 }
 
+// closedEdge is Edge's answer when an edge is already pending.
+var closedEdge = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Edge returns a channel closed once an edge is pending (already closed if
+// one is), for a select that waits on the line beside other events — an
+// interrupt beside a timer — without a goroutine per line calling
+// WaitForEdge: a fleet has 10,000 lines. Drain then consumes the edges.
+func (l *Line) Edge() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending > 0 {
+		return closedEdge
+	}
+	return l.wake
+}
+
+// Drain consumes every pending edge and returns how many there were.
+func (l *Line) Drain() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.pending
+	l.pending = 0
+	return n
+}
+
 // WaitForEdge blocks until an edge is pending (and consumes it) or ctx ends.
 func (l *Line) WaitForEdge(ctx context.Context) error {
 	for {

@@ -68,3 +68,35 @@ func TestLineWakesWaiter(t *testing.T) {
 		t.Fatal("holding an active line made a second edge")
 	}
 }
+
+// Edge is closed by the next pulse, or at once when an edge is pending;
+// Drain consumes them all.
+func TestLineEdgeAndDrain(t *testing.T) {
+	l := NewLine()
+	e := l.Edge()
+	select {
+	case <-e:
+		t.Fatal("edge closed with nothing pending")
+	default:
+	}
+	l.Pulse()
+	select {
+	case <-e:
+	default:
+		t.Fatal("a pulse did not close the edge channel taken before it")
+	}
+	l.Pulse()
+	select {
+	case <-l.Edge():
+	default:
+		t.Fatal("edges pending, yet Edge is not closed")
+	}
+	if n := l.Drain(); n != 2 {
+		t.Fatalf("drained %d edges, want 2", n)
+	}
+	select {
+	case <-l.Edge():
+		t.Fatal("Edge closed after Drain")
+	default:
+	}
+}

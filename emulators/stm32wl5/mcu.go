@@ -522,22 +522,19 @@ func (b *MCU) runOnce(parent context.Context) (resetKind, error) {
 		}
 		return 0, err
 	}
-	edges := make(chan struct{}, 1)
-	if b.cfg.GPO != nil {
-		go func() {
-			for b.cfg.GPO.WaitForEdge(ctx) == nil {
-				select {
-				case edges <- struct{}{}:
-				default:
-				}
-			}
-		}()
-	}
 	tick := time.NewTicker(b.cfg.PollInterval)
 	defer tick.Stop()
+	var edge <-chan struct{} // the GPO interrupt; nil: poll only
 	for {
 		if err := b.isDead(); err != nil {
 			return 0, err
+		}
+		if b.cfg.GPO != nil {
+			// The interrupt is a hint to look at the mailbox: every edge
+			// pending now is served by the service below; one arriving
+			// during it closes the new channel, and the loop comes back.
+			b.cfg.GPO.Drain()
+			edge = b.cfg.GPO.Edge()
 		}
 		if err := b.service(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -555,7 +552,7 @@ func (b *MCU) runOnce(parent context.Context) (resetKind, error) {
 			return 0, nil
 		case k := <-b.resetReq:
 			return k, errReset
-		case <-edges:
+		case <-edge:
 		case <-b.wake:
 		case <-tick.C:
 		}
