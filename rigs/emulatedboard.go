@@ -71,7 +71,7 @@ func (r *Rig) upEmulatedBoard(ctx context.Context, bs BoardSpec, lg *slog.Logger
 		// The firmware offers wrapped-key mode when the rig asks for it.
 		Wrapped: po.Wrapped,
 		Logf: func(format string, a ...any) {
-			lg.Debug(fmt.Sprintf(format, a...), "board", bs.Name)
+			debugf(lg, "board", bs.Name, format, a...)
 		},
 	})
 	if err != nil {

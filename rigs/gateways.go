@@ -48,7 +48,7 @@ func (r *Rig) setUpGateways(ctx context.Context, net *network, lg *slog.Logger) 
 		_, _ = hex.Decode(id[:], []byte(g.ID)) // validated by Parse
 		cfg := gateway.Config{ID: id, MQTTURL: r.NetworkInfo.MQTT, Region: f.Network.Region, Air: r.air, Clock: r.Clock,
 			ReportsNoReply: r.ns != nil, // the embedded server's Unanswered hook reaches it (noReply)
-			Logf:           func(format string, a ...any) { lg.Debug(fmt.Sprintf(format, a...), "part", "gateway") }}
+			Logf:           func(format string, a ...any) { debugf(lg, "part", "gateway", format, a...) }}
 		gw, err := gateway.Start(r.runCtx, cfg) // runs until Close, not until the start-up ctx ends
 		if err != nil {
 			return fmt.Errorf("rigs: gateway %s: %w", g.ID, err)

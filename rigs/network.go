@@ -63,7 +63,7 @@ func (r *Rig) startNetwork(ctx context.Context, lg *slog.Logger) (*network, erro
 			cfg.DeduplicationDelay = loopbackDeduplication
 		}
 		cfg.Logf = func(format string, a ...any) {
-			lg.Debug(fmt.Sprintf(format, a...), "part", "chirpstack")
+			debugf(lg, "part", "chirpstack", format, a...)
 		}
 		// An uplink the server will not answer ends the device's receive
 		// windows at once, through the gateway that forwarded it, instead of
@@ -83,7 +83,7 @@ func (r *Rig) startNetwork(ctx context.Context, lg *slog.Logger) (*network, erro
 		copts := []containers.Option{
 			containers.WithRegion(f.Network.Region),
 			containers.WithLogf(func(format string, a ...any) {
-				lg.Debug(fmt.Sprintf(format, a...), "part", "containers")
+				debugf(lg, "part", "containers", format, a...)
 			}),
 		}
 		if f.Network.ImageSet == "upstream" {

@@ -351,3 +351,12 @@ func (b *Board) PhoneOptions(o phone.Options) phone.Options {
 	}
 	return o
 }
+
+// debugf logs a part's printf-style line at debug level, formatting it only
+// when debug is on: the twins log every step, and a fleet of 10,000 boards
+// formatted lines nobody would see.
+func debugf(lg *slog.Logger, key string, value any, format string, a ...any) {
+	if lg.Enabled(context.Background(), slog.LevelDebug) {
+		lg.Debug(fmt.Sprintf(format, a...), key, value)
+	}
+}

@@ -301,26 +301,30 @@ func (n *nvm) save(kind NVMWrite, r record) (record, error) {
 	}
 	data := r.marshal()
 	slot := n.img[target*slotSize : (target+1)*slotSize]
-	steps := make([]func(), 0, SaveSteps)
-	steps = append(steps, func() { // page erase
-		for i := range slot {
-			slot[i] = 0xFF
+	// The steps a cut can fall between: the page erase, then each double
+	// word programmed (step i > 0 writes double word i-1).
+	step := func(i int) {
+		if i == 0 {
+			for j := range slot {
+				slot[j] = 0xFF
+			}
+			return
 		}
-	})
-	for d := range dwords {
-		steps = append(steps, func() { copy(slot[d*8:d*8+8], data[d*8:d*8+8]) })
+		d := i - 1
+		copy(slot[d*8:d*8+8], data[d*8:d*8+8])
 	}
+	const steps = SaveSteps
 	killAt := 0
 	if n.killOn == NVMWriteAny || n.killOn == kind {
 		killAt = n.killAt
 	}
-	for i, step := range steps {
+	for i := range steps {
 		if killAt > 0 && i == killAt {
 			return record{}, n.powerLoss()
 		}
-		step()
+		step(i)
 	}
-	if killAt >= len(steps) {
+	if killAt >= steps {
 		// Power lost right after the last double word: the record is
 		// complete and valid, the caller just never hears about it.
 		return record{}, n.powerLoss()
