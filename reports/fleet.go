@@ -89,7 +89,7 @@ func fleetJoinsSVG(f Fleet) string {
 	t := slices.Clone(f.JoinedMS)
 	slices.Sort(t)
 	n := len(t)
-	_, dhi, ticks := niceDomain(0, t[n-1], 6)
+	_, dhi, ticks := niceDomain(0, max(t[n-1], 1), 6) // ≥ 1 ms: an axis from 0
 	sc := scale{0, dhi, 60, chartW - rightPad - 40}
 	const plotTop, plotH = 20.0, 150.0
 	h := plotTop + plotH + axisH + 22
@@ -137,7 +137,7 @@ func fleetAttemptsSVG(f Fleet) string {
 	if len(f.JoinRequests) == 0 {
 		return ""
 	}
-	hi := slices.Max(f.JoinRequests)
+	hi := max(slices.Max(f.JoinRequests), 0)
 	counts := make([]int, hi+1)
 	for _, a := range f.JoinRequests {
 		counts[max(a, 0)]++

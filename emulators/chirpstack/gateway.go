@@ -110,7 +110,19 @@ func (s *Server) onGatewayMessage(_ paho.Client, m paho.Message) {
 			s.logf("chirpstack: decode tx ack from %s: %v", topicGW, err)
 			return
 		}
-		s.handleTxAck(&ack)
+		// Not on paho's router goroutine (OrderMatters): an ack publishes
+		// its events, and a Publish may wait on a broken connection.
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		s.wg.Add(1) // under s.mu: Close sets closed under it before it waits
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			s.handleTxAck(&ack)
+		}()
 	case "mesh":
 		// Mesh events are only meaningful with ChirpStack Gateway Mesh.
 	default:

@@ -118,9 +118,13 @@ const (
 	// replyListenerBuffer is the queue of a receiver opened by SendListen:
 	// it hears the answers to one uplink (a network sends one per uplink,
 	// in RX1 or RX2; then the EndReply notice) and downlinks of unknown
-	// origin. Small, because a fleet opens one per uplink (a Frame is ~230
-	// bytes: 256 of them per uplink were the fleet's largest allocation).
-	replyListenerBuffer = 4
+	// origin (ReplyTo 0: a UDP forwarder's, a class-C command's), which
+	// may not take its last replyReserve places, so its own answer and
+	// notice always fit. Smaller than a listener's, because a fleet opens
+	// one per uplink (a Frame is ~230 bytes: 256 of them per uplink were
+	// the fleet's largest allocation).
+	replyListenerBuffer = 16
+	replyReserve        = 3
 )
 
 type listener struct {
@@ -333,6 +337,10 @@ func (a *Air) deliverDownLocked(f Frame) {
 	}
 	for _, ls := range a.bound {
 		for _, l := range ls {
+			if cap(l.ch) == replyListenerBuffer && len(l.ch) >= replyListenerBuffer-replyReserve {
+				a.dropped++ // the last places are for the receiver's own answer
+				continue
+			}
 			put(l)
 		}
 	}

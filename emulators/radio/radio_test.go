@@ -361,3 +361,45 @@ func TestBoundReceiversHearTheirOwnAnswers(t *testing.T) {
 		t.Errorf("receiver unbound again heard % X", g)
 	}
 }
+
+// Downlinks of unknown origin (ReplyTo 0: a UDP forwarder's) fill a
+// class-A receiver only up to its reserve: however many come while the
+// device waits out its RX1 delay, its own answer and the EndReply notice
+// still fit.
+func TestReplyReceiverKeepsRoomForItsAnswer(t *testing.T) {
+	air := NewAir(nil)
+	ctx := context.Background()
+	gw, stop := air.ListenGateway()
+	defer stop()
+	up, rx, stopRx, err := air.SendListen(ctx, Frame{Uplink: true, Frequency: 868100000, SF: 7, Bandwidth: 125, PHYPayload: []byte{0x40}})
+	defer stopRx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-gw
+	for i := range 3 * replyListenerBuffer {
+		if _, err := air.Send(ctx, Frame{Frequency: 869525000, SF: 9, Bandwidth: 125, PHYPayload: []byte{0x20, byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := air.Send(ctx, Frame{Frequency: 869525000, SF: 9, Bandwidth: 125, PHYPayload: []byte{0x20, 0xAA}, ReplyTo: up.Seq}); err != nil {
+		t.Fatal(err)
+	}
+	air.EndReply(up.Seq)
+	var others int
+	var answer, notice bool
+	for len(rx) > 0 {
+		f := <-rx
+		switch {
+		case f.EndOfReply:
+			notice = true
+		case f.ReplyTo == up.Seq:
+			answer = true
+		default:
+			others++
+		}
+	}
+	if !answer || !notice || others != replyListenerBuffer-replyReserve {
+		t.Fatalf("answer %t, notice %t, %d other downlinks (want %d)", answer, notice, others, replyListenerBuffer-replyReserve)
+	}
+}
