@@ -26,6 +26,11 @@ import (
 //	go test -run '^$' -bench 'Fleet/N=100$' -benchtime 10x ./suites/fleet
 //	go test -run '^$' -bench 'Fleet/N=1000$' -benchtime 1x -cpuprofile cpu.out ./suites/fleet
 //	go test -run '^$' -bench 'Fleet/N=10000$' -benchtime 1x ./suites/fleet
+//
+// Above N=100 it also runs 10 fleets of 100 just before the measured one
+// and reports their rate (N100-devices/s) and the ratio (vs-N100): a flat
+// per-device cost is vs-N100 ≈ 1, judged in one process, whatever the
+// host's speed that minute.
 func BenchmarkFleet(b *testing.B) {
 	// N=10,000 (issue 15's target: ≤ 10 s, as many devices/s as N=100)
 	// takes ≈ 15 s with its bring-up: run it by name
@@ -41,6 +46,16 @@ func BenchmarkFleet(b *testing.B) {
 			if cold.N == 0 {
 				var err error
 				if cold, err = warmUp(n); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// For a large fleet, the rate of fleets of 100 measured right
+			// before it, in the same process: the ratio holds still when
+			// the host's speed drifts between two separate runs.
+			var ref float64
+			if n > refN {
+				var err error
+				if ref, err = refRate(); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -86,7 +101,12 @@ func BenchmarkFleet(b *testing.B) {
 				}
 			}
 			runs := float64(b.N)
-			b.ReportMetric(float64(n)*runs/wall.Seconds(), "devices/s")
+			rate := float64(n) * runs / wall.Seconds()
+			b.ReportMetric(rate, "devices/s")
+			if ref > 0 {
+				b.ReportMetric(ref, "N100-devices/s")
+				b.ReportMetric(rate/ref, "vs-N100")
+			}
 			b.ReportMetric(ms(last.Percentile(50)), "p50-ms")
 			b.ReportMetric(ms(last.Percentile(99)), "p99-ms")
 			b.ReportMetric(bringup.Seconds()/runs, "bringup-s")
@@ -119,7 +139,34 @@ func BenchmarkFleet(b *testing.B) {
 // measures — alone it made N=100 look a third slower, and N=10,000 a
 // quarter — so it is reported apart, as cold-s (this fleet's wall).
 func warmUp(n int) (fleetStats, error) {
-	f, err := fleetFile(n, 1, 255)
+	return runFleet(n, 255)
+}
+
+// refN and refRuns are the reference fleets of a large one: refRuns fleets
+// of refN (batch 254), after one untimed.
+const refN, refRuns = 100, 10
+
+// refRate is the provisioning rate of refRuns fleets of refN, run back to
+// back: total devices over total wall, as the benchmark's -benchtime 10x.
+func refRate() (float64, error) {
+	if _, err := runFleet(refN, 254); err != nil {
+		return 0, err
+	}
+	var wall time.Duration
+	for range refRuns {
+		st, err := runFleet(refN, 254)
+		if err != nil {
+			return 0, err
+		}
+		wall += st.Wall
+	}
+	return float64(refN*refRuns) / wall.Seconds(), nil
+}
+
+// runFleet brings up a rig of n boards (batch), provisions them at once and
+// closes the rig.
+func runFleet(n, batch int) (fleetStats, error) {
+	f, err := fleetFile(n, 1, batch)
 	if err != nil {
 		return fleetStats{}, err
 	}
@@ -134,7 +181,7 @@ func warmUp(n int) (fleetStats, error) {
 		err = cerr
 	}
 	if err != nil {
-		return st, fmt.Errorf("warm-up fleet of %d: %w", n, err)
+		return st, fmt.Errorf("fleet of %d (batch %d): %w", n, batch, err)
 	}
 	return st, nil
 }
