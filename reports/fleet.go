@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -49,32 +48,7 @@ func Fleets(rs []types.Report) []Fleet {
 	return out
 }
 
-func entryFleet(e types.ReportEntry) (Fleet, bool) {
-	if !strings.HasPrefix(e.Name, FleetEntry) {
-		return Fleet{}, false
-	}
-	switch v := e.Value.GetRawValue().(type) {
-	case Fleet:
-		return v, true
-	case *Fleet:
-		if v != nil {
-			return *v, true
-		}
-	}
-	js := e.Value.AsJSON
-	if js == "" {
-		b, err := json.Marshal(e.Value.GetRawValue())
-		if err != nil {
-			return Fleet{}, false
-		}
-		js = string(b)
-	}
-	var f Fleet
-	if err := json.Unmarshal([]byte(js), &f); err != nil {
-		return Fleet{}, false
-	}
-	return f, true
-}
+func entryFleet(e types.ReportEntry) (Fleet, bool) { return entryValue[Fleet](e, FleetEntry) }
 
 // maxJoinPoints bounds the points of the joins-over-time line: a fleet of
 // 10,000 is drawn from its quantiles, not from 10,000 steps.

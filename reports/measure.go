@@ -69,15 +69,22 @@ func SpecMeasurements(s types.SpecReport) []Measurement {
 
 // entryMeasurement decodes a measurement report entry.
 func entryMeasurement(e types.ReportEntry) (Measurement, bool) {
-	if !strings.HasPrefix(e.Name, EntryPrefix) {
-		return Measurement{}, false
+	return entryValue[Measurement](e, EntryPrefix)
+}
+
+// entryValue decodes the value of a report entry named with prefix (a
+// measurement, a fleet) as a T.
+func entryValue[T any](e types.ReportEntry, prefix string) (T, bool) {
+	var zero T
+	if !strings.HasPrefix(e.Name, prefix) {
+		return zero, false
 	}
 	// In process (a ReportAfterSuite node) the entry holds the value itself;
 	// read back from a JSON report it holds its JSON.
 	switch v := e.Value.GetRawValue().(type) {
-	case Measurement:
+	case T:
 		return v, true
-	case *Measurement:
+	case *T:
 		if v != nil {
 			return *v, true
 		}
@@ -86,13 +93,13 @@ func entryMeasurement(e types.ReportEntry) (Measurement, bool) {
 	if js == "" {
 		b, err := json.Marshal(e.Value.GetRawValue())
 		if err != nil {
-			return Measurement{}, false
+			return zero, false
 		}
 		js = string(b)
 	}
-	var m Measurement
-	if err := json.Unmarshal([]byte(js), &m); err != nil {
-		return Measurement{}, false
+	var v T
+	if err := json.Unmarshal([]byte(js), &v); err != nil {
+		return zero, false
 	}
-	return m, true
+	return v, true
 }
