@@ -131,6 +131,7 @@ type listener struct {
 	id      int
 	uplink  bool
 	gateway bool // ListenGateway: calls EndReply for every uplink it receives
+	reply   int  // SendListen's receiver: places kept for its own answer (replyReserve)
 	ch      chan Frame
 	seq     uint64   // Bind: the uplink whose receive windows this receiver follows (0: all)
 	rx      receiver // uplink listener: its demodulators (collision.go)
@@ -279,6 +280,7 @@ func (a *Air) send(ctx context.Context, f Frame, listen bool) (Frame, *listener,
 	var rx *listener
 	if listen {
 		rx = a.listenLocked(false, false, replyListenerBuffer)
+		rx.reply = replyReserve
 		a.bindLocked(rx.ch, f.Seq)
 	}
 	a.judgeLocked(tx, &f)
@@ -337,7 +339,7 @@ func (a *Air) deliverDownLocked(f Frame) {
 	}
 	for _, ls := range a.bound {
 		for _, l := range ls {
-			if cap(l.ch) == replyListenerBuffer && len(l.ch) >= replyListenerBuffer-replyReserve {
+			if len(l.ch) >= cap(l.ch)-l.reply {
 				a.dropped++ // the last places are for the receiver's own answer
 				continue
 			}
