@@ -36,8 +36,8 @@ func connect(t *testing.T, addr, user, pass string) error {
 // that could subscribe to # and read every uplink and every integration
 // event) and a wrong password are refused with MQTT 3.1.1 §3.2.2.3's CONNACK
 // 5 "not authorized" (paho: packets.ErrorRefusedNotAuthorised) — mochi-mqtt
-// answers every failed authentication with 5 (packets/codes.go), where
-// Mosquitto answers a wrong password with 4.
+// answers every failed authentication with 5 (packets/codes.go); whether
+// Mosquitto answers a wrong password with 4 or 5 is UNCONFIRMED (server.go).
 func TestEmbeddedBrokerRefusesAnonymousAndWrongCredentials(t *testing.T) {
 	s, err := Start(context.Background(), Config{})
 	if err != nil {

@@ -73,7 +73,9 @@ type Config struct {
 	// them: every client — gateways, this server, integrations — connects
 	// with them; an anonymous client or a wrong password is refused
 	// (CONNACK 5 "not authorized": mochi-mqtt refuses every failed
-	// authentication with it, where Mosquitto says 4 for a wrong password). Both empty:
+	// authentication with it; what Mosquitto answers a wrong password —
+	// 4 or 5 — is UNCONFIRMED: its src/handle_connect.c appears to answer
+	// 5 for an MQTT 3.1.1 password failure too, not read closely). Both empty:
 	// user "chirpstack" with a random password made at Start. With MQTTAddr
 	// (an external broker) they are this server's credentials there.
 	MQTTUsername, MQTTPassword string

@@ -16,7 +16,8 @@
 // the capture effect saves one (same SF: 6 dB stronger) or their spreading
 // factors are far enough apart for their powers (the SIR table of Goursaud
 // & Gorce 2015, as the ns-3 lorawan module tabulates it), and each gateway
-// demodulates at most 8 frames at once (SX1301/SX1302 datasheets). The
+// demodulates at most 8 frames at once (SX1301/SX1302's 8 paths) — the
+// 6 dB and the 8 are UNCONFIRMED against a Semtech figure (collision.go). The
 // collision model needs time to pass: it runs on the Realistic clock (wall
 // time, or a testing/synctest bubble's virtual time); in Instant timing
 // nothing overlaps and every frame is delivered. What is not: downlink

@@ -60,7 +60,8 @@ var _ = Describe("wrapped-key provisioning", Label("e2e"), func() {
 // The network's broker carries every uplink (gateway events) and every
 // integration event (joins, decoded payloads): a client without the account
 // must not read them (MQTT 3.1.1 §3.2.2.3 CONNACK 5 "not authorized"; a
-// Mosquitto answers a wrong password with 4 "bad user name or password").
+// Mosquitto may answer a wrong password with 4 "bad user name or password"
+// instead: UNCONFIRMED, see emulators/chirpstack/server.go).
 // The gateways, the network server and the backend's notifications all
 // connect with the account — the provisioning
 // flow and its join records working proves it.
