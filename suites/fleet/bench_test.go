@@ -41,6 +41,7 @@ func BenchmarkFleet(b *testing.B) {
 	}
 	for _, n := range sizes {
 		var cold fleetStats // the size's first fleet, untimed (warmUp)
+		var ref float64     // the rate of fleets of 100 run just before (refRate)
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			b.StopTimer() // the timer runs from here on only around the fleets measured
 			if cold.N == 0 {
@@ -52,8 +53,7 @@ func BenchmarkFleet(b *testing.B) {
 			// For a large fleet, the rate of fleets of 100 measured right
 			// before it, in the same process: the ratio holds still when
 			// the host's speed drifts between two separate runs.
-			var ref float64
-			if n > refN {
+			if n > refN && ref == 0 {
 				var err error
 				if ref, err = refRate(); err != nil {
 					b.Fatal(err)
