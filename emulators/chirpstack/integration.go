@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/tap2join/tap2join/fixtures/proto/mqttconn"
+	"github.com/tap2join/tap2join/fixtures/transport/mqttconn"
 )
 
 // MQTT application integration (chirpstack/src/integration/mqtt.rs) with the

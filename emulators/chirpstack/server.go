@@ -49,7 +49,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/tap2join/tap2join/fixtures/proto/mqttconn"
+	"github.com/tap2join/tap2join/fixtures/transport/mqttconn"
 )
 
 // Config configures Start. The zero value is usable.

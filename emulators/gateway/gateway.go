@@ -45,7 +45,7 @@ import (
 
 	"github.com/tap2join/tap2join/emulators/radio"
 	"github.com/tap2join/tap2join/emulators/timing"
-	"github.com/tap2join/tap2join/fixtures/proto/mqttconn"
+	"github.com/tap2join/tap2join/fixtures/transport/mqttconn"
 )
 
 // Config configures a gateway.
