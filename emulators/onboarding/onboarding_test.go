@@ -164,6 +164,7 @@ package onboarding_test
 // 61.696 ms, SF12 1.482752 s; JoinAccept 33 B SF12 1.810432 s).
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"fmt"
@@ -213,10 +214,6 @@ type onboardingSpec struct {
 	RSSIMin, RSSIMax float64
 	// Demodulators of the gateway (radio.Collisions.Demodulators).
 	Demodulators int
-	// RX1Only: the network plans no RX2 item (ChirpStack rx_window = 1).
-	RX1Only bool
-	// GatewayDutyCycleOff: the gateway does not track its duty cycle.
-	GatewayDutyCycleOff bool
 	// Horizon: a device still not joined when an attempt ends after it
 	// gives up (and is reported as not joined).
 	Horizon time.Duration
@@ -612,7 +609,7 @@ func (n *dayNetwork) uplink(dev int, f radio.Frame, end time.Duration, heard boo
 		dec.slot, dec.tx = 1, rx1
 		n.ja.RX1++
 		n.ja.RX1Airtime += rx1.end - rx1.start
-	case !n.spec.RX1Only && n.schedule(&rx2, &n.g3, &n.ja.RX2Busy, &n.ja.RX2Duty):
+	case n.schedule(&rx2, &n.g3, &n.ja.RX2Busy, &n.ja.RX2Duty):
 		dec.slot, dec.tx = 2, rx2
 		n.ja.RX2++
 		n.ja.RX2Airtime += rx2.end - rx2.start
@@ -635,7 +632,7 @@ func (n *dayNetwork) schedule(t *gwTX, band *dutyTracker, busy, duty *int) bool 
 			return false
 		}
 	}
-	if !n.spec.GatewayDutyCycleOff && !band.tryInsert(*t) {
+	if !band.tryInsert(*t) {
 		*duty++
 		return false
 	}
@@ -900,7 +897,7 @@ func (r *onboardingRun) figures() onboardingFigures {
 	}
 	f.AttemptsMean = float64(sum) / float64(f.N)
 	slices.Sort(attempts)
-	f.AttemptsP50, f.AttemptsP99, f.AttemptsMax = rankInt(attempts, 50), rankInt(attempts, 99), attempts[len(attempts)-1]
+	f.AttemptsP50, f.AttemptsP99, f.AttemptsMax = nearestRank(attempts, 50), nearestRank(attempts, 99), attempts[len(attempts)-1]
 	if len(latency) > 0 {
 		f.LatencyP50, f.LatencyP99 = percentile(latency, 50), percentile(latency, 99)
 		f.LatencyMax = slices.Max(latency)
@@ -919,8 +916,8 @@ func (r *onboardingRun) figures() onboardingFigures {
 // newRand is a seeded stream.
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0)) }
 
-// rankInt is the p-th percentile (nearest rank) of sorted.
-func rankInt(sorted []int, p float64) int {
+// nearestRank is the p-th percentile (nearest rank) of sorted.
+func nearestRank[T cmp.Ordered](sorted []T, p float64) T {
 	i := int(p/100*float64(len(sorted))+0.5) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
@@ -955,6 +952,5 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	}
 	l := slices.Clone(d)
 	slices.Sort(l)
-	i := int(p/100*float64(len(l))+0.5) - 1
-	return l[min(max(i, 0), len(l)-1)]
+	return nearestRank(l, p)
 }
