@@ -1,6 +1,7 @@
 package rigs
 
 import (
+	"encoding/hex"
 	"fmt"
 	"os"
 	"sync"
@@ -42,16 +43,18 @@ func FindIssuedKeys(b []byte) []provproto.KCV {
 	issued.mu.Lock()
 	keys := append([][16]byte(nil), issued.keys...)
 	issued.mu.Unlock()
-	kcvs := make(map[string]provproto.KCV, len(keys))
-	for _, k := range keys {
-		kcvs[keyscan.CheckValue(k)] = provproto.CheckValue(k)
-	}
 	var found []provproto.KCV
 	seen := map[string]bool{}
 	for _, h := range keyscan.New(keys).Scan("", b) {
-		if !seen[h.KCV] {
-			seen[h.KCV] = true
-			found = append(found, kcvs[h.KCV])
+		if seen[h.KCV] {
+			continue
+		}
+		seen[h.KCV] = true
+		// keyscan names a key by the same check value (AES(key, 0¹²⁸),
+		// first 3 bytes), in hex.
+		var kcv provproto.KCV
+		if _, err := hex.Decode(kcv[:], []byte(h.KCV)); err == nil {
+			found = append(found, kcv)
 		}
 	}
 	return found
