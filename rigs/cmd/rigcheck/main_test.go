@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,6 +54,11 @@ func TestLabPlan(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("plan does not say %q:\n%s", want, out.String())
 		}
+	}
+	// ginkgo writes a per-suite report beside each suite unless told an
+	// output folder; the plan leaves nothing behind in the tree.
+	if left, _ := filepath.Glob("../../../suites/*/tmp/rigcheck-plan-*"); len(left) > 0 {
+		t.Errorf("the plan left folders in the suites: %v", left)
 	}
 }
 

@@ -47,7 +47,11 @@ func plan(path string, f *rigs.File, progress io.Writer) ([]planSpec, error) {
 	}
 	defer os.RemoveAll(dir)
 	report := filepath.Join(dir, "plan.json")
-	args := []string{"tool", "ginkgo", "--dry-run", "--keep-going", "--no-color", "--json-report=" + report}
+	// --output-dir, not a path in --json-report: ginkgo joins the report's
+	// path to every suite's folder for the per-suite reports it merges
+	// (ginkgo/internal/profiles_and_reports.go AbsPathForGeneratedAsset),
+	// which left an empty tmp/rigcheck-plan-… in each suite.
+	args := []string{"tool", "ginkgo", "--dry-run", "--keep-going", "--no-color", "--output-dir=" + dir, "--json-report=plan.json"}
 	if exec.Command("pkg-config", "--exists", "libpcsclite").Run() != nil {
 		args = append(args, "--tags=nopcsc") // as the Makefile builds without the PC/SC headers
 	}
