@@ -222,9 +222,16 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	g.cancel = cancel
-	ups, stop := cfg.Air.Listen(true)
+	// One receiver: a second one, never read, would take a copy of every
+	// uplink until its queue filled, and keep 32,768 frames for the GC.
+	var (
+		ups  <-chan radio.Frame
+		stop func()
+	)
 	if cfg.ReportsNoReply { // it ends every reply: EndReply after a downlink, NoReply without
 		ups, stop = cfg.Air.ListenGateway()
+	} else {
+		ups, stop = cfg.Air.Listen(true)
 	}
 	g.wg.Add(2)
 	go func() { defer g.wg.Done(); defer stop(); g.uplinkLoop(rctx, ups, g.forwardUplink) }()

@@ -87,6 +87,26 @@ func startMQTTGateway(t testing.TB, air *radio.Air, clock *timing.Clock) (*Gatew
 	return g, msgs
 }
 
+// A gateway opens one receiver on the air, whichever way it ends replies,
+// and closes it on Close.
+func TestGatewayOneReceiver(t *testing.T) {
+	for _, noReply := range []bool{false, true} {
+		_, url, _ := broker(t)
+		air := radio.NewAir(nil)
+		g, err := Start(context.Background(), Config{ID: gwID, MQTTURL: url, Region: "eu868", Air: air, ReportsNoReply: noReply})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if up, down := air.Receivers(); up != 1 || down != 0 {
+			t.Errorf("ReportsNoReply %v: %d uplink and %d downlink receivers open, want 1 and 0", noReply, up, down)
+		}
+		g.Close()
+		if up, down := air.Receivers(); up != 0 || down != 0 {
+			t.Errorf("ReportsNoReply %v: after Close, %d uplink and %d downlink receivers open", noReply, up, down)
+		}
+	}
+}
+
 func TestGatewayProtobuf(t *testing.T) {
 	testGateway(t, false)
 }

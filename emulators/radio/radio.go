@@ -462,6 +462,16 @@ func (a *Air) Captured() []Frame {
 	return out
 }
 
+// Receivers returns how many receivers are open: uplink ones (gateways) and
+// downlink ones (devices, bound to an uplink or not). A receiver nobody
+// reads still takes a copy of every frame until its queue fills, so tests
+// use this to see that what opens receivers closes them.
+func (a *Air) Receivers() (uplink, downlink int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.ups), len(a.byCh) - len(a.ups)
+}
+
 // Dropped returns how many deliveries were dropped because a listener's queue
 // was full.
 func (a *Air) Dropped() int {
