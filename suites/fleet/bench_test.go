@@ -18,9 +18,11 @@ import (
 // instant). Rig bring-up (N board twins booting) is outside the timer, and
 // so is a warm-up fleet of 10 before the first size. Metrics, averaged over
 // the iterations (-benchtime Nx): devices/s, the cost per device
-// (cpu-ms/device, alloc-KiB/device, heap-KiB/device) and bringup-s; of the
-// last iteration: p50-ms and p99-ms of tap → first uplink and of each phase,
-// and uplinks/device.
+// (cpu-ms/device, alloc-KiB/device, heap-KiB/device, faults/device) and
+// bringup-s; of the last iteration: p50-ms and p99-ms of tap → first uplink
+// and of each phase, and uplinks/device; peak-rss-MiB, the process's peak
+// memory. The fleets run with the collector's target at fleetGCPercent
+// unless $GOGC is set.
 //
 //	go test -run '^$' -bench Fleet -benchtime 1x ./suites/fleet
 //	go test -run '^$' -bench 'Fleet/N=100$' -benchtime 10x ./suites/fleet
@@ -120,6 +122,7 @@ func BenchmarkFleet(b *testing.B) {
 			b.ReportMetric(float64(allocs)/float64(n)/1024/runs, "alloc-KiB/device")
 			b.ReportMetric(float64(heap)/float64(n)/1024/runs, "heap-KiB/device")
 			b.ReportMetric(float64(faults)/float64(n)/runs, "faults/device")
+			b.ReportMetric(float64(maxRSS())/1024, "peak-rss-MiB") // the process's, so far
 			b.ReportMetric(float64(last.Uplinks)/float64(n), "uplinks/device")
 			// Where the time goes: each phase's median, to find what queues.
 			for ph, d := range last.Phases {
@@ -207,6 +210,16 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// maxRSS is the process's peak resident set so far, in KiB (getrusage(2)
+// ru_maxrss on Linux).
+func maxRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss
 }
 
 // minflt is the process's minor page faults so far.
