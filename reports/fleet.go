@@ -63,7 +63,11 @@ func fleetJoinsSVG(f Fleet) string {
 	t := slices.Clone(f.JoinedMS)
 	slices.Sort(t)
 	n := len(t)
-	_, dhi, ticks := niceDomain(0, max(t[n-1], 1), 6) // ≥ 1 ms: an axis from 0
+	div, unit := timeUnit(t[n-1])
+	for i := range t {
+		t[i] /= div
+	}
+	_, dhi, ticks := niceDomain(0, max(t[n-1], 1), 6) // ≥ 1 unit: an axis from 0
 	sc := scale{0, dhi, 60, chartW - rightPad - 40}
 	const plotTop, plotH = 20.0, 150.0
 	h := plotTop + plotH + axisH + 22
@@ -92,18 +96,32 @@ func fleetJoinsSVG(f Fleet) string {
 		}
 	}
 	s.f(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2"><title>%s</title></polyline>`, pts.String(), palette[0],
-		esc(fmt.Sprintf("%d of %d devices joined; the last %s ms after the first tap", n, f.Devices, num3(t[n-1]))))
+		esc(fmt.Sprintf("%d of %d devices joined; the last %s %s after the first tap", n, f.Devices, num3(t[n-1]), unit)))
 	for _, q := range []float64{50, 99} {
 		i := min(n-1, max(0, int(q/100*float64(n)+0.5)-1))
 		x := sc.x(t[i])
-		label := fmt.Sprintf("p%.0f %s ms", q, num3(t[i]))
+		label := fmt.Sprintf("p%.0f %s %s", q, num3(t[i]), unit)
 		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="marginal"><title>%s</title></line>`, x, plotTop, x, plotTop+plotH, esc(label))
 		s.text(x+4, plotTop+12+float64(int(q)%2)*11, "start", "tick", label)
 	}
-	s.axisTicks(sc, plotTop+plotH, ticks, "ms")
+	s.axisTicks(sc, plotTop+plotH, ticks, unit)
 	s.text((sc.x0+sc.x1)/2, plotTop+plotH+axisH+14, "middle", "label",
-		fmt.Sprintf("%d of %d devices joined, the last %s ms after the first tap", n, f.Devices, num3(t[n-1])))
+		fmt.Sprintf("%d of %d devices joined, the last %s %s after the first tap", n, f.Devices, num3(t[n-1]), unit))
 	return s.close()
+}
+
+// timeUnit is the unit a joins axis reaching maxMS is drawn in, and its
+// size in ms: a fleet's seconds in ms, an onboarding day's hours in hours.
+func timeUnit(maxMS float64) (div float64, unit string) {
+	switch {
+	case maxMS < 10e3:
+		return 1, "ms"
+	case maxMS < 10*60e3:
+		return 1e3, "s"
+	case maxMS < 10*3600e3:
+		return 60e3, "min"
+	}
+	return 3600e3, "h"
 }
 
 // fleetAttemptsSVG draws how many devices sent 1, 2, … JoinRequests.

@@ -78,3 +78,22 @@ func TestFleetJoinsLineIsBounded(t *testing.T) {
 		t.Fatalf("summary missing: %.300s", svg)
 	}
 }
+
+// The joins axis is drawn in a unit that fits its span: an onboarding
+// day's hours in hours, a fleet's seconds in seconds.
+func TestFleetJoinsAxisUnit(t *testing.T) {
+	for _, c := range []struct {
+		lastMS float64
+		want   string
+	}{
+		{9999, "the last 9999 ms"},
+		{42_000, "the last 42 s"},
+		{90 * 60e3, "the last 90 min"},
+		{15.95 * 3600e3, "the last 15.95 h"},
+	} {
+		svg := html.UnescapeString(fleetJoinsSVG(Fleet{Name: "day", Devices: 2, JoinedMS: []float64{c.lastMS / 2, c.lastMS}}))
+		if !strings.Contains(svg, "2 of 2 devices joined, "+c.want+" after the first tap") {
+			t.Errorf("last join at %v ms: the chart does not say %q:\n%s", c.lastMS, c.want, svg)
+		}
+	}
+}

@@ -1,8 +1,10 @@
-package onboarding_test
+package onboarding
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -34,18 +36,18 @@ const onboardingBound = time.Hour
 // one seed give identical figures, and so does the discrete-event loop the
 // benchmark runs; another seed gives others.
 func TestOnboardingDay(t *testing.T) {
-	spec := onboardingDay(100, 1)
-	var onAir, again onboardingFigures
+	spec := Day(100, 1)
+	var onAir, again Figures
 	var airStats, airStats2 radio.CollisionStats
 	start := time.Now()
 	synctest.Test(t, func(t *testing.T) {
 		begin := time.Now()
-		onAir, airStats = runOnAir(t, spec)
+		onAir, airStats = mustOnAir(t, spec)
 		t.Logf("virtual time of the day: %v", time.Since(begin).Round(time.Second))
 	})
-	synctest.Test(t, func(t *testing.T) { again, airStats2 = runOnAir(t, spec) })
+	synctest.Test(t, func(t *testing.T) { again, airStats2 = mustOnAir(t, spec) })
 	wall := time.Since(start)
-	events, medStats := runEvents(t, spec)
+	events, medStats := mustRun(t, spec)
 	logFigures(t, spec, onAir)
 	t.Logf("wall time of two runs on the air: %v", wall.Round(time.Millisecond))
 
@@ -62,7 +64,7 @@ func TestOnboardingDay(t *testing.T) {
 		t.Errorf("the event loop disagrees with the air:\nair:    %+v\nevents: %+v\nair stats %+v, medium %+v", onAir, events, airStats, medStats)
 	}
 	// The air's collision model counted what the day counted.
-	tot := onAir.total()
+	tot := onAir.Total()
 	if airStats.Total.Uplinks != tot.Sent || airStats.Total.Collided != tot.Lost || airStats.Total.Captured != tot.Captured ||
 		airStats.Total.NoDemodulator != tot.NoDemodAny {
 		t.Errorf("air counted %+v, the day %+v", airStats.Total, tot)
@@ -74,7 +76,7 @@ func TestOnboardingDay(t *testing.T) {
 	}
 	other := spec
 	other.Seed = 2
-	if o, _ := runEvents(t, other); reflect.DeepEqual(o, onAir) {
+	if o, _ := mustRun(t, other); reflect.DeepEqual(o, onAir) {
 		t.Error("seed 2 gives the figures of seed 1")
 	}
 
@@ -82,15 +84,15 @@ func TestOnboardingDay(t *testing.T) {
 	// time in a bubble; the gateway falls behind (see onboardingBound), the
 	// counts still add up and the event loop still agrees.
 	t.Run("N=1000", func(t *testing.T) {
-		spec := onboardingDay(1000, 1)
-		var onAir onboardingFigures
+		spec := Day(1000, 1)
+		var onAir Figures
 		var airStats radio.CollisionStats
 		start := time.Now()
-		synctest.Test(t, func(t *testing.T) { onAir, airStats = runOnAir(t, spec) })
+		synctest.Test(t, func(t *testing.T) { onAir, airStats = mustOnAir(t, spec) })
 		t.Logf("wall time on the air: %v", time.Since(start).Round(time.Millisecond))
 		logFigures(t, spec, onAir)
 		checkFigures(t, spec, onAir)
-		if events, medStats := runEvents(t, spec); !reflect.DeepEqual(onAir, events) || !reflect.DeepEqual(airStats, medStats) {
+		if events, medStats := mustRun(t, spec); !reflect.DeepEqual(onAir, events) || !reflect.DeepEqual(airStats, medStats) {
 			t.Errorf("the event loop disagrees with the air:\nair:    %+v\nevents: %+v", onAir, events)
 		}
 	})
@@ -99,7 +101,7 @@ func TestOnboardingDay(t *testing.T) {
 // checkFigures asserts what holds for every day: every device tried,
 // outcomes partition the JoinRequests, answers partition the received
 // ones, joins add up.
-func checkFigures(t *testing.T, spec onboardingSpec, f onboardingFigures) {
+func checkFigures(t *testing.T, spec Spec, f Figures) {
 	t.Helper()
 	if f.Joined != spec.N {
 		t.Errorf("%d of %d devices joined", f.Joined, spec.N)
@@ -116,7 +118,7 @@ func checkFigures(t *testing.T, spec onboardingSpec, f onboardingFigures) {
 		devices += c
 		sent += n * c
 	}
-	tot := f.total()
+	tot := f.Total()
 	if devices != spec.N || sent != tot.Sent {
 		t.Errorf("histogram: %d devices, %d JoinRequests; the air saw %d", devices, sent, tot.Sent)
 	}
@@ -155,10 +157,10 @@ func checkFigures(t *testing.T, spec onboardingSpec, f onboardingFigures) {
 // A device nobody answers keeps to the LoRaWAN join back-off (LoRaWAN 1.0.3
 // §7, TR007-1.1 §4.8): < 36 s of airtime in the first hour after power-up,
 // < 36 s in the next 10 hours, then < 8.7 s in each 24 h window from 11 h
-// on. lmn470's time credits keep to it exactly: at DR0, 24 JoinRequests at
+// on. LMN470's time credits keep to it exactly: at DR0, 24 JoinRequests at
 // 0 h, 24 at 1 h, 5 at 11 h, then 5 every 35 h (LoRaMac-node's "24 h"
 // period, see the model's comment: stricter than the text — some 24 h
-// windows get none). lmn440's time-off after each frame may exceed a
+// windows get none). LMN440's time-off after each frame may exceed a
 // window's budget by the frame that opened its off-time.
 func TestOnboardingJoinBackoff(t *testing.T) {
 	const horizon = 160 * time.Hour
@@ -169,13 +171,13 @@ func TestOnboardingJoinBackoff(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		fw     firmware
+		fw     Firmware
 		dr     int
-		bursts []time.Duration // lmn470 DR0: when each burst of JoinRequests starts
+		bursts []time.Duration // LMN470 DR0: when each burst of JoinRequests starts
 	}{
-		{"lmn-4.7.0 DR0", lmn470, 0, []time.Duration{0, time.Hour, 11 * time.Hour, 46 * time.Hour, 81 * time.Hour, 116 * time.Hour, 151 * time.Hour}},
-		{"lmn-4.7.0 DR5", lmn470, 5, nil},
-		{"lmn-4.4.0 by trial", lmn440, 0, nil},
+		{"lmn-4.7.0 DR0", LMN470, 0, []time.Duration{0, time.Hour, 11 * time.Hour, 46 * time.Hour, 81 * time.Hour, 116 * time.Hour, 151 * time.Hour}},
+		{"lmn-4.7.0 DR5", LMN470, 5, nil},
+		{"lmn-4.4.0 by trial", LMN440, 0, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &dayDevice{name: "lonely", rng: newRand(1), period: appTxDutyCycle, fw: tc.fw, joinDR: tc.dr}
@@ -183,7 +185,7 @@ func TestOnboardingJoinBackoff(t *testing.T) {
 			count := make([]int, len(windows))
 			var longest, last time.Duration
 			var bursts []time.Duration
-			at := d.nextTX(t, 0)
+			at := d.nextTX(0)
 			for n := 0; at < horizon; n++ {
 				if n == 0 || at-last > 30*time.Minute {
 					bursts = append(bursts, at)
@@ -200,10 +202,10 @@ func TestOnboardingJoinBackoff(t *testing.T) {
 				d.txDone(at+a, a)
 				done, _ := d.settle(at+a, decision{}, true)
 				last = at
-				at = d.nextTX(t, done)
+				at = d.nextTX(done)
 			}
 			slack := time.Duration(0)
-			if tc.fw == lmn440 {
+			if tc.fw == LMN440 {
 				slack = longest
 			}
 			for i, w := range windows {
@@ -249,8 +251,8 @@ const (
 	alohaExactSigma = 5     // vs alohaSuccess, in binomial standard errors
 )
 
-func alohaSpec(n int, seed uint64) onboardingSpec {
-	s := onboardingDay(n, seed)
+func alohaSpec(n int, seed uint64) Spec {
+	s := Day(n, seed)
 	s.TapWindow, s.JoinDR, s.RSSIMin, s.RSSIMax, s.Demodulators = alohaWindow, 5, -90, -90, 1000
 	s.Horizon = alohaWindow // each device stops after its first attempt
 	return s
@@ -281,7 +283,7 @@ func TestOnboardingALOHA(t *testing.T) {
 			runs := (alohaAttempts + n - 1) / n
 			sent, heard := 0, 0
 			for seed := range runs {
-				f, _ := runEvents(t, alohaSpec(n, uint64(seed+1)))
+				f, _ := mustRun(t, alohaSpec(n, uint64(seed+1)))
 				sent += f.FirstSent
 				heard += f.FirstHeard
 			}
@@ -301,14 +303,14 @@ func TestOnboardingALOHA(t *testing.T) {
 	}
 	// The air in a bubble decides the first attempts as the event loop.
 	spec := alohaSpec(122, 1)
-	var onAir onboardingFigures
-	synctest.Test(t, func(t *testing.T) { onAir, _ = runOnAir(t, spec) })
-	if events, _ := runEvents(t, spec); !reflect.DeepEqual(onAir, events) {
+	var onAir Figures
+	synctest.Test(t, func(t *testing.T) { onAir, _ = mustOnAir(t, spec) })
+	if events, _ := mustRun(t, spec); !reflect.DeepEqual(onAir, events) {
 		t.Errorf("G=0.5 on the air %+v, by events %+v", onAir, events)
 	}
 	// Retries after a collision (not asserted: see alohaWindow).
 	spec.Horizon = time.Hour
-	f, _ := runEvents(t, spec)
+	f, _ := mustRun(t, spec)
 	t.Logf("G=0.5, with retries: second attempts after a first not received: %d of %d received", f.SecondOK, f.SecondAfterLost)
 	logFigures(t, spec, f)
 }
@@ -316,21 +318,21 @@ func TestOnboardingALOHA(t *testing.T) {
 // onboardingBenchCases are the days BenchmarkOnboardingDay runs.
 func onboardingBenchCases(n int) []struct {
 	name string
-	spec onboardingSpec
+	spec Spec
 } {
-	dr5 := onboardingDay(n, 1)
+	dr5 := Day(n, 1)
 	dr5.JoinDR = 5
-	old := onboardingDay(n, 1)
-	old.Firmware = lmn440
-	powered := onboardingDay(n, 1)
+	old := Day(n, 1)
+	old.Firmware = LMN440
+	powered := Day(n, 1)
 	powered.PoweredBefore = 12 * time.Hour
-	crew := onboardingDay(n, 1)
+	crew := Day(n, 1)
 	crew.TapWindow = 10 * time.Minute
 	return []struct {
 		name string
-		spec onboardingSpec
+		spec Spec
 	}{
-		{"lmn-4.7.0/DR0", onboardingDay(n, 1)},
+		{"lmn-4.7.0/DR0", Day(n, 1)},
 		{"lmn-4.7.0/DR5", dr5},
 		{"lmn-4.4.0/DR-by-trial", old},
 		{"lmn-4.7.0/DR0/powered-12h-before", powered},
@@ -340,7 +342,7 @@ func onboardingBenchCases(n int) []struct {
 
 // BenchmarkOnboardingDay runs onboarding days of 1,000 devices through one
 // gateway — an installer tapping one every 10–30 s — as a discrete-event
-// loop (runEvents: a benchmark gets no synctest bubble; TestOnboardingDay
+// loop (Run: a benchmark gets no synctest bubble; TestOnboardingDay
 // shows the loop and the air in a bubble agree). Each iteration is the
 // same day (seed 1), so the figures are the day's and ns/op its cost.
 // The days: the default (LoRaMac-node 4.7.0 at DR0, as the twin), the same
@@ -356,17 +358,17 @@ func onboardingBenchCases(n int) []struct {
 func BenchmarkOnboardingDay(b *testing.B) {
 	for _, c := range onboardingBenchCases(1000) {
 		b.Run(c.name, func(b *testing.B) {
-			var f onboardingFigures
+			var f Figures
 			for b.Loop() {
-				f, _ = runEvents(b, c.spec)
+				f, _ = mustRun(b, c.spec)
 			}
 			logFigures(b, c.spec, f)
-			tot := f.total()
+			tot := f.Total()
 			b.ReportMetric(f.AllJoined.Hours(), "h-all-joined") // 0 unless all joined
 			b.ReportMetric(float64(f.Joined), "joined")
 			b.ReportMetric(f.AttemptsMean, "attempts/device")
 			b.ReportMetric(float64(f.AttemptsP99), "attempts-p99")
-			b.ReportMetric(f.collisionRate(), "collision-rate")
+			b.ReportMetric(f.CollisionRate(), "collision-rate")
 			b.ReportMetric(tot.Airtime.Seconds()/float64(f.N), "airtime-s/device")
 			for sf := 7; sf <= 12; sf++ {
 				if f.BySF[sf].Sent > 0 {
@@ -381,44 +383,96 @@ func BenchmarkOnboardingDay(b *testing.B) {
 }
 
 // logFigures prints a day's figures.
-func logFigures(tb testing.TB, spec onboardingSpec, f onboardingFigures) {
+func logFigures(tb testing.TB, spec Spec, f Figures) {
 	tb.Helper()
-	var s strings.Builder
-	fmt.Fprintf(&s, "onboarding day: %s\n", spec)
-	fmt.Fprintf(&s, "  taps %v … %v; ", f.FirstTap.Round(time.Second), f.LastTap.Round(time.Second))
-	if f.Joined == f.N {
-		fmt.Fprintf(&s, "all %d joined %v after the first tap (%.2f h; last tap + %v)\n", f.N, f.AllJoined.Round(time.Second),
-			f.AllJoined.Hours(), (f.FirstTap + f.AllJoined - f.LastTap).Round(time.Second))
-	} else {
-		fmt.Fprintf(&s, "%d of %d joined within the %v horizon\n", f.Joined, f.N, spec.Horizon)
+	tb.Log(f.Summary(spec))
+}
+
+// mustOnAir is RunOnAir, failing tb on an error.
+func mustOnAir(tb testing.TB, spec Spec) (Figures, radio.CollisionStats) {
+	tb.Helper()
+	f, st, err := RunOnAir(spec)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	fmt.Fprintf(&s, "  tap → join: p50 %v, p99 %v, max %v\n", f.LatencyP50.Round(100*time.Millisecond),
-		f.LatencyP99.Round(100*time.Millisecond), f.LatencyMax.Round(100*time.Millisecond))
-	keys := make([]int, 0, len(f.Attempts))
-	for k := range f.Attempts {
-		keys = append(keys, k)
+	return f, st
+}
+
+// mustRun is Run, failing tb on an error.
+func mustRun(tb testing.TB, spec Spec) (Figures, radio.CollisionStats) {
+	tb.Helper()
+	f, st, err := Run(spec)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	slices.Sort(keys)
-	fmt.Fprintf(&s, "  JoinRequests per device: mean %.2f, p50 %d, p99 %d, max %d; devices by JoinRequests:", f.AttemptsMean,
-		f.AttemptsP50, f.AttemptsP99, f.AttemptsMax)
-	for _, k := range keys {
-		fmt.Fprintf(&s, " %d:%d", k, f.Attempts[k])
+	return f, st
+}
+
+// newRand is a seeded stream.
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0)) }
+
+// airtimeOf is the LoRa time on air of an n-byte frame at sf, BW125,
+// CR4/5, computed here, not taken from the model's table.
+func airtimeOf(tb testing.TB, n, sf int) time.Duration {
+	d, err := radio.Airtime(radio.Frame{SF: sf, Bandwidth: 125, PHYPayload: make([]byte, n)})
+	if err != nil {
+		tb.Fatal(err)
 	}
-	fmt.Fprintf(&s, "\n  %-5s %6s %6s %8s %8s %6s %8s %6s %10s\n", "SF", "sent", "lost", "captured", "no-demod", "deaf", "received", "joins", "airtime")
-	for sf, c := range f.BySF {
-		if c.Sent > 0 {
-			fmt.Fprintf(&s, "  SF%-3d %6d %6d %8d %8d %6d %8d %6d %10v\n", sf, c.Sent, c.Lost, c.Captured, c.NoDemod, c.Deaf, c.Received,
-				c.Joins, c.Airtime.Round(time.Millisecond))
+	return d
+}
+
+// A day the model cannot run is refused with a reason, before it runs;
+// RunOnAir outside a bubble says what it needs.
+func TestOnboardingSpecRefused(t *testing.T) {
+	for name, mod := range map[string]func(*Spec){
+		"no devices":      func(s *Spec) { s.N = 0 },
+		"gaps reversed":   func(s *Spec) { s.TapGapMin, s.TapGapMax = 30*time.Second, 10*time.Second },
+		"negative window": func(s *Spec) { s.TapWindow = -time.Second },
+		"firmware":        func(s *Spec) { s.Firmware = 7 },
+		"DR6":             func(s *Spec) { s.JoinDR = 6 },
+		"powered after":   func(s *Spec) { s.PoweredBefore = -time.Hour },
+		"RSSI reversed":   func(s *Spec) { s.RSSIMin, s.RSSIMax = -80, -120 },
+		"no demodulator":  func(s *Spec) { s.Demodulators = 0 },
+		"no horizon":      func(s *Spec) { s.Horizon = 0 },
+	} {
+		s := Day(10, 1)
+		mod(&s)
+		if _, _, err := Run(s); err == nil || !strings.HasPrefix(err.Error(), "onboarding: ") {
+			t.Errorf("%s: %v, want a refusal", name, err)
 		}
 	}
-	t := f.total()
-	fmt.Fprintf(&s, "  %-5s %6d %6d %8d %8d %6d %8d %6d %10v  (collision rate %.3f)\n", "all", t.Sent, t.Lost, t.Captured, t.NoDemod, t.Deaf,
-		t.Received, t.Joins, t.Airtime.Round(time.Millisecond), f.collisionRate())
-	ja := f.JA
-	fmt.Fprintf(&s, "  JoinAccepts: RX1 %d (%v), RX2 %d (%v); refused RX1 queue %d duty cycle %d, RX2 queue %d duty cycle %d; unanswered %d; refused by the device (JoinNonce 0) %d\n",
-		ja.RX1, ja.RX1Airtime.Round(time.Millisecond), ja.RX2, ja.RX2Airtime.Round(time.Millisecond), ja.RX1Busy, ja.RX1Duty,
-		ja.RX2Busy, ja.RX2Duty, ja.Unanswered, ja.DroppedNonce)
-	fmt.Fprintf(&s, "  devices' duty-cycle waits: %d JoinRequests held back, %v in all, longest %v", f.DCWaits, f.DCWait.Round(time.Second),
-		f.DCWaitMax.Round(time.Second))
-	tb.Log(s.String())
+	if _, _, err := RunOnAir(Day(10, 1)); err == nil || !strings.Contains(err.Error(), "synctest") {
+		t.Errorf("RunOnAir outside a bubble: %v", err)
+	}
+}
+
+// The per-device figures a report plots agree with the day's counts.
+func TestOnboardingPerDevice(t *testing.T) {
+	spec := Day(200, 3)
+	spec.TapWindow = time.Minute // crowded: retries, so the counts differ per device
+	f, _ := mustRun(t, spec)
+	if len(f.JoinRequests) != spec.N || len(f.JoinedAt) != f.Joined {
+		t.Fatalf("%d JoinRequest counts for %d devices, %d join times for %d joined", len(f.JoinRequests), spec.N, len(f.JoinedAt), f.Joined)
+	}
+	sum, hist := 0, map[int]int{}
+	for _, n := range f.JoinRequests {
+		sum += n
+		hist[n]++
+	}
+	if sum != f.Total().Sent || !maps.Equal(hist, f.Attempts) {
+		t.Errorf("per device: %d JoinRequests, histogram %v; the day: %d, %v", sum, hist, f.Total().Sent, f.Attempts)
+	}
+	if len(hist) < 2 {
+		t.Errorf("every device sent as many JoinRequests (%v): the check is void", hist)
+	}
+	var last time.Duration
+	for _, at := range f.JoinedAt {
+		if at < 0 {
+			t.Errorf("a join %v before the first tap", at)
+		}
+		last = max(last, at)
+	}
+	if f.Joined == spec.N && last != f.AllJoined {
+		t.Errorf("the last join at %v, the day says all joined at %v", last, f.AllJoined)
+	}
 }

@@ -1,15 +1,16 @@
-package onboarding_test
+package onboarding
 
 // Onboarding day (issue 15, part 3): an installer taps N devices, one after
 // the other, and every one of them joins through ONE gateway on EU868 — how
 // long until all are on the network, how many JoinRequests each sends, what
 // collides, what the duty-cycle rules cost. Hours of air, so time is
 // virtual: the devices and the gateway run as goroutines in a
-// testing/synctest bubble on the emulated air (emulators/radio, collision
-// model on), or — for the benchmark, which gets no bubble — as a
-// discrete-event loop over the same model, whose collision verdicts come
-// from the same code (radio.Medium). TestOnboardingDay checks that both
-// give the same figures to the last count.
+// testing/synctest bubble on the emulated air (RunOnAir: emulators/radio,
+// collision model on), or — for a suite or a benchmark, which get no
+// bubble — as a discrete-event loop over the same model (Run), whose
+// collision verdicts come from the same code (radio.Medium).
+// TestOnboardingDay checks that both give the same figures to the last
+// count.
 //
 // Why not the firmware twin (emulators/stm32wl5): its join (join.go) sends
 // at most Config.JoinAttempts JoinRequests 10 s apart (JoinBackoff, "a
@@ -23,7 +24,7 @@ package onboarding_test
 //
 // The device (dayDevice), two firmware generations:
 //
-//   - lmn470: LoRaMac-node v4.7.0 (Dec 2022) and master (LoRaWAN 1.0.4,
+//   - LMN470: LoRaMac-node v4.7.0 (Dec 2022) and master (LoRaWAN 1.0.4,
 //     RP002; the two agree on all that follows). Data rate: fixed. RegionEU868.c RegionEU868AlternateDr
 //     returns currentDr — EU868 has not alternated since v4.4.1 (commit
 //     bec887dd "Started to remove the automatic JoinReq trials handling by
@@ -62,7 +63,7 @@ package onboarding_test
 //     at start-up): here, the first tick at or after the refill.
 //     (v4.4.1 … v4.6.0 had other credit rules — SetMaxTimeCredits with
 //     duty cycles 1/100, 1/1000, 1/10000 by period — not modelled.)
-//   - lmn440: LoRaMac-node v4.4.0 and older (LoRaWAN 1.0.2). Data rate by
+//   - LMN440: LoRaMac-node v4.4.0 and older (LoRaWAN 1.0.2). Data rate by
 //     trial (RegionEU868.c RegionEU868AlternateDr(NbTrials) at v4.4.0,
 //     NbTrials = JoinRequestTrials + 1, LoRaMac.c OnTxDelayedTimerEvent):
 //     DR0 every 48th, DR1 every 32nd, DR2 every 24th, DR3 every 16th, DR4
@@ -145,7 +146,7 @@ package onboarding_test
 //     never TOO_LATE); MAC processing takes no time (a retry starts the
 //     instant the previous attempt failed; v4.4.0's 1 s MAC state-check
 //     tick is not modelled); RX windows open exactly on time.
-//   - lmn440's application-level re-join after 48 trials is folded into
+//   - LMN440's application-level re-join after 48 trials is folded into
 //     one sequence (see above).
 //   - LoRaMac-node's randr is replaced by a seeded PCG stream per device.
 //
@@ -167,11 +168,12 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/tap2join/tap2join/emulators/radio"
@@ -179,22 +181,22 @@ import (
 )
 
 // firmware is the join behaviour of a device (see the file comment).
-type firmware int
+type Firmware int
 
 const (
-	lmn470 firmware = iota // LoRaMac-node v4.7.0 / master: fixed DR, time credits
-	lmn440                 // LoRaMac-node ≤ v4.4.0: DR by trial, time-off
+	LMN470 Firmware = iota // LoRaMac-node v4.7.0 / master: fixed DR, time credits
+	LMN440                 // LoRaMac-node ≤ v4.4.0: DR by trial, time-off
 )
 
-func (f firmware) String() string {
-	if f == lmn440 {
+func (f Firmware) String() string {
+	if f == LMN440 {
 		return "lmn-4.4.0"
 	}
 	return "lmn-4.7.0"
 }
 
-// onboardingSpec is one onboarding day.
-type onboardingSpec struct {
+// Spec is one onboarding day.
+type Spec struct {
 	N    int
 	Seed uint64
 	// TapGapMin and TapGapMax bound the installer's pace: the gap between
@@ -203,8 +205,8 @@ type onboardingSpec struct {
 	// TapWindow, when set, replaces the pace: every device is tapped at a
 	// uniform instant in [0, TapWindow) — a crew tapping a pallet at once.
 	TapWindow time.Duration
-	Firmware  firmware
-	// JoinDR is lmn470's join data rate (DR0 = SF12 … DR5 = SF7).
+	Firmware  Firmware
+	// JoinDR is LMN470's join data rate (DR0 = SF12 … DR5 = SF7).
 	JoinDR int
 	// DropJoinNonceZero: the device refuses a JoinAccept with JoinNonce 0.
 	DropJoinNonceZero bool
@@ -219,26 +221,52 @@ type onboardingSpec struct {
 	Horizon time.Duration
 }
 
-// onboardingDay is the default day: an installer tapping one device every
+// Day is the default day: an installer tapping one device every
 // 10–30 s, devices as the twin (LoRaMac-node 4.7.0 at DR0, JoinNonce 0
 // refused), between −120 and −80 dBm at the gateway (a building or a
 // street around one gateway; all above SF7 sensitivity — SX126x
 // datasheets give about −124 dBm at SF7/125 kHz, as remembered:
 // UNCONFIRMED — so every frame is demodulable at every SF; an assumption,
 // not a measurement).
-func onboardingDay(n int, seed uint64) onboardingSpec {
-	return onboardingSpec{N: n, Seed: seed, TapGapMin: 10 * time.Second, TapGapMax: 30 * time.Second,
-		Firmware: lmn470, JoinDR: 0, DropJoinNonceZero: true, RSSIMin: -120, RSSIMax: -80,
+func Day(n int, seed uint64) Spec {
+	return Spec{N: n, Seed: seed, TapGapMin: 10 * time.Second, TapGapMax: 30 * time.Second,
+		Firmware: LMN470, JoinDR: 0, DropJoinNonceZero: true, RSSIMin: -120, RSSIMax: -80,
 		Demodulators: radio.DefaultDemodulators, Horizon: 7 * 24 * time.Hour}
 }
 
-func (s onboardingSpec) String() string {
+// check refuses a day the model cannot run, before it runs.
+func (s Spec) check() error {
+	if _, err := airtimes(); err != nil {
+		return err
+	}
+	switch {
+	case s.N < 1:
+		return fmt.Errorf("onboarding: %d devices: at least one", s.N)
+	case s.TapWindow < 0 || s.TapGapMin < 0 || s.TapGapMax < s.TapGapMin:
+		return fmt.Errorf("onboarding: pace: gap %v…%v, window %v (gaps from ≥ 0 to ≥ the least, window ≥ 0)", s.TapGapMin, s.TapGapMax, s.TapWindow)
+	case s.Firmware != LMN470 && s.Firmware != LMN440:
+		return fmt.Errorf("onboarding: firmware %d unknown (LMN470 or LMN440)", int(s.Firmware))
+	case s.JoinDR < 0 || s.JoinDR > 5:
+		return fmt.Errorf("onboarding: join data rate DR%d: EU868 joins at DR0…DR5", s.JoinDR)
+	case s.PoweredBefore < 0:
+		return fmt.Errorf("onboarding: powered %v before the tap: not after it", s.PoweredBefore)
+	case s.RSSIMin > s.RSSIMax:
+		return fmt.Errorf("onboarding: RSSI %v…%v dBm: the least first", s.RSSIMin, s.RSSIMax)
+	case s.Demodulators < 1:
+		return fmt.Errorf("onboarding: %d demodulators: the gateway needs one", s.Demodulators)
+	case s.Horizon <= 0:
+		return fmt.Errorf("onboarding: horizon %v: a day must end", s.Horizon)
+	}
+	return nil
+}
+
+func (s Spec) String() string {
 	pace := fmt.Sprintf("a tap every %v–%v", s.TapGapMin, s.TapGapMax)
 	if s.TapWindow > 0 {
 		pace = fmt.Sprintf("all tapped within %v", s.TapWindow)
 	}
 	dr := fmt.Sprintf("DR%d", s.JoinDR)
-	if s.Firmware == lmn440 {
+	if s.Firmware == LMN440 {
 		dr = "DR by trial"
 	}
 	return fmt.Sprintf("%d devices, %s, %s %s, seed %d", s.N, pace, s.Firmware, dr, s.Seed)
@@ -263,21 +291,31 @@ const (
 	// periodic-uplink-lpp's application timer.
 	appTxDutyCycle    = 5000 * time.Millisecond
 	appTxDutyCycleRnd = 1000 // ms
-	// lmnJoinDC is the pre-join duty cycle of lmn470's band 1:
+	// lmnJoinDC is the pre-join duty cycle of LMN470's band 1:
 	// max(EU868_BAND1 100, BACKOFF_DC_1_HOUR 100).
 	lmnJoinDC = 100
 )
 
 func sfOfDR(dr int) int { return 12 - dr }
 
-// airtimeOf is the LoRa time on air of an n-byte frame at sf, BW125, CR4/5.
-func airtimeOf(tb testing.TB, n, sf int) time.Duration {
-	d, err := radio.Airtime(radio.Frame{SF: sf, Bandwidth: 125, PHYPayload: make([]byte, n)})
-	if err != nil {
-		tb.Fatal(err)
+// airtimes are the JoinRequest's and the JoinAccept's LoRa time on air at
+// SF7…SF12, BW125, CR4/5 (radio.Airtime), computed once; Run and RunOnAir
+// return its error before anything else reads them.
+var airtimes = sync.OnceValues(func() (t [2][13]time.Duration, err error) {
+	for i, n := range [2]int{joinRequestBytes, joinAcceptBytes} {
+		for sf := 7; sf <= 12; sf++ {
+			if t[i][sf], err = radio.Airtime(radio.Frame{SF: sf, Bandwidth: 125, PHYPayload: make([]byte, n)}); err != nil {
+				return t, fmt.Errorf("onboarding: airtime of %d bytes at SF%d: %w", n, sf, err)
+			}
+		}
 	}
-	return d
-}
+	return t, nil
+})
+
+// jrAirtime and jaAirtime are the JoinRequest's and the JoinAccept's
+// airtime at sf (airtimes: checked by Run and RunOnAir).
+func jrAirtime(sf int) time.Duration { t, _ := airtimes(); return t[0][sf] }
+func jaAirtime(sf int) time.Duration { t, _ := airtimes(); return t[1][sf] }
 
 // ceilMs is a duration in whole ms rounded up, as LoRaMac-node's
 // Radio.TimeOnAir returns it (TimerTime_t).
@@ -291,7 +329,7 @@ func rx2Timeout(sf int) time.Duration {
 	return time.Duration(max(n, minRxSymbols)*tSym) * time.Microsecond
 }
 
-// lmnBand is lmn470's band 1 (868.0–868.6 MHz) before the join: its time
+// lmnBand is LMN470's band 1 (868.0–868.6 MHz) before the join: its time
 // credits (RegionCommon.c UpdateTimeCredits and friends), in ms × duty
 // cycle divisor as there.
 type lmnBand struct {
@@ -366,7 +404,7 @@ func lmn440DR(attempt int) int {
 }
 
 // dayDevice is one device's join state. Its methods are the firmware; the
-// engines (runOnAir, runEvents) call them in the same order at the same
+// engines (RunOnAir, Run) call them in the same order at the same
 // instants.
 type dayDevice struct {
 	idx    int
@@ -375,11 +413,11 @@ type dayDevice struct {
 	rssi   float64
 	tap    time.Duration
 	t0     time.Duration // MAC start (join back-off's T0)
-	period time.Duration // lmn470 application tick
-	fw     firmware
+	period time.Duration // LMN470 application tick
+	fw     Firmware
 	joinDR int
-	band   lmnBand // lmn470
-	// lmn440: the last JoinRequest's end and airtime.
+	band   lmnBand // LMN470
+	// LMN440: the last JoinRequest's end and airtime.
 	lastEnd, lastAirtime time.Duration
 
 	attempts int
@@ -396,11 +434,11 @@ type dayDevice struct {
 
 // nextTX returns when the device sends its next JoinRequest, asked at now
 // (its tap, or the instant its previous attempt failed).
-func (d *dayDevice) nextTX(tb testing.TB, now time.Duration) time.Duration {
+func (d *dayDevice) nextTX(now time.Duration) time.Duration {
 	at := now
 	switch d.fw {
-	case lmn470:
-		cost := ceilMs(airtimeOf(tb, joinRequestBytes, sfOfDR(d.joinDR))) * lmnJoinDC
+	case LMN470:
+		cost := ceilMs(jrAirtime(sfOfDR(d.joinDR))) * lmnJoinDC
 		for {
 			d.band.update(at, at-d.t0)
 			if d.band.credits > cost {
@@ -412,7 +450,7 @@ func (d *dayDevice) nextTX(tb testing.TB, now time.Duration) time.Duration {
 			k := (r - d.t0 + d.period - 1) / d.period
 			at = d.t0 + k*d.period
 		}
-	case lmn440:
+	case LMN440:
 		for d.attempts > 0 {
 			dc := lmn440JoinDC(at - d.t0)
 			t := ceilMs(d.lastAirtime)
@@ -436,7 +474,7 @@ func (d *dayDevice) nextTX(tb testing.TB, now time.Duration) time.Duration {
 func (d *dayDevice) joinRequest() radio.Frame {
 	d.attempts++
 	dr := d.joinDR
-	if d.fw == lmn440 {
+	if d.fw == LMN440 {
 		dr = lmn440DR(d.attempts)
 	}
 	d.lastSF = sfOfDR(dr)
@@ -450,9 +488,9 @@ func (d *dayDevice) joinRequest() radio.Frame {
 // v4.4.0: LastJoinTxDoneTime and TxTimeOnAir for the next back-off).
 func (d *dayDevice) txDone(end, airtime time.Duration) {
 	switch d.fw {
-	case lmn470:
+	case LMN470:
 		d.band.credits = max(d.band.credits-ceilMs(airtime)*lmnJoinDC, 0)
-	case lmn440:
+	case LMN440:
 		d.lastEnd, d.lastAirtime = end, airtime
 	}
 }
@@ -524,8 +562,8 @@ type decision struct {
 	joinNonce uint32 // its JoinNonce
 }
 
-// sfCounts are the figures of one spreading factor.
-type sfCounts struct {
+// SFCounts are the figures of one spreading factor.
+type SFCounts struct {
 	Sent     int           // JoinRequests
 	Airtime  time.Duration // their airtime
 	Lost     int           // lost to a collision (radio: CollisionLost)
@@ -539,8 +577,8 @@ type sfCounts struct {
 	Joins      int // devices whose accepted JoinAccept answered this SF
 }
 
-// jaCounts are the JoinAccepts.
-type jaCounts struct {
+// JoinAccepts are the JoinAccepts.
+type JoinAccepts struct {
 	RX1, RX2               int
 	RX1Airtime, RX2Airtime time.Duration
 	// Refused items (the gateway's TX ack): queue collision or duty cycle,
@@ -551,19 +589,18 @@ type jaCounts struct {
 
 // dayNetwork is the network server and its one gateway.
 type dayNetwork struct {
-	tb   testing.TB
-	spec *onboardingSpec
+	spec *Spec
 	mu   sync.Mutex
 	// joinNonce per device: JoinRequests the network server accepted.
 	joinNonce []uint32
 	txs       []gwTX // the gateway's downlinks, recent and scheduled
 	g1, g3    dutyTracker
-	bySF      [13]sfCounts
-	ja        jaCounts
+	bySF      [13]SFCounts
+	ja        JoinAccepts
 }
 
-func newDayNetwork(tb testing.TB, s *onboardingSpec) *dayNetwork {
-	return &dayNetwork{tb: tb, spec: s, joinNonce: make([]uint32, s.N),
+func newDayNetwork(s *Spec) *dayNetwork {
+	return &dayNetwork{spec: s, joinNonce: make([]uint32, s.N),
 		g1: dutyTracker{limit: dutyWindow / 100}, g3: dutyTracker{limit: dutyWindow / 10}}
 }
 
@@ -625,7 +662,7 @@ func (n *dayNetwork) uplink(dev int, f radio.Frame, end time.Duration, heard boo
 // schedule puts JoinAccept t in the gateway's TX queue if neither the queue
 // nor band's duty cycle refuses it (counting the refusal).
 func (n *dayNetwork) schedule(t *gwTX, band *dutyTracker, busy, duty *int) bool {
-	t.end = t.start + airtimeOf(n.tb, joinAcceptBytes, t.sf)
+	t.end = t.start + jaAirtime(t.sf)
 	for _, o := range n.txs {
 		if t.start <= o.end+jitGuard && o.start <= t.end+jitGuard {
 			*busy++
@@ -642,16 +679,16 @@ func (n *dayNetwork) schedule(t *gwTX, band *dutyTracker, busy, duty *int) bool 
 
 // onboardingRun is a day's state: its devices and its network.
 type onboardingRun struct {
-	spec    onboardingSpec
+	spec    Spec
 	devices []*dayDevice
 	net     *dayNetwork
 }
 
 // newOnboardingRun draws the taps (from the spec's stream) and each
 // device's link budget and tick period (from its own).
-func newOnboardingRun(tb testing.TB, s onboardingSpec) *onboardingRun {
+func newOnboardingRun(s Spec) *onboardingRun {
 	r := &onboardingRun{spec: s}
-	r.net = newDayNetwork(tb, &r.spec)
+	r.net = newDayNetwork(&r.spec)
 	taps := rand.New(rand.NewPCG(s.Seed, 1<<63))
 	var tap time.Duration
 	for i := range s.N {
@@ -671,16 +708,19 @@ func newOnboardingRun(tb testing.TB, s onboardingSpec) *onboardingRun {
 	return r
 }
 
-// runOnAir runs the day on the emulated air, one goroutine per device and
+// RunOnAir runs the day on the emulated air, one goroutine per device and
 // one for the gateway, on the caller's clock: it must run in a
 // testing/synctest bubble (hours of air), where the clock only moves when
 // every goroutine waits. It returns the figures and what the air's
 // collision model counted.
-func runOnAir(tb testing.TB, s onboardingSpec) (onboardingFigures, radio.CollisionStats) {
+func RunOnAir(s Spec) (Figures, radio.CollisionStats, error) {
 	if !timing.Virtual() {
-		tb.Fatal("runOnAir needs a testing/synctest bubble")
+		return Figures{}, radio.CollisionStats{}, errors.New("onboarding: RunOnAir needs a testing/synctest bubble (hours of air on the wall clock); Run needs none")
 	}
-	r := newOnboardingRun(tb, s)
+	if err := s.check(); err != nil {
+		return Figures{}, radio.CollisionStats{}, err
+	}
+	r := newOnboardingRun(s)
 	air := radio.NewAir(timing.NewClock(timing.Realistic))
 	air.SetCollisions(radio.Collisions{Enabled: true, Demodulators: s.Demodulators})
 	byName := map[string]*dayDevice{}
@@ -706,16 +746,20 @@ func runOnAir(tb testing.TB, s onboardingSpec) (onboardingFigures, radio.Collisi
 		}
 	}()
 
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		sendErr error
+	)
 	for _, d := range r.devices {
 		wg.Go(func() {
 			until(d.tap)
-			at := d.nextTX(tb, d.tap)
+			at := d.nextTX(d.tap)
 			for {
 				until(at)
 				sent, err := air.Send(context.Background(), d.joinRequest())
 				if err != nil {
-					tb.Error(err)
+					errOnce.Do(func() { sendErr = fmt.Errorf("onboarding: device %s: %w", d.name, err) })
 					return
 				}
 				end := now()
@@ -731,22 +775,28 @@ func runOnAir(tb testing.TB, s onboardingSpec) (onboardingFigures, radio.Collisi
 				if joined || done >= s.Horizon {
 					return
 				}
-				at = d.nextTX(tb, done)
+				at = d.nextTX(done)
 			}
 		})
 	}
 	wg.Wait()
 	stopGateway()
 	<-gatewayDone
-	return r.figures(), air.CollisionStats()
+	if sendErr != nil {
+		return Figures{}, radio.CollisionStats{}, sendErr
+	}
+	return r.figures(), air.CollisionStats(), nil
 }
 
-// runEvents runs the day as a discrete-event loop: the same devices and
+// Run runs the day as a discrete-event loop: the same devices and
 // network, the air's verdicts from radio.Medium, events in time order
 // (ties in the order they were scheduled). No clock, no goroutines: what a
-// benchmark can run.
-func runEvents(tb testing.TB, s onboardingSpec) (onboardingFigures, radio.CollisionStats) {
-	r := newOnboardingRun(tb, s)
+// benchmark or a suite can run.
+func Run(s Spec) (Figures, radio.CollisionStats, error) {
+	if err := s.check(); err != nil {
+		return Figures{}, radio.CollisionStats{}, err
+	}
+	r := newOnboardingRun(s)
 	medium := radio.NewMedium(radio.Collisions{Enabled: true, Demodulators: s.Demodulators}, 1)
 	epoch := time.Unix(0, 0)
 	var q eventQueue
@@ -759,16 +809,16 @@ func runEvents(tb testing.TB, s onboardingSpec) (onboardingFigures, radio.Collis
 		d := r.devices[e.dev]
 		switch e.kind {
 		case evTap:
-			q.push(event{at: d.nextTX(tb, e.at), kind: evStart, dev: d.idx})
+			q.push(event{at: d.nextTX(e.at), kind: evStart, dev: d.idx})
 		case evStart:
 			f := d.joinRequest()
 			f.RSSI, f.SNR = d.rssi, 5 // what the air's link budget gives it
 			tx, err := medium.Begin(epoch.Add(e.at), f)
 			if err != nil {
-				tb.Fatal(err)
+				return Figures{}, radio.CollisionStats{}, fmt.Errorf("onboarding: device %s: %w", d.name, err)
 			}
 			txs[d.idx] = tx
-			q.push(event{at: e.at + airtimeOf(tb, joinRequestBytes, f.SF), kind: evEnd, dev: d.idx})
+			q.push(event{at: e.at + jrAirtime(f.SF), kind: evEnd, dev: d.idx})
 		case evEnd:
 			f, heard := medium.End(txs[d.idx])
 			d.txDone(e.at, f.Airtime)
@@ -778,10 +828,10 @@ func runEvents(tb testing.TB, s onboardingSpec) (onboardingFigures, radio.Collis
 				q.push(event{at: done, kind: evRetry, dev: d.idx})
 			}
 		case evRetry:
-			q.push(event{at: d.nextTX(tb, e.at), kind: evStart, dev: d.idx})
+			q.push(event{at: d.nextTX(e.at), kind: evStart, dev: d.idx})
 		}
 	}
-	return r.figures(), medium.Stats()
+	return r.figures(), medium.Stats(), nil
 }
 
 type eventKind int
@@ -832,9 +882,9 @@ func (h *eventHeap) Pop() any {
 	return e
 }
 
-// onboardingFigures is what a day reports. Two runs of one spec give equal
+// Figures is what a day reports. Two runs of one spec give equal
 // figures (reflect.DeepEqual), whichever engine ran them.
-type onboardingFigures struct {
+type Figures struct {
 	N, Joined         int
 	FirstTap, LastTap time.Duration
 	// AllJoined: first tap → last join (when Joined == N).
@@ -846,8 +896,8 @@ type onboardingFigures struct {
 	AttemptsMax              int
 	// Tap → join of the joined devices.
 	LatencyP50, LatencyP99, LatencyMax time.Duration
-	BySF                               [13]sfCounts
-	JA                                 jaCounts
+	BySF                               [13]SFCounts
+	JA                                 JoinAccepts
 	// First attempts (pure ALOHA when tapped at once): sent, received;
 	// second attempts of the devices whose first was not received: sent,
 	// received.
@@ -857,11 +907,16 @@ type onboardingFigures struct {
 	DCWaits   int
 	DCWait    time.Duration
 	DCWaitMax time.Duration
+	// JoinedAt is, per device that joined (in tap order), the time from
+	// the first tap to its join; JoinRequests, per device, how many it
+	// sent. What a report plots (reports.Fleet).
+	JoinedAt     []time.Duration
+	JoinRequests []int
 }
 
 // figures sums the run up.
-func (r *onboardingRun) figures() onboardingFigures {
-	f := onboardingFigures{N: r.spec.N, Attempts: map[int]int{}, FirstTap: r.devices[0].tap}
+func (r *onboardingRun) figures() Figures {
+	f := Figures{N: r.spec.N, Attempts: map[int]int{}, FirstTap: r.devices[0].tap}
 	var attempts []int
 	var latency []time.Duration
 	var lastJoin time.Duration
@@ -870,6 +925,7 @@ func (r *onboardingRun) figures() onboardingFigures {
 		f.FirstTap, f.LastTap = min(f.FirstTap, d.tap), max(f.LastTap, d.tap)
 		f.Attempts[d.attempts]++
 		attempts = append(attempts, d.attempts)
+		f.JoinRequests = append(f.JoinRequests, d.attempts)
 		sum += d.attempts
 		if d.joined {
 			f.Joined++
@@ -892,6 +948,11 @@ func (r *onboardingRun) figures() onboardingFigures {
 		f.DCWait += d.dcWait
 		f.DCWaitMax = max(f.DCWaitMax, d.dcWaitMax)
 	}
+	for _, d := range r.devices {
+		if d.joined {
+			f.JoinedAt = append(f.JoinedAt, d.joinedAt-f.FirstTap)
+		}
+	}
 	if f.Joined == f.N {
 		f.AllJoined = lastJoin - f.FirstTap
 	}
@@ -913,9 +974,6 @@ func (r *onboardingRun) figures() onboardingFigures {
 	return f
 }
 
-// newRand is a seeded stream.
-func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0)) }
-
 // nearestRank is the p-th percentile (nearest rank) of sorted.
 func nearestRank[T cmp.Ordered](sorted []T, p float64) T {
 	i := int(p/100*float64(len(sorted))+0.5) - 1
@@ -923,8 +981,8 @@ func nearestRank[T cmp.Ordered](sorted []T, p float64) T {
 }
 
 // Totals over the spreading factors.
-func (f onboardingFigures) total() sfCounts {
-	var t sfCounts
+func (f Figures) Total() SFCounts {
+	var t SFCounts
 	for _, c := range f.BySF {
 		t.Sent += c.Sent
 		t.Airtime += c.Airtime
@@ -940,8 +998,8 @@ func (f onboardingFigures) total() sfCounts {
 }
 
 // collisionRate is the share of JoinRequests lost to collisions.
-func (f onboardingFigures) collisionRate() float64 {
-	t := f.total()
+func (f Figures) CollisionRate() float64 {
+	t := f.Total()
 	return float64(t.Lost) / float64(max(t.Sent, 1))
 }
 
@@ -953,4 +1011,48 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	l := slices.Clone(d)
 	slices.Sort(l)
 	return nearestRank(l, p)
+}
+
+// Summary is the day's figures as text: the outcome, tap → join, the
+// JoinRequests per device, a table per spreading factor, the JoinAccepts
+// and the devices' duty-cycle waits.
+func (f Figures) Summary(spec Spec) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "onboarding day: %s\n", spec)
+	fmt.Fprintf(&s, "  taps %v … %v; ", f.FirstTap.Round(time.Second), f.LastTap.Round(time.Second))
+	if f.Joined == f.N {
+		fmt.Fprintf(&s, "all %d joined %v after the first tap (%.2f h; last tap + %v)\n", f.N, f.AllJoined.Round(time.Second),
+			f.AllJoined.Hours(), (f.FirstTap + f.AllJoined - f.LastTap).Round(time.Second))
+	} else {
+		fmt.Fprintf(&s, "%d of %d joined within the %v horizon\n", f.Joined, f.N, spec.Horizon)
+	}
+	fmt.Fprintf(&s, "  tap → join: p50 %v, p99 %v, max %v\n", f.LatencyP50.Round(100*time.Millisecond),
+		f.LatencyP99.Round(100*time.Millisecond), f.LatencyMax.Round(100*time.Millisecond))
+	keys := make([]int, 0, len(f.Attempts))
+	for k := range f.Attempts {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fmt.Fprintf(&s, "  JoinRequests per device: mean %.2f, p50 %d, p99 %d, max %d; devices by JoinRequests:", f.AttemptsMean,
+		f.AttemptsP50, f.AttemptsP99, f.AttemptsMax)
+	for _, k := range keys {
+		fmt.Fprintf(&s, " %d:%d", k, f.Attempts[k])
+	}
+	fmt.Fprintf(&s, "\n  %-5s %6s %6s %8s %8s %6s %8s %6s %10s\n", "SF", "sent", "lost", "captured", "no-demod", "deaf", "received", "joins", "airtime")
+	for sf, c := range f.BySF {
+		if c.Sent > 0 {
+			fmt.Fprintf(&s, "  SF%-3d %6d %6d %8d %8d %6d %8d %6d %10v\n", sf, c.Sent, c.Lost, c.Captured, c.NoDemod, c.Deaf, c.Received,
+				c.Joins, c.Airtime.Round(time.Millisecond))
+		}
+	}
+	t := f.Total()
+	fmt.Fprintf(&s, "  %-5s %6d %6d %8d %8d %6d %8d %6d %10v  (collision rate %.3f)\n", "all", t.Sent, t.Lost, t.Captured, t.NoDemod, t.Deaf,
+		t.Received, t.Joins, t.Airtime.Round(time.Millisecond), f.CollisionRate())
+	ja := f.JA
+	fmt.Fprintf(&s, "  JoinAccepts: RX1 %d (%v), RX2 %d (%v); refused RX1 queue %d duty cycle %d, RX2 queue %d duty cycle %d; unanswered %d; refused by the device (JoinNonce 0) %d\n",
+		ja.RX1, ja.RX1Airtime.Round(time.Millisecond), ja.RX2, ja.RX2Airtime.Round(time.Millisecond), ja.RX1Busy, ja.RX1Duty,
+		ja.RX2Busy, ja.RX2Duty, ja.Unanswered, ja.DroppedNonce)
+	fmt.Fprintf(&s, "  devices' duty-cycle waits: %d JoinRequests held back, %v in all, longest %v", f.DCWaits, f.DCWait.Round(time.Second),
+		f.DCWaitMax.Round(time.Second))
+	return s.String()
 }
