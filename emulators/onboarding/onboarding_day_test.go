@@ -354,7 +354,7 @@ func onboardingBenchCases(n int) []struct {
 // deaf (JoinRequests lost while the gateway transmitted), ja-refused (no
 // JoinAccept could be sent), dc-wait-h (devices' duty-cycle waits, summed).
 //
-//	go test -run '^$' -bench OnboardingDay -benchtime 1x ./suites/fleet
+//	go test -run '^$' -bench OnboardingDay -benchtime 1x ./emulators/onboarding
 func BenchmarkOnboardingDay(b *testing.B) {
 	for _, c := range onboardingBenchCases(1000) {
 		b.Run(c.name, func(b *testing.B) {
