@@ -13,6 +13,8 @@ type (
 	OnboardingSpec = onboarding.Spec
 	// OnboardingFigures is what a day reports.
 	OnboardingFigures = onboarding.Figures
+	// NamedOnboardingDay is a day with its name.
+	NamedOnboardingDay = onboarding.NamedDay
 )
 
 // The join behaviours the day models (onboarding.go says from which
@@ -30,6 +32,10 @@ const (
 // every 10–30 s, devices as the firmware twin (LoRaMac-node 4.7.0 at DR0,
 // JoinNonce 0 refused), −120…−80 dBm at the gateway.
 func OnboardingDay(n int, seed uint64) OnboardingSpec { return onboarding.Day(n, seed) }
+
+// OnboardingDays are the five days of n devices the fleet suite and the
+// model's benchmark play (onboarding.Days).
+func OnboardingDays(n int, seed uint64) []NamedOnboardingDay { return onboarding.Days(n, seed) }
 
 // RunOnboardingDay plays a day (onboarding.Run) and returns its figures;
 // a spec it cannot run is refused with a reason.

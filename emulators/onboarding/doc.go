@@ -10,6 +10,6 @@
 //	go test -run TestOnboarding -v ./emulators/onboarding
 //	go test -run '^$' -bench OnboardingDay -benchtime 1x ./emulators/onboarding
 //
-// The fleet suite runs days through rigs.OnboardingDay and plots them in
+// The fleet suite runs days through rigs.RunOnboardingDay and plots them in
 // the HTML report.
 package onboarding

@@ -170,6 +170,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -180,7 +181,7 @@ import (
 	"github.com/tap2join/tap2join/emulators/timing"
 )
 
-// firmware is the join behaviour of a device (see the file comment).
+// Firmware is the join behaviour of a device (see the file comment).
 type Firmware int
 
 const (
@@ -234,16 +235,60 @@ func Day(n int, seed uint64) Spec {
 		Demodulators: radio.DefaultDemodulators, Horizon: 7 * 24 * time.Hour}
 }
 
+// The bounds of a day the model runs: a site's devices, and spans short
+// enough that no sum of them (taps, back-offs, the horizon) overflows a
+// time.Duration (292 years).
+const (
+	MaxDevices = 1_000_000
+	MaxSpan    = 10 * 365 * 24 * time.Hour
+)
+
+// NamedDay is a day with a name for reports.
+type NamedDay struct {
+	Name string
+	Spec Spec
+}
+
+// Days are the five days of n devices (seed) that the benchmark and the
+// fleet suite play: the default (LoRaMac-node 4.7.0 at DR0, as the twin),
+// the same at DR5, LoRaMac-node 4.4.0's data rate by trial, devices whose
+// MAC started 12 h before their tap, and a crew tapping all of them within
+// 10 minutes.
+func Days(n int, seed uint64) []NamedDay {
+	dr5 := Day(n, seed)
+	dr5.JoinDR = 5
+	old := Day(n, seed)
+	old.Firmware = LMN440
+	powered := Day(n, seed)
+	powered.PoweredBefore = 12 * time.Hour
+	crew := Day(n, seed)
+	crew.TapWindow = 10 * time.Minute
+	return []NamedDay{
+		{"lmn-4.7.0/DR0", Day(n, seed)},
+		{"lmn-4.7.0/DR5", dr5},
+		{"lmn-4.4.0/DR-by-trial", old},
+		{"lmn-4.7.0/DR0/powered-12h-before", powered},
+		{"lmn-4.7.0/DR0/crew-10min", crew},
+	}
+}
+
 // check refuses a day the model cannot run, before it runs.
 func (s Spec) check() error {
 	if _, err := airtimes(); err != nil {
 		return err
 	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
-	case s.N < 1:
-		return fmt.Errorf("onboarding: %d devices: at least one", s.N)
+	case s.N < 1 || s.N > MaxDevices:
+		return fmt.Errorf("onboarding: %d devices: from 1 to %d", s.N, MaxDevices)
 	case s.TapWindow < 0 || s.TapGapMin < 0 || s.TapGapMax < s.TapGapMin:
 		return fmt.Errorf("onboarding: pace: gap %v…%v, window %v (gaps from ≥ 0 to ≥ the least, window ≥ 0)", s.TapGapMin, s.TapGapMax, s.TapWindow)
+	case s.TapWindow > MaxSpan || s.TapGapMax > MaxSpan/time.Duration(s.N):
+		return fmt.Errorf("onboarding: pace: %d taps %v apart at most, or within %v, span more than %v", s.N, s.TapGapMax, s.TapWindow, MaxSpan)
+	case s.PoweredBefore > MaxSpan || s.Horizon > MaxSpan:
+		return fmt.Errorf("onboarding: powered %v before, horizon %v: each at most %v", s.PoweredBefore, s.Horizon, MaxSpan)
+	case !finite(s.RSSIMin) || !finite(s.RSSIMax):
+		return fmt.Errorf("onboarding: RSSI %v…%v dBm: numbers, please", s.RSSIMin, s.RSSIMax)
 	case s.Firmware != LMN470 && s.Firmware != LMN440:
 		return fmt.Errorf("onboarding: firmware %d unknown (LMN470 or LMN440)", int(s.Firmware))
 	case s.JoinDR < 0 || s.JoinDR > 5:
@@ -577,7 +622,8 @@ type SFCounts struct {
 	Joins      int // devices whose accepted JoinAccept answered this SF
 }
 
-// JoinAccepts are the JoinAccepts.
+// JoinAccepts are the network's JoinAccepts: sent per receive window, and
+// what kept the others from being sent.
 type JoinAccepts struct {
 	RX1, RX2               int
 	RX1Airtime, RX2Airtime time.Duration
@@ -907,8 +953,9 @@ type Figures struct {
 	DCWaits   int
 	DCWait    time.Duration
 	DCWaitMax time.Duration
-	// JoinedAt is, per device that joined (in tap order), the time from
-	// the first tap to its join; JoinRequests, per device, how many it
+	// JoinedAt is, per device that joined (in the devices' order), the
+	// time from the first tap to its join — the end of the JoinAccept it
+	// kept; JoinRequests, per device, how many it
 	// sent. What a report plots (reports.Fleet).
 	JoinedAt     []time.Duration
 	JoinRequests []int
@@ -980,7 +1027,7 @@ func nearestRank[T cmp.Ordered](sorted []T, p float64) T {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// Totals over the spreading factors.
+// Total is the counts summed over the spreading factors.
 func (f Figures) Total() SFCounts {
 	var t SFCounts
 	for _, c := range f.BySF {
@@ -997,7 +1044,7 @@ func (f Figures) Total() SFCounts {
 	return t
 }
 
-// collisionRate is the share of JoinRequests lost to collisions.
+// CollisionRate is the share of JoinRequests lost to collisions.
 func (f Figures) CollisionRate() float64 {
 	t := f.Total()
 	return float64(t.Lost) / float64(max(t.Sent, 1))

@@ -315,31 +315,6 @@ func TestOnboardingALOHA(t *testing.T) {
 	logFigures(t, spec, f)
 }
 
-// onboardingBenchCases are the days BenchmarkOnboardingDay runs.
-func onboardingBenchCases(n int) []struct {
-	name string
-	spec Spec
-} {
-	dr5 := Day(n, 1)
-	dr5.JoinDR = 5
-	old := Day(n, 1)
-	old.Firmware = LMN440
-	powered := Day(n, 1)
-	powered.PoweredBefore = 12 * time.Hour
-	crew := Day(n, 1)
-	crew.TapWindow = 10 * time.Minute
-	return []struct {
-		name string
-		spec Spec
-	}{
-		{"lmn-4.7.0/DR0", Day(n, 1)},
-		{"lmn-4.7.0/DR5", dr5},
-		{"lmn-4.4.0/DR-by-trial", old},
-		{"lmn-4.7.0/DR0/powered-12h-before", powered},
-		{"lmn-4.7.0/DR0/crew-10min", crew},
-	}
-}
-
 // BenchmarkOnboardingDay runs onboarding days of 1,000 devices through one
 // gateway — an installer tapping one every 10–30 s — as a discrete-event
 // loop (Run: a benchmark gets no synctest bubble; TestOnboardingDay
@@ -356,13 +331,13 @@ func onboardingBenchCases(n int) []struct {
 //
 //	go test -run '^$' -bench OnboardingDay -benchtime 1x ./emulators/onboarding
 func BenchmarkOnboardingDay(b *testing.B) {
-	for _, c := range onboardingBenchCases(1000) {
-		b.Run(c.name, func(b *testing.B) {
+	for _, c := range Days(1000, 1) {
+		b.Run(c.Name, func(b *testing.B) {
 			var f Figures
 			for b.Loop() {
-				f, _ = mustRun(b, c.spec)
+				f, _ = mustRun(b, c.Spec)
 			}
-			logFigures(b, c.spec, f)
+			logFigures(b, c.Spec, f)
 			tot := f.Total()
 			b.ReportMetric(f.AllJoined.Hours(), "h-all-joined") // 0 unless all joined
 			b.ReportMetric(float64(f.Joined), "joined")
@@ -434,6 +409,13 @@ func TestOnboardingSpecRefused(t *testing.T) {
 		"RSSI reversed":   func(s *Spec) { s.RSSIMin, s.RSSIMax = -80, -120 },
 		"no demodulator":  func(s *Spec) { s.Demodulators = 0 },
 		"no horizon":      func(s *Spec) { s.Horizon = 0 },
+		"too many":        func(s *Spec) { s.N = MaxDevices + 1 },
+		"gaps overflow":   func(s *Spec) { s.TapGapMin, s.TapGapMax = 0, math.MaxInt64 },
+		"taps overflow":   func(s *Spec) { s.TapGapMin, s.TapGapMax = math.MaxInt64/4, math.MaxInt64/4 },
+		"window too long": func(s *Spec) { s.TapWindow = MaxSpan + 1 },
+		"horizon too far": func(s *Spec) { s.Horizon = math.MaxInt64 },
+		"RSSI NaN":        func(s *Spec) { s.RSSIMin = math.NaN() },
+		"RSSI infinite":   func(s *Spec) { s.RSSIMax = math.Inf(1) },
 	} {
 		s := Day(10, 1)
 		mod(&s)

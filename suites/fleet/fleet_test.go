@@ -95,20 +95,40 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // marked all of it again each time the fleet allocated as much: at
 // N=10,000 a quarter of the fleet's CPU went to marking, and the rate
 // fell behind N=100's. At 300 the collector runs a third as often and the
-// heap holds up to four times the live data (heap-KiB/device in the
-// benchmark); measured, N=10,000 went from 7.9–11.3 s to 6.2–8.3 s
-// (interleaved runs on the 2-core runner, 2026-12-07). 600 gained
-// nothing more and slowed the fleets of 100.
+// heap may hold up to four times the live data; measured, N=10,000 went
+// from 7.9–11.3 s to 6.2–8.7 s (interleaved runs on the 2-core runner,
+// 2026-12-07; README, "fleets"). 600 gained nothing more and slowed the
+// fleets of 100.
 const fleetGCPercent = 300
 
+// fleetGCs counts the fleets running in this process, and fleetGCWas is
+// the target to restore when the last one ends (fleets may overlap: two
+// specs of a parallel container, a benchmark beside a spec).
+var (
+	fleetGCMu  sync.Mutex
+	fleetGCs   int
+	fleetGCWas int
+)
+
 // fleetGC sets the collector's target for a fleet and returns what
-// restores it.
+// restores it once no fleet runs.
 func fleetGC() (restore func()) {
 	if _, set := os.LookupEnv("GOGC"); set { // the user's choice stands
 		return func() {}
 	}
-	old := debug.SetGCPercent(fleetGCPercent)
-	return func() { debug.SetGCPercent(old) }
+	fleetGCMu.Lock()
+	defer fleetGCMu.Unlock()
+	if fleetGCs == 0 {
+		fleetGCWas = debug.SetGCPercent(fleetGCPercent)
+	}
+	fleetGCs++
+	return sync.OnceFunc(func() {
+		fleetGCMu.Lock()
+		defer fleetGCMu.Unlock()
+		if fleetGCs--; fleetGCs == 0 {
+			debug.SetGCPercent(fleetGCWas)
+		}
+	})
 }
 
 // provisionFleet taps every board of rig at once and waits for all joins.

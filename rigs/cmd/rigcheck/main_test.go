@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,6 +42,7 @@ func TestLabExample(t *testing.T) {
 // naming it; the flow runs.
 func TestLabPlan(t *testing.T) {
 	const lab = "../../lab-nucleo-wl55.yaml"
+	leftBefore := planLeftovers(t)
 	var out, errOut bytes.Buffer
 	if rc := run([]string{"-offline", lab}, &out, &errOut); rc != 0 {
 		t.Fatalf("exit %d: %s", rc, errOut.String())
@@ -57,9 +60,33 @@ func TestLabPlan(t *testing.T) {
 	}
 	// ginkgo writes a per-suite report beside each suite unless told an
 	// output folder; the plan leaves nothing behind in the tree.
-	if left, _ := filepath.Glob("../../../suites/*/tmp/rigcheck-plan-*"); len(left) > 0 {
-		t.Errorf("the plan left folders in the suites: %v", left)
+	for _, p := range planLeftovers(t) {
+		if !slices.Contains(leftBefore, p) {
+			t.Errorf("the plan left %s in the suites", p)
+		}
 	}
+}
+
+// planLeftovers lists the folders named like the plan's temporary one
+// anywhere under the suites (wherever $TMPDIR pointed, ginkgo joined it to
+// each suite's folder).
+func planLeftovers(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir("../../../suites", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), "rigcheck-plan-") {
+			out = append(out, p)
+			return fs.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestPlanOne(t *testing.T) {
