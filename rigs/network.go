@@ -58,7 +58,7 @@ func (r *Rig) startNetwork(ctx context.Context, lg *slog.Logger) (*network, erro
 	var info NetworkInfo
 	switch f.Network.Kind {
 	case "embedded":
-		cfg := chirpstack.Config{Region: f.Network.Region}
+		cfg := chirpstack.Config{Region: f.Network.Region, ProtobufEvents: f.Network.Events == EventsProtobuf}
 		if instant {
 			cfg.DeduplicationDelay = loopbackDeduplication
 		}
@@ -97,6 +97,9 @@ func (r *Rig) startNetwork(ctx context.Context, lg *slog.Logger) (*network, erro
 		}
 		if instant {
 			copts = append(copts, containers.WithDeduplicationDelay(loopbackDeduplication))
+		}
+		if f.Network.Events == EventsProtobuf {
+			copts = append(copts, containers.WithProtobufEvents())
 		}
 		st, err := containers.Run(ctx, copts...)
 		if err != nil {

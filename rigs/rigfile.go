@@ -50,7 +50,19 @@ type Network struct {
 	// DeviceStatusReqInterval: DevStatusReq per day in the device profile
 	// (ChirpStack's device_status_req_interval; 0, the default, none).
 	DeviceStatusReqInterval uint32 `yaml:"device_status_req_interval"`
+	// Events is how the rig's own server (embedded or containers) encodes
+	// its MQTT integration events: json (default; chirpstack-docker's
+	// integration.mqtt.json = true) or protobuf (json = false, the cheaper
+	// one for a fleet). The rig's client reads either, message by message;
+	// an external server's own setting is its own business.
+	Events string `yaml:"events"`
 }
+
+// Network.Events values.
+const (
+	EventsJSON     = "json"
+	EventsProtobuf = "protobuf"
+)
 
 // Provisioning selects the HTTPS provisioning backend.
 type Provisioning struct {
@@ -293,6 +305,12 @@ func (f *File) validate() error {
 	}
 	if f.Network.TLS && f.Network.Kind != "external" {
 		bad("network.tls: only for kind external (the rig's own servers speak plaintext h2c on loopback)")
+	}
+	switch {
+	case f.Network.Events != "" && f.Network.Events != EventsJSON && f.Network.Events != EventsProtobuf:
+		bad("network.events: %q is not json or protobuf", f.Network.Events)
+	case f.Network.Events != "" && f.Network.Kind == "external":
+		bad("network.events: only for the rig's own server (embedded, containers); an external server publishes as its integration.mqtt.json says, and the rig reads both")
 	}
 	if f.Network.Region != "eu868" {
 		bad("network.region: %q is not supported yet (eu868)", f.Network.Region)

@@ -27,3 +27,22 @@ func TestNetworkImageSet(t *testing.T) {
 		t.Fatalf("bad image_set: %v", err)
 	}
 }
+
+// network.events: json or protobuf for the rig's own server; an external
+// server's setting is not the rig's to give.
+func TestNetworkEvents(t *testing.T) {
+	const board = "\nboards: [{emulated: true, unique_id: 0080E11500000001}]"
+	for _, ok := range []string{"network: {events: protobuf}", "network: {kind: containers, events: json}", "network: {}"} {
+		if _, err := Parse([]byte(ok + board)); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for doc, want := range map[string]string{
+		"network: {events: xml}": `network.events: "xml" is not json or protobuf`,
+		"network: {kind: external, api: a:1, token: t, mqtt: tcp://m:1883, events: protobuf}": "network.events: only for the rig's own server",
+	} {
+		if _, err := Parse([]byte(doc + board)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", doc, err, want)
+		}
+	}
+}

@@ -98,9 +98,18 @@ func marshalSparse(fd protoreflect.FieldDescriptor, v protoreflect.Value) (json.
 	return append(out, ']'), nil
 }
 
+// encodeEvent renders an event as the integration's json setting says
+// (Config.ProtobufEvents).
+func (s *Server) encodeEvent(m proto.Message) ([]byte, error) {
+	if s.cfg.ProtobufEvents {
+		return proto.Marshal(m)
+	}
+	return marshalEvent(m)
+}
+
 func (s *Server) publishEvents(evs []pendingEvent) {
 	for _, e := range evs {
-		b, err := marshalEvent(e.msg)
+		b, err := s.encodeEvent(e.msg)
 		if err != nil {
 			s.logf("chirpstack: encode %s event: %v", e.typ, err)
 			continue

@@ -128,6 +128,12 @@ type Config struct {
 	// DeduplicationDelay is network.deduplication_delay: how long the first
 	// reception of a frame waits for copies from other gateways. Default 200 ms.
 	DeduplicationDelay time.Duration
+	// ProtobufEvents publishes integration events as Protobuf instead of
+	// JSON: ChirpStack's integration.mqtt.json = false, under which
+	// integration/mqtt.rs publishes pl.encode_to_vec() where it would
+	// publish serde_json::to_vec(&pl). Default false: JSON, as
+	// chirpstack-docker configures it.
+	ProtobufEvents bool
 	// Unanswered, if set, is called for every reception of an uplink once the
 	// server is done with it and sends no downlink through that gateway
 	// (nothing queued, no ACK or MAC command due, a JoinRequest rejected, a

@@ -20,11 +20,12 @@ import (
 // process number.
 var _ = Describe("a fleet tapped at once", Label("fleet", "e2e", "cap:copies"), func() {
 	DescribeTable("every board is provisioned, joins and sends its first uplink",
-		func(ctx SpecContext, batch, n int, wrapped bool) {
+		func(ctx SpecContext, batch, n int, wrapped bool, events string) {
 			proc := GinkgoParallelProcess()
 			f, err := fleetFile(n, proc, batch)
 			kit.SkipIfMissing(err)
 			f.Provisioning.Wrapped = wrapped
+			f.Network.Events = events
 			rig, err := rigs.Up(ctx, f, rigs.Options{NoConsoles: true, FirmwarePoll: fleetPoll})
 			Expect(err).NotTo(HaveOccurred(), "bring up a rig of %d boards", n)
 			DeferCleanup(func() { Expect(rig.Close()).To(Succeed()) })
@@ -44,6 +45,9 @@ var _ = Describe("a fleet tapped at once", Label("fleet", "e2e", "cap:copies"), 
 			if wrapped {
 				name += " wrapped"
 			}
+			if events != "" {
+				name += " " + events + " events"
+			}
 			where := fmt.Sprintf("process %d", proc)
 			reports.Record(reports.Measurement{Name: name + " devices/s", Value: st.DevicesPerSecond(), Unit: "devices/s", Board: where})
 			reports.Record(reports.Duration(name+" tap to first uplink p50", where, st.Percentile(50)))
@@ -53,8 +57,11 @@ var _ = Describe("a fleet tapped at once", Label("fleet", "e2e", "cap:copies"), 
 				where, n, st.Wall.Round(time.Millisecond), st.DevicesPerSecond(),
 				st.Percentile(50).Round(time.Millisecond), st.Percentile(99).Round(time.Millisecond), st.Uplinks))
 		},
-		Entry("10 boards", 1, 10, false, SpecTimeout(2*time.Minute)),
-		Entry("10 boards, keys wrapped to each device (ECDH)", 2, 10, true, SpecTimeout(2*time.Minute)),
-		Entry("25 boards", 3, 25, false, SpecTimeout(2*time.Minute)),
+		Entry("10 boards", 1, 10, false, "", SpecTimeout(2*time.Minute)),
+		Entry("10 boards, keys wrapped to each device (ECDH)", 2, 10, true, "", SpecTimeout(2*time.Minute)),
+		Entry("25 boards", 3, 25, false, "", SpecTimeout(2*time.Minute)),
+		// The benchmark's setting (bench_test.go): the network's events
+		// as Protobuf, read by the same client.
+		Entry("25 boards, the network's events as Protobuf", 4, 25, false, rigs.EventsProtobuf, SpecTimeout(2*time.Minute)),
 	)
 })

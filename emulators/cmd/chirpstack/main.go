@@ -62,10 +62,12 @@ func main() {
 	verbose := flag.Bool("v", false, "log diagnostics on stderr (never key material)")
 	mqttUser := flag.String("mqtt-user", "", "the embedded broker's account (with $TAP2JOIN_MQTT_PASSWORD); default: user chirpstack, a random password")
 	mqttAnon := flag.Bool("mqtt-anonymous", false, "the embedded broker also takes clients without credentials")
+	eventsJSON := flag.Bool("integration-json", true, "integration.mqtt.json: events as JSON (true) or Protobuf (false)")
 	flag.Parse()
 
 	cfg := chirpstack.Config{Region: *region, APIAddr: *api, DeduplicationDelay: *dedup,
-		MQTTUsername: *mqttUser, MQTTPassword: os.Getenv("TAP2JOIN_MQTT_PASSWORD"), MQTTAnonymous: *mqttAnon}
+		MQTTUsername: *mqttUser, MQTTPassword: os.Getenv("TAP2JOIN_MQTT_PASSWORD"), MQTTAnonymous: *mqttAnon,
+		ProtobufEvents: !*eventsJSON}
 	if (cfg.MQTTUsername == "") != (cfg.MQTTPassword == "") {
 		fmt.Fprintln(os.Stderr, "chirpstack: -mqtt-user and $TAP2JOIN_MQTT_PASSWORD go together")
 		os.Exit(2)
