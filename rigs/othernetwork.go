@@ -60,7 +60,7 @@ func (o otherNetworks) StartOtherNetwork(ctx context.Context, c OtherNetworkConf
 	}
 	f := r.File
 	var gw atomic.Pointer[gateway.Gateway] // set once the server it serves is up
-	cfg := chirpstack.Config{Region: f.Network.Region, NetID: c.NetID}
+	cfg := chirpstack.Config{Region: f.Network.Region, NetID: c.NetID, ProtobufEvents: f.Network.Events == EventsProtobuf}
 	if r.Clock.Mode() == timing.Instant {
 		cfg.DeduplicationDelay = loopbackDeduplication // as the rig's own (network.go)
 	}

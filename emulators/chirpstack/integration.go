@@ -18,8 +18,8 @@ import (
 )
 
 // MQTT application integration (chirpstack/src/integration/mqtt.rs) with the
-// default event topic application/{application_id}/device/{dev_eui}/event/{event}
-// and json = true.
+// default event topic application/{application_id}/device/{dev_eui}/event/{event},
+// JSON (json = true) or Protobuf (json = false: Config.ProtobufEvents).
 
 // pendingEvent is an integration event built under the server lock and
 // published after it is released.

@@ -15,8 +15,8 @@
 //   - the NS uplink path (de-duplication across gateways, FCnt, MIC, FRMPayload
 //     decryption, ACKs, class-A downlinks from the queue), and
 //   - the MQTT application integration (application/<app>/device/<dev>/event/…)
-//     with ChirpStack's JSON encoding, including log events that say why a join
-//     was rejected.
+//     in ChirpStack's JSON encoding or as Protobuf (integration.mqtt.json),
+//     including log events that say why a join was rejected.
 //
 // State is in memory and disappears on Close. Key material is never logged.
 package chirpstack

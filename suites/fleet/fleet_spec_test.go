@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/suites/kit"
@@ -25,7 +26,9 @@ var _ = Describe("a fleet tapped at once", Label("fleet", "e2e", "cap:copies"), 
 			f, err := fleetFile(n, proc, batch)
 			kit.SkipIfMissing(err)
 			f.Provisioning.Wrapped = wrapped
-			f.Network.Events = events
+			if err := withEvents(f, events); err != nil {
+				Skip(err.Error())
+			}
 			rig, err := rigs.Up(ctx, f, rigs.Options{NoConsoles: true, FirmwarePoll: fleetPoll})
 			Expect(err).NotTo(HaveOccurred(), "bring up a rig of %d boards", n)
 			DeferCleanup(func() { Expect(rig.Close()).To(Succeed()) })
@@ -39,6 +42,18 @@ var _ = Describe("a fleet tapped at once", Label("fleet", "e2e", "cap:copies"), 
 				addrs[a] = true
 			}
 			Expect(addrs).To(HaveLen(n), "every board got its own DevAddr")
+			// The backend learns each join from the network's join event
+			// on the broker (in the encoding the network publishes).
+			for name, addr := range st.DevAddrs {
+				Eventually(func() string {
+					info, err := rig.Backend.Device(ctx, provproto.EUI64(st.DevEUIs[name]))
+					if err != nil || info.Joined == nil {
+						return ""
+					}
+					return info.DevAddr
+				}).WithContext(ctx).WithTimeout(10*time.Second).WithPolling(10*time.Millisecond).
+					Should(Equal(addr.String()), "the backend's record of %s's join", name)
+			}
 			Expect(rig.BackgroundErrors()).To(Succeed())
 
 			name := fmt.Sprintf("fleet %d", n)

@@ -45,6 +45,20 @@ func fleetFile(n, proc, batch int) (*rigs.File, error) {
 	return f, nil
 }
 
+// withEvents sets how the fleet's network encodes its events (events ""
+// leaves the rig file's choice). Only the rig's own server takes it: an
+// external one publishes as it is configured.
+func withEvents(f *rigs.File, events string) error {
+	if events == "" {
+		return nil
+	}
+	if f.Network.Kind == "external" {
+		return fmt.Errorf("fleet: rig %s: network.events %s is for the rig's own server, not an external one", f.Path, events)
+	}
+	f.Network.Events = events
+	return nil
+}
+
 // fleetStats is one fleet run.
 type fleetStats struct {
 	N        int
@@ -52,6 +66,7 @@ type fleetStats struct {
 	Latency  []time.Duration
 	Phases   map[string][]time.Duration // per phase, every board
 	DevAddrs map[string]lorawan.DevAddr // board → DevAddr
+	DevEUIs  map[string]lorawan.EUI64   // board → DevEUI, of the boards that joined
 	// Uplinks and Downlinks count the LoRa frames on the air. Without
 	// retries a device sends 3 uplinks: two JoinRequests (LoRaMac-node 1.0.x
 	// drops ChirpStack's first JoinAccept, JoinNonce 0) and its first data
@@ -136,7 +151,7 @@ func fleetGC() (restore func()) {
 // identity, mailbox identity, HTTPS registration, PROVISION + ACK, join.
 func provisionFleet(ctx context.Context, rig *rigs.Rig) (fleetStats, error) {
 	defer fleetGC()()
-	st := fleetStats{N: len(rig.Boards), Latency: make([]time.Duration, len(rig.Boards)), DevAddrs: map[string]lorawan.DevAddr{}, Phases: map[string][]time.Duration{}}
+	st := fleetStats{N: len(rig.Boards), Latency: make([]time.Duration, len(rig.Boards)), DevAddrs: map[string]lorawan.DevAddr{}, DevEUIs: map[string]lorawan.EUI64{}, Phases: map[string][]time.Duration{}}
 	devEUIs := make([]lorawan.EUI64, len(rig.Boards))
 	var (
 		wg   sync.WaitGroup
@@ -167,6 +182,7 @@ func provisionFleet(ctx context.Context, rig *rigs.Rig) (fleetStats, error) {
 				}
 			}
 			st.DevAddrs[b.Name] = res.DevAddr
+			st.DevEUIs[b.Name] = lorawan.EUI64(res.DevEUI)
 		})
 	}
 	wg.Wait()
