@@ -13,14 +13,17 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/tap2join/tap2join/fixtures/containers"
+	"github.com/tap2join/tap2join/fixtures/proto/provproto"
 	"github.com/tap2join/tap2join/reports"
 	"github.com/tap2join/tap2join/rigs"
 	"github.com/tap2join/tap2join/suites/kit"
 )
 
-// provisionAll runs the whole flow on every board of rig and records it.
-func provisionAll(ctx context.Context, rig *rigs.Rig, what string) {
+// provisionAll runs the whole flow on every board of rig and records it; it
+// returns the boards' DevEUIs, in order.
+func provisionAll(ctx context.Context, rig *rigs.Rig, what string) []provproto.EUI64 {
 	GinkgoHelper()
+	var devs []provproto.EUI64
 	for _, b := range rig.Boards {
 		res, err := b.Phone.Provision(ctx, rig.Region, rig.Joins())
 		for _, t := range res.Timings {
@@ -29,23 +32,44 @@ func provisionAll(ctx context.Context, rig *rigs.Rig, what string) {
 		Expect(err).NotTo(HaveOccurred(), "board %s", b.Name)
 		reports.Record(reports.Duration(what+" tap to first uplink", b.Name, res.Total()))
 		AddReportEntry(fmt.Sprintf("%s joined (%s)", b.Name, what), fmt.Sprintf("DevEUI %s DevAddr %s AppKey KCV %s", res.DevEUI, res.DevAddr, res.KCV))
+		devs = append(devs, res.DevEUI)
 	}
+	return devs
 }
 
 var _ = Describe("NFC provisioning to OTAA join, network server in containers", Label("e2e", "needs:docker"), func() {
-	It("taps each board and sees it join a ChirpStack reached through published container ports", func(ctx SpecContext) {
-		containers.Need(ctx, GinkgoT())
-		f := kit.LoadRigFile(kit.ContainersRigPath())
-		Expect(f.Network.Kind).To(Equal("containers"), "rig %s", f.Path)
-		// Registered first, so it runs last: whatever an interrupted rig
-		// start or close left of this run goes too.
-		DeferCleanup(func(ctx SpecContext) {
-			Expect(containers.Reap(ctx)).To(Succeed())
-			Expect(containers.Leftovers(ctx)).To(BeEmpty())
-		}, NodeTimeout(time.Minute))
-		rig := upRig(ctx, f)
-		provisionAll(ctx, rig, "containers")
-	}, SpecTimeout(5*time.Minute))
+	DescribeTable("taps each board and sees it join a ChirpStack reached through published container ports",
+		func(ctx SpecContext, events string) {
+			containers.Need(ctx, GinkgoT())
+			f := kit.LoadRigFile(kit.ContainersRigPath())
+			Expect(f.Network.Kind).To(Equal("containers"), "rig %s", f.Path)
+			if events != "" {
+				f.Network.Events = events
+			}
+			// Registered first, so it runs last: whatever an interrupted rig
+			// start or close left of this run goes too.
+			DeferCleanup(func(ctx SpecContext) {
+				Expect(containers.Reap(ctx)).To(Succeed())
+				Expect(containers.Leftovers(ctx)).To(BeEmpty())
+			}, NodeTimeout(time.Minute))
+			rig := upRig(ctx, f)
+			what := "containers"
+			if events != "" {
+				what += " " + events + " events"
+			}
+			// The backend learns the joins from the server's integration
+			// events on the containers' broker, in the encoding it publishes.
+			for _, dev := range provisionAll(ctx, rig, what) {
+				Eventually(func() bool {
+					info, err := rig.Backend.Device(ctx, dev)
+					return err == nil && info.Joined != nil
+				}).WithContext(ctx).WithTimeout(10*time.Second).WithPolling(20*time.Millisecond).
+					Should(BeTrue(), "the backend's record of %s's join", dev)
+			}
+		},
+		Entry("events as the rig file says (JSON)", "", SpecTimeout(5*time.Minute)),
+		Entry("events as Protobuf (integration.mqtt.json = false)", rigs.EventsProtobuf, SpecTimeout(5*time.Minute)),
+	)
 })
 
 var _ = Describe("wrapped-key provisioning", Label("e2e"), func() {
