@@ -319,16 +319,6 @@ func (a *Air) SetCollisions(c Collisions) {
 	a.coll.cfg = c
 }
 
-// CollisionPolicy returns the collision model's setting.
-func (a *Air) CollisionPolicy() Collisions {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.coll == nil {
-		return Collisions{}
-	}
-	return a.coll.cfg
-}
-
 // SetDemodulators sets how many frames the uplink listener frames (a
 // channel from Listen(true) or ListenGateway) demodulates at once; n ≤ 0
 // restores the air's setting (Collisions.Demodulators).

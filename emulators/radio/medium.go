@@ -37,12 +37,6 @@ func NewMedium(c Collisions, gateways int) *Medium {
 	return m
 }
 
-// SetDemodulators sets how many frames gateway gw (0-based) demodulates at
-// once; n ≤ 0 restores the medium's setting (Air.SetDemodulators).
-func (m *Medium) SetDemodulators(gw, n int) {
-	m.gws[gw].demodulators = max(n, 0)
-}
-
 // Transmission is an uplink on a Medium, from Begin to End.
 type Transmission struct {
 	tx *transmission
