@@ -42,12 +42,12 @@ func TestOnboardingDay(t *testing.T) {
 	start := time.Now()
 	synctest.Test(t, func(t *testing.T) {
 		begin := time.Now()
-		onAir, airStats = mustOnAir(t, spec)
+		onAir, airStats = must(t, RunOnAir, spec)
 		t.Logf("virtual time of the day: %v", time.Since(begin).Round(time.Second))
 	})
-	synctest.Test(t, func(t *testing.T) { again, airStats2 = mustOnAir(t, spec) })
+	synctest.Test(t, func(t *testing.T) { again, airStats2 = must(t, RunOnAir, spec) })
 	wall := time.Since(start)
-	events, medStats := mustRun(t, spec)
+	events, medStats := must(t, Run, spec)
 	logFigures(t, spec, onAir)
 	t.Logf("wall time of two runs on the air: %v", wall.Round(time.Millisecond))
 
@@ -76,7 +76,7 @@ func TestOnboardingDay(t *testing.T) {
 	}
 	other := spec
 	other.Seed = 2
-	if o, _ := mustRun(t, other); reflect.DeepEqual(o, onAir) {
+	if o, _ := must(t, Run, other); reflect.DeepEqual(o, onAir) {
 		t.Error("seed 2 gives the figures of seed 1")
 	}
 
@@ -88,11 +88,11 @@ func TestOnboardingDay(t *testing.T) {
 		var onAir Figures
 		var airStats radio.CollisionStats
 		start := time.Now()
-		synctest.Test(t, func(t *testing.T) { onAir, airStats = mustOnAir(t, spec) })
+		synctest.Test(t, func(t *testing.T) { onAir, airStats = must(t, RunOnAir, spec) })
 		t.Logf("wall time on the air: %v", time.Since(start).Round(time.Millisecond))
 		logFigures(t, spec, onAir)
 		checkFigures(t, spec, onAir)
-		if events, medStats := mustRun(t, spec); !reflect.DeepEqual(onAir, events) || !reflect.DeepEqual(airStats, medStats) {
+		if events, medStats := must(t, Run, spec); !reflect.DeepEqual(onAir, events) || !reflect.DeepEqual(airStats, medStats) {
 			t.Errorf("the event loop disagrees with the air:\nair:    %+v\nevents: %+v", onAir, events)
 		}
 	})
@@ -283,7 +283,7 @@ func TestOnboardingALOHA(t *testing.T) {
 			runs := (alohaAttempts + n - 1) / n
 			sent, heard := 0, 0
 			for seed := range runs {
-				f, _ := mustRun(t, alohaSpec(n, uint64(seed+1)))
+				f, _ := must(t, Run, alohaSpec(n, uint64(seed+1)))
 				sent += f.FirstSent
 				heard += f.FirstHeard
 			}
@@ -304,13 +304,13 @@ func TestOnboardingALOHA(t *testing.T) {
 	// The air in a bubble decides the first attempts as the event loop.
 	spec := alohaSpec(122, 1)
 	var onAir Figures
-	synctest.Test(t, func(t *testing.T) { onAir, _ = mustOnAir(t, spec) })
-	if events, _ := mustRun(t, spec); !reflect.DeepEqual(onAir, events) {
+	synctest.Test(t, func(t *testing.T) { onAir, _ = must(t, RunOnAir, spec) })
+	if events, _ := must(t, Run, spec); !reflect.DeepEqual(onAir, events) {
 		t.Errorf("G=0.5 on the air %+v, by events %+v", onAir, events)
 	}
 	// Retries after a collision (not asserted: see alohaWindow).
 	spec.Horizon = time.Hour
-	f, _ := mustRun(t, spec)
+	f, _ := must(t, Run, spec)
 	t.Logf("G=0.5, with retries: second attempts after a first not received: %d of %d received", f.SecondOK, f.SecondAfterLost)
 	logFigures(t, spec, f)
 }
@@ -335,7 +335,7 @@ func BenchmarkOnboardingDay(b *testing.B) {
 		b.Run(c.Name, func(b *testing.B) {
 			var f Figures
 			for b.Loop() {
-				f, _ = mustRun(b, c.Spec)
+				f, _ = must(b, Run, c.Spec)
 			}
 			logFigures(b, c.Spec, f)
 			tot := f.Total()
@@ -363,20 +363,10 @@ func logFigures(tb testing.TB, spec Spec, f Figures) {
 	tb.Log(f.Summary(spec))
 }
 
-// mustOnAir is RunOnAir, failing tb on an error.
-func mustOnAir(tb testing.TB, spec Spec) (Figures, radio.CollisionStats) {
+// must plays spec with run (Run or RunOnAir), failing tb on an error.
+func must(tb testing.TB, run func(Spec) (Figures, radio.CollisionStats, error), spec Spec) (Figures, radio.CollisionStats) {
 	tb.Helper()
-	f, st, err := RunOnAir(spec)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return f, st
-}
-
-// mustRun is Run, failing tb on an error.
-func mustRun(tb testing.TB, spec Spec) (Figures, radio.CollisionStats) {
-	tb.Helper()
-	f, st, err := Run(spec)
+	f, st, err := run(spec)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -432,7 +422,7 @@ func TestOnboardingSpecRefused(t *testing.T) {
 func TestOnboardingPerDevice(t *testing.T) {
 	spec := Day(200, 3)
 	spec.TapWindow = time.Minute // crowded: retries, so the counts differ per device
-	f, _ := mustRun(t, spec)
+	f, _ := must(t, Run, spec)
 	if len(f.JoinRequests) != spec.N || len(f.JoinedAt) != f.Joined {
 		t.Fatalf("%d JoinRequest counts for %d devices, %d join times for %d joined", len(f.JoinRequests), spec.N, len(f.JoinedAt), f.Joined)
 	}
